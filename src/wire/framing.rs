@@ -1,0 +1,455 @@
+//! Framing: splitting a client's byte stream into lines.
+//!
+//! A chat server reads whatever the kernel hands it, which may be half a
+//! line, many lines, or an endless line from a hostile client. This module
+//! turns those chunks into [`Frame`]s while keeping memory bounded: the only
+//! bytes it ever holds are the unfinished line (at most the line limit) plus
+//! one read's worth of fresh data, and lines that are already complete.
+//!
+//! The shape follows from that goal:
+//! * Lines are cut as soon as bytes arrive, not when a frame is asked for, so
+//!   an overlong line is noticed and dropped while it streams in instead of
+//!   after it has been buffered whole.
+//! * The unfinished line never contains an LF, so nothing is ever scanned
+//!   twice: each received byte is looked at once.
+//! * [`LineReader::read_from`] reads straight into the spare end of the same
+//!   buffer, so the hot path copies each byte only into the frame handed out.
+//!
+//! It performs no I/O of its own beyond that optional read helper and never
+//! panics, whatever the bytes or the configured limit.
+
+use std::collections::VecDeque;
+use std::io::{self, Read};
+
+/// Longest IRC line, including the CR LF (RFC 1459 / Modern IRC).
+pub const MAX_LINE_BYTES: usize = 512;
+
+/// How much [`LineReader::read_from`] asks for at once; also the chunk size
+/// [`LineReader::push`] works in, so both share the same memory bound.
+const READ_CHUNK: usize = 4096;
+
+/// One unit produced by the [`LineReader`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// One line's bytes without the trailing LF or CR LF. Never empty.
+    Line(Vec<u8>),
+    /// A line longer than the limit was seen; its bytes are dropped up to and including its LF.
+    TooLong,
+}
+
+/// Splits a byte stream into lines, dropping overlong ones as they arrive.
+#[derive(Debug)]
+pub struct LineReader {
+    /// Longest accepted body (line without its ending).
+    max_body: usize,
+    /// The start of the line still waiting for its LF. Never holds an LF
+    /// between calls, so scanning can always start at the fresh bytes.
+    partial: Vec<u8>,
+    /// Set while the rest of an overlong line is being skipped; `partial` is
+    /// empty then, because those bytes are of no use to anyone.
+    discarding: bool,
+    /// Frames already cut but not yet taken. Kept in arrival order so a
+    /// `TooLong` sits exactly where its line was.
+    ready: VecDeque<Frame>,
+}
+
+impl LineReader {
+    /// `max_line_bytes` counts the line ending as two bytes (CR LF) whatever ending the client sent,
+    /// so the longest accepted body is max_line_bytes - 2 bytes.
+    pub fn new(max_line_bytes: usize) -> Self {
+        Self {
+            max_body: max_line_bytes.saturating_sub(2),
+            // Allocated lazily: a caller-chosen limit must not be able to
+            // trigger a huge (or failing) allocation up front.
+            partial: Vec::new(),
+            discarding: false,
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// Appends received bytes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        // Working in read-sized chunks keeps the buffer's high-water mark the
+        // same as with `read_from`, even if a caller pushes megabytes at once.
+        for chunk in bytes.chunks(READ_CHUNK) {
+            let old_len = self.partial.len();
+            self.partial.extend_from_slice(chunk);
+            self.absorb(old_len);
+        }
+    }
+
+    /// Reads once from `source` straight into the internal buffer (no extra copy), returns the byte count
+    /// (0 = end of stream); passes io errors (including WouldBlock) through unchanged.
+    pub fn read_from(&mut self, source: &mut impl Read) -> io::Result<usize> {
+        let old_len = self.partial.len();
+        // Zero-filling the spare area is what lets safe code hand it to
+        // `read`; 4 KiB of memset is cheap next to a syscall.
+        self.partial.resize(old_len.saturating_add(READ_CHUNK), 0);
+        match source.read(&mut self.partial[old_len..]) {
+            Ok(n) => {
+                // A misbehaving reader may claim more than it was given;
+                // never trust it beyond the area it could have filled.
+                let n = n.min(READ_CHUNK);
+                self.partial.truncate(old_len + n);
+                self.absorb(old_len);
+                Ok(n)
+            }
+            Err(e) => {
+                self.partial.truncate(old_len);
+                Err(e)
+            }
+        }
+    }
+
+    /// The next complete frame, or None when more bytes are needed.
+    pub fn next_frame(&mut self) -> Option<Frame> {
+        self.ready.pop_front()
+    }
+
+    /// Bytes held waiting for a line end (never more than max_line_bytes + one read's worth; see below).
+    ///
+    /// Between calls it is in fact at most the longest body plus one byte
+    /// (a CR whose LF has not arrived yet); the extra read's worth only exists
+    /// inside [`read_from`](Self::read_from). Complete lines not yet taken
+    /// with [`next_frame`](Self::next_frame) are not counted, so callers
+    /// should drain frames after each read.
+    pub fn buffered(&self) -> usize {
+        self.partial.len()
+    }
+
+    /// Cuts every complete line out of `partial`, whose bytes from `fresh`
+    /// on have just arrived, and leaves only the unfinished tail behind.
+    fn absorb(&mut self, fresh: usize) {
+        let mut line_start = 0;
+        let mut scan = fresh;
+        while let Some(offset) = self.partial[scan..].iter().position(|&b| b == b'\n') {
+            let lf = scan + offset;
+            if self.discarding {
+                // The LF ends the overlong line already reported.
+                self.discarding = false;
+            } else {
+                let frame = cut(&self.partial[line_start..lf], self.max_body);
+                self.ready.extend(frame);
+            }
+            line_start = lf + 1;
+            scan = line_start;
+        }
+
+        let tail_len = self.partial.len() - line_start;
+        // A body at the limit may still be followed by the CR of its CR LF,
+        // so only one byte beyond that proves the line is too long.
+        if !self.discarding && tail_len > self.max_body.saturating_add(1) {
+            self.ready.push_back(Frame::TooLong);
+            self.discarding = true;
+        }
+        if self.discarding {
+            self.partial.clear();
+        } else {
+            self.partial.drain(..line_start);
+        }
+    }
+}
+
+impl Default for LineReader {
+    fn default() -> Self {
+        Self::new(MAX_LINE_BYTES)
+    }
+}
+
+/// Turns one line (without its LF) into a frame, or nothing for an empty
+/// line, which the protocol says to ignore silently.
+fn cut(line: &[u8], max_body: usize) -> Option<Frame> {
+    let body = line.strip_suffix(b"\r").unwrap_or(line);
+    if body.is_empty() {
+        None
+    } else if body.len() > max_body {
+        Some(Frame::TooLong)
+    } else {
+        Some(Frame::Line(body.to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Cursor;
+
+    fn drain(reader: &mut LineReader) -> Vec<Frame> {
+        std::iter::from_fn(|| reader.next_frame()).collect()
+    }
+
+    fn line(s: &str) -> Frame {
+        Frame::Line(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn crlf_and_lf_endings() {
+        let mut r = LineReader::default();
+        r.push(b"NICK a\r\nUSER b\n");
+        assert_eq!(drain(&mut r), vec![line("NICK a"), line("USER b")]);
+        assert_eq!(r.buffered(), 0);
+    }
+
+    #[test]
+    fn several_lines_in_one_push_and_partial_tail() {
+        let mut r = LineReader::default();
+        r.push(b"one\r\ntwo\r\nthree\r\nfou");
+        assert_eq!(drain(&mut r), vec![line("one"), line("two"), line("three")]);
+        assert_eq!(r.buffered(), 3);
+        r.push(b"r\r\n");
+        assert_eq!(drain(&mut r), vec![line("four")]);
+    }
+
+    #[test]
+    fn line_split_byte_by_byte() {
+        let mut r = LineReader::default();
+        let input = b"PRIVMSG #c :hello there\r\nPING x\n";
+        let mut got = Vec::new();
+        for b in input {
+            r.push(std::slice::from_ref(b));
+            got.extend(drain(&mut r));
+        }
+        assert_eq!(got, vec![line("PRIVMSG #c :hello there"), line("PING x")]);
+    }
+
+    #[test]
+    fn crlf_split_between_pushes() {
+        let mut r = LineReader::default();
+        r.push(b"abc\r");
+        assert_eq!(r.next_frame(), None);
+        r.push(b"\n");
+        assert_eq!(drain(&mut r), vec![line("abc")]);
+    }
+
+    #[test]
+    fn empty_lines_skipped_and_lone_cr_kept() {
+        let mut r = LineReader::default();
+        r.push(b"\r\n\n\r\na\rb\r\n\r\r\n");
+        assert_eq!(
+            drain(&mut r),
+            vec![Frame::Line(b"a\rb".to_vec()), Frame::Line(b"\r".to_vec())]
+        );
+    }
+
+    #[test]
+    fn body_exactly_at_limit_is_accepted() {
+        for ending in [&b"\r\n"[..], b"\n"] {
+            let mut r = LineReader::default();
+            let body = vec![b'x'; MAX_LINE_BYTES - 2];
+            r.push(&body);
+            r.push(ending);
+            assert_eq!(drain(&mut r), vec![Frame::Line(body)]);
+        }
+    }
+
+    #[test]
+    fn body_one_over_limit_is_too_long_then_recovers() {
+        for ending in [&b"\r\n"[..], b"\n"] {
+            let mut r = LineReader::default();
+            r.push(&[b'x'; MAX_LINE_BYTES - 1]);
+            r.push(ending);
+            r.push(b"NEXT\r\n");
+            assert_eq!(drain(&mut r), vec![Frame::TooLong, line("NEXT")]);
+        }
+    }
+
+    #[test]
+    fn overlong_in_single_push_keeps_order() {
+        let mut r = LineReader::default();
+        let mut input = b"before\r\n".to_vec();
+        input.extend(vec![b'y'; 600]);
+        input.extend(b"\r\nafter\r\n");
+        r.push(&input);
+        assert_eq!(drain(&mut r), vec![line("before"), Frame::TooLong, line("after")]);
+    }
+
+    #[test]
+    fn huge_line_without_lf_stays_bounded() {
+        let mut r = LineReader::default();
+        let piece = vec![b'z'; 1000];
+        let mut frames = Vec::new();
+        for _ in 0..100 {
+            r.push(&piece);
+            assert!(r.buffered() < MAX_LINE_BYTES);
+            frames.extend(drain(&mut r));
+        }
+        assert_eq!(frames, vec![Frame::TooLong]);
+        r.push(b"zzz\r\nok\r\n");
+        assert_eq!(drain(&mut r), vec![line("ok")]);
+    }
+
+    #[test]
+    fn huge_single_push_stays_bounded() {
+        let mut r = LineReader::default();
+        r.push(&vec![b'z'; 100_000]);
+        assert_eq!(r.buffered(), 0);
+        assert_eq!(drain(&mut r), vec![Frame::TooLong]);
+    }
+
+    #[test]
+    fn overlong_lines_back_to_back_without_draining() {
+        let mut r = LineReader::new(8);
+        r.push(b"aaaaaaaaaa");
+        r.push(b"\nbbbbbbbbbbbb");
+        r.push(b"\nok\n");
+        assert_eq!(drain(&mut r), vec![Frame::TooLong, Frame::TooLong, line("ok")]);
+    }
+
+    #[test]
+    fn tiny_limits_do_not_panic() {
+        for max in 0..4 {
+            let mut r = LineReader::new(max);
+            r.push(b"a\n\r\nbb\r\n");
+            let frames = drain(&mut r);
+            assert!(frames.iter().all(|f| match f {
+                Frame::Line(l) => l.len() <= max.saturating_sub(2),
+                Frame::TooLong => true,
+            }));
+        }
+        let mut r = LineReader::new(usize::MAX);
+        r.push(b"fine\n");
+        assert_eq!(drain(&mut r), vec![line("fine")]);
+    }
+
+    #[test]
+    fn read_from_cursor() {
+        let mut r = LineReader::default();
+        let mut src = Cursor::new(b"JOIN #a\r\nPART #a\r\nQU".to_vec());
+        assert_eq!(r.read_from(&mut src).unwrap(), 20);
+        assert_eq!(drain(&mut r), vec![line("JOIN #a"), line("PART #a")]);
+        assert_eq!(r.buffered(), 2);
+        assert_eq!(r.read_from(&mut src).unwrap(), 0);
+        assert_eq!(r.buffered(), 2);
+    }
+
+    #[test]
+    fn read_from_large_source_discards_overlong() {
+        let mut r = LineReader::default();
+        let mut data = vec![b'q'; 50_000];
+        data.extend(b"\r\nafter\r\n");
+        let mut src = Cursor::new(data);
+        let mut frames = Vec::new();
+        while r.read_from(&mut src).unwrap() > 0 {
+            assert!(r.buffered() < MAX_LINE_BYTES);
+            frames.extend(drain(&mut r));
+        }
+        assert_eq!(frames, vec![Frame::TooLong, line("after")]);
+    }
+
+    struct WouldBlock;
+    impl Read for WouldBlock {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::WouldBlock.into())
+        }
+    }
+
+    #[test]
+    fn read_from_passes_would_block_through() {
+        let mut r = LineReader::default();
+        r.push(b"part");
+        let err = r.read_from(&mut WouldBlock).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(r.buffered(), 4);
+        r.push(b"ial\n");
+        assert_eq!(drain(&mut r), vec![line("partial")]);
+    }
+
+    struct Liar;
+    impl Read for Liar {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            buf.fill(b'a');
+            Ok(usize::MAX)
+        }
+    }
+
+    #[test]
+    fn read_from_survives_reader_overclaiming() {
+        let mut r = LineReader::default();
+        assert_eq!(r.read_from(&mut Liar).unwrap(), READ_CHUNK);
+        assert_eq!(drain(&mut r), vec![Frame::TooLong]);
+    }
+
+    /// What the frames must be for the whole input, however it is split.
+    fn reference(input: &[u8], max_line_bytes: usize) -> Vec<Frame> {
+        let max_body = max_line_bytes.saturating_sub(2);
+        let mut pieces: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+        let tail = pieces.pop().unwrap_or_default();
+        let mut frames: Vec<Frame> = pieces.into_iter().filter_map(|l| cut(l, max_body)).collect();
+        if tail.len() > max_body.saturating_add(1) {
+            frames.push(Frame::TooLong);
+        }
+        frames
+    }
+
+    fn split_points(len: usize, cuts: &[usize]) -> Vec<usize> {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (len + 1)).collect();
+        points.push(0);
+        points.push(len);
+        points.sort_unstable();
+        points.dedup();
+        points
+    }
+
+    fn stream_byte() -> impl Strategy<Value = u8> {
+        prop_oneof![6 => any::<u8>(), 2 => Just(b'\n'), 1 => Just(b'\r'), 3 => Just(b'a')]
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_bounded_and_split_independent(
+            input in prop::collection::vec(stream_byte(), 0..3000),
+            cuts in prop::collection::vec(any::<usize>(), 0..20),
+            max in prop_oneof![Just(0usize), Just(3), Just(16), Just(MAX_LINE_BYTES)],
+        ) {
+            let mut r = LineReader::new(max);
+            let mut got = Vec::new();
+            for w in split_points(input.len(), &cuts).windows(2) {
+                r.push(&input[w[0]..w[1]]);
+                prop_assert!(r.buffered() <= max + READ_CHUNK);
+                got.extend(drain(&mut r));
+                prop_assert!(r.buffered() <= max.saturating_sub(2) + 1);
+            }
+            for f in &got {
+                if let Frame::Line(l) = f {
+                    prop_assert!(!l.is_empty());
+                    prop_assert!(l.len() <= max.saturating_sub(2));
+                    prop_assert!(!l.contains(&b'\n'));
+                }
+            }
+            prop_assert_eq!(got, reference(&input, max));
+        }
+
+        #[test]
+        fn valid_lines_survive_any_split(
+            lines in prop::collection::vec(
+                (prop::collection::vec(any::<u8>().prop_filter("no LF", |&b| b != b'\n'), 1..=510), any::<bool>()),
+                0..12,
+            ),
+            cuts in prop::collection::vec(any::<usize>(), 0..30),
+        ) {
+            let lines: Vec<(Vec<u8>, bool)> = lines
+                .into_iter()
+                .filter(|(l, _)| l.as_slice() != b"\r")
+                .collect();
+            let mut input = Vec::new();
+            let mut expected = Vec::new();
+            for (l, crlf) in &lines {
+                input.extend_from_slice(l);
+                input.extend_from_slice(if *crlf { b"\r\n" } else { b"\n" });
+                // With a bare LF a body ending in CR loses that CR, as the
+                // client would then have sent a CR LF after all.
+                let body = if *crlf { l.as_slice() } else { l.strip_suffix(b"\r").unwrap_or(l) };
+                expected.push(Frame::Line(body.to_vec()));
+            }
+            let mut r = LineReader::default();
+            let mut got = Vec::new();
+            for w in split_points(input.len(), &cuts).windows(2) {
+                r.push(&input[w[0]..w[1]]);
+                got.extend(drain(&mut r));
+            }
+            prop_assert_eq!(r.buffered(), 0);
+            prop_assert_eq!(got, expected);
+        }
+    }
+}

@@ -1,0 +1,450 @@
+//! IRC messages: parsing one framed line and serialising replies.
+//!
+//! Parsing is deliberately forgiving where real clients differ (repeated
+//! spaces, lower-case commands, message tags the server does not support)
+//! and strict only where a mistake would change meaning: the command must be
+//! letters or a three-digit numeric. Everything is kept as owned strings so a
+//! parsed [`Message`] can outlive the read buffer it came from.
+//!
+//! Serialising is where safety matters most, because parameters often carry
+//! text chosen by another user. A CR, LF or NUL written verbatim would end
+//! the line early and let that user inject a command of their own into
+//! someone else's stream, so every such byte is written as a space instead.
+//! [`write_line`] exists beside [`Message::write_to`] so that the hot path
+//! (relaying one PRIVMSG to many members) can build lines from borrowed
+//! pieces without allocating a `Message` for each.
+
+use std::fmt;
+
+/// One IRC message: optional source, command, and parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Source without the leading ':' (e.g. "nick!user@host" or "server.name").
+    pub prefix: Option<String>,
+    /// The command as sent; `parse` upper-cases it (ASCII) so callers can match on "PRIVMSG", numerics stay as digits.
+    pub command: String,
+    /// Middle params and the trailing param, in order; the trailing param's ':' is removed.
+    pub params: Vec<String>,
+}
+
+/// Why a line is not a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// The line is empty or holds only spaces.
+    Empty,
+    /// The line holds only tags and/or a prefix.
+    NoCommand,
+    /// The command is neither letters nor exactly three digits.
+    BadCommand,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ParseError::Empty => "empty message",
+            ParseError::NoCommand => "message has no command",
+            ParseError::BadCommand => "command is not letters or a three-digit numeric",
+        })
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl Message {
+    /// A message without prefix. The command is stored exactly as given.
+    pub fn new(command: impl Into<String>, params: Vec<String>) -> Self {
+        Self {
+            prefix: None,
+            command: command.into(),
+            params,
+        }
+    }
+
+    /// The same message with its source set.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// Parses one line (no CR LF). Message tags ("@a=b;c ") are skipped. Multiple spaces between parts are tolerated.
+    /// A command is letters or exactly 3 digits; anything else is BadCommand. A line of only tags/prefix is NoCommand.
+    ///
+    /// Only the ASCII space separates parts; other bytes, including stray
+    /// CR or NUL, are kept as data. An empty prefix (": CMD") counts as none.
+    pub fn parse(line: &str) -> Result<Message, ParseError> {
+        let mut rest = line.trim_start_matches(' ');
+        if rest.is_empty() {
+            return Err(ParseError::Empty);
+        }
+
+        // Tags are an optional extension this server does not negotiate, but
+        // clients may still send them; ignoring them beats rejecting the line.
+        if rest.starts_with('@') {
+            rest = after_word(rest).ok_or(ParseError::NoCommand)?;
+        }
+
+        let mut prefix = None;
+        if let Some(stripped) = rest.strip_prefix(':') {
+            let (source, tail) = split_word(stripped);
+            if !source.is_empty() {
+                prefix = Some(source.to_owned());
+            }
+            rest = tail.trim_start_matches(' ');
+        }
+
+        let (command, mut rest) = split_word(rest);
+        if command.is_empty() {
+            return Err(ParseError::NoCommand);
+        }
+        let is_numeric = command.len() == 3 && command.bytes().all(|b| b.is_ascii_digit());
+        if !is_numeric && !command.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(ParseError::BadCommand);
+        }
+
+        let mut params = Vec::new();
+        loop {
+            rest = rest.trim_start_matches(' ');
+            if rest.is_empty() {
+                break;
+            }
+            if let Some(trailing) = rest.strip_prefix(':') {
+                params.push(trailing.to_owned());
+                break;
+            }
+            let (param, tail) = split_word(rest);
+            params.push(param.to_owned());
+            rest = tail;
+        }
+
+        Ok(Message {
+            prefix,
+            command: command.to_ascii_uppercase(),
+            params,
+        })
+    }
+
+    /// Convenience: param i or None.
+    pub fn param(&self, i: usize) -> Option<&str> {
+        self.params.get(i).map(String::as_str)
+    }
+
+    /// Appends the serialised line plus "\r\n" to `out`.
+    ///
+    /// The last param is written as trailing (":" prefix) when it is empty,
+    /// contains a space, or starts with ':'; otherwise it is written bare.
+    /// Middle params are not escaped: those from [`parse`](Self::parse) can
+    /// never contain a space or start with ':', and code building messages
+    /// by hand must put free text only in the last param. An empty middle
+    /// param would likewise vanish on the way back. CR, LF and NUL anywhere
+    /// become spaces so that no field can end the line early.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        write_head(out, self.prefix.as_deref(), &self.command);
+        if let Some((last, middle)) = self.params.split_last() {
+            for param in middle {
+                out.push(b' ');
+                push_clean(out, param);
+            }
+            // Decided on the raw text: a CR/LF/NUL is about to become a
+            // space, and a space forces the trailing form.
+            let needs_colon = last.is_empty()
+                || last.starts_with(':')
+                || last.bytes().any(|b| b == b' ' || is_line_breaking(b));
+            out.extend_from_slice(if needs_colon { b" :" } else { b" " });
+            push_clean(out, last);
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// The serialised line without "\r\n".
+    pub fn to_line(&self) -> String {
+        let mut out = Vec::new();
+        self.write_to(&mut out);
+        out.truncate(out.len().saturating_sub(2));
+        // Only ASCII bytes are ever replaced, so the bytes stay valid UTF-8;
+        // the lossy fallback merely avoids a panic path.
+        String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_line())
+    }
+}
+
+/// Appends ":prefix COMMAND p1 p2 :trailing\r\n"; `trailing` is always written with ':' (so it may be empty or hold spaces).
+///
+/// The same rules as [`Message::write_to`] apply: middle params are written
+/// as given (no spaces, no leading ':'), and CR, LF and NUL become spaces.
+pub fn write_line(
+    out: &mut Vec<u8>,
+    prefix: Option<&str>,
+    command: &str,
+    middle: &[&str],
+    trailing: Option<&str>,
+) {
+    write_head(out, prefix, command);
+    for param in middle {
+        out.push(b' ');
+        push_clean(out, param);
+    }
+    if let Some(trailing) = trailing {
+        out.extend_from_slice(b" :");
+        push_clean(out, trailing);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes the optional ":prefix " and the command.
+fn write_head(out: &mut Vec<u8>, prefix: Option<&str>, command: &str) {
+    if let Some(prefix) = prefix {
+        out.push(b':');
+        push_clean(out, prefix);
+        out.push(b' ');
+    }
+    push_clean(out, command);
+}
+
+/// Bytes that would end or truncate a line for the receiver.
+fn is_line_breaking(b: u8) -> bool {
+    matches!(b, b'\r' | b'\n' | b'\0')
+}
+
+/// Appends `text` with every CR, LF and NUL replaced by a space, copying
+/// clean runs in bulk since almost all text has none.
+fn push_clean(out: &mut Vec<u8>, text: &str) {
+    let mut rest = text.as_bytes();
+    while let Some(pos) = rest.iter().position(|&b| is_line_breaking(b)) {
+        out.extend_from_slice(&rest[..pos]);
+        out.push(b' ');
+        rest = &rest[pos + 1..];
+    }
+    out.extend_from_slice(rest);
+}
+
+/// Splits off the first space-delimited word; the rest starts at that space.
+fn split_word(s: &str) -> (&str, &str) {
+    s.split_at(s.find(' ').unwrap_or(s.len()))
+}
+
+/// What follows the first word and its spaces, or None when nothing does.
+fn after_word(s: &str) -> Option<&str> {
+    let rest = split_word(s).1.trim_start_matches(' ');
+    (!rest.is_empty()).then_some(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn parsed(line: &str) -> Message {
+        Message::parse(line).unwrap()
+    }
+
+    #[test]
+    fn privmsg_with_trailing() {
+        let m = parsed("PRIVMSG #chan :hello there world");
+        assert_eq!(m.prefix, None);
+        assert_eq!(m.command, "PRIVMSG");
+        assert_eq!(m.params, strings(&["#chan", "hello there world"]));
+        assert_eq!(m.param(1), Some("hello there world"));
+        assert_eq!(m.param(2), None);
+    }
+
+    #[test]
+    fn nick_bare() {
+        assert_eq!(parsed("NICK alice"), Message::new("NICK", strings(&["alice"])));
+    }
+
+    #[test]
+    fn prefix_parsed() {
+        let m = parsed(":alice!a@host.example PRIVMSG bob :hi");
+        assert_eq!(m.prefix.as_deref(), Some("alice!a@host.example"));
+        assert_eq!(m.command, "PRIVMSG");
+        assert_eq!(m.params, strings(&["bob", "hi"]));
+    }
+
+    #[test]
+    fn tags_skipped() {
+        let m = parsed("@time=2020-01-01T00:00:00Z;msgid=x :srv NOTICE * :hi");
+        assert_eq!(
+            m,
+            Message::new("NOTICE", strings(&["*", "hi"])).with_prefix("srv")
+        );
+        assert_eq!(parsed("@a=b PING x"), Message::new("PING", strings(&["x"])));
+    }
+
+    #[test]
+    fn trailing_keeps_inner_colons() {
+        let m = parsed("PRIVMSG #c :see: http://x :) ::");
+        assert_eq!(m.params, strings(&["#c", "see: http://x :) ::"]));
+        assert_eq!(parsed("PRIVMSG #c ::leading").param(1), Some(":leading"));
+    }
+
+    #[test]
+    fn empty_trailing_is_a_param() {
+        assert_eq!(parsed("TOPIC #c :").params, strings(&["#c", ""]));
+    }
+
+    #[test]
+    fn numerics() {
+        let m = parsed(":irc.example 001 alice :Welcome");
+        assert_eq!(m.command, "001");
+        assert_eq!(m.params, strings(&["alice", "Welcome"]));
+    }
+
+    #[test]
+    fn multiple_spaces_tolerated() {
+        let m = parsed("  :pre   PRIVMSG    #c    x   :a  b ");
+        assert_eq!(m.prefix.as_deref(), Some("pre"));
+        assert_eq!(m.params, strings(&["#c", "x", "a  b "]));
+        assert_eq!(parsed("JOIN #a   ").params, strings(&["#a"]));
+    }
+
+    #[test]
+    fn lowercase_command_upper_cased() {
+        assert_eq!(parsed("privmsg #c :x").command, "PRIVMSG");
+        assert_eq!(parsed("Nick a").command, "NICK");
+    }
+
+    #[test]
+    fn no_params() {
+        let m = parsed("QUIT");
+        assert_eq!(m, Message::new("QUIT", vec![]));
+        assert_eq!(m.to_line(), "QUIT");
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(Message::parse(""), Err(ParseError::Empty));
+        assert_eq!(Message::parse("   "), Err(ParseError::Empty));
+        assert_eq!(Message::parse(":prefix"), Err(ParseError::NoCommand));
+        assert_eq!(Message::parse(":prefix   "), Err(ParseError::NoCommand));
+        assert_eq!(Message::parse("@a=b;c"), Err(ParseError::NoCommand));
+        assert_eq!(Message::parse("@a=b :pre"), Err(ParseError::NoCommand));
+        assert_eq!(Message::parse("PRIV#MSG x"), Err(ParseError::BadCommand));
+        assert_eq!(Message::parse("12 x"), Err(ParseError::BadCommand));
+        assert_eq!(Message::parse("1234"), Err(ParseError::BadCommand));
+        assert_eq!(Message::parse("A1B"), Err(ParseError::BadCommand));
+        assert_eq!(Message::parse("ÉTÉ"), Err(ParseError::BadCommand));
+        assert!(!ParseError::BadCommand.to_string().is_empty());
+    }
+
+    #[test]
+    fn serialise_chooses_trailing_form() {
+        let m = Message::new("PRIVMSG", strings(&["#c", "hi there"])).with_prefix("a!b@c");
+        assert_eq!(m.to_line(), ":a!b@c PRIVMSG #c :hi there");
+        assert_eq!(m.to_string(), m.to_line());
+        assert_eq!(Message::new("NICK", strings(&["bob"])).to_line(), "NICK bob");
+        assert_eq!(
+            Message::new("TOPIC", strings(&["#c", ""])).to_line(),
+            "TOPIC #c :"
+        );
+        assert_eq!(Message::new("X", strings(&[":x"])).to_line(), "X ::x");
+        let mut out = Vec::new();
+        Message::new("PING", strings(&["tok"])).write_to(&mut out);
+        assert_eq!(out, b"PING tok\r\n");
+    }
+
+    #[test]
+    fn serialise_never_injects_lines() {
+        let m = Message::new("PRIVMSG", strings(&["#c\r\nQUIT", "a\r\nKILL x\0"])).with_prefix("p\nq");
+        let mut out = Vec::new();
+        m.write_to(&mut out);
+        assert_eq!(out, b":p q PRIVMSG #c  QUIT :a  KILL x \r\n");
+        // A bare-looking last param that only gains a space once cleaned
+        // must still be sent in trailing form, or its tail would be lost.
+        assert_eq!(Message::new("X", strings(&["a\nb"])).to_line(), "X :a b");
+
+        let mut out = Vec::new();
+        write_line(&mut out, Some("s\r"), "NOTICE", &["a\nb"], Some("x\r\ny"));
+        assert_eq!(out, b":s  NOTICE a b :x  y\r\n");
+    }
+
+    #[test]
+    fn write_line_forms() {
+        let mut out = Vec::new();
+        write_line(&mut out, Some("srv"), "001", &["alice"], Some("Welcome home"));
+        write_line(&mut out, None, "PING", &[], Some(""));
+        write_line(&mut out, None, "MODE", &["#c", "+o", "bob"], None);
+        assert_eq!(
+            out,
+            b":srv 001 alice :Welcome home\r\nPING :\r\nMODE #c +o bob\r\n"
+        );
+    }
+
+    fn no_breaks(s: &str) -> bool {
+        !s.bytes().any(is_line_breaking)
+    }
+
+    fn word() -> impl Strategy<Value = String> {
+        "[^ :\r\n\x00][^ \r\n\x00]{0,15}"
+    }
+
+    fn command() -> impl Strategy<Value = String> {
+        prop_oneof!["[A-Z]{1,10}", "[0-9]{3}"]
+    }
+
+    fn free_text() -> impl Strategy<Value = String> {
+        prop_oneof![any::<String>(), "[ :a-z]{0,12}", Just(String::new()),]
+            .prop_filter("no line breaks", |s| no_breaks(s))
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(
+            prefix in prop::option::of(word()),
+            command in command(),
+            middle in prop::collection::vec(word(), 0..=13),
+            last in prop::option::of(free_text()),
+        ) {
+            let mut params = middle;
+            params.extend(last);
+            let mut m = Message::new(command, params);
+            m.prefix = prefix;
+            let line = m.to_line();
+            prop_assert_eq!(Message::parse(&line), Ok(m));
+        }
+
+        #[test]
+        fn parse_never_panics(line in any::<String>()) {
+            let _ = Message::parse(&line);
+        }
+
+        #[test]
+        fn parse_never_panics_on_irc_like(line in "[@:; a-z0-9=#\r\n\0]{0,40}") {
+            if let Ok(m) = Message::parse(&line) {
+                // Whatever parses must serialise to exactly one line.
+                let mut out = Vec::new();
+                m.write_to(&mut out);
+                prop_assert!(out.ends_with(b"\r\n"));
+                prop_assert!(!out[..out.len() - 2].iter().any(|&b| is_line_breaking(b)));
+            }
+        }
+
+        #[test]
+        fn write_line_round_trip(
+            prefix in prop::option::of(word()),
+            command in command(),
+            middle in prop::collection::vec(word(), 0..=13),
+            trailing in prop::option::of(free_text()),
+        ) {
+            let refs: Vec<&str> = middle.iter().map(String::as_str).collect();
+            let mut out = Vec::new();
+            write_line(&mut out, prefix.as_deref(), &command, &refs, trailing.as_deref());
+            prop_assert!(out.ends_with(b"\r\n"));
+            let line = std::str::from_utf8(&out[..out.len() - 2]).unwrap();
+            let m = Message::parse(line).unwrap();
+            let mut params = middle.clone();
+            params.extend(trailing);
+            prop_assert_eq!(m.prefix, prefix);
+            prop_assert_eq!(m.command, command);
+            prop_assert_eq!(m.params, params);
+        }
+    }
+}
