@@ -1,0 +1,108 @@
+//! Events: the only way shared chat state changes.
+//!
+//! An event is a fact a session asks the directory to record ("alice joins
+//! #rust"). Events carry everything [`crate::chat::State::apply`] needs, the
+//! clock included (`at`), so applying them stays deterministic: the pool
+//! models append them to an ordered log and every replica applies the same
+//! sequence. They hold plain owned data so that they can be copied into a
+//! fixed-size log slot.
+
+/// Which connection a user is on: the worker that owns it, the slot within
+/// that worker and a generation that tells apart successive connections that
+/// reuse the slot. The iterative model uses worker 0 and a counter for slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId {
+    pub worker: u16,
+    pub slot: u32,
+    pub generation: u32,
+}
+
+/// What a client speaks, decided by its first line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// IRC: the client gets protocol messages and numerics.
+    Irc,
+    /// Plain lines for `nc`: readable text in, readable text out.
+    Plain,
+}
+
+/// PRIVMSG or NOTICE: they differ only in that a NOTICE never causes an
+/// automatic reply, errors included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Privmsg,
+    Notice,
+}
+
+impl MessageKind {
+    pub fn command(self) -> &'static str {
+        match self {
+            MessageKind::Privmsg => "PRIVMSG",
+            MessageKind::Notice => "NOTICE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Claim `nick` and become a user. Loses to an earlier claim of the same
+    /// nick; the loser is told and stays unregistered.
+    Register {
+        conn: ConnId,
+        nick: String,
+        user: String,
+        realname: String,
+        host: String,
+        protocol: Protocol,
+    },
+    Nick {
+        conn: ConnId,
+        nick: String,
+    },
+    Join {
+        conn: ConnId,
+        channel: String,
+    },
+    /// `JOIN 0`: leave every channel.
+    PartAll {
+        conn: ConnId,
+    },
+    Part {
+        conn: ConnId,
+        channel: String,
+        reason: Option<String>,
+    },
+    Message {
+        conn: ConnId,
+        kind: MessageKind,
+        target: String,
+        text: String,
+    },
+    Topic {
+        conn: ConnId,
+        channel: String,
+        topic: String,
+        at: u64,
+    },
+    /// The user is gone: by QUIT, a lost connection, or being dropped.
+    Quit {
+        conn: ConnId,
+        reason: String,
+    },
+}
+
+impl Event {
+    /// The connection whose action this event records.
+    pub fn conn(&self) -> ConnId {
+        match self {
+            Event::Register { conn, .. }
+            | Event::Nick { conn, .. }
+            | Event::Join { conn, .. }
+            | Event::PartAll { conn }
+            | Event::Part { conn, .. }
+            | Event::Message { conn, .. }
+            | Event::Topic { conn, .. }
+            | Event::Quit { conn, .. } => *conn,
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Building the lines chatter sends: IRC numerics and messages, and the
+//! readable lines plain clients get instead.
+//!
+//! Everything here appends to a caller's `Vec<u8>` so that a burst of replies
+//! (the welcome burst, NAMES) costs one buffer, and fan-out can build a line
+//! once and share it among recipients.
+
+use crate::chat::names::{CHANNEL_LEN, NICK_LEN, TOPIC_LEN};
+use crate::chat::{Protocol, ServerInfo};
+use crate::wire::message::write_line;
+
+pub const RPL_WELCOME: u16 = 1;
+pub const RPL_YOURHOST: u16 = 2;
+pub const RPL_CREATED: u16 = 3;
+pub const RPL_MYINFO: u16 = 4;
+pub const RPL_ISUPPORT: u16 = 5;
+pub const RPL_UMODEIS: u16 = 221;
+pub const RPL_LUSERCLIENT: u16 = 251;
+pub const RPL_LUSEROP: u16 = 252;
+pub const RPL_LUSERCHANNELS: u16 = 254;
+pub const RPL_LUSERME: u16 = 255;
+pub const RPL_WHOISUSER: u16 = 311;
+pub const RPL_WHOISSERVER: u16 = 312;
+pub const RPL_ENDOFWHO: u16 = 315;
+pub const RPL_ENDOFWHOIS: u16 = 318;
+pub const RPL_WHOISCHANNELS: u16 = 319;
+pub const RPL_LISTSTART: u16 = 321;
+pub const RPL_LIST: u16 = 322;
+pub const RPL_LISTEND: u16 = 323;
+pub const RPL_CHANNELMODEIS: u16 = 324;
+pub const RPL_NOTOPIC: u16 = 331;
+pub const RPL_TOPIC: u16 = 332;
+pub const RPL_TOPICWHOTIME: u16 = 333;
+pub const RPL_VERSION: u16 = 351;
+pub const RPL_WHOREPLY: u16 = 352;
+pub const RPL_NAMREPLY: u16 = 353;
+pub const RPL_ENDOFNAMES: u16 = 366;
+pub const RPL_ENDOFBANLIST: u16 = 368;
+pub const RPL_MOTD: u16 = 372;
+pub const RPL_MOTDSTART: u16 = 375;
+pub const RPL_ENDOFMOTD: u16 = 376;
+pub const RPL_TIME: u16 = 391;
+pub const ERR_NOSUCHNICK: u16 = 401;
+pub const ERR_NOSUCHCHANNEL: u16 = 403;
+pub const ERR_CANNOTSENDTOCHAN: u16 = 404;
+pub const ERR_NORECIPIENT: u16 = 411;
+pub const ERR_NOTEXTTOSEND: u16 = 412;
+pub const ERR_INPUTTOOLONG: u16 = 417;
+pub const ERR_UNKNOWNCOMMAND: u16 = 421;
+pub const ERR_NOMOTD: u16 = 422;
+pub const ERR_NONICKNAMEGIVEN: u16 = 431;
+pub const ERR_ERRONEUSNICKNAME: u16 = 432;
+pub const ERR_NICKNAMEINUSE: u16 = 433;
+pub const ERR_NOTONCHANNEL: u16 = 442;
+pub const ERR_NOTREGISTERED: u16 = 451;
+pub const ERR_NEEDMOREPARAMS: u16 = 461;
+pub const ERR_ALREADYREGISTERED: u16 = 462;
+pub const ERR_PASSWDMISMATCH: u16 = 464;
+pub const ERR_UNKNOWNMODE: u16 = 472;
+pub const ERR_CHANOPRIVSNEEDED: u16 = 482;
+pub const ERR_UMODEUNKNOWNFLAG: u16 = 501;
+pub const ERR_USERSDONTMATCH: u16 = 502;
+pub const ERR_INVALIDCAPCMD: u16 = 410;
+
+/// `:server CODE client middle... :text`
+pub fn numeric(out: &mut Vec<u8>, server: &str, code: u16, client: &str, middle: &[&str], text: &str) {
+    let code = format!("{code:03}");
+    let mut params = Vec::with_capacity(middle.len() + 1);
+    params.push(client);
+    params.extend_from_slice(middle);
+    write_line(out, Some(server), &code, &params, Some(text));
+}
+
+/// A numeric whose last parameter is not free text (e.g. 004, 333), so it is
+/// written without the trailing ':' the way clients expect it.
+pub fn numeric_bare(out: &mut Vec<u8>, server: &str, code: u16, client: &str, params: &[&str]) {
+    let code = format!("{code:03}");
+    let mut all = Vec::with_capacity(params.len() + 1);
+    all.push(client);
+    all.extend_from_slice(params);
+    write_line(out, Some(server), &code, &all, None);
+}
+
+/// One readable line for a plain client. CR, LF and NUL become spaces so a
+/// name or message can never forge a second line.
+pub fn plain(out: &mut Vec<u8>, text: &str) {
+    out.extend(
+        text.bytes()
+            .map(|b| if matches!(b, b'\r' | b'\n' | 0) { b' ' } else { b }),
+    );
+    out.extend_from_slice(b"\r\n");
+}
+
+/// An error as the client's protocol wants it: a numeric for IRC, or
+/// `! text: subject` for plain clients.
+pub fn error(
+    out: &mut Vec<u8>,
+    protocol: Protocol,
+    server: &str,
+    code: u16,
+    client: &str,
+    subject: Option<&str>,
+    text: &str,
+) {
+    match protocol {
+        Protocol::Irc => numeric(out, server, code, client, subject.as_slice(), text),
+        Protocol::Plain => match subject {
+            Some(subject) => plain(out, &format!("! {text}: {subject}")),
+            None => plain(out, &format!("! {text}")),
+        },
+    }
+}
+
+/// The 005 tokens: what a client may rely on from this server.
+pub fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
+    vec![
+        "CASEMAPPING=rfc1459".into(),
+        "CHANTYPES=#".into(),
+        "CHANMODES=,,,n".into(),
+        "PREFIX=(o)@".into(),
+        format!("NICKLEN={NICK_LEN}"),
+        format!("CHANNELLEN={CHANNEL_LEN}"),
+        format!("TOPICLEN={TOPIC_LEN}"),
+        format!("NETWORK={}", info.network),
+        "CHANLIMIT=#:".into(),
+        "MAXTARGETS=20".into(),
+    ]
+}
+
+/// `ERROR :Closing Link: host (reason)`, the last line before a disconnect;
+/// plain clients get the same reason in words.
+pub fn closing_link(out: &mut Vec<u8>, protocol: Option<Protocol>, host: &str, reason: &str) {
+    match protocol {
+        Some(Protocol::Plain) => plain(out, &format!("* Disconnected: {reason}")),
+        _ => write_line(
+            out,
+            None,
+            "ERROR",
+            &[],
+            Some(&format!("Closing Link: {host} ({reason})")),
+        ),
+    }
+}
