@@ -1,0 +1,27 @@
+//! What `chatter serve` was asked to do, in one value every model reads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::chat::ServerInfo;
+
+/// Which concurrency model serves the clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    /// One thread per client, blocking reads, one locked directory.
+    Iterative,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on, e.g. `127.0.0.1:6667` or `[::1]:0`.
+    pub listen: String,
+    pub model: Model,
+    pub info: Arc<ServerInfo>,
+    /// Connections beyond this are refused with a closing line.
+    pub max_clients: usize,
+    /// Outbound queue limit per connection, in bytes.
+    pub sendq_bytes: usize,
+    /// A client silent this long is PINGed; silent as long again, dropped.
+    pub ping_interval: Duration,
+}

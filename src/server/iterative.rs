@@ -1,0 +1,363 @@
+//! The iterative model: the classic thread-per-client server.
+//!
+//! The main thread runs the accept loop (and listens for SIGINT/SIGTERM in
+//! the same poll). Every accepted client gets its own thread, which blocks in
+//! `recv`, turns lines into session actions and applies events to the one
+//! directory, a `State` behind a `Mutex` together with the outboxes of all
+//! connections. Deliveries are queued while the lock is held, so every
+//! recipient gets lines in the order events were applied; the socket writes
+//! happen after the lock is released (see `outbox` for how and why).
+//!
+//! A client thread's read has a timeout of the ping interval: on the first
+//! timeout the client is PINGed, on the second it is dropped.
+
+use std::collections::HashMap;
+use std::io::{self, ErrorKind};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+
+use crate::chat::reply::closing_link;
+use crate::chat::{Action, ConnId, Event, Session, State};
+use crate::server::listener::{ACCEPT_BACKOFF, is_fd_exhaustion};
+use crate::server::outbox::{CLOSE_GRACE, Enqueued, Flusher, Outbox};
+use crate::server::{Config, unix_now};
+use crate::wire::message::write_line;
+use crate::wire::{Frame, LineReader};
+
+/// Client threads need little stack: buffers live on the heap.
+const CLIENT_STACK_BYTES: usize = 256 * 1024;
+
+/// The directory and everyone's outbox, under one lock.
+struct Hub {
+    state: State,
+    outboxes: HashMap<ConnId, Arc<Outbox>>,
+}
+
+struct Shared {
+    config: Config,
+    hub: Mutex<Hub>,
+    flusher: Flusher,
+    clients: AtomicUsize,
+    sendq_drops: AtomicU64,
+}
+
+impl Shared {
+    fn hub(&self) -> MutexGuard<'_, Hub> {
+        self.hub.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Outboxes with bytes queued since their last flush.
+#[derive(Default)]
+struct ToFlush(Vec<Arc<Outbox>>);
+
+impl ToFlush {
+    fn add(&mut self, outbox: &Arc<Outbox>) {
+        if outbox.mark_listed() {
+            self.0.push(outbox.clone());
+        }
+    }
+
+    fn flush(&mut self, flusher: &Flusher) {
+        for outbox in self.0.drain(..) {
+            outbox.flush(flusher);
+        }
+    }
+}
+
+impl Hub {
+    fn send(&self, to: ConnId, bytes: Arc<[u8]>, flush: &mut ToFlush, overflowed: &mut Vec<ConnId>) {
+        let Some(outbox) = self.outboxes.get(&to) else {
+            return;
+        };
+        match outbox.enqueue(bytes) {
+            Enqueued::Queued => flush.add(outbox),
+            Enqueued::Overflow => overflowed.push(to),
+            Enqueued::Closed => {}
+        }
+    }
+
+    /// Queues bytes for one connection, dropping it if its sendq overflows.
+    fn deliver(&mut self, to: ConnId, bytes: Arc<[u8]>, shared: &Shared, flush: &mut ToFlush) {
+        let mut overflowed = Vec::new();
+        self.send(to, bytes, flush, &mut overflowed);
+        self.drop_overflowed(overflowed, shared, flush);
+    }
+
+    /// Applies `event` and queues its deliveries.
+    fn apply(&mut self, event: &Event, shared: &Shared, flush: &mut ToFlush) {
+        let mut overflowed = Vec::new();
+        for d in self.state.apply(event).items {
+            self.send(d.to, d.bytes, flush, &mut overflowed);
+        }
+        self.drop_overflowed(overflowed, shared, flush);
+    }
+
+    /// A recipient whose sendq overflowed is dropped on the spot: it gets its
+    /// closing line and the others see it QUIT, which may overflow someone
+    /// else in turn.
+    fn drop_overflowed(&mut self, mut overflowed: Vec<ConnId>, shared: &Shared, flush: &mut ToFlush) {
+        while let Some(conn) = overflowed.pop() {
+            let Some(outbox) = self.outboxes.get(&conn).cloned() else {
+                continue;
+            };
+            if outbox.is_closing() {
+                continue;
+            }
+            shared.sendq_drops.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(?conn, "dropping client: sendq exceeded");
+            let protocol = self.state.user(conn).map(|u| u.protocol);
+            let host = self.state.user(conn).map_or("", |u| u.host.as_str());
+            let mut line = Vec::new();
+            closing_link(&mut line, protocol, host, "SendQ exceeded");
+            outbox.begin_close(line, &shared.flusher);
+            flush.add(&outbox);
+            let quit = Event::Quit {
+                conn,
+                reason: "SendQ exceeded".into(),
+            };
+            for d in self.state.apply(&quit).items {
+                self.send(d.to, d.bytes, flush, &mut overflowed);
+            }
+        }
+    }
+}
+
+pub fn run(config: Config, listener: TcpListener) -> io::Result<()> {
+    let shared = Arc::new(Shared {
+        hub: Mutex::new(Hub {
+            state: State::new(config.info.clone()),
+            outboxes: HashMap::new(),
+        }),
+        config,
+        flusher: Flusher::start()?,
+        clients: AtomicUsize::new(0),
+        sendq_drops: AtomicU64::new(0),
+    });
+
+    const LISTENER: Token = Token(0);
+    const SIGNALS: Token = Token(1);
+    let mut poll = Poll::new()?;
+    let fd = listener.as_raw_fd();
+    poll.registry()
+        .register(&mut SourceFd(&fd), LISTENER, Interest::READABLE)?;
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    poll.registry()
+        .register(&mut signals, SIGNALS, Interest::READABLE)?;
+
+    let next_slot = AtomicU32::new(0);
+    let mut events = Events::with_capacity(16);
+    let mut backoff: Option<Duration> = None;
+    loop {
+        if let Err(e) = poll.poll(&mut events, backoff) {
+            if e.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if signals.pending().next().is_some() {
+            shut_down(&shared);
+            return Ok(());
+        }
+        // Accept until the backlog is empty (the poll is edge-triggered), or
+        // until descriptors run out: then retry after a pause, not in a spin.
+        backoff = None;
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let slot = next_slot.fetch_add(1, Ordering::Relaxed);
+                    admit(&shared, stream, slot);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if is_fd_exhaustion(&e) => {
+                    tracing::warn!("accept: {e}; retrying in {ACCEPT_BACKOFF:?}");
+                    backoff = Some(ACCEPT_BACKOFF);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!("accept: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Starts a thread for a new client, or turns it away when the server is full.
+fn admit(shared: &Arc<Shared>, stream: TcpStream, slot: u32) {
+    let _ = stream.set_nodelay(true);
+    if shared.clients.fetch_add(1, Ordering::AcqRel) >= shared.config.max_clients {
+        shared.clients.fetch_sub(1, Ordering::AcqRel);
+        let mut line = Vec::new();
+        write_line(
+            &mut line,
+            None,
+            "ERROR",
+            &[],
+            Some("Closing Link: server full (too many clients)"),
+        );
+        let _ = (&stream).write_all_nonblocking(&line);
+        return;
+    }
+    let conn = ConnId {
+        worker: 0,
+        slot,
+        generation: 0,
+    };
+    let thread_shared = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("client-{slot}"))
+        .stack_size(CLIENT_STACK_BYTES)
+        .spawn(move || {
+            serve_client(&thread_shared, stream, conn);
+            thread_shared.clients.fetch_sub(1, Ordering::AcqRel);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start a client thread: {e}");
+        shared.clients.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Best-effort write for a socket we are about to drop anyway.
+trait WriteAllNonblocking {
+    fn write_all_nonblocking(self, bytes: &[u8]) -> io::Result<()>;
+}
+
+impl WriteAllNonblocking for &TcpStream {
+    fn write_all_nonblocking(self, bytes: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        self.set_nonblocking(true)?;
+        let mut writer = self;
+        writer.write_all(bytes)
+    }
+}
+
+/// One client's whole life, on its own thread.
+fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) {
+    let host = stream
+        .peer_addr()
+        .map_or_else(|_| "unknown".into(), |a| a.ip().to_string());
+    let Ok(write_half) = stream.try_clone() else {
+        return;
+    };
+    let outbox = Arc::new(Outbox::new(write_half, shared.config.sendq_bytes));
+    let mut session = Session::new(conn, host, shared.config.info.clone());
+    let mut to_flush = ToFlush::default();
+    {
+        let mut hub = shared.hub();
+        hub.outboxes.insert(conn, outbox.clone());
+        if outbox.enqueue(session.greeting().into()) == Enqueued::Queued {
+            to_flush.add(&outbox);
+        }
+    }
+    to_flush.flush(&shared.flusher);
+
+    let ping_interval = shared.config.ping_interval;
+    let _ = stream.set_read_timeout(Some(ping_interval));
+    let mut reader = LineReader::default();
+    let mut awaiting_pong = false;
+    let mut actions = Vec::new();
+    let mut read_half = &stream;
+    let reason = 'serve: loop {
+        match reader.read_from(&mut read_half) {
+            Ok(0) => break "Connection closed".to_string(),
+            Ok(_) => awaiting_pong = false,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if awaiting_pong {
+                    break format!("Ping timeout: {} seconds", 2 * ping_interval.as_secs());
+                }
+                awaiting_pong = true;
+                let mut ping = Vec::new();
+                write_line(&mut ping, None, "PING", &[], Some(&shared.config.info.name));
+                let hub = shared.hub();
+                if outbox.enqueue(ping.into()) == Enqueued::Queued {
+                    to_flush.add(&outbox);
+                }
+                drop(hub);
+                to_flush.flush(&shared.flusher);
+                continue;
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => break format!("Read error: {e}"),
+        }
+        while let Some(frame) = reader.next_frame() {
+            if outbox.is_closing() {
+                break 'serve "Closing".to_string();
+            }
+            let mut hub = shared.hub();
+            actions.clear();
+            match frame {
+                Frame::Line(line) => session.on_line(&line, &hub.state, unix_now(), &mut actions),
+                Frame::TooLong => session.on_too_long(&hub.state, &mut actions),
+            }
+            let mut close = false;
+            for action in actions.drain(..) {
+                match action {
+                    Action::Reply(bytes) => hub.deliver(conn, bytes.into(), shared, &mut to_flush),
+                    Action::Event(event) => hub.apply(&event, shared, &mut to_flush),
+                    Action::Close => close = true,
+                }
+            }
+            drop(hub);
+            if close {
+                outbox.close_when_flushed(&shared.flusher);
+                to_flush.add(&outbox);
+            }
+            to_flush.flush(&shared.flusher);
+            if close {
+                break 'serve "Closed".to_string();
+            }
+        }
+    };
+
+    let mut hub = shared.hub();
+    if let Some(quit) = session.quit_event(&hub.state, &reason) {
+        hub.apply(&quit, shared, &mut to_flush);
+        if reason.starts_with("Ping timeout") {
+            outbox.begin_close(session.closing_line(&reason), &shared.flusher);
+            to_flush.add(&outbox);
+        }
+    }
+    hub.outboxes.remove(&conn);
+    drop(hub);
+    if !outbox.is_closing() {
+        outbox.shut();
+    }
+    to_flush.flush(&shared.flusher);
+}
+
+/// SIGINT/SIGTERM: every client gets a closing line, then the process ends.
+fn shut_down(shared: &Shared) {
+    tracing::info!("shutting down");
+    let mut to_flush = ToFlush::default();
+    let outboxes: Vec<Arc<Outbox>> = {
+        let hub = shared.hub();
+        let mut all: Vec<(ConnId, Arc<Outbox>)> = hub.outboxes.iter().map(|(c, o)| (*c, o.clone())).collect();
+        all.sort_by_key(|(c, _)| *c);
+        for (conn, outbox) in &all {
+            let protocol = hub.state.user(*conn).map(|u| u.protocol);
+            let host = hub.state.user(*conn).map_or("", |u| u.host.as_str());
+            let mut line = Vec::new();
+            closing_link(&mut line, protocol, host, "Server shutting down");
+            outbox.begin_close(line, &shared.flusher);
+            to_flush.add(outbox);
+        }
+        all.into_iter().map(|(_, o)| o).collect()
+    };
+    to_flush.flush(&shared.flusher);
+    let deadline = Instant::now() + CLOSE_GRACE;
+    while Instant::now() < deadline && outboxes.iter().any(|o| !o.is_closed()) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let drops = shared.sendq_drops.load(Ordering::Relaxed);
+    tracing::info!(clients = outboxes.len(), sendq_drops = drops, "stopped");
+}
