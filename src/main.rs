@@ -88,10 +88,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             std::fs::read_to_string(path).with_context(|| format!("reading MOTD file {}", path.display()))?;
         info.motd = Some(text.lines().map(str::to_string).collect());
     }
-    anyhow::ensure!(
-        args.ping_interval > 0,
-        "--ping-interval must be at least 1 second"
-    );
+    anyhow::ensure!(args.ping_interval > 0, "--ping-interval must be at least 1 second");
     let config = Config {
         listen: args.listen,
         model: match args.model {

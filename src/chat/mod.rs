@@ -18,3 +18,6 @@ pub use event::{ConnId, Event, MessageKind, Protocol};
 pub use info::ServerInfo;
 pub use session::{Action, Session};
 pub use state::{Deliveries, Delivery, State};
+
+#[cfg(test)]
+mod tests;

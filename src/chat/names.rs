@@ -48,9 +48,7 @@ pub fn is_valid_channel(name: &str) -> bool {
     name.len() > 1
         && name.len() <= CHANNEL_LEN
         && name.starts_with('#')
-        && !name[1..]
-            .chars()
-            .any(|c| matches!(c, ' ' | ',' | '\x07' | '\0' | '\r' | '\n' | ':'))
+        && !name[1..].chars().any(|c| matches!(c, ' ' | ',' | '\x07' | '\0' | '\r' | '\n' | ':'))
 }
 
 /// Whether an IRC target names a channel rather than a nick.
@@ -70,27 +68,10 @@ mod tests {
 
     #[test]
     fn nick_grammar() {
-        for good in [
-            "alice",
-            "a",
-            "[bot]",
-            "x-1",
-            "_under",
-            "A23456789012345678901234567890",
-        ] {
+        for good in ["alice", "a", "[bot]", "x-1", "_under", "A23456789012345678901234567890"] {
             assert!(is_valid_nick(good), "{good}");
         }
-        for bad in [
-            "",
-            "1abc",
-            "-x",
-            "a b",
-            "a,b",
-            "#chan",
-            "é",
-            "a*",
-            &"a".repeat(31),
-        ] {
+        for bad in ["", "1abc", "-x", "a b", "a,b", "#chan", "é", "a*", &"a".repeat(31)] {
             assert!(!is_valid_nick(bad), "{bad}");
         }
     }

@@ -84,10 +84,7 @@ pub fn numeric_bare(out: &mut Vec<u8>, server: &str, code: u16, client: &str, pa
 /// One readable line for a plain client. CR, LF and NUL become spaces so a
 /// name or message can never forge a second line.
 pub fn plain(out: &mut Vec<u8>, text: &str) {
-    out.extend(
-        text.bytes()
-            .map(|b| if matches!(b, b'\r' | b'\n' | 0) { b' ' } else { b }),
-    );
+    out.extend(text.bytes().map(|b| if matches!(b, b'\r' | b'\n' | 0) { b' ' } else { b }));
     out.extend_from_slice(b"\r\n");
 }
 
@@ -132,12 +129,6 @@ pub fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
 pub fn closing_link(out: &mut Vec<u8>, protocol: Option<Protocol>, host: &str, reason: &str) {
     match protocol {
         Some(Protocol::Plain) => plain(out, &format!("* Disconnected: {reason}")),
-        _ => write_line(
-            out,
-            None,
-            "ERROR",
-            &[],
-            Some(&format!("Closing Link: {host} ({reason})")),
-        ),
+        _ => write_line(out, None, "ERROR", &[], Some(&format!("Closing Link: {host} ({reason})"))),
     }
 }

@@ -115,10 +115,7 @@ impl Session {
 
     /// The event that tells others this client is gone, if it had registered.
     pub fn quit_event(&self, state: &State, reason: &str) -> Option<Event> {
-        state.user(self.conn).map(|_| Event::Quit {
-            conn: self.conn,
-            reason: reason.to_string(),
-        })
+        state.user(self.conn).map(|_| Event::Quit { conn: self.conn, reason: reason.to_string() })
     }
 
     /// A line longer than the protocol allows was dropped.
@@ -197,23 +194,15 @@ impl Session {
             "CAP" => self.cap(msg, &client, out),
             "PASS" => match msg.param(0) {
                 Some(pass) => self.password = Some(pass.to_string()),
-                None => self.numeric(
-                    out,
-                    &client,
-                    reply::ERR_NEEDMOREPARAMS,
-                    &["PASS"],
-                    "Not enough parameters",
-                ),
+                None => {
+                    self.numeric(out, &client, reply::ERR_NEEDMOREPARAMS, &["PASS"], "Not enough parameters")
+                }
             },
             "NICK" => match msg.param(0).filter(|n| !n.is_empty()) {
                 None => self.numeric(out, &client, reply::ERR_NONICKNAMEGIVEN, &[], "No nickname given"),
-                Some(nick) if !is_valid_nick(nick) => self.numeric(
-                    out,
-                    &client,
-                    reply::ERR_ERRONEUSNICKNAME,
-                    &[nick],
-                    "Erroneous nickname",
-                ),
+                Some(nick) if !is_valid_nick(nick) => {
+                    self.numeric(out, &client, reply::ERR_ERRONEUSNICKNAME, &[nick], "Erroneous nickname")
+                }
                 Some(nick) => {
                     self.nick = Some(nick.to_string());
                     self.try_register(out);
@@ -221,19 +210,10 @@ impl Session {
             },
             "USER" => {
                 if msg.params.len() < 4 || msg.params[0].is_empty() {
-                    self.numeric(
-                        out,
-                        &client,
-                        reply::ERR_NEEDMOREPARAMS,
-                        &["USER"],
-                        "Not enough parameters",
-                    );
+                    self.numeric(out, &client, reply::ERR_NEEDMOREPARAMS, &["USER"], "Not enough parameters");
                 } else {
-                    let user: String = msg.params[0]
-                        .chars()
-                        .filter(|c| !c.is_whitespace())
-                        .take(10)
-                        .collect();
+                    let user: String =
+                        msg.params[0].chars().filter(|c| !c.is_whitespace()).take(10).collect();
                     self.user = Some((user, msg.params[3].clone()));
                     self.try_register(out);
                 }
@@ -244,13 +224,7 @@ impl Session {
                 out.buf().extend(self.closing_line("Quit"));
                 out.close();
             }
-            _ => self.numeric(
-                out,
-                &client,
-                reply::ERR_NOTREGISTERED,
-                &[],
-                "You have not registered",
-            ),
+            _ => self.numeric(out, &client, reply::ERR_NOTREGISTERED, &[], "You have not registered"),
         }
     }
 
@@ -275,13 +249,7 @@ impl Session {
                 self.cap_negotiating = false;
                 self.try_register(out);
             }
-            _ => self.numeric(
-                out,
-                client,
-                reply::ERR_INVALIDCAPCMD,
-                &[&sub],
-                "Invalid CAP command",
-            ),
+            _ => self.numeric(out, client, reply::ERR_INVALIDCAPCMD, &[&sub], "Invalid CAP command"),
         }
     }
 
@@ -320,13 +288,7 @@ impl Session {
                 let server = self.info.name.as_str();
                 write_line(out.buf(), Some(server), "PONG", &[server], Some(token));
             }
-            None => self.numeric(
-                out,
-                client,
-                reply::ERR_NEEDMOREPARAMS,
-                &["PING"],
-                "Not enough parameters",
-            ),
+            None => self.numeric(out, client, reply::ERR_NEEDMOREPARAMS, &["PING"], "Not enough parameters"),
         }
     }
 
@@ -353,26 +315,15 @@ impl Session {
             "PING" => self.pong(msg, nick, out),
             "PONG" => {}
             "CAP" => self.cap(msg, nick, out),
-            "PASS" | "USER" => self.numeric(
-                out,
-                nick,
-                reply::ERR_ALREADYREGISTERED,
-                &[],
-                "You may not reregister",
-            ),
+            "PASS" | "USER" => {
+                self.numeric(out, nick, reply::ERR_ALREADYREGISTERED, &[], "You may not reregister")
+            }
             "NICK" => match msg.param(0).filter(|n| !n.is_empty()) {
                 None => self.numeric(out, nick, reply::ERR_NONICKNAMEGIVEN, &[], "No nickname given"),
-                Some(new) if !is_valid_nick(new) => self.numeric(
-                    out,
-                    nick,
-                    reply::ERR_ERRONEUSNICKNAME,
-                    &[new],
-                    "Erroneous nickname",
-                ),
-                Some(new) => out.event(Event::Nick {
-                    conn,
-                    nick: new.to_string(),
-                }),
+                Some(new) if !is_valid_nick(new) => {
+                    self.numeric(out, nick, reply::ERR_ERRONEUSNICKNAME, &[new], "Erroneous nickname")
+                }
+                Some(new) => out.event(Event::Nick { conn, nick: new.to_string() }),
             },
             "JOIN" => {
                 if !need_params(out, 1) {
@@ -384,10 +335,7 @@ impl Session {
                 }
                 for channel in msg.params[0].split(',').filter(|c| !c.is_empty()) {
                     if is_valid_channel(channel) {
-                        out.event(Event::Join {
-                            conn,
-                            channel: channel.to_string(),
-                        });
+                        out.event(Event::Join { conn, channel: channel.to_string() });
                     } else {
                         self.numeric(out, nick, reply::ERR_NOSUCHCHANNEL, &[channel], "No such channel");
                     }
@@ -399,19 +347,11 @@ impl Session {
                 }
                 let reason = msg.param(1).filter(|r| !r.is_empty()).map(str::to_string);
                 for channel in msg.params[0].split(',').filter(|c| !c.is_empty()) {
-                    out.event(Event::Part {
-                        conn,
-                        channel: channel.to_string(),
-                        reason: reason.clone(),
-                    });
+                    out.event(Event::Part { conn, channel: channel.to_string(), reason: reason.clone() });
                 }
             }
             "PRIVMSG" | "NOTICE" => {
-                let kind = if msg.command == "PRIVMSG" {
-                    MessageKind::Privmsg
-                } else {
-                    MessageKind::Notice
-                };
+                let kind = if msg.command == "PRIVMSG" { MessageKind::Privmsg } else { MessageKind::Notice };
                 let quiet = kind == MessageKind::Notice;
                 let Some(targets) = msg.param(0).filter(|t| !t.is_empty()) else {
                     if !quiet {
@@ -478,10 +418,7 @@ impl Session {
                     Some(reason) => format!("Quit: {reason}"),
                     None => "Quit".to_string(),
                 };
-                out.event(Event::Quit {
-                    conn,
-                    reason: reason.clone(),
-                });
+                out.event(Event::Quit { conn, reason: reason.clone() });
                 out.buf().extend(self.closing_line(&reason));
                 out.close();
             }
@@ -518,25 +455,11 @@ impl Session {
             "WHOIS" => self.whois(msg, nick, state, out),
             "LIST" => {
                 let server = self.info.name.as_str();
-                numeric(
-                    out.buf(),
-                    server,
-                    reply::RPL_LISTSTART,
-                    nick,
-                    &["Channel"],
-                    "Users  Name",
-                );
+                numeric(out.buf(), server, reply::RPL_LISTSTART, nick, &["Channel"], "Users  Name");
                 for chan in state.channels() {
                     let count = chan.members.len().to_string();
                     let topic = chan.topic.as_ref().map_or("", |t| t.text.as_str());
-                    numeric(
-                        out.buf(),
-                        server,
-                        reply::RPL_LIST,
-                        nick,
-                        &[&chan.name, &count],
-                        topic,
-                    );
+                    numeric(out.buf(), server, reply::RPL_LIST, nick, &[&chan.name, &count], topic);
                 }
                 numeric(out.buf(), server, reply::RPL_LISTEND, nick, &[], "End of /LIST");
             }
@@ -550,36 +473,16 @@ impl Session {
         let nick = user.nick.as_str();
         let server = self.info.name.as_str();
         let Some(target) = msg.param(0).filter(|t| !t.is_empty()) else {
-            numeric(
-                out.buf(),
-                server,
-                reply::ERR_NEEDMOREPARAMS,
-                nick,
-                &["MODE"],
-                "Not enough parameters",
-            );
+            numeric(out.buf(), server, reply::ERR_NEEDMOREPARAMS, nick, &["MODE"], "Not enough parameters");
             return;
         };
         if is_channel_target(target) {
             let Some(chan) = state.channel(target) else {
-                numeric(
-                    out.buf(),
-                    server,
-                    reply::ERR_NOSUCHCHANNEL,
-                    nick,
-                    &[target],
-                    "No such channel",
-                );
+                numeric(out.buf(), server, reply::ERR_NOSUCHCHANNEL, nick, &[target], "No such channel");
                 return;
             };
             match msg.param(1) {
-                None => numeric_bare(
-                    out.buf(),
-                    server,
-                    reply::RPL_CHANNELMODEIS,
-                    nick,
-                    &[&chan.name, "+n"],
-                ),
+                None => numeric_bare(out.buf(), server, reply::RPL_CHANNELMODEIS, nick, &[&chan.name, "+n"]),
                 // A ban-list query (what irssi sends on join): the list is empty.
                 Some("b" | "+b") if msg.params.len() == 2 => numeric(
                     out.buf(),
@@ -598,12 +501,7 @@ impl Session {
                     "You're not channel operator",
                 ),
                 Some(modes) => {
-                    let mode = modes
-                        .trim_start_matches(['+', '-'])
-                        .chars()
-                        .next()
-                        .unwrap_or('?')
-                        .to_string();
+                    let mode = modes.trim_start_matches(['+', '-']).chars().next().unwrap_or('?').to_string();
                     numeric(
                         out.buf(),
                         server,
@@ -616,14 +514,7 @@ impl Session {
             }
         } else if state.find_nick(target) != Some(self.conn) {
             if state.find_nick(target).is_none() {
-                numeric(
-                    out.buf(),
-                    server,
-                    reply::ERR_NOSUCHNICK,
-                    nick,
-                    &[target],
-                    "No such nick/channel",
-                );
+                numeric(out.buf(), server, reply::ERR_NOSUCHNICK, nick, &[target], "No such nick/channel");
             } else {
                 numeric(
                     out.buf(),
@@ -640,14 +531,9 @@ impl Session {
                 // Clients set +i/+w on connect; invisibility means nothing on a
                 // one-server network, so accept it without saying anything.
                 Some(modes) if modes.chars().all(|c| matches!(c, '+' | '-' | 'i' | 'w')) => {}
-                Some(_) => numeric(
-                    out.buf(),
-                    server,
-                    reply::ERR_UMODEUNKNOWNFLAG,
-                    nick,
-                    &[],
-                    "Unknown MODE flag",
-                ),
+                Some(_) => {
+                    numeric(out.buf(), server, reply::ERR_UMODEUNKNOWNFLAG, nick, &[], "Unknown MODE flag")
+                }
             }
         }
     }
@@ -677,38 +563,19 @@ impl Session {
         } else if let Some(user) = state.find_nick(mask).and_then(|c| state.user(c)) {
             who_line(out, "*", user);
         }
-        numeric(
-            out.buf(),
-            server,
-            reply::RPL_ENDOFWHO,
-            nick,
-            &[mask],
-            "End of WHO list",
-        );
+        numeric(out.buf(), server, reply::RPL_ENDOFWHO, nick, &[mask], "End of WHO list");
     }
 
     fn whois(&self, msg: &Message, nick: &str, state: &State, out: &mut Out) {
         let server = self.info.name.as_str();
         let Some(target) = msg.params.last().filter(|t| !t.is_empty()) else {
-            numeric(
-                out.buf(),
-                server,
-                reply::ERR_NONICKNAMEGIVEN,
-                nick,
-                &[],
-                "No nickname given",
-            );
+            numeric(out.buf(), server, reply::ERR_NONICKNAMEGIVEN, nick, &[], "No nickname given");
             return;
         };
         match state.find_nick(target).and_then(|c| state.user(c)) {
-            None => numeric(
-                out.buf(),
-                server,
-                reply::ERR_NOSUCHNICK,
-                nick,
-                &[target],
-                "No such nick/channel",
-            ),
+            None => {
+                numeric(out.buf(), server, reply::ERR_NOSUCHNICK, nick, &[target], "No such nick/channel")
+            }
             Some(user) => {
                 numeric(
                     out.buf(),
@@ -718,11 +585,8 @@ impl Session {
                     &[&user.nick, &user.user, &user.host, "*"],
                     &user.realname,
                 );
-                let channels: Vec<&str> = user
-                    .channels
-                    .iter()
-                    .filter_map(|k| state.channel(k).map(|c| c.name.as_str()))
-                    .collect();
+                let channels: Vec<&str> =
+                    user.channels.iter().filter_map(|k| state.channel(k).map(|c| c.name.as_str())).collect();
                 if !channels.is_empty() {
                     numeric(
                         out.buf(),
@@ -743,14 +607,7 @@ impl Session {
                 );
             }
         }
-        numeric(
-            out.buf(),
-            server,
-            reply::RPL_ENDOFWHOIS,
-            nick,
-            &[target],
-            "End of /WHOIS list",
-        );
+        numeric(out.buf(), server, reply::RPL_ENDOFWHOIS, nick, &[target], "End of /WHOIS list");
     }
 
     // ---- plain lines ----
@@ -788,11 +645,7 @@ impl Session {
 
     fn plain_line(&mut self, line: &str, user: &User, state: &State, now: u64, out: &mut Out) {
         let conn = self.conn;
-        let focus = user
-            .focus
-            .as_deref()
-            .and_then(|key| state.channel(key))
-            .map(|c| c.name.clone());
+        let focus = user.focus.as_deref().and_then(|key| state.channel(key)).map(|c| c.name.clone());
         let Some(command) = line.strip_prefix('/').filter(|rest| !rest.starts_with('/')) else {
             // "//text" sends "/text" as it is.
             let text = line.strip_prefix('/').unwrap_or(line);
@@ -813,17 +666,10 @@ impl Session {
         let (verb, rest) = command.split_once(' ').unwrap_or((command, ""));
         let rest = rest.trim();
         match verb.to_ascii_lowercase().as_str() {
-            "nick" if is_valid_nick(rest) => out.event(Event::Nick {
-                conn,
-                nick: rest.to_string(),
-            }),
+            "nick" if is_valid_nick(rest) => out.event(Event::Nick { conn, nick: rest.to_string() }),
             "nick" => plain(out.buf(), &format!("! {rest:?} is not a valid name")),
             "join" => {
-                let channel = if rest.starts_with('#') {
-                    rest.to_string()
-                } else {
-                    format!("#{rest}")
-                };
+                let channel = if rest.starts_with('#') { rest.to_string() } else { format!("#{rest}") };
                 if !is_valid_channel(&channel) {
                     plain(out.buf(), &format!("! {channel:?} is not a valid room name"));
                 } else {
@@ -832,11 +678,9 @@ impl Session {
             }
             "part" | "leave" => match (rest.is_empty(), &focus) {
                 (true, None) => plain(out.buf(), "! You are in no room"),
-                (true, Some(channel)) => out.event(Event::Part {
-                    conn,
-                    channel: channel.clone(),
-                    reason: None,
-                }),
+                (true, Some(channel)) => {
+                    out.event(Event::Part { conn, channel: channel.clone(), reason: None })
+                }
                 (false, _) => {
                     let (channel, reason) = rest.split_once(' ').unwrap_or((rest, ""));
                     out.event(Event::Part {
@@ -878,26 +722,15 @@ impl Session {
                 None => plain(out.buf(), "! You are in no room"),
             },
             "names" | "who" => {
-                let channel = if rest.is_empty() {
-                    focus.clone()
-                } else {
-                    Some(rest.to_string())
-                };
+                let channel = if rest.is_empty() { focus.clone() } else { Some(rest.to_string()) };
                 match channel {
                     Some(channel) => state.write_plain_names(out.buf(), &channel),
                     None => plain(out.buf(), "! You are in no room"),
                 }
             }
             "quit" => {
-                let reason = if rest.is_empty() {
-                    "Quit".to_string()
-                } else {
-                    format!("Quit: {rest}")
-                };
-                out.event(Event::Quit {
-                    conn,
-                    reason: reason.clone(),
-                });
+                let reason = if rest.is_empty() { "Quit".to_string() } else { format!("Quit: {rest}") };
+                out.event(Event::Quit { conn, reason: reason.clone() });
                 out.buf().extend(self.closing_line(&reason));
                 out.close();
             }
@@ -917,10 +750,7 @@ impl Session {
                     plain(out.buf(), help);
                 }
             }
-            _ => plain(
-                out.buf(),
-                &format!("! Unknown command /{verb}; /help lists commands"),
-            ),
+            _ => plain(out.buf(), &format!("! Unknown command /{verb}; /help lists commands")),
         }
     }
 }

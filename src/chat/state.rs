@@ -41,11 +41,7 @@ pub struct Deliveries {
 impl Deliveries {
     /// Everything addressed to `conn`, concatenated (handy in tests).
     pub fn bytes_for(&self, conn: ConnId) -> Vec<u8> {
-        self.items
-            .iter()
-            .filter(|d| d.to == conn)
-            .flat_map(|d| d.bytes.iter().copied())
-            .collect()
+        self.items.iter().filter(|d| d.to == conn).flat_map(|d| d.bytes.iter().copied()).collect()
     }
 }
 
@@ -110,10 +106,7 @@ impl State {
 
     /// A replica that renders deliveries only for `worker`'s connections.
     pub fn for_worker(info: Arc<ServerInfo>, worker: u16) -> Self {
-        State {
-            local_worker: Some(worker),
-            ..State::new(info)
-        }
+        State { local_worker: Some(worker), ..State::new(info) }
     }
 
     pub fn info(&self) -> &ServerInfo {
@@ -143,23 +136,15 @@ impl State {
     /// Connections of users registered through `worker`, for cleaning up
     /// after a worker that died.
     pub fn users_of_worker(&self, worker: u16) -> Vec<ConnId> {
-        let mut conns: Vec<ConnId> = self
-            .users
-            .keys()
-            .copied()
-            .filter(|c| c.worker == worker)
-            .collect();
+        let mut conns: Vec<ConnId> = self.users.keys().copied().filter(|c| c.worker == worker).collect();
         conns.sort();
         conns
     }
 
     /// A summary that is equal for equal directories, to check replicas agree.
     pub fn digest(&self) -> String {
-        let mut users: Vec<String> = self
-            .users
-            .iter()
-            .map(|(c, u)| format!("{c:?}={}:{:?}", u.nick, u.channels))
-            .collect();
+        let mut users: Vec<String> =
+            self.users.iter().map(|(c, u)| format!("{c:?}={}:{:?}", u.nick, u.channels)).collect();
         users.sort();
         let channels: Vec<String> = self
             .channels
@@ -173,14 +158,9 @@ impl State {
     pub fn apply(&mut self, event: &Event) -> Deliveries {
         let mut out = Deliveries::default();
         match event {
-            Event::Register {
-                conn,
-                nick,
-                user,
-                realname,
-                host,
-                protocol,
-            } => self.register(&mut out, *conn, nick, user, realname, host, *protocol),
+            Event::Register { conn, nick, user, realname, host, protocol } => {
+                self.register(&mut out, *conn, nick, user, realname, host, *protocol)
+            }
             Event::Nick { conn, nick } => self.change_nick(&mut out, *conn, nick),
             Event::Join { conn, channel } => self.join(&mut out, *conn, channel),
             Event::PartAll { conn } => {
@@ -192,23 +172,9 @@ impl State {
                     self.part(&mut out, *conn, &channel, None);
                 }
             }
-            Event::Part {
-                conn,
-                channel,
-                reason,
-            } => self.part(&mut out, *conn, channel, reason.as_deref()),
-            Event::Message {
-                conn,
-                kind,
-                target,
-                text,
-            } => self.message(&mut out, *conn, *kind, target, text),
-            Event::Topic {
-                conn,
-                channel,
-                topic,
-                at,
-            } => self.set_topic(&mut out, *conn, channel, topic, *at),
+            Event::Part { conn, channel, reason } => self.part(&mut out, *conn, channel, reason.as_deref()),
+            Event::Message { conn, kind, target, text } => self.message(&mut out, *conn, *kind, target, text),
+            Event::Topic { conn, channel, topic, at } => self.set_topic(&mut out, *conn, channel, topic, *at),
             Event::Quit { conn, reason } => self.quit(&mut out, *conn, reason),
         }
         out
@@ -220,10 +186,7 @@ impl State {
 
     fn send(&self, out: &mut Deliveries, to: ConnId, bytes: Vec<u8>) {
         if self.is_local(to) && !bytes.is_empty() {
-            out.items.push(Delivery {
-                to,
-                bytes: bytes.into(),
-            });
+            out.items.push(Delivery { to, bytes: bytes.into() });
         }
     }
 
@@ -254,10 +217,7 @@ impl State {
                     if let Some(text) = plain_line(user) {
                         let mut bytes = Vec::new();
                         plain(&mut bytes, &text);
-                        out.items.push(Delivery {
-                            to,
-                            bytes: bytes.into(),
-                        });
+                        out.items.push(Delivery { to, bytes: bytes.into() });
                     }
                 }
             }
@@ -269,15 +229,7 @@ impl State {
             return;
         };
         let mut bytes = Vec::new();
-        reply::error(
-            &mut bytes,
-            user.protocol,
-            &self.info.name,
-            code,
-            &user.nick,
-            Some(subject),
-            text,
-        );
+        reply::error(&mut bytes, user.protocol, &self.info.name, code, &user.nick, Some(subject), text);
         self.send(out, conn, bytes);
     }
 
@@ -307,10 +259,9 @@ impl State {
                     &[nick],
                     "Nickname is already in use",
                 ),
-                Protocol::Plain => plain(
-                    &mut bytes,
-                    &format!("! The name {nick} is taken. Type another name:"),
-                ),
+                Protocol::Plain => {
+                    plain(&mut bytes, &format!("! The name {nick} is taken. Type another name:"))
+                }
             }
             self.send(out, conn, bytes);
             return;
@@ -380,13 +331,7 @@ impl State {
             &[],
             &format!("This server was created {}", info.created),
         );
-        numeric_bare(
-            out,
-            server,
-            reply::RPL_MYINFO,
-            nick,
-            &[server, &info.version, "i", "no"],
-        );
+        numeric_bare(out, server, reply::RPL_MYINFO, nick, &[server, &info.version, "i", "no"]);
         let tokens = reply::isupport_tokens(info);
         let mut params: Vec<&str> = tokens.iter().map(String::as_str).collect();
         params.push("are supported by this server");
@@ -408,23 +353,9 @@ impl State {
             &[],
             &format!("There are {users} users and 0 invisible on 1 servers"),
         );
-        numeric(
-            out,
-            server,
-            reply::RPL_LUSEROP,
-            client,
-            &["0"],
-            "operator(s) online",
-        );
+        numeric(out, server, reply::RPL_LUSEROP, client, &["0"], "operator(s) online");
         let channels = self.channels.len().to_string();
-        numeric(
-            out,
-            server,
-            reply::RPL_LUSERCHANNELS,
-            client,
-            &[&channels],
-            "channels formed",
-        );
+        numeric(out, server, reply::RPL_LUSERCHANNELS, client, &[&channels], "channels formed");
         numeric(
             out,
             server,
@@ -439,14 +370,7 @@ impl State {
     pub fn write_motd(&self, out: &mut Vec<u8>, client: &str) {
         let server = self.info.name.as_str();
         match &self.info.motd {
-            None => numeric(
-                out,
-                server,
-                reply::ERR_NOMOTD,
-                client,
-                &[],
-                "MOTD File is missing",
-            ),
+            None => numeric(out, server, reply::ERR_NOMOTD, client, &[], "MOTD File is missing"),
             Some(lines) => {
                 numeric(
                     out,
@@ -459,14 +383,7 @@ impl State {
                 for line in lines {
                     numeric(out, server, reply::RPL_MOTD, client, &[], &format!("- {line}"));
                 }
-                numeric(
-                    out,
-                    server,
-                    reply::RPL_ENDOFMOTD,
-                    client,
-                    &[],
-                    "End of /MOTD command.",
-                );
+                numeric(out, server, reply::RPL_ENDOFMOTD, client, &[], "End of /MOTD command.");
             }
         }
     }
@@ -483,14 +400,7 @@ impl State {
                     continue;
                 };
                 if line.len() + user.nick.len() + 2 > 400 {
-                    numeric(
-                        out,
-                        server,
-                        reply::RPL_NAMREPLY,
-                        client,
-                        &["=", &chan.name],
-                        &line,
-                    );
+                    numeric(out, server, reply::RPL_NAMREPLY, client, &["=", &chan.name], &line);
                     line.clear();
                 }
                 if !line.is_empty() {
@@ -502,32 +412,11 @@ impl State {
                 line.push_str(&user.nick);
             }
             if !line.is_empty() {
-                numeric(
-                    out,
-                    server,
-                    reply::RPL_NAMREPLY,
-                    client,
-                    &["=", &chan.name],
-                    &line,
-                );
+                numeric(out, server, reply::RPL_NAMREPLY, client, &["=", &chan.name], &line);
             }
-            numeric(
-                out,
-                server,
-                reply::RPL_ENDOFNAMES,
-                client,
-                &[&chan.name],
-                "End of /NAMES list",
-            );
+            numeric(out, server, reply::RPL_ENDOFNAMES, client, &[&chan.name], "End of /NAMES list");
         } else {
-            numeric(
-                out,
-                server,
-                reply::RPL_ENDOFNAMES,
-                client,
-                &[channel],
-                "End of /NAMES list",
-            );
+            numeric(out, server, reply::RPL_ENDOFNAMES, client, &[channel], "End of /NAMES list");
         }
     }
 
@@ -535,11 +424,8 @@ impl State {
     pub fn write_plain_names(&self, out: &mut Vec<u8>, channel: &str) {
         match self.channels.get(&fold(channel)) {
             Some(chan) => {
-                let nicks: Vec<&str> = chan
-                    .members
-                    .keys()
-                    .filter_map(|m| self.users.get(m).map(|u| u.nick.as_str()))
-                    .collect();
+                let nicks: Vec<&str> =
+                    chan.members.keys().filter_map(|m| self.users.get(m).map(|u| u.nick.as_str())).collect();
                 plain(out, &format!("* In {}: {}", chan.name, nicks.join(", ")));
             }
             None => plain(out, &format!("! No such channel: {channel}")),
@@ -553,22 +439,9 @@ impl State {
             Some(topic) => {
                 numeric(out, server, reply::RPL_TOPIC, client, &[&chan.name], &topic.text);
                 let at = topic.set_at.to_string();
-                numeric_bare(
-                    out,
-                    server,
-                    reply::RPL_TOPICWHOTIME,
-                    client,
-                    &[&chan.name, &topic.set_by, &at],
-                );
+                numeric_bare(out, server, reply::RPL_TOPICWHOTIME, client, &[&chan.name, &topic.set_by, &at]);
             }
-            None => numeric(
-                out,
-                server,
-                reply::RPL_NOTOPIC,
-                client,
-                &[&chan.name],
-                "No topic is set",
-            ),
+            None => numeric(out, server, reply::RPL_NOTOPIC, client, &[&chan.name], "No topic is set"),
         }
     }
 
@@ -665,9 +538,7 @@ impl State {
 
         let mut line = Vec::new();
         write_line(&mut line, Some(&prefix), "JOIN", &[&chan_name], None);
-        self.fan_out(out, members, &line, |_| {
-            Some(format!("* {nick} joined {chan_name}"))
-        });
+        self.fan_out(out, members, &line, |_| Some(format!("* {nick} joined {chan_name}")));
 
         if !self.is_local(conn) {
             return;
@@ -700,13 +571,7 @@ impl State {
             return None;
         };
         if !chan.members.contains_key(&conn) {
-            self.error_to(
-                out,
-                conn,
-                reply::ERR_NOTONCHANNEL,
-                &chan.name,
-                "You're not on that channel",
-            );
+            self.error_to(out, conn, reply::ERR_NOTONCHANNEL, &chan.name, "You're not on that channel");
             return None;
         }
         Some((user, chan))
@@ -774,13 +639,7 @@ impl State {
                 }
                 return;
             }
-            write_line(
-                &mut line,
-                Some(&user.prefix()),
-                kind.command(),
-                &[&chan.name],
-                Some(text),
-            );
+            write_line(&mut line, Some(&user.prefix()), kind.command(), &[&chan.name], Some(text));
             let key = fold(target);
             let recipients = chan.members.keys().copied().filter(|m| *m != conn);
             self.fan_out(out, recipients, &line, |to| {
@@ -799,16 +658,8 @@ impl State {
                 return;
             };
             let to_nick = self.users[&to].nick.as_str();
-            write_line(
-                &mut line,
-                Some(&user.prefix()),
-                kind.command(),
-                &[to_nick],
-                Some(text),
-            );
-            self.fan_out(out, [to], &line, |_| {
-                Some(format!("[private] {}", plain_speech(nick, kind, text)))
-            });
+            write_line(&mut line, Some(&user.prefix()), kind.command(), &[to_nick], Some(text));
+            self.fan_out(out, [to], &line, |_| Some(format!("[private] {}", plain_speech(nick, kind, text))));
         }
     }
 
@@ -820,13 +671,7 @@ impl State {
         let topic = truncate_at_char(topic, TOPIC_LEN);
         let nick = user.nick.clone();
         let mut line = Vec::new();
-        write_line(
-            &mut line,
-            Some(&user.prefix()),
-            "TOPIC",
-            &[&chan.name],
-            Some(topic),
-        );
+        write_line(&mut line, Some(&user.prefix()), "TOPIC", &[&chan.name], Some(topic));
         let members: Vec<ConnId> = chan.members.keys().copied().collect();
         let chan_name = chan.name.clone();
         self.fan_out(out, members, &line, |_| {
@@ -837,11 +682,8 @@ impl State {
             })
         });
         if let Some(chan) = self.channels.get_mut(&key) {
-            chan.topic = (!topic.is_empty()).then(|| Topic {
-                text: topic.to_string(),
-                set_by: nick,
-                set_at: at,
-            });
+            chan.topic =
+                (!topic.is_empty()).then(|| Topic { text: topic.to_string(), set_by: nick, set_at: at });
         }
     }
 
@@ -856,9 +698,7 @@ impl State {
         let quitter_channels = user.channels.clone();
         self.fan_out(out, recipients, &line, |to| {
             let shared = to.channels.intersection(&quitter_channels).next();
-            let name = shared
-                .and_then(|k| self.channels.get(k))
-                .map_or("", |c| c.name.as_str());
+            let name = shared.and_then(|k| self.channels.get(k)).map_or("", |c| c.name.as_str());
             Some(format!("* {nick} left {name} ({reason})"))
         });
         for key in quitter_channels {

@@ -120,10 +120,7 @@ impl Hub {
             closing_link(&mut line, protocol, host, "SendQ exceeded");
             outbox.begin_close(line, &shared.flusher);
             flush.add(&outbox);
-            let quit = Event::Quit {
-                conn,
-                reason: "SendQ exceeded".into(),
-            };
+            let quit = Event::Quit { conn, reason: "SendQ exceeded".into() };
             for d in self.state.apply(&quit).items {
                 self.send(d.to, d.bytes, flush, &mut overflowed);
             }
@@ -133,10 +130,7 @@ impl Hub {
 
 pub fn run(config: Config, listener: TcpListener) -> io::Result<()> {
     let shared = Arc::new(Shared {
-        hub: Mutex::new(Hub {
-            state: State::new(config.info.clone()),
-            outboxes: HashMap::new(),
-        }),
+        hub: Mutex::new(Hub { state: State::new(config.info.clone()), outboxes: HashMap::new() }),
         config,
         flusher: Flusher::start()?,
         clients: AtomicUsize::new(0),
@@ -147,11 +141,9 @@ pub fn run(config: Config, listener: TcpListener) -> io::Result<()> {
     const SIGNALS: Token = Token(1);
     let mut poll = Poll::new()?;
     let fd = listener.as_raw_fd();
-    poll.registry()
-        .register(&mut SourceFd(&fd), LISTENER, Interest::READABLE)?;
+    poll.registry().register(&mut SourceFd(&fd), LISTENER, Interest::READABLE)?;
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    poll.registry()
-        .register(&mut signals, SIGNALS, Interest::READABLE)?;
+    poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
 
     let next_slot = AtomicU32::new(0);
     let mut events = Events::with_capacity(16);
@@ -198,21 +190,11 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, slot: u32) {
     if shared.clients.fetch_add(1, Ordering::AcqRel) >= shared.config.max_clients {
         shared.clients.fetch_sub(1, Ordering::AcqRel);
         let mut line = Vec::new();
-        write_line(
-            &mut line,
-            None,
-            "ERROR",
-            &[],
-            Some("Closing Link: server full (too many clients)"),
-        );
+        write_line(&mut line, None, "ERROR", &[], Some("Closing Link: server full (too many clients)"));
         let _ = (&stream).write_all_nonblocking(&line);
         return;
     }
-    let conn = ConnId {
-        worker: 0,
-        slot,
-        generation: 0,
-    };
+    let conn = ConnId { worker: 0, slot, generation: 0 };
     let thread_shared = shared.clone();
     let spawned = std::thread::Builder::new()
         .name(format!("client-{slot}"))
@@ -243,9 +225,7 @@ impl WriteAllNonblocking for &TcpStream {
 
 /// One client's whole life, on its own thread.
 fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) {
-    let host = stream
-        .peer_addr()
-        .map_or_else(|_| "unknown".into(), |a| a.ip().to_string());
+    let host = stream.peer_addr().map_or_else(|_| "unknown".into(), |a| a.ip().to_string());
     let Ok(write_half) = stream.try_clone() else {
         return;
     };

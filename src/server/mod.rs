@@ -28,7 +28,5 @@ pub fn run(config: Config) -> io::Result<()> {
 
 /// Seconds since the Unix epoch, for events that record when (TOPIC).
 pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

@@ -215,9 +215,7 @@ impl Flusher {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
         let (parked, incoming) = channel();
-        std::thread::Builder::new()
-            .name("flusher".into())
-            .spawn(move || run_flusher(poll, incoming))?;
+        std::thread::Builder::new().name("flusher".into()).spawn(move || run_flusher(poll, incoming))?;
         Ok(Flusher { parked, waker })
     }
 
@@ -242,11 +240,8 @@ fn run_flusher(mut poll: Poll, incoming: Receiver<(Arc<Outbox>, Option<Instant>)
     let mut parked: HashMap<Token, Parked> = HashMap::new();
     loop {
         let now = Instant::now();
-        let timeout = parked
-            .values()
-            .filter_map(|p| p.deadline)
-            .min()
-            .map(|d| d.saturating_duration_since(now));
+        let timeout =
+            parked.values().filter_map(|p| p.deadline).min().map(|d| d.saturating_duration_since(now));
         if let Err(e) = poll.poll(&mut events, timeout)
             && e.kind() != io::ErrorKind::Interrupted
         {
@@ -263,11 +258,7 @@ fn run_flusher(mut poll: Poll, incoming: Receiver<(Arc<Outbox>, Option<Instant>)
                         continue;
                     }
                     let fd = outbox.stream.as_raw_fd();
-                    if poll
-                        .registry()
-                        .register(&mut SourceFd(&fd), token, Interest::WRITABLE)
-                        .is_err()
-                    {
+                    if poll.registry().register(&mut SourceFd(&fd), token, Interest::WRITABLE).is_err() {
                         outbox.shut();
                         continue;
                     }

@@ -40,12 +40,7 @@ pub struct SendQueue {
 
 impl SendQueue {
     pub fn new(limit: usize) -> Self {
-        SendQueue {
-            chunks: VecDeque::new(),
-            front_written: 0,
-            queued: 0,
-            limit,
-        }
+        SendQueue { chunks: VecDeque::new(), front_written: 0, queued: 0, limit }
     }
 
     /// Bytes waiting to be written.
@@ -163,10 +158,7 @@ mod tests {
         let mut q = SendQueue::new(100);
         q.push(chunk("hello ")).unwrap();
         q.push(chunk("world\r\n")).unwrap();
-        let mut w = Throttled {
-            taken: Vec::new(),
-            room: 5,
-        };
+        let mut w = Throttled { taken: Vec::new(), room: 5 };
         assert_eq!(q.write_to(&mut w).unwrap(), Flush::Blocked);
         assert_eq!(q.queued(), 8);
         w.room = 100;
@@ -190,10 +182,7 @@ mod tests {
         let mut q = SendQueue::new(100);
         q.push(chunk("first\r\n")).unwrap();
         q.push(chunk("second\r\n")).unwrap();
-        let mut w = Throttled {
-            taken: Vec::new(),
-            room: 3,
-        };
+        let mut w = Throttled { taken: Vec::new(), room: 3 };
         q.write_to(&mut w).unwrap();
         q.discard_unstarted();
         q.push_unbounded(chunk("bye\r\n"));

@@ -226,10 +226,7 @@ mod tests {
     fn empty_lines_skipped_and_lone_cr_kept() {
         let mut r = LineReader::default();
         r.push(b"\r\n\n\r\na\rb\r\n\r\r\n");
-        assert_eq!(
-            drain(&mut r),
-            vec![Frame::Line(b"a\rb".to_vec()), Frame::Line(b"\r".to_vec())]
-        );
+        assert_eq!(drain(&mut r), vec![Frame::Line(b"a\rb".to_vec()), Frame::Line(b"\r".to_vec())]);
     }
 
     #[test]

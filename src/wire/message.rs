@@ -53,11 +53,7 @@ impl std::error::Error for ParseError {}
 impl Message {
     /// A message without prefix. The command is stored exactly as given.
     pub fn new(command: impl Into<String>, params: Vec<String>) -> Self {
-        Self {
-            prefix: None,
-            command: command.into(),
-            params,
-        }
+        Self { prefix: None, command: command.into(), params }
     }
 
     /// The same message with its source set.
@@ -116,11 +112,7 @@ impl Message {
             rest = tail;
         }
 
-        Ok(Message {
-            prefix,
-            command: command.to_ascii_uppercase(),
-            params,
-        })
+        Ok(Message { prefix, command: command.to_ascii_uppercase(), params })
     }
 
     /// Convenience: param i or None.
@@ -272,10 +264,7 @@ mod tests {
     #[test]
     fn tags_skipped() {
         let m = parsed("@time=2020-01-01T00:00:00Z;msgid=x :srv NOTICE * :hi");
-        assert_eq!(
-            m,
-            Message::new("NOTICE", strings(&["*", "hi"])).with_prefix("srv")
-        );
+        assert_eq!(m, Message::new("NOTICE", strings(&["*", "hi"])).with_prefix("srv"));
         assert_eq!(parsed("@a=b PING x"), Message::new("PING", strings(&["x"])));
     }
 
@@ -341,10 +330,7 @@ mod tests {
         assert_eq!(m.to_line(), ":a!b@c PRIVMSG #c :hi there");
         assert_eq!(m.to_string(), m.to_line());
         assert_eq!(Message::new("NICK", strings(&["bob"])).to_line(), "NICK bob");
-        assert_eq!(
-            Message::new("TOPIC", strings(&["#c", ""])).to_line(),
-            "TOPIC #c :"
-        );
+        assert_eq!(Message::new("TOPIC", strings(&["#c", ""])).to_line(), "TOPIC #c :");
         assert_eq!(Message::new("X", strings(&[":x"])).to_line(), "X ::x");
         let mut out = Vec::new();
         Message::new("PING", strings(&["tok"])).write_to(&mut out);
@@ -372,10 +358,7 @@ mod tests {
         write_line(&mut out, Some("srv"), "001", &["alice"], Some("Welcome home"));
         write_line(&mut out, None, "PING", &[], Some(""));
         write_line(&mut out, None, "MODE", &["#c", "+o", "bob"], None);
-        assert_eq!(
-            out,
-            b":srv 001 alice :Welcome home\r\nPING :\r\nMODE #c +o bob\r\n"
-        );
+        assert_eq!(out, b":srv 001 alice :Welcome home\r\nPING :\r\nMODE #c +o bob\r\n");
     }
 
     fn no_breaks(s: &str) -> bool {

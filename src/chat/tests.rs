@@ -1,0 +1,182 @@
+//! Tests of the chat core without sockets: the session's decisions, and the
+//! property the pool models rely on — replicas that apply the same events in
+//! the same order agree, and per-worker replicas together deliver exactly
+//! what one full directory delivers.
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn info() -> Arc<ServerInfo> {
+    Arc::new(ServerInfo::new("test.server"))
+}
+
+fn conn(worker: u16, slot: u32) -> ConnId {
+    ConnId { worker, slot, generation: 0 }
+}
+
+fn register(c: ConnId, nick: &str, protocol: Protocol) -> Event {
+    Event::Register {
+        conn: c,
+        nick: nick.into(),
+        user: nick.into(),
+        realname: nick.into(),
+        host: "host".into(),
+        protocol,
+    }
+}
+
+fn text(d: &Deliveries, c: ConnId) -> String {
+    String::from_utf8(d.bytes_for(c)).unwrap()
+}
+
+#[test]
+fn the_first_claim_of_a_nick_wins() {
+    let mut state = State::new(info());
+    let (a, b) = (conn(0, 1), conn(1, 1));
+    let first = state.apply(&register(a, "Sam", Protocol::Irc));
+    assert!(text(&first, a).contains(" 001 Sam "));
+    let second = state.apply(&register(b, "sam", Protocol::Irc));
+    assert!(text(&second, b).contains(" 433 * sam :Nickname is already in use"));
+    assert!(state.user(b).is_none());
+    let plain = state.apply(&register(b, "SAM", Protocol::Plain));
+    assert_eq!(text(&plain, b), "! The name SAM is taken. Type another name:\r\n");
+}
+
+#[test]
+fn quit_reaches_each_neighbour_once() {
+    let mut state = State::new(info());
+    let (a, b) = (conn(0, 1), conn(0, 2));
+    state.apply(&register(a, "a", Protocol::Irc));
+    state.apply(&register(b, "b", Protocol::Irc));
+    for channel in ["#x", "#y"] {
+        state.apply(&Event::Join { conn: a, channel: channel.into() });
+        state.apply(&Event::Join { conn: b, channel: channel.into() });
+    }
+    let quit = state.apply(&Event::Quit { conn: a, reason: "bye".into() });
+    assert_eq!(quit.items.len(), 1);
+    assert_eq!(text(&quit, b), ":a!a@host QUIT :bye\r\n");
+    assert!(state.channel("#x").unwrap().members.len() == 1);
+    assert!(state.find_nick("a").is_none());
+}
+
+fn run(session: &mut Session, state: &mut State, line: &str) -> (String, bool) {
+    let mut actions = Vec::new();
+    session.on_line(line.as_bytes(), state, 0, &mut actions);
+    let mut out = String::new();
+    let mut closed = false;
+    for action in actions {
+        match action {
+            Action::Reply(bytes) => out.push_str(&String::from_utf8(bytes).unwrap()),
+            Action::Event(event) => out.push_str(&text(&state.apply(&event), session.conn())),
+            Action::Close => closed = true,
+        }
+    }
+    (out, closed)
+}
+
+#[test]
+fn cap_negotiation_delays_registration() {
+    let mut state = State::new(info());
+    let mut s = Session::new(conn(0, 1), "host", info());
+    assert!(run(&mut s, &mut state, "CAP LS 302").0.contains("CAP * LS :"));
+    run(&mut s, &mut state, "NICK n");
+    assert_eq!(run(&mut s, &mut state, "USER u 0 * :R").0, "");
+    assert_eq!(s.protocol(), Some(Protocol::Irc));
+    assert!(run(&mut s, &mut state, "CAP END").0.contains(" 001 n "));
+}
+
+#[test]
+fn first_line_decides_the_protocol() {
+    let mut state = State::new(info());
+    let mut plain = Session::new(conn(0, 1), "host", info());
+    let (out, _) = run(&mut plain, &mut state, "hello there");
+    assert_eq!(plain.protocol(), Some(Protocol::Plain));
+    assert!(out.contains("is not a valid name"));
+    let (out, _) = run(&mut plain, &mut state, "nelly");
+    assert!(out.contains("* nelly joined #lobby"));
+    let mut irc = Session::new(conn(0, 2), "host", info());
+    run(&mut irc, &mut state, "PASS whatever");
+    assert_eq!(irc.protocol(), None);
+    run(&mut irc, &mut state, "NICK ircy");
+    assert_eq!(irc.protocol(), Some(Protocol::Irc));
+}
+
+#[test]
+fn wrong_password_closes() {
+    let mut locked = ServerInfo::new("test.server");
+    locked.password = Some("pw".into());
+    let locked = Arc::new(locked);
+    let mut state = State::new(locked.clone());
+    let mut s = Session::new(conn(0, 1), "host", locked);
+    run(&mut s, &mut state, "PASS nope");
+    run(&mut s, &mut state, "NICK n");
+    let (out, closed) = run(&mut s, &mut state, "USER u 0 * :R");
+    assert!(out.contains(" 464 n :Password incorrect"));
+    assert!(closed);
+    assert!(state.user(conn(0, 1)).is_none());
+}
+
+/// A small alphabet of events over 6 connections on 3 workers, so that
+/// random sequences collide on nicks and channels often.
+fn any_event() -> impl Strategy<Value = Event> {
+    let conns = (0u16..3, 0u32..2).prop_map(|(w, s)| conn(w, s));
+    let nicks = prop::sample::select(vec!["ann", "ANN", "bob", "cy", "dee"]);
+    let chans = prop::sample::select(vec!["#a", "#A", "#b", "#lobby"]);
+    let protocol = prop::sample::select(vec![Protocol::Irc, Protocol::Plain]);
+    prop_oneof![
+        (conns.clone(), nicks.clone(), protocol).prop_map(|(c, n, p)| register(c, n, p)),
+        (conns.clone(), nicks.clone()).prop_map(|(c, n)| Event::Nick { conn: c, nick: n.into() }),
+        (conns.clone(), chans.clone()).prop_map(|(c, ch)| Event::Join { conn: c, channel: ch.into() }),
+        (conns.clone(), chans.clone()).prop_map(|(c, ch)| Event::Part {
+            conn: c,
+            channel: ch.into(),
+            reason: None
+        }),
+        conns.clone().prop_map(|c| Event::PartAll { conn: c }),
+        (conns.clone(), chans.clone(), "[a-z ]{0,8}").prop_map(|(c, ch, t)| Event::Message {
+            conn: c,
+            kind: MessageKind::Privmsg,
+            target: ch.into(),
+            text: t,
+        }),
+        (conns.clone(), nicks, "[a-z]{1,8}").prop_map(|(c, n, t)| Event::Message {
+            conn: c,
+            kind: MessageKind::Notice,
+            target: n.into(),
+            text: t,
+        }),
+        (conns.clone(), chans, "[a-z]{0,8}").prop_map(|(c, ch, t)| Event::Topic {
+            conn: c,
+            channel: ch.into(),
+            topic: t,
+            at: 7,
+        }),
+        conns.prop_map(|c| Event::Quit { conn: c, reason: "gone".into() }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn per_worker_replicas_agree_with_one_directory(events in prop::collection::vec(any_event(), 1..80)) {
+        let mut whole = State::new(info());
+        let mut replicas: Vec<State> = (0..3).map(|w| State::for_worker(info(), w)).collect();
+        for event in &events {
+            let everything = whole.apply(event);
+            let mut from_replicas: Vec<Delivery> = Vec::new();
+            for replica in &mut replicas {
+                from_replicas.extend(replica.apply(event).items);
+            }
+            for worker in 0..3u16 {
+                let mine: Vec<&Delivery> = everything.items.iter().filter(|d| d.to.worker == worker).collect();
+                let theirs: Vec<&Delivery> = from_replicas.iter().filter(|d| d.to.worker == worker).collect();
+                prop_assert_eq!(mine, theirs);
+            }
+        }
+        for replica in &replicas {
+            prop_assert_eq!(replica.digest(), whole.digest());
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Test harness: start a real chatter process on an ephemeral port and talk
+//! to it over TCP like a client would.
+//!
+//! Every behaviour test is written once, as `fn name(model: Model)`, and
+//! listed in [`all_models!`], which makes one `#[test]` per model. Adding a
+//! model to the server means adding one line to that macro.
+//!
+//! Waiting is always "until this line arrives" with a generous deadline that
+//! only exists so that a broken server fails the test instead of hanging it;
+//! nothing asserts how fast anything happens. To show that something did
+//! *not* arrive, a client uses [`Client::sync`]: it PINGs and reads up to the
+//! PONG, and the server handles a connection's lines in order.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long to wait for something that should come; only a broken server
+/// ever waits this long.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The concurrency models a test body runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    Iterative,
+}
+
+impl Model {
+    pub fn args(self) -> Vec<String> {
+        match self {
+            Model::Iterative => vec!["--model".into(), "iterative".into()],
+        }
+    }
+}
+
+/// One `#[test]` per model for each listed test body `fn body(model: Model)`.
+#[macro_export]
+macro_rules! all_models {
+    ($($test:ident),* $(,)?) => {
+        mod iterative {
+            $( #[test] fn $test() { super::$test($crate::common::Model::Iterative) } )*
+        }
+    };
+}
+
+/// A chatter process; killed on drop if the test did not stop it.
+pub struct Server {
+    child: Child,
+    pub addr: String,
+    pub model: Model,
+}
+
+impl Server {
+    pub fn start(model: Model) -> Server {
+        Server::start_with(model, &[])
+    }
+
+    pub fn start_with(model: Model, extra: &[&str]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chatter"));
+        command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(model.args())
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("start chatter");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut first = String::new();
+        BufReader::new(stdout).read_line(&mut first).expect("read the listening line");
+        let addr = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from chatter: {first:?}"))
+            .to_string();
+        Server { child, addr, model }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::connect(&self.addr)
+    }
+
+    /// Sends a signal and waits for the process to exit.
+    pub fn signal_and_wait(&mut self, signal: &str) -> ExitStatus {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill failed");
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for chatter") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "chatter did not exit after SIG{signal}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(0);
+
+/// A line-oriented TCP client with everything it received kept for asserts.
+pub struct Client {
+    stream: TcpStream,
+    pending: Vec<u8>,
+    /// Every line received so far, in order.
+    pub seen: Vec<String>,
+    /// Lines not yet consumed by an `expect`.
+    unread: std::collections::VecDeque<String>,
+    pub nick: String,
+}
+
+impl Client {
+    pub fn connect(addr: &str) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect to chatter");
+        stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        Client {
+            stream,
+            pending: Vec::new(),
+            seen: Vec::new(),
+            unread: Default::default(),
+            nick: String::new(),
+        }
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.send_raw(format!("{line}\r\n").as_bytes());
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send to chatter");
+    }
+
+    /// Reads what is available; false when the server closed the connection.
+    fn fill(&mut self) -> bool {
+        let mut buf = [0u8; 65536];
+        match self.stream.read(&mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.pending.extend_from_slice(&buf[..n]);
+                while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+                    let raw: Vec<u8> = self.pending.drain(..=end).collect();
+                    let line = String::from_utf8_lossy(&raw).trim_end_matches(['\r', '\n']).to_string();
+                    self.seen.push(line.clone());
+                    self.unread.push_back(line);
+                }
+                true
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The next unread line that satisfies `matches`; lines before it are
+    /// consumed. Panics (showing what came) if it does not arrive.
+    pub fn expect(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            while let Some(line) = self.unread.pop_front() {
+                if matches(&line) {
+                    return line;
+                }
+            }
+            let open = self.fill();
+            if self.unread.is_empty() && (!open || Instant::now() > deadline) {
+                panic!(
+                    "{}: expected {what}, {}; received:\n  {}",
+                    self.nick,
+                    if open { "timed out" } else { "connection closed" },
+                    self.seen.join("\n  ")
+                );
+            }
+        }
+    }
+
+    /// The next line containing `needle`.
+    pub fn expect_line(&mut self, needle: &str) -> String {
+        self.expect(&format!("a line containing {needle:?}"), |l| l.contains(needle))
+    }
+
+    /// The next numeric reply `code` (e.g. "433").
+    pub fn expect_numeric(&mut self, code: &str) -> String {
+        self.expect(&format!("numeric {code}"), |l| numeric_of(l) == Some(code))
+    }
+
+    /// Round-trips a PING and returns the lines that came before its PONG.
+    /// Everything the server had queued for us before it read the PING is
+    /// among them.
+    pub fn sync(&mut self) -> Vec<String> {
+        let token = format!("sync{}", NEXT_TOKEN.fetch_add(1, Ordering::Relaxed));
+        self.send(&format!("PING {token}"));
+        let mut before = Vec::new();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            while let Some(line) = self.unread.pop_front() {
+                if line.contains("PONG") && line.ends_with(&token) {
+                    return before;
+                }
+                before.push(line);
+            }
+            let open = self.fill();
+            assert!(
+                open && Instant::now() < deadline,
+                "{}: no PONG for {token}; received:\n  {}",
+                self.nick,
+                self.seen.join("\n  ")
+            );
+        }
+    }
+
+    /// Reads until the server closes the connection; returns the unread lines.
+    pub fn read_to_close(&mut self) -> Vec<String> {
+        let deadline = Instant::now() + PATIENCE;
+        while self.fill() {
+            assert!(
+                Instant::now() < deadline,
+                "{}: connection not closed; received:\n  {}",
+                self.nick,
+                self.seen.join("\n  ")
+            );
+        }
+        self.unread.drain(..).collect()
+    }
+
+    pub fn shutdown(&self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    /// Registers as an IRC client and waits for the end of the welcome burst.
+    pub fn register(server: &Server, nick: &str) -> Client {
+        let mut client = server.connect();
+        client.nick = nick.to_string();
+        client.send(&format!("NICK {nick}"));
+        client.send(&format!("USER {nick} 0 * :{nick} Test"));
+        client.expect_numeric("001");
+        client.expect("end of MOTD", |l| matches!(numeric_of(l), Some("376" | "422")));
+        client
+    }
+
+    /// Connects as a plain (nc-style) client named `name`.
+    pub fn plain(server: &Server, name: &str) -> Client {
+        let mut client = server.connect();
+        client.nick = name.to_string();
+        client.expect_line("Type a name");
+        client.send(name);
+        client.expect_line(&format!("* {name} joined #lobby"));
+        client.expect_line("* In #lobby:");
+        client
+    }
+
+    /// JOINs and waits for the end of NAMES.
+    pub fn join(&mut self, channel: &str) {
+        self.send(&format!("JOIN {channel}"));
+        self.expect("end of NAMES", |l| numeric_of(l) == Some("366") && l.contains(channel));
+    }
+}
+
+/// The numeric code of a server reply line, if it is one.
+pub fn numeric_of(line: &str) -> Option<&str> {
+    let mut parts = line.split(' ');
+    let first = parts.next()?;
+    let code = if first.starts_with(':') { parts.next()? } else { first };
+    (code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
+}
