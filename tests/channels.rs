@@ -202,14 +202,35 @@ fn error_numerics(model: Model) {
 
 fn queries_real_clients_send(model: Model) {
     let server = Server::start(model);
-    let (mut alice, _bob, _carol) = three_in_room(&server);
+    let (mut alice, mut bob, _carol) = three_in_room(&server);
     alice.send("MODE #room");
     assert!(alice.expect_numeric("324").contains("#room +n"));
     alice.send("MODE #room b");
     alice.expect_numeric("368");
     alice.send("MODE alice +i");
+    alice.expect_line(":alice MODE alice :+i");
     alice.send("MODE alice");
-    alice.expect_numeric("221");
+    assert!(alice.expect_numeric("221").ends_with(" +i"));
+    alice.send("LUSERS");
+    assert!(alice.expect_numeric("251").contains("There are 2 users and 1 invisible"));
+    bob.send("AWAY :lunch");
+    bob.expect_numeric("306");
+    alice.send("PRIVMSG bob :are you there?");
+    assert!(alice.expect_numeric("301").ends_with("bob :lunch"));
+    alice.send("USERHOST bob carol nobody");
+    assert!(alice.expect_numeric("302").ends_with(":bob=-bob@127.0.0.1 carol=+carol@127.0.0.1"));
+    alice.send("ISON bob nobody carol");
+    assert!(alice.expect_numeric("303").ends_with(":bob carol"));
+    alice.send("WHO #room");
+    assert!(alice.expect_numeric("352").contains(" alice H@ :0 "));
+    assert!(alice.expect_numeric("352").contains(" bob G :0 "));
+    alice.expect_numeric("352");
+    alice.expect_numeric("315");
+    bob.send("AWAY");
+    bob.expect_numeric("305");
+    alice.send("PRIVMSG bob :back?");
+    bob.expect_line("PRIVMSG bob :back?");
+    assert!(!alice.sync().iter().any(|l| numeric_of(l) == Some("301")));
     alice.send("MODE bob");
     alice.expect_numeric("502");
     alice.send("WHO #room");

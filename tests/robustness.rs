@@ -176,8 +176,10 @@ fn silent_clients_are_pinged_then_dropped(model: Model) {
     alice.join("#room");
     quiet.join("#room");
     // Never answering loses the connection...
-    quiet.expect_line("PING :chatter.local");
-    quiet.expect_line("ERROR :Closing Link: 127.0.0.1 (Ping timeout");
+    let quiet_thread = std::thread::spawn(move || {
+        quiet.expect_line("PING :chatter.local");
+        quiet.expect_line("ERROR :Closing Link: 127.0.0.1 (Ping timeout");
+    });
     // ...answering keeps it: alice answers every PING until she sees quiet go.
     let mut pings = 0;
     loop {
@@ -190,6 +192,7 @@ fn silent_clients_are_pinged_then_dropped(model: Model) {
             break;
         }
     }
+    quiet_thread.join().expect("quiet was pinged and dropped");
     assert!(pings >= 1, "alice was never pinged");
     alice.send("PRIVMSG #room :still connected");
     alice.sync();

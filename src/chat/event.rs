@@ -89,11 +89,30 @@ pub enum Event {
         conn: ConnId,
         reason: String,
     },
+    /// AWAY with a message marks the user away; without, back.
+    Away {
+        conn: ConnId,
+        message: Option<String>,
+    },
+    /// User mode +i / -i.
+    Invisible {
+        conn: ConnId,
+        on: bool,
+    },
+    /// A pool worker died: every user of that worker incarnation quits.
+    /// Applied in log order, so each replica quits exactly the users it
+    /// knows of at that point, which is every user the worker registered.
+    WorkerLost {
+        worker: u16,
+        generation: u32,
+        reason: String,
+    },
 }
 
 impl Event {
-    /// The connection whose action this event records.
-    pub fn conn(&self) -> ConnId {
+    /// The connection whose action this event records (none for events
+    /// the server makes about a whole worker).
+    pub fn conn(&self) -> Option<ConnId> {
         match self {
             Event::Register { conn, .. }
             | Event::Nick { conn, .. }
@@ -102,7 +121,10 @@ impl Event {
             | Event::Part { conn, .. }
             | Event::Message { conn, .. }
             | Event::Topic { conn, .. }
-            | Event::Quit { conn, .. } => *conn,
+            | Event::Quit { conn, .. }
+            | Event::Away { conn, .. }
+            | Event::Invisible { conn, .. } => Some(*conn),
+            Event::WorkerLost { .. } => None,
         }
     }
 }

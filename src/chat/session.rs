@@ -453,6 +453,32 @@ impl Session {
             "MODE" => self.mode(msg, user, state, out),
             "WHO" => self.who(msg, nick, state, out),
             "WHOIS" => self.whois(msg, nick, state, out),
+            "AWAY" => {
+                let message = msg.param(0).filter(|m| !m.is_empty()).map(str::to_string);
+                out.event(Event::Away { conn, message });
+            }
+            // USERHOST and ISON answer about nicks that exist, in one line each.
+            "USERHOST" | "ISON" => {
+                if !need_params(out, 1) {
+                    return;
+                }
+                let asked = msg.params.iter().flat_map(|p| p.split(' ')).filter(|n| !n.is_empty());
+                let found: Vec<String> = asked
+                    .filter_map(|n| state.find_nick(n).and_then(|c| state.user(c)))
+                    .map(|u| match msg.command.as_str() {
+                        "ISON" => u.nick.clone(),
+                        _ => format!(
+                            "{}={}{}@{}",
+                            u.nick,
+                            if u.away.is_some() { '-' } else { '+' },
+                            u.user,
+                            u.host
+                        ),
+                    })
+                    .collect();
+                let code = if msg.command == "ISON" { reply::RPL_ISON } else { reply::RPL_USERHOST };
+                numeric(out.buf(), &self.info.name, code, nick, &[], &found.join(" "));
+            }
             "LIST" => {
                 let server = self.info.name.as_str();
                 numeric(out.buf(), server, reply::RPL_LISTSTART, nick, &["Channel"], "Users  Name");
@@ -527,10 +553,23 @@ impl Session {
             }
         } else {
             match msg.param(1) {
-                None => numeric_bare(out.buf(), server, reply::RPL_UMODEIS, nick, &["+"]),
-                // Clients set +i/+w on connect; invisibility means nothing on a
-                // one-server network, so accept it without saying anything.
-                Some(modes) if modes.chars().all(|c| matches!(c, '+' | '-' | 'i' | 'w')) => {}
+                None => {
+                    let modes = if user.invisible { "+i" } else { "+" };
+                    numeric_bare(out.buf(), server, reply::RPL_UMODEIS, nick, &[modes]);
+                }
+                // +i is the one user mode kept (clients set it on connect);
+                // +w (wallops) is accepted and means nothing on one server.
+                Some(modes) if modes.chars().all(|c| matches!(c, '+' | '-' | 'i' | 'w')) => {
+                    let mut adding = true;
+                    for c in modes.chars() {
+                        match c {
+                            '+' => adding = true,
+                            '-' => adding = false,
+                            'i' => out.event(Event::Invisible { conn: self.conn, on: adding }),
+                            _ => {}
+                        }
+                    }
+                }
                 Some(_) => {
                     numeric(out.buf(), server, reply::ERR_UMODEUNKNOWNFLAG, nick, &[], "Unknown MODE flag")
                 }
@@ -541,27 +580,30 @@ impl Session {
     fn who(&self, msg: &Message, nick: &str, state: &State, out: &mut Out) {
         let server = self.info.name.as_str();
         let mask = msg.param(0).unwrap_or("*");
-        let who_line = |out: &mut Out, channel: &str, user: &User| {
+        // Flags: H(ere) or G(one, away), then @ for a channel operator.
+        let who_line = |out: &mut Out, channel: &str, user: &User, op: bool| {
             let text = format!("0 {}", user.realname);
+            let flags =
+                format!("{}{}", if user.away.is_some() { "G" } else { "H" }, if op { "@" } else { "" });
             numeric(
                 out.buf(),
                 server,
                 reply::RPL_WHOREPLY,
                 nick,
-                &[channel, &user.user, &user.host, server, &user.nick, "H"],
+                &[channel, &user.user, &user.host, server, &user.nick, &flags],
                 &text,
             );
         };
         if is_channel_target(mask) {
             if let Some(chan) = state.channel(mask) {
-                for member in chan.members.keys() {
+                for (member, op) in &chan.members {
                     if let Some(user) = state.user(*member) {
-                        who_line(out, &chan.name, user);
+                        who_line(out, &chan.name, user, *op);
                     }
                 }
             }
         } else if let Some(user) = state.find_nick(mask).and_then(|c| state.user(c)) {
-            who_line(out, "*", user);
+            who_line(out, "*", user, false);
         }
         numeric(out.buf(), server, reply::RPL_ENDOFWHO, nick, &[mask], "End of WHO list");
     }

@@ -57,6 +57,10 @@ pub struct User {
     pub channels: BTreeSet<String>,
     /// Plain clients only: the folded channel their lines go to.
     pub focus: Option<String>,
+    /// The AWAY message, while away.
+    pub away: Option<String>,
+    /// User mode +i.
+    pub invisible: bool,
 }
 
 impl User {
@@ -176,6 +180,20 @@ impl State {
             Event::Message { conn, kind, target, text } => self.message(&mut out, *conn, *kind, target, text),
             Event::Topic { conn, channel, topic, at } => self.set_topic(&mut out, *conn, channel, topic, *at),
             Event::Quit { conn, reason } => self.quit(&mut out, *conn, reason),
+            Event::Away { conn, message } => self.set_away(&mut out, *conn, message.as_deref()),
+            Event::Invisible { conn, on } => self.set_invisible(&mut out, *conn, *on),
+            Event::WorkerLost { worker, generation, reason } => {
+                let mut lost: Vec<ConnId> = self
+                    .users
+                    .keys()
+                    .copied()
+                    .filter(|c| c.worker == *worker && c.generation == *generation)
+                    .collect();
+                lost.sort();
+                for conn in lost {
+                    self.quit(&mut out, conn, reason);
+                }
+            }
         }
         out
     }
@@ -277,6 +295,8 @@ impl State {
                 protocol,
                 channels: BTreeSet::new(),
                 focus: None,
+                away: None,
+                invisible: false,
             },
         );
         let mut bytes = Vec::new();
@@ -345,13 +365,14 @@ impl State {
     pub fn write_lusers(&self, out: &mut Vec<u8>, client: &str) {
         let server = self.info.name.as_str();
         let users = self.users.len();
+        let invisible = self.users.values().filter(|u| u.invisible).count();
         numeric(
             out,
             server,
             reply::RPL_LUSERCLIENT,
             client,
             &[],
-            &format!("There are {users} users and 0 invisible on 1 servers"),
+            &format!("There are {} users and {invisible} invisible on 1 servers", users - invisible),
         );
         numeric(out, server, reply::RPL_LUSEROP, client, &["0"], "operator(s) online");
         let channels = self.channels.len().to_string();
@@ -658,6 +679,16 @@ impl State {
                 return;
             };
             let to_nick = self.users[&to].nick.as_str();
+            if let (Some(away), MessageKind::Privmsg) = (&self.users[&to].away, kind) {
+                let mut bytes = Vec::new();
+                match user.protocol {
+                    Protocol::Irc => {
+                        numeric(&mut bytes, &self.info.name, reply::RPL_AWAY, nick, &[to_nick], away)
+                    }
+                    Protocol::Plain => plain(&mut bytes, &format!("* {to_nick} is away: {away}")),
+                }
+                self.send(out, conn, bytes);
+            }
             write_line(&mut line, Some(&user.prefix()), kind.command(), &[to_nick], Some(text));
             self.fan_out(out, [to], &line, |_| Some(format!("[private] {}", plain_speech(nick, kind, text))));
         }
@@ -685,6 +716,34 @@ impl State {
             chan.topic =
                 (!topic.is_empty()).then(|| Topic { text: topic.to_string(), set_by: nick, set_at: at });
         }
+    }
+
+    fn set_away(&mut self, out: &mut Deliveries, conn: ConnId, message: Option<&str>) {
+        let Some(user) = self.users.get_mut(&conn) else { return };
+        user.away = message.map(str::to_string);
+        let (nick, protocol) = (user.nick.clone(), user.protocol);
+        let mut bytes = Vec::new();
+        let (code, text) = match message {
+            Some(_) => (reply::RPL_NOWAWAY, "You have been marked as being away"),
+            None => (reply::RPL_UNAWAY, "You are no longer marked as being away"),
+        };
+        match protocol {
+            Protocol::Irc => numeric(&mut bytes, &self.info.name, code, &nick, &[], text),
+            Protocol::Plain => plain(&mut bytes, &format!("* {text}")),
+        }
+        self.send(out, conn, bytes);
+    }
+
+    fn set_invisible(&mut self, out: &mut Deliveries, conn: ConnId, on: bool) {
+        let Some(user) = self.users.get_mut(&conn) else { return };
+        if user.invisible == on {
+            return;
+        }
+        user.invisible = on;
+        let mut bytes = Vec::new();
+        let change = if on { "+i" } else { "-i" };
+        write_line(&mut bytes, Some(&user.nick), "MODE", &[&user.nick], Some(change));
+        self.send(out, conn, bytes);
     }
 
     fn quit(&mut self, out: &mut Deliveries, conn: ConnId, reason: &str) {

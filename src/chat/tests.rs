@@ -154,7 +154,11 @@ fn any_event() -> impl Strategy<Value = Event> {
             topic: t,
             at: 7,
         }),
-        conns.prop_map(|c| Event::Quit { conn: c, reason: "gone".into() }),
+        conns.clone().prop_map(|c| Event::Quit { conn: c, reason: "gone".into() }),
+        (conns.clone(), prop::option::of("[a-z]{1,5}"))
+            .prop_map(|(c, m)| Event::Away { conn: c, message: m }),
+        (conns, any::<bool>()).prop_map(|(c, on)| Event::Invisible { conn: c, on }),
+        (0u16..3).prop_map(|w| Event::WorkerLost { worker: w, generation: 0, reason: "lost".into() }),
     ]
 }
 
