@@ -32,6 +32,10 @@ enum Command {
 enum ModelArg {
     /// One thread per client blocking in recv; one locked directory.
     Iterative,
+    /// A pool of event-loop threads sharing an ordered event log.
+    Prethread,
+    /// A supervisor and a pool of event-loop processes sharing the log in shared memory.
+    Prefork,
 }
 
 #[derive(clap::Args)]
@@ -42,6 +46,9 @@ struct ServeArgs {
     /// Concurrency model.
     #[arg(long, value_enum, default_value = "iterative")]
     model: ModelArg,
+    /// Workers in the pool models (default: the number of CPUs).
+    #[arg(long)]
+    workers: Option<usize>,
     /// Name the server uses as the source of its messages.
     #[arg(long, default_value = "chatter.local")]
     server_name: String,
@@ -93,7 +100,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         model: match args.model {
             ModelArg::Iterative => Model::Iterative,
+            ModelArg::Prethread => Model::Prethread,
+            ModelArg::Prefork => Model::Prefork,
         },
+        workers: args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         info: Arc::new(info),
         max_clients: args.max_clients,
         sendq_bytes: args.sendq,

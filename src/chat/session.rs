@@ -91,18 +91,15 @@ impl Session {
     }
 
     /// The first line every client gets: IRC clients show it as a server
-    /// notice, and it tells a person at `nc` what to do.
-    pub fn greeting(&self) -> Vec<u8> {
+    /// notice, and it tells a person at `nc` what to do. `served_by` names
+    /// the pool worker, so people (and tests) can see how clients spread.
+    pub fn greeting(&self, served_by: Option<&str>) -> Vec<u8> {
         let mut out = Vec::new();
-        write_line(
-            &mut out,
-            Some(&self.info.name),
-            "NOTICE",
-            &["*"],
-            Some(
-                "*** Welcome to chatter! Using nc or telnet? Type a name and press Enter to start chatting.",
-            ),
+        let on = served_by.map(|w| format!(" ({w})")).unwrap_or_default();
+        let text = format!(
+            "*** Welcome to chatter{on}! Using nc or telnet? Type a name and press Enter to start chatting."
         );
+        write_line(&mut out, Some(&self.info.name), "NOTICE", &["*"], Some(&text));
         out
     }
 

@@ -113,6 +113,18 @@ impl State {
         State { local_worker: Some(worker), ..State::new(info) }
     }
 
+    /// A replica that renders nothing: it only follows the directory (the
+    /// pool keeper's, from which new workers are started).
+    pub fn observer(info: Arc<ServerInfo>) -> Self {
+        State::for_worker(info, u16::MAX)
+    }
+
+    /// Makes this replica render for `worker` from now on (a new worker
+    /// starting from the keeper's copy).
+    pub fn set_local_worker(&mut self, worker: u16) {
+        self.local_worker = Some(worker);
+    }
+
     pub fn info(&self) -> &ServerInfo {
         &self.info
     }

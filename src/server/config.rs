@@ -10,6 +10,10 @@ use crate::chat::ServerInfo;
 pub enum Model {
     /// One thread per client, blocking reads, one locked directory.
     Iterative,
+    /// A pool of event-loop threads sharing an ordered event log on the heap.
+    Prethread,
+    /// A pool of event-loop processes sharing the log in shared memory.
+    Prefork,
 }
 
 #[derive(Debug, Clone)]
@@ -17,6 +21,8 @@ pub struct Config {
     /// Address to listen on, e.g. `127.0.0.1:6667` or `[::1]:0`.
     pub listen: String,
     pub model: Model,
+    /// Pool size for prethread and prefork (1 to 64).
+    pub workers: usize,
     pub info: Arc<ServerInfo>,
     /// Connections beyond this are refused with a closing line.
     pub max_clients: usize,

@@ -235,7 +235,7 @@ fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) {
     {
         let mut hub = shared.hub();
         hub.outboxes.insert(conn, outbox.clone());
-        if outbox.enqueue(session.greeting().into()) == Enqueued::Queued {
+        if outbox.enqueue(session.greeting(None).into()) == Enqueued::Queued {
             to_flush.add(&outbox);
         }
     }

@@ -40,3 +40,43 @@ fn libc_emfile() -> i32 {
 fn libc_enfile() -> i32 {
     nix::errno::Errno::ENFILE as i32
 }
+
+/// Binds `count` listening sockets to one address with SO_REUSEPORT, one
+/// per pool worker. The kernel then spreads incoming connections across
+/// them by a hash of the connection's addresses, so accepts are balanced
+/// without any coordination between workers and without waking every worker
+/// for every connection. A port of 0 is resolved by the first bind and
+/// reused for the rest. The sockets outlive any one worker (the model keeps
+/// them), so connections queued for a worker that dies wait for its
+/// replacement instead of being reset.
+pub fn bind_group(addr: &str, count: usize) -> io::Result<Vec<TcpListener>> {
+    let target = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("no address in {addr:?}")))?;
+    let first = bind_reuseport(target)?;
+    let actual = first.local_addr()?;
+    let mut group = vec![first];
+    for _ in 1..count {
+        group.push(bind_reuseport(actual)?);
+    }
+    Ok(group)
+}
+
+fn bind_reuseport(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrIn, SockaddrIn6, bind, listen, setsockopt,
+        socket, sockopt,
+    };
+    use std::os::fd::AsRawFd;
+    let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)?;
+    setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    setsockopt(&fd, sockopt::ReusePort, &true)?;
+    match addr {
+        std::net::SocketAddr::V4(v4) => bind(fd.as_raw_fd(), &SockaddrIn::from(v4))?,
+        std::net::SocketAddr::V6(v6) => bind(fd.as_raw_fd(), &SockaddrIn6::from(v6))?,
+    }
+    listen(&fd, Backlog::MAXCONN)?;
+    Ok(TcpListener::from(fd))
+}

@@ -2,27 +2,48 @@
 //! module per concurrency model. The chat behaviour lives in `crate::chat`;
 //! everything here is concurrency and I/O.
 
+pub mod codec;
 pub mod config;
 pub mod iterative;
+pub mod keeper;
 pub mod listener;
+pub mod log;
 pub mod outbox;
+pub mod prefork;
+pub mod prethread;
 pub mod sendq;
+pub mod worker;
 
 pub use config::{Config, Model};
 
 use std::io;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Binds the listener, announces the address on stdout (tests and scripts
-/// read this line to learn an ephemeral port) and runs the chosen model
-/// until SIGINT or SIGTERM.
+/// Binds the listener(s), announces the address on stdout (tests and
+/// scripts read this line to learn an ephemeral port) and runs the chosen
+/// model until SIGINT or SIGTERM.
 pub fn run(config: Config) -> io::Result<()> {
-    let listener = listener::bind(&config.listen)?;
-    let addr = listener.local_addr()?;
+    let listeners = match config.model {
+        Model::Iterative => vec![listener::bind(&config.listen)?],
+        Model::Prethread | Model::Prefork => {
+            if !(1..=log::MAX_CELLS - 1).contains(&config.workers) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "--workers must be between 1 and 64",
+                ));
+            }
+            listener::bind_group(&config.listen, config.workers)?
+        }
+    };
+    let addr = listeners[0].local_addr()?;
     println!("listening on {addr}");
-    tracing::info!(%addr, model = ?config.model, "listening");
+    use std::io::Write;
+    io::stdout().flush()?;
+    tracing::info!(%addr, model = ?config.model, workers = config.workers, "listening");
     match config.model {
-        Model::Iterative => iterative::run(config, listener),
+        Model::Iterative => iterative::run(config, listeners.into_iter().next().expect("one listener")),
+        Model::Prethread => prethread::run(config, listeners),
+        Model::Prefork => prefork::run(config, listeners),
     }
 }
 

@@ -27,12 +27,21 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Model {
     Iterative,
+    Prethread,
+    Prefork,
 }
+
+/// Pool models run with two workers, so cross-worker paths are exercised.
+pub const POOL_WORKERS: usize = 2;
 
 impl Model {
     pub fn args(self) -> Vec<String> {
+        let pool =
+            |name: &str| vec!["--model".into(), name.into(), "--workers".into(), POOL_WORKERS.to_string()];
         match self {
             Model::Iterative => vec!["--model".into(), "iterative".into()],
+            Model::Prethread => pool("prethread"),
+            Model::Prefork => pool("prefork"),
         }
     }
 }
@@ -43,6 +52,12 @@ macro_rules! all_models {
     ($($test:ident),* $(,)?) => {
         mod iterative {
             $( #[test] fn $test() { super::$test($crate::common::Model::Iterative) } )*
+        }
+        mod prethread {
+            $( #[test] fn $test() { super::$test($crate::common::Model::Prethread) } )*
+        }
+        mod prefork {
+            $( #[test] fn $test() { super::$test($crate::common::Model::Prefork) } )*
         }
     };
 }

@@ -1,0 +1,65 @@
+//! The pool keeper's view of the log: an observer replica that follows
+//! every event, so that a new or replacement worker can start from an
+//! up-to-date directory at a log position that is still in the ring, and
+//! the keeper's own appends (WorkerLost after a worker dies).
+//!
+//! The keeper is a LIVE reader like any worker (cell 0), so it must keep
+//! draining: the model calls [`Keeper::drain`] whenever it wakes.
+
+use crate::chat::{Event, ServerInfo, State};
+use crate::server::codec;
+use crate::server::log::{KEEPER, Log, Read, Wake};
+use std::sync::Arc;
+
+pub struct Keeper {
+    pub state: State,
+    pub cursor: u64,
+    buf: Vec<u8>,
+}
+
+impl Keeper {
+    pub fn new(info: Arc<ServerInfo>) -> Keeper {
+        Keeper { state: State::observer(info), cursor: 0, buf: Vec::new() }
+    }
+
+    /// Applies everything published so far.
+    pub fn drain(&mut self, log: &Log) {
+        let start = self.cursor;
+        loop {
+            match log.read(self.cursor, &mut self.buf) {
+                Read::NotYet => break,
+                Read::Filler => {}
+                Read::Record => match codec::decode(&self.buf) {
+                    Ok(event) => {
+                        self.state.apply(&event);
+                    }
+                    Err(e) => tracing::error!(seq = self.cursor, "undecodable log record: {e}"),
+                },
+            }
+            self.cursor += 1;
+        }
+        if self.cursor != start {
+            log.advance(KEEPER, self.cursor);
+        }
+    }
+
+    /// Appends an event as the keeper.
+    pub fn publish(&mut self, log: &Log, wake: &dyn Wake, event: &Event) {
+        let mut record = Vec::new();
+        codec::encode(event, &mut record);
+        log.append(KEEPER, &record, wake, || self.drain(log));
+        self.drain(log);
+    }
+
+    /// After worker `cell` has stopped running: fill what it left in the
+    /// log, tell everyone its users are gone, and free the cell.
+    pub fn bury(&mut self, log: &Log, wake: &dyn Wake, cell: usize, reason: &str) {
+        let generation = log.generation(cell);
+        if let Some(seq) = log.repair(cell, || self.drain(log)) {
+            tracing::warn!(cell, seq, "filled the log entry a dead worker had claimed");
+        }
+        let lost = Event::WorkerLost { worker: cell as u16, generation, reason: reason.to_string() };
+        self.publish(log, wake, &lost);
+        log.vacate(cell);
+    }
+}

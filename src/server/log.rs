@@ -1,0 +1,723 @@
+//! The ordered event log the pool models share: a bounded ring of
+//! fixed-size slots with sequence numbers, placed on the heap (prethread) or
+//! in a `MAP_SHARED` anonymous mapping made before `fork` (prefork).
+//!
+//! The log is a `#[repr(C)]` header of *cells* (one per participant) and an
+//! array of slots, all atomics, no pointers, so it means the same in every
+//! process that maps it. Slot contents are stored as `AtomicU64` words and
+//! copied with relaxed operations: the publish/cursor protocol below orders
+//! them, and no `unsafe` is needed to touch shared bytes.
+//!
+//! # Participants
+//!
+//! Cell 0 is the *keeper* (prethread's main thread, prefork's supervisor): it
+//! reads every event into a replica that renders nothing, so that it can hand
+//! a new worker an up-to-date directory, and it repairs after dead workers.
+//! Cells 1..=W are workers. A cell is VACANT, LIVE, EVICTED (stopped
+//! advancing; no longer gates anyone) or DEAD (being repaired).
+//!
+//! # Protocol
+//!
+//! - **Claim.** A writer takes the claim lock (a word holding its cell + 1),
+//!   records `pending = next`, bumps `next`, and releases the lock. The lock
+//!   makes "which sequence did this writer claim" recoverable after a crash at
+//!   any instruction: see *Repair*. It guards three stores, so it is never
+//!   held for long.
+//! - **Gate.** Slot `s % capacity` last held sequence `s - capacity`. The
+//!   writer waits until every LIVE cell's cursor is past that, i.e.
+//!   `s < min(cursor) + capacity`. Nothing is ever overwritten unread: a full
+//!   ring makes writers wait, not lose. While it waits a writer drains the
+//!   log itself (its own cursor counts too). A writer that waits longer than
+//!   [`STALL_TIMEOUT`] marks the laggard EVICTED, which stops it gating; the
+//!   model then deals with it (prefork kills and replaces it; prethread lets
+//!   the thread drop its clients and replaces it once it exits).
+//! - **Write, publish.** The writer copies the record into the slot, then
+//!   stores `published = s + 1` with Release, then clears `pending`.
+//! - **Read.** A reader with cursor `c` loads `published` of slot `c %
+//!   capacity` with Acquire. Equal to `c + 1` means the record is there and
+//!   complete (Release/Acquire); anything else means not yet (it can only be
+//!   an older sequence: the writer of `c + capacity` is gated on this very
+//!   cursor). After copying the record out the reader stores `cursor = c + 1`
+//!   with Release, which is what lets a writer reuse the slot.
+//! - **One total order.** Sequence numbers are handed out once each under the
+//!   claim lock and every reader applies them in sequence order, so all
+//!   replicas see the same events in the same order.
+//! - **Sleep and wake.** A reader about to block sets its `sleeping` flag,
+//!   then (SeqCst) re-checks its next slot, and sleeps only if still nothing
+//!   is published. A writer publishes, then (SeqCst) looks at the flags and
+//!   wakes only sleepers, flipping SLEEPING→WOKEN with a CAS so that one
+//!   sleep gets one wake-up however many writers publish. Either the reader
+//!   sees the record or the writer sees the flag: no lost wake-ups.
+//! - **Repair.** After a writer is known to be dead (reaped), the keeper
+//!   looks at its cell: if it holds the claim lock and `pending == next` it
+//!   died before bumping `next` (nothing was claimed); if `pending < next` it
+//!   owns sequence `pending`; if that slot is not published, the keeper fills
+//!   it with a *filler* record (readers skip it). Then the lock is released
+//!   and the cell vacated. The dead writer's other records were published
+//!   whole or not claimed at all, so no other writer's events are lost.
+
+use std::io;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::time::{Duration, Instant};
+
+/// Participants: the keeper (cell 0) and up to 64 workers.
+pub const MAX_CELLS: usize = 65;
+/// The keeper's cell.
+pub const KEEPER: usize = 0;
+/// Bytes a slot can carry.
+pub const SLOT_DATA_BYTES: usize = WORDS * 8;
+/// Slots in the ring: 4 MiB of shared memory.
+pub const DEFAULT_CAPACITY: usize = 4096;
+/// How long a writer waits on a reader that does not advance before it
+/// evicts that reader.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+const WORDS: usize = 126;
+const MAGIC: u64 = 0x6368_6174_7465_726c; // "chatterl"
+const NONE: u64 = u64::MAX;
+
+const VACANT: u32 = 0;
+const LIVE: u32 = 1;
+const EVICTED: u32 = 2;
+const DEAD: u32 = 3;
+
+const AWAKE: u32 = 0;
+const SLEEPING: u32 = 1;
+const WOKEN: u32 = 2;
+
+const KIND_EVENT: u64 = 0;
+const KIND_FILLER: u64 = 1;
+
+/// A cell's standing in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellStatus {
+    Vacant,
+    Live,
+    Evicted,
+    Dead,
+}
+
+/// One participant. Aligned to a cache line so cursors do not false-share.
+#[repr(C, align(64))]
+#[derive(Default)]
+pub struct Cell {
+    status: AtomicU32,
+    sleeping: AtomicU32,
+    pid: AtomicU32,
+    generation: AtomicU32,
+    /// Next sequence this cell will read.
+    cursor: AtomicU64,
+    /// Sequence claimed but not yet published, or NONE.
+    pending: AtomicU64,
+    /// Connections this cell serves (for the server-wide client limit).
+    clients: AtomicU32,
+}
+
+#[repr(C)]
+pub struct Header {
+    magic: AtomicU64,
+    capacity: AtomicU64,
+    next: AtomicU64,
+    claim_lock: AtomicU32,
+    cells: [Cell; MAX_CELLS],
+}
+
+#[repr(C)]
+pub struct Slot {
+    /// `s + 1` once sequence `s` is complete in this slot.
+    published: AtomicU64,
+    /// Record length in the low 32 bits, kind above.
+    meta: AtomicU64,
+    words: [AtomicU64; WORDS],
+}
+
+impl Slot {
+    fn new() -> Slot {
+        Slot {
+            published: AtomicU64::new(0),
+            meta: AtomicU64::new(0),
+            words: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+/// What a reader found at its cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Nothing published there yet.
+    NotYet,
+    /// A record was copied into the caller's buffer.
+    Record,
+    /// A hole left by a dead writer, filled by the keeper: skip it.
+    Filler,
+}
+
+/// Wakes a sleeping cell: a `mio::Waker` for threads, SIGUSR1 for processes.
+pub trait Wake {
+    fn wake(&self, cell: usize);
+}
+
+enum Region {
+    Heap { header: Box<Header>, slots: Box<[Slot]> },
+    Mapped(Mapping),
+}
+
+/// A `MAP_SHARED` anonymous mapping holding a header and its slots.
+struct Mapping {
+    header: &'static Header,
+    slots: &'static [Slot],
+    base: usize,
+    len: usize,
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        if let Some(base) = std::ptr::NonNull::new(self.base as *mut std::ffi::c_void) {
+            // SAFETY: `base`/`len` are exactly what mmap returned, and every
+            // reference into the mapping is borrowed from the `Log` being
+            // dropped, so none outlives the unmapping.
+            let _ = unsafe { nix::sys::mman::munmap(base, self.len) };
+        }
+    }
+}
+
+/// The event log. Share it with `Arc` (threads) or map it before `fork`.
+pub struct Log {
+    region: Region,
+    capacity: u64,
+}
+
+fn header_bytes() -> usize {
+    // Slots start on a cache line after the header.
+    std::mem::size_of::<Header>().div_ceil(64) * 64
+}
+
+impl Log {
+    /// A log on the heap, for threads of one process.
+    pub fn on_heap(capacity: usize) -> Log {
+        let header = Box::new(Header {
+            magic: AtomicU64::new(MAGIC),
+            capacity: AtomicU64::new(capacity as u64),
+            next: AtomicU64::new(0),
+            claim_lock: AtomicU32::new(0),
+            cells: std::array::from_fn(|_| Cell::default()),
+        });
+        let slots: Box<[Slot]> = (0..capacity).map(|_| Slot::new()).collect();
+        let log = Log { region: Region::Heap { header, slots }, capacity: capacity as u64 };
+        log.init_cells();
+        log
+    }
+
+    /// A log in a shared anonymous mapping: processes forked after this call
+    /// share it (a private mapping would be copied on write after `fork`).
+    pub fn shared(capacity: usize) -> io::Result<Log> {
+        let len = header_bytes() + capacity * std::mem::size_of::<Slot>();
+        let length = NonZeroUsize::new(len).ok_or_else(|| io::Error::other("empty log"))?;
+        use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous};
+        // SAFETY: a fresh anonymous mapping at an address the kernel picks
+        // aliases no existing Rust object.
+        let base = unsafe {
+            mmap_anonymous(None, length, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED)
+        }
+        .map_err(io::Error::from)?;
+        let base_ptr = base.as_ptr().cast::<u8>();
+        // SAFETY: the mapping is page-aligned (enough for the 64-byte
+        // alignment of Header and Slot), `len` bytes long and zero-filled,
+        // and all-zero bytes are a valid value of every atomic in Header and
+        // Slot. It stays mapped until `Mapping` is dropped, and the 'static
+        // references never leave the `Log` that owns it.
+        let (header, slots) = unsafe {
+            let header = &*(base_ptr.cast::<Header>());
+            let slots = std::slice::from_raw_parts(base_ptr.add(header_bytes()).cast::<Slot>(), capacity);
+            (header, slots)
+        };
+        header.magic.store(MAGIC, Ordering::Relaxed);
+        header.capacity.store(capacity as u64, Ordering::Relaxed);
+        let log = Log {
+            region: Region::Mapped(Mapping { header, slots, base: base.as_ptr() as usize, len }),
+            capacity: capacity as u64,
+        };
+        log.init_cells();
+        Ok(log)
+    }
+
+    fn init_cells(&self) {
+        for cell in &self.header().cells {
+            cell.pending.store(NONE, Ordering::Relaxed);
+        }
+    }
+
+    fn header(&self) -> &Header {
+        match &self.region {
+            Region::Heap { header, .. } => header,
+            Region::Mapped(m) => m.header,
+        }
+    }
+
+    fn slots(&self) -> &[Slot] {
+        match &self.region {
+            Region::Heap { slots, .. } => slots,
+            Region::Mapped(m) => m.slots,
+        }
+    }
+
+    fn cell(&self, cell: usize) -> &Cell {
+        &self.header().cells[cell]
+    }
+
+    fn slot(&self, seq: u64) -> &Slot {
+        &self.slots()[(seq % self.capacity) as usize]
+    }
+
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// The next sequence to be claimed: every sequence below it is claimed.
+    pub fn head(&self) -> u64 {
+        self.header().next.load(Ordering::Acquire)
+    }
+
+    // ---- cells ----
+
+    /// Makes `cell` a LIVE reader starting at `start` (which must be a cursor
+    /// the keeper holds, so nothing from `start` on is overwritten yet).
+    /// Returns the cell's new generation.
+    pub fn open_cell(&self, cell: usize, pid: u32, start: u64) -> u32 {
+        let c = self.cell(cell);
+        c.cursor.store(start, Ordering::SeqCst);
+        c.pending.store(NONE, Ordering::SeqCst);
+        c.sleeping.store(AWAKE, Ordering::SeqCst);
+        c.pid.store(pid, Ordering::SeqCst);
+        c.clients.store(0, Ordering::SeqCst);
+        let generation = c.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        c.status.store(LIVE, Ordering::SeqCst);
+        generation
+    }
+
+    pub fn set_pid(&self, cell: usize, pid: u32) {
+        self.cell(cell).pid.store(pid, Ordering::SeqCst);
+    }
+
+    pub fn pid(&self, cell: usize) -> u32 {
+        self.cell(cell).pid.load(Ordering::SeqCst)
+    }
+
+    pub fn generation(&self, cell: usize) -> u32 {
+        self.cell(cell).generation.load(Ordering::SeqCst)
+    }
+
+    pub fn status(&self, cell: usize) -> CellStatus {
+        match self.cell(cell).status.load(Ordering::SeqCst) {
+            VACANT => CellStatus::Vacant,
+            LIVE => CellStatus::Live,
+            EVICTED => CellStatus::Evicted,
+            _ => CellStatus::Dead,
+        }
+    }
+
+    /// Stops `cell` gating writers; it is then repaired and vacated.
+    pub fn mark_dead(&self, cell: usize) {
+        self.cell(cell).status.store(DEAD, Ordering::SeqCst);
+    }
+
+    pub fn vacate(&self, cell: usize) {
+        let c = self.cell(cell);
+        c.clients.store(0, Ordering::SeqCst);
+        c.status.store(VACANT, Ordering::SeqCst);
+    }
+
+    pub fn cursor(&self, cell: usize) -> u64 {
+        self.cell(cell).cursor.load(Ordering::Acquire)
+    }
+
+    /// Connections counted across every cell (the server-wide total).
+    pub fn total_clients(&self) -> u32 {
+        self.header().cells.iter().map(|c| c.clients.load(Ordering::Relaxed)).sum()
+    }
+
+    pub fn add_client(&self, cell: usize) {
+        self.cell(cell).clients.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn remove_client(&self, cell: usize) {
+        self.cell(cell).clients.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    // ---- writing ----
+
+    fn lock_claim(&self, me: usize) {
+        let lock = &self.header().claim_lock;
+        let mut backoff = Backoff::default();
+        while lock.compare_exchange_weak(0, me as u32 + 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            backoff.wait();
+        }
+    }
+
+    /// Appends one record as `me` and returns its sequence number. While the
+    /// ring is full, `while_gated` is called repeatedly; it must advance
+    /// `me`'s own cursor if it can (drain the log), or the writer could wait
+    /// on itself.
+    pub fn append(&self, me: usize, record: &[u8], wake: &dyn Wake, mut while_gated: impl FnMut()) -> u64 {
+        assert!(record.len() <= SLOT_DATA_BYTES, "record of {} bytes does not fit a slot", record.len());
+        let header = self.header();
+        let cell = self.cell(me);
+        self.lock_claim(me);
+        let seq = header.next.load(Ordering::SeqCst);
+        cell.pending.store(seq, Ordering::SeqCst);
+        header.next.store(seq + 1, Ordering::SeqCst);
+        header.claim_lock.store(0, Ordering::Release);
+
+        self.wait_for_gate(me, seq, &mut while_gated);
+        self.write_slot(seq, KIND_EVENT, record);
+        cell.pending.store(NONE, Ordering::SeqCst);
+        self.wake_sleepers(me, wake);
+        seq
+    }
+
+    /// Waits until slot `seq` holds nothing a LIVE reader still needs.
+    fn wait_for_gate(&self, me: usize, seq: u64, while_gated: &mut impl FnMut()) {
+        let mut backoff = Backoff::default();
+        let mut since: Option<Instant> = None;
+        loop {
+            let floor = seq.saturating_sub(self.capacity - 1);
+            let laggards = self.laggards(floor);
+            if laggards.is_empty() {
+                return;
+            }
+            while_gated();
+            let started = *since.get_or_insert_with(Instant::now);
+            if started.elapsed() > STALL_TIMEOUT {
+                for cell in laggards.into_iter().filter(|c| *c != me && *c != KEEPER) {
+                    if self
+                        .cell(cell)
+                        .status
+                        .compare_exchange(LIVE, EVICTED, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                    {
+                        tracing::warn!(cell, "evicting a worker that stopped reading the log");
+                    }
+                }
+                since = None;
+            }
+            backoff.wait();
+        }
+    }
+
+    /// LIVE cells whose cursor is below `floor`.
+    fn laggards(&self, floor: u64) -> Vec<usize> {
+        let mut behind = Vec::new();
+        for (i, c) in self.header().cells.iter().enumerate() {
+            if c.status.load(Ordering::SeqCst) == LIVE && c.cursor.load(Ordering::Acquire) < floor {
+                behind.push(i);
+            }
+        }
+        behind
+    }
+
+    fn write_slot(&self, seq: u64, kind: u64, record: &[u8]) {
+        let slot = self.slot(seq);
+        for (word, chunk) in slot.words.iter().zip(record.chunks(8)) {
+            let mut bytes = [0u8; 8];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            word.store(u64::from_le_bytes(bytes), Ordering::Relaxed);
+        }
+        slot.meta.store(record.len() as u64 | (kind << 32), Ordering::Relaxed);
+        slot.published.store(seq + 1, Ordering::Release);
+    }
+
+    fn wake_sleepers(&self, me: usize, wake: &dyn Wake) {
+        // Pairs with the fence in `prepare_sleep`: either the sleeper sees
+        // our record, or we see its flag.
+        fence(Ordering::SeqCst);
+        for (i, c) in self.header().cells.iter().enumerate() {
+            if i != me
+                && c.status.load(Ordering::Relaxed) == LIVE
+                && c.sleeping.load(Ordering::Relaxed) == SLEEPING
+                && c.sleeping.compare_exchange(SLEEPING, WOKEN, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+            {
+                wake.wake(i);
+            }
+        }
+    }
+
+    // ---- reading ----
+
+    /// Copies the record at `seq` into `buf` if it is published.
+    pub fn read(&self, seq: u64, buf: &mut Vec<u8>) -> Read {
+        let slot = self.slot(seq);
+        if slot.published.load(Ordering::Acquire) != seq + 1 {
+            return Read::NotYet;
+        }
+        let meta = slot.meta.load(Ordering::Relaxed);
+        if meta >> 32 == KIND_FILLER {
+            return Read::Filler;
+        }
+        let len = ((meta & 0xffff_ffff) as usize).min(SLOT_DATA_BYTES);
+        buf.clear();
+        for word in slot.words.iter().take(len.div_ceil(8)) {
+            buf.extend_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        }
+        buf.truncate(len);
+        Read::Record
+    }
+
+    /// Whether the record at `seq` is published.
+    pub fn is_published(&self, seq: u64) -> bool {
+        self.slot(seq).published.load(Ordering::Acquire) == seq + 1
+    }
+
+    /// Records that `me` has consumed everything below `cursor`.
+    pub fn advance(&self, me: usize, cursor: u64) {
+        self.cell(me).cursor.store(cursor, Ordering::Release);
+    }
+
+    /// Announces that `me` is about to sleep with its next read at `cursor`.
+    /// Returns false (and stays awake) if a record is already there.
+    pub fn prepare_sleep(&self, me: usize, cursor: u64) -> bool {
+        let c = self.cell(me);
+        c.sleeping.store(SLEEPING, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if self.is_published(cursor) {
+            c.sleeping.store(AWAKE, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// `me` is awake again.
+    pub fn awake(&self, me: usize) {
+        self.cell(me).sleeping.store(AWAKE, Ordering::SeqCst);
+    }
+
+    // ---- repair ----
+
+    /// Cleans up after `dead`, which must no longer be running: releases the
+    /// claim lock if it held it and fills the sequence it had claimed but not
+    /// published. Returns the filled sequence, if any. `while_gated` is as
+    /// for [`Log::append`] (the keeper drains its replica).
+    pub fn repair(&self, dead: usize, mut while_gated: impl FnMut()) -> Option<u64> {
+        let header = self.header();
+        let cell = self.cell(dead);
+        cell.status.store(DEAD, Ordering::SeqCst);
+        let pending = cell.pending.load(Ordering::SeqCst);
+        let mut claimed = pending;
+        if header.claim_lock.load(Ordering::SeqCst) == dead as u32 + 1 {
+            // Died inside the claim: if `next` was not bumped yet, it claimed nothing.
+            if pending == NONE || pending == header.next.load(Ordering::SeqCst) {
+                claimed = NONE;
+            }
+            header.claim_lock.store(0, Ordering::Release);
+        }
+        cell.pending.store(NONE, Ordering::SeqCst);
+        if claimed == NONE || self.is_published(claimed) {
+            return None;
+        }
+        self.wait_for_gate(KEEPER, claimed, &mut while_gated);
+        self.write_slot(claimed, KIND_FILLER, &[]);
+        Some(claimed)
+    }
+}
+
+/// Spin briefly, then yield, then sleep: waits here are short unless a
+/// participant is dead or stopped.
+#[derive(Default)]
+struct Backoff {
+    rounds: u32,
+}
+
+impl Backoff {
+    fn wait(&mut self) {
+        self.rounds += 1;
+        if self.rounds < 64 {
+            std::hint::spin_loop();
+        } else if self.rounds < 256 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    struct CountWakes(AtomicUsize);
+    impl Wake for CountWakes {
+        fn wake(&self, _cell: usize) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn no_wake() -> CountWakes {
+        CountWakes(AtomicUsize::new(0))
+    }
+
+    #[test]
+    fn records_come_back_in_order() {
+        let log = Log::on_heap(8);
+        log.open_cell(1, 0, 0);
+        let wake = no_wake();
+        for i in 0..5u8 {
+            assert_eq!(log.append(1, &[i; 13], &wake, || {}), i as u64);
+        }
+        let mut buf = Vec::new();
+        for i in 0..5u8 {
+            assert_eq!(log.read(i as u64, &mut buf), Read::Record);
+            assert_eq!(buf, vec![i; 13]);
+        }
+        assert_eq!(log.read(5, &mut buf), Read::NotYet);
+    }
+
+    #[test]
+    fn a_full_ring_makes_the_writer_drain_instead_of_overwrite() {
+        let log = Log::on_heap(4);
+        log.open_cell(1, 0, 0);
+        let wake = no_wake();
+        let mut cursor = 0u64;
+        let mut buf = Vec::new();
+        let mut seen = Vec::new();
+        for i in 0..20u8 {
+            let mut drained = Vec::new();
+            log.append(1, &[i], &wake, || {
+                while log.read(cursor, &mut buf) == Read::Record {
+                    drained.push(buf[0]);
+                    cursor += 1;
+                }
+                log.advance(1, cursor);
+            });
+            seen.extend(drained);
+        }
+        while log.read(cursor, &mut buf) == Read::Record {
+            seen.push(buf[0]);
+            cursor += 1;
+        }
+        assert_eq!(seen, (0..20).collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn only_sleepers_are_woken_once_per_sleep() {
+        let log = Log::on_heap(16);
+        log.open_cell(1, 0, 0);
+        log.open_cell(2, 0, 0);
+        let wake = no_wake();
+        log.append(1, b"a", &wake, || {});
+        assert_eq!(wake.0.load(Ordering::Relaxed), 0, "cell 2 was awake");
+        assert!(!log.prepare_sleep(2, 0), "a record is waiting, so no sleep");
+        assert!(log.prepare_sleep(2, 1));
+        log.append(1, b"b", &wake, || {});
+        log.append(1, b"c", &wake, || {});
+        assert_eq!(wake.0.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn repair_fills_a_claimed_hole_and_releases_the_lock() {
+        let log = Log::on_heap(8);
+        log.open_cell(KEEPER, 0, 0);
+        log.open_cell(1, 0, 0);
+        log.open_cell(2, 0, 0);
+        let wake = no_wake();
+        // Cell 2 claims sequence 0 and dies before publishing.
+        log.lock_claim(2);
+        log.cell(2).pending.store(0, Ordering::SeqCst);
+        log.header().next.store(1, Ordering::SeqCst);
+        log.header().claim_lock.store(0, Ordering::SeqCst);
+        log.append(1, b"after", &wake, || {});
+        let mut buf = Vec::new();
+        assert_eq!(log.read(0, &mut buf), Read::NotYet);
+        assert_eq!(log.repair(2, || {}), Some(0));
+        assert_eq!(log.read(0, &mut buf), Read::Filler);
+        assert_eq!(log.read(1, &mut buf), Read::Record);
+        assert_eq!(buf, b"after");
+
+        // Died holding the lock before bumping `next`: nothing to fill.
+        log.open_cell(2, 0, 2);
+        log.lock_claim(2);
+        log.cell(2).pending.store(2, Ordering::SeqCst);
+        assert_eq!(log.repair(2, || {}), None);
+        assert_eq!(log.append(1, b"next", &wake, || {}), 2);
+    }
+
+    #[test]
+    fn a_reader_that_stops_is_evicted() {
+        let log = Log::on_heap(4);
+        log.open_cell(1, 0, 0);
+        log.open_cell(2, 0, 0); // never reads
+        let wake = no_wake();
+        let mut cursor = 0;
+        let mut buf = Vec::new();
+        for i in 0..6u8 {
+            log.append(1, &[i], &wake, || {
+                while log.read(cursor, &mut buf) == Read::Record {
+                    cursor += 1;
+                }
+                log.advance(1, cursor);
+            });
+        }
+        assert_eq!(log.status(2), CellStatus::Evicted);
+    }
+
+    /// Several writer threads, several readers: every reader sees every
+    /// record exactly once, in one order.
+    #[test]
+    fn concurrent_writers_one_order() {
+        const WRITERS: usize = 4;
+        const PER_WRITER: usize = 2000;
+        let log = Arc::new(Log::on_heap(64));
+        for cell in 1..=WRITERS {
+            log.open_cell(cell, 0, 0);
+        }
+        let wake = Arc::new(no_wake());
+        let handles: Vec<_> = (1..=WRITERS)
+            .map(|me| {
+                let log = log.clone();
+                let wake = wake.clone();
+                std::thread::spawn(move || {
+                    let mut cursor = 0u64;
+                    let mut buf = Vec::new();
+                    let mut order = Vec::new();
+                    let mut drain = |cursor: &mut u64, order: &mut Vec<Vec<u8>>| {
+                        while log.read(*cursor, &mut buf) == Read::Record {
+                            order.push(buf.clone());
+                            *cursor += 1;
+                        }
+                        log.advance(me, *cursor);
+                    };
+                    for i in 0..PER_WRITER {
+                        let record = format!("{me}:{i}");
+                        log.append(me, record.as_bytes(), wake.as_ref(), || drain(&mut cursor, &mut order));
+                        drain(&mut cursor, &mut order);
+                    }
+                    while order.len() < WRITERS * PER_WRITER {
+                        drain(&mut cursor, &mut order);
+                        std::thread::yield_now();
+                    }
+                    order
+                })
+            })
+            .collect();
+        let orders: Vec<Vec<Vec<u8>>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        for order in &orders {
+            assert_eq!(order, &orders[0]);
+        }
+        let mut all = orders[0].clone();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), WRITERS * PER_WRITER);
+    }
+
+    #[test]
+    fn shared_mapping_works_like_the_heap() {
+        let log = Log::shared(16).unwrap();
+        log.open_cell(1, 0, 0);
+        let wake = no_wake();
+        log.append(1, b"mapped", &wake, || {});
+        let mut buf = Vec::new();
+        assert_eq!(log.read(0, &mut buf), Read::Record);
+        assert_eq!(buf, b"mapped");
+    }
+}

@@ -1,0 +1,257 @@
+//! The prefork model: a supervisor process forks a pool of worker
+//! processes that run the same event-loop worker as prethread.
+//!
+//! What is shared, and how:
+//! - **The event log** lives in a `MAP_SHARED` anonymous mapping made
+//!   before any fork, so every worker reads and writes the same ring. It is
+//!   the only chat state the processes share; each keeps its own replica.
+//! - **Listening sockets**: one SO_REUSEPORT socket per worker, bound by the
+//!   supervisor and inherited across fork. The supervisor keeps them open,
+//!   so a replacement worker inherits its predecessor's socket.
+//! - **Wake-ups**: a worker about to sleep says so in its log cell; a writer
+//!   sends SIGUSR1 only to workers that said so. SIGUSR1 (and SIGTERM) are
+//!   blocked and read from a `signalfd` inside the worker's poll loop, so no
+//!   work happens in signal context and no wake-up is lost.
+//!
+//! The supervisor is the log keeper (cell 0): it follows the log with an
+//! observer replica. When a worker dies (SIGCHLD, reaped with `waitpid`), the
+//! supervisor repairs what it left in the log, publishes that its users are
+//! gone, and forks a replacement, which starts from the supervisor's replica
+//! (fork copies it) at the supervisor's log position. A worker evicted for
+//! not reading the log is killed and replaced the same way. On SIGINT or
+//! SIGTERM the supervisor asks every worker to stop (each sends its clients
+//! a closing line), waits for them with a deadline, kills what is left, reaps
+//! every child, unmaps the log and only then exits. Workers ask the kernel
+//! for SIGTERM if the supervisor dies (PR_SET_PDEATHSIG).
+
+use std::collections::HashMap;
+use std::io::{self, ErrorKind};
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
+
+use crate::server::Config;
+use crate::server::keeper::Keeper;
+use crate::server::log::{CellStatus, DEFAULT_CAPACITY, KEEPER, Log, Wake};
+use crate::server::outbox::CLOSE_GRACE;
+use crate::server::worker::{self, WAKE, WorkerSetup};
+
+/// Wakes a cell by sending SIGUSR1 to the process recorded in it.
+struct SignalWake<'a>(&'a Log);
+
+impl Wake for SignalWake<'_> {
+    fn wake(&self, cell: usize) {
+        let pid = self.0.pid(cell);
+        // pid 0 would signal our whole process group: never.
+        if pid != 0 {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGUSR1);
+        }
+    }
+}
+
+/// Opens a non-blocking signalfd for `signals`, which must be blocked.
+fn signal_fd(signals: &[Signal]) -> io::Result<SignalFd> {
+    let mut mask = SigSet::empty();
+    for s in signals {
+        mask.add(*s);
+    }
+    SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(io::Error::from)
+}
+
+/// Reads every queued signal number.
+fn pending_signals(fd: &SignalFd) -> Vec<i32> {
+    let mut got = Vec::new();
+    while let Ok(Some(info)) = fd.read_signal() {
+        got.push(info.ssi_signo as i32);
+    }
+    got
+}
+
+struct Supervisor {
+    config: Arc<Config>,
+    log: Log,
+    listeners: Vec<TcpListener>,
+    keeper: Keeper,
+    children: HashMap<Pid, usize>,
+    supervisor_pid: Pid,
+}
+
+pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
+    // Block the signals we handle before any child exists: children inherit
+    // the mask, and each reads its own through a signalfd.
+    let mut mask = SigSet::empty();
+    for s in [Signal::SIGCHLD, Signal::SIGINT, Signal::SIGTERM, Signal::SIGUSR1] {
+        mask.add(s);
+    }
+    mask.thread_block().map_err(io::Error::from)?;
+    let signals = signal_fd(&[Signal::SIGCHLD, Signal::SIGINT, Signal::SIGTERM, Signal::SIGUSR1])?;
+
+    let config = Arc::new(config);
+    let mut sup = Supervisor {
+        keeper: Keeper::new(config.info.clone()),
+        config,
+        log: Log::shared(DEFAULT_CAPACITY)?,
+        listeners,
+        children: HashMap::new(),
+        supervisor_pid: getpid(),
+    };
+    sup.log.open_cell(KEEPER, getpid().as_raw() as u32, 0);
+    for cell in 1..=sup.listeners.len() {
+        sup.spawn(cell)?;
+    }
+
+    const SIGNALS: Token = Token(0);
+    let mut poll = Poll::new()?;
+    poll.registry().register(&mut SourceFd(&signals.as_raw_fd()), SIGNALS, Interest::READABLE)?;
+    let mut events = Events::with_capacity(8);
+    let mut killed: Vec<Pid> = Vec::new();
+    loop {
+        sup.keeper.drain(&sup.log);
+        let timeout = if sup.log.prepare_sleep(KEEPER, sup.keeper.cursor) {
+            Duration::from_millis(100)
+        } else {
+            Duration::ZERO
+        };
+        let polled = poll.poll(&mut events, Some(timeout));
+        sup.log.awake(KEEPER);
+        if let Err(e) = polled
+            && e.kind() != ErrorKind::Interrupted
+        {
+            return Err(e);
+        }
+        let got = pending_signals(&signals);
+        if got.contains(&(Signal::SIGINT as i32)) || got.contains(&(Signal::SIGTERM as i32)) {
+            break;
+        }
+        sup.reap_and_replace()?;
+        // A worker that stopped reading the log was evicted by a writer: it
+        // may be stopped or stuck, so kill it; reaping replaces it.
+        for (pid, cell) in &sup.children {
+            if sup.log.status(*cell) == CellStatus::Evicted && !killed.contains(pid) {
+                tracing::warn!(cell, pid = pid.as_raw(), "killing a worker that stopped reading the log");
+                let _ = kill(*pid, Signal::SIGKILL);
+                killed.push(*pid);
+            }
+        }
+        killed.retain(|pid| sup.children.contains_key(pid));
+    }
+    sup.shut_down();
+    Ok(())
+}
+
+impl Supervisor {
+    /// Forks a worker into `cell`, starting from the keeper's replica.
+    fn spawn(&mut self, cell: usize) -> io::Result<()> {
+        self.keeper.drain(&self.log);
+        let start = self.keeper.cursor;
+        let generation = self.log.open_cell(cell, 0, start);
+        // SAFETY: the supervisor is single-threaded (it never spawns a
+        // thread), so the child is a faithful copy with no lock held by a
+        // thread that no longer exists; the child never returns into the
+        // supervisor's code (it exits from `worker_main`).
+        match unsafe { fork() }.map_err(io::Error::from)? {
+            ForkResult::Child => self.worker_main(cell, generation, start),
+            ForkResult::Parent { child } => {
+                self.log.set_pid(cell, child.as_raw() as u32);
+                self.children.insert(child, cell);
+                tracing::info!(cell, pid = child.as_raw(), generation, "worker started");
+                Ok(())
+            }
+        }
+    }
+
+    /// The child's whole life; never returns.
+    fn worker_main(&mut self, cell: usize, generation: u32, start: u64) -> ! {
+        let code = match self.serve_as_worker(cell, generation, start) {
+            Ok(()) => 0,
+            Err(e) => {
+                tracing::error!(cell, "worker failed: {e}");
+                1
+            }
+        };
+        std::process::exit(code)
+    }
+
+    fn serve_as_worker(&mut self, cell: usize, generation: u32, start: u64) -> io::Result<()> {
+        nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(io::Error::from)?;
+        if getppid() != self.supervisor_pid {
+            // The supervisor died before we could ask to be told.
+            return Ok(());
+        }
+        self.log.set_pid(cell, getpid().as_raw() as u32);
+        let signals = signal_fd(&[Signal::SIGUSR1, Signal::SIGTERM])?;
+        let poll = Poll::new()?;
+        poll.registry().register(&mut SourceFd(&signals.as_raw_fd()), WAKE, Interest::READABLE)?;
+        let mut state = self.keeper.state.clone();
+        state.set_local_worker(cell as u16);
+        let setup = WorkerSetup {
+            cell,
+            generation,
+            start,
+            state,
+            listener: self.listeners[cell - 1].try_clone()?,
+            config: self.config.clone(),
+            label: format!("worker {cell}, pid {}", getpid()),
+        };
+        let exit = worker::run(setup, &self.log, &SignalWake(&self.log), poll, || {
+            pending_signals(&signals).contains(&(Signal::SIGTERM as i32))
+        })?;
+        tracing::debug!(cell, ?exit, "worker stopped");
+        Ok(())
+    }
+
+    /// Reaps every exited child; each dead worker is buried and replaced.
+    fn reap_and_replace(&mut self) -> io::Result<()> {
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, _)) | Ok(WaitStatus::Signaled(pid, _, _)) => {
+                    let Some(cell) = self.children.remove(&pid) else { continue };
+                    tracing::warn!(cell, pid = pid.as_raw(), "worker died; replacing it");
+                    self.keeper.bury(&self.log, &SignalWake(&self.log), cell, "Worker lost");
+                    self.spawn(cell)?;
+                }
+                Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => return Ok(()),
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Stops every worker (SIGTERM, then SIGKILL after a deadline) and
+    /// reaps them all.
+    fn shut_down(&mut self) {
+        tracing::info!(workers = self.children.len(), "shutting down");
+        for pid in self.children.keys() {
+            let _ = kill(*pid, Signal::SIGTERM);
+        }
+        // Workers need up to CLOSE_GRACE to get their closing lines out.
+        let deadline = Instant::now() + CLOSE_GRACE + Duration::from_secs(1);
+        while !self.children.is_empty() && Instant::now() < deadline {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, _)) | Ok(WaitStatus::Signaled(pid, _, _)) => {
+                    self.children.remove(&pid);
+                }
+                Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(10)),
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => break,
+            }
+            // Keep following the log so no worker waits on the keeper.
+            self.keeper.drain(&self.log);
+        }
+        for (pid, cell) in self.children.drain() {
+            tracing::warn!(cell, pid = pid.as_raw(), "worker did not stop in time; killing it");
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        tracing::info!("all workers stopped");
+    }
+}
