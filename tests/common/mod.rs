@@ -299,3 +299,86 @@ pub fn numeric_of(line: &str) -> Option<&str> {
     let code = if first.starts_with(':') { parts.next()? } else { first };
     (code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
 }
+
+/// Which pool worker (number, pid) a client landed on, from its greeting
+/// ("*** Welcome to chatter (worker 2, pid 1234)! ...").
+pub fn worker_of(greeting: &str) -> Option<(u32, u32)> {
+    let rest = greeting.split_once("(worker ")?.1;
+    let (worker, rest) = rest.split_once(", pid ")?;
+    let pid = rest.split_once(')')?.0;
+    Some((worker.parse().ok()?, pid.parse().ok()?))
+}
+
+impl Client {
+    /// Connects and reads the greeting; returns the pool worker it names.
+    pub fn connect_to_worker(server: &Server) -> (Client, (u32, u32)) {
+        let mut client = server.connect();
+        let greeting = client.expect_line("Welcome to chatter");
+        let worker = worker_of(&greeting).unwrap_or_else(|| panic!("greeting names no worker: {greeting}"));
+        (client, worker)
+    }
+
+    /// Registers an already connected client as an IRC user.
+    pub fn register_as(&mut self, nick: &str) {
+        self.nick = nick.to_string();
+        self.send(&format!("NICK {nick}"));
+        self.send(&format!("USER {nick} 0 * :{nick} Test"));
+        self.expect_numeric("001");
+        self.expect("end of MOTD", |l| matches!(numeric_of(l), Some("376" | "422")));
+    }
+}
+
+/// Live child processes of `pid` (read from /proc).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return found };
+    for entry in entries.flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
+        // Fields after the ")" that ends the command name: state, ppid, ...
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
+            found.push(child);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Sends a signal to a process by PID (only processes the test started).
+pub fn signal(pid: u32, signal: &str) {
+    let status =
+        Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// Waits (bounded) until `condition` holds; panics with `what` if it never does.
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One `#[test]` per pool model (prethread, prefork) for each listed body.
+#[macro_export]
+macro_rules! pool_models {
+    ($($test:ident),* $(,)?) => {
+        mod prethread {
+            $( #[test] fn $test() { super::$test($crate::common::Model::Prethread) } )*
+        }
+        mod prefork {
+            $( #[test] fn $test() { super::$test($crate::common::Model::Prefork) } )*
+        }
+    };
+}
