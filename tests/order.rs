@@ -54,7 +54,7 @@ fn everyone_sees_one_order(model: Model) {
         threads.into_iter().map(|t| t.join().unwrap()).collect();
 
     for (me, received) in &results {
-        let mut next = vec![0usize; CLIENTS];
+        let mut next = [0usize; CLIENTS];
         for (sender, seq) in received {
             assert_ne!(sender, me, "c{me} received its own message");
             assert_eq!(*seq, next[*sender], "c{me}: from c{sender}, expected #{} got #{seq}", next[*sender]);
