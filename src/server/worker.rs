@@ -11,7 +11,9 @@
 //! After appending a client's event the worker drains the log up to that
 //! event before it handles anything else (read-your-writes), so `JOIN #a`
 //! then `NAMES #a` sees the join, and a NICK claim's outcome is known before
-//! the next line. The only difference between the two pools is how a sleeping
+//! the next line. Before handling any line it also applies everything
+//! appended so far, so answers to queries never lag behind what another
+//! client has already been shown (if bob saw his JOIN, alice's NAMES has him). The only difference between the two pools is how a sleeping
 //! worker is woken, which the caller supplies: a `mio::Waker` or a signalfd
 //! for SIGUSR1, registered in the worker's poll at [`WAKE`].
 //!
@@ -266,10 +268,15 @@ impl Worker<'_> {
         let wake = self.wake;
         let seq = log.append(self.cell, &record, wake, || self.drain_log());
         self.encode_buf = record;
+        self.catch_up(seq + 1);
+    }
+
+    /// Applies the log up to (not including) sequence `until`.
+    fn catch_up(&mut self, until: u64) {
         let mut spins = 0u32;
-        while self.cursor <= seq {
+        while self.cursor < until {
             self.drain_log();
-            if self.cursor <= seq {
+            if self.cursor < until {
                 // An earlier sequence is still being written by another
                 // worker (or repaired after one died): it will appear.
                 spins += 1;
@@ -388,6 +395,10 @@ impl Worker<'_> {
     }
 
     fn handle_frame(&mut self, slot: u32, frame: Frame) {
+        // Queries are answered from this worker's replica: bring it up to
+        // everything appended before the line arrived, so a client never
+        // sees less than what another client has already been told.
+        self.catch_up(self.log.head());
         let Some(conn) = self.conns.get_mut(&slot) else { return };
         let mut actions = Vec::new();
         match frame {
