@@ -8,6 +8,7 @@
 //! - [`server`] is concurrency and I/O only: the listener, signals, bounded
 //!   outbound queues and one module per model.
 
+pub mod bench;
 pub mod chat;
 pub mod server;
 pub mod wire;

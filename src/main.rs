@@ -26,6 +26,115 @@ struct Cli {
 enum Command {
     /// Run the chat server until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Load-test a server: simulate clients, check delivery, measure speed and resources.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct BenchArgs {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Run the whole comparison (models x client counts x loads, plus peers) and write docs/PERFORMANCE.md.
+    Sweep(SweepArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProtoArg {
+    /// IRC clients (NICK/USER, JOIN, PRIVMSG).
+    Irc,
+    /// Plain-line clients (a name, then lines).
+    Line,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Start this chatter model on an ephemeral port and measure it (the default: iterative).
+    #[arg(long, value_enum, conflicts_with = "target")]
+    spawn: Option<ModelArg>,
+    /// Workers for a spawned pool model.
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Measure an already running server (chatter or any IRC server) at HOST:PORT.
+    #[arg(long)]
+    target: Option<String>,
+    /// PID of the --target server, to sample its CPU, memory, threads and fds.
+    #[arg(long, requires = "target")]
+    pid: Option<u32>,
+    /// Simulated clients; all join one channel.
+    #[arg(long, default_value_t = 100)]
+    clients: usize,
+    /// How many of the clients send.
+    #[arg(long, default_value_t = 10)]
+    senders: usize,
+    /// Messages each sender sends.
+    #[arg(long, default_value_t = 100)]
+    messages: usize,
+    /// Total messages per second over all senders; 0 sends as fast as the server takes them.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    #[arg(long, value_enum, default_value = "irc")]
+    proto: ProtoArg,
+    /// Clients connecting and registering at once.
+    #[arg(long, default_value_t = 200)]
+    connect_concurrency: usize,
+    /// Pin a spawned server to this CPU (taskset).
+    #[arg(long)]
+    server_cpu: Option<usize>,
+    /// Pin the load generator to this CPU.
+    #[arg(long)]
+    client_cpu: Option<usize>,
+    /// Print one JSON line instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Seconds without a delivery, after sending, before giving up on the rest.
+    #[arg(long, default_value_t = 10)]
+    quiet_timeout: u64,
+}
+
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// chatter models to measure.
+    #[arg(long, value_delimiter = ',', default_value = "iterative,prethread,prefork")]
+    models: Vec<String>,
+    /// Workers for the pool models (1 compares them with single-threaded peers on one core).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Client counts.
+    #[arg(long, value_delimiter = ',', default_value = "10,100,1000,5000,10000")]
+    clients: Vec<usize>,
+    /// Idle clients for the memory-per-connection measurement.
+    #[arg(long, default_value_t = 10_000)]
+    idle_clients: usize,
+    /// A peer server, NAME=COMMAND; the command gets {port} and {cpu} filled in and prints the PID last.
+    #[arg(long, value_parser = parse_peer)]
+    peer: Vec<chatter::bench::sweep::Peer>,
+    /// Clients registering at once against peers (ngIRCd's listen backlog is 10).
+    #[arg(long, default_value_t = 8)]
+    peer_connect_concurrency: usize,
+    #[arg(long, default_value_t = 200)]
+    connect_concurrency: usize,
+    #[arg(long, default_value_t = 0)]
+    server_cpu: usize,
+    #[arg(long, default_value_t = 1)]
+    client_cpu: usize,
+    /// Directory for PERFORMANCE.md and bench/ (results.json, plots).
+    #[arg(long, default_value = "docs")]
+    out: PathBuf,
+    /// Hand-written analysis included in the report.
+    #[arg(long, default_value = "docs/bench/NOTES.md")]
+    notes: PathBuf,
+}
+
+fn parse_peer(text: &str) -> Result<chatter::bench::sweep::Peer, String> {
+    let (name, command) = text.split_once('=').ok_or("expected NAME=COMMAND")?;
+    Ok(chatter::bench::sweep::Peer { name: name.to_string(), command: command.to_string() })
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -82,7 +191,73 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args),
+        Command::Bench(args) => bench(args),
     }
+}
+
+fn model_name(model: ModelArg) -> &'static str {
+    match model {
+        ModelArg::Iterative => "iterative",
+        ModelArg::Prethread => "prethread",
+        ModelArg::Prefork => "prefork",
+    }
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    use chatter::bench::{load::Proto, run, sweep};
+    if let Some(BenchCommand::Sweep(s)) = args.command {
+        let plan = sweep::SweepPlan {
+            models: s.models,
+            workers: s.workers,
+            clients: s.clients,
+            idle_clients: s.idle_clients,
+            peers: s.peer,
+            peer_connect_concurrency: s.peer_connect_concurrency,
+            connect_concurrency: s.connect_concurrency,
+            server_cpu: Some(s.server_cpu),
+            client_cpu: Some(s.client_cpu),
+            out: s.out,
+            notes: Some(s.notes),
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+        };
+        let sweep = sweep::sweep(&plan)?;
+        eprintln!("wrote {} runs to {}", sweep.runs.len(), plan.out.join("PERFORMANCE.md").display());
+        return Ok(());
+    }
+    let r = args.run;
+    let target = match (&r.target, r.spawn) {
+        (Some(addr), _) => run::Target::Running { addr: addr.clone(), pid: r.pid, name: addr.clone() },
+        (None, model) => run::Target::Spawn {
+            model: model_name(model.unwrap_or(ModelArg::Iterative)).to_string(),
+            workers: r.workers,
+        },
+    };
+    let plan = run::RunPlan {
+        target,
+        proto: match r.proto {
+            ProtoArg::Irc => Proto::Irc,
+            ProtoArg::Line => Proto::Line,
+        },
+        clients: r.clients,
+        senders: r.senders,
+        messages: r.messages,
+        rate: r.rate,
+        connect_concurrency: r.connect_concurrency,
+        server_cpu: r.server_cpu,
+        client_cpu: r.client_cpu,
+        progress: !r.json,
+        quiet_timeout: Duration::from_secs(r.quiet_timeout),
+    };
+    let result = run::run(&plan)?;
+    if r.json {
+        println!("{}", serde_json::to_string(&result)?);
+    } else {
+        print!("{}", run::summary(&result));
+    }
+    let failed =
+        result.error.is_some() || result.lost > 0 || result.duplicated > 0 || !result.order_consistent;
+    anyhow::ensure!(!failed, "the run did not deliver everything exactly once in one order");
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -1,0 +1,557 @@
+//! The simulated clients: connect and register N clients, put them all in
+//! one channel, have S of them send M numbered, timestamped messages at a
+//! given total rate, and account for every delivery.
+//!
+//! It runs on a single-threaded tokio runtime: one core of load generator
+//! (pinned to the core the server is not on) drives thousands of
+//! connections, and its own CPU time is measured so that the report can
+//! show it is not the bottleneck. Each message's text is
+//! `"<sender> <seq> <sent µs>"`, the time measured from one `Instant` in
+//! this process, so the latency is send-to-receive through the server and
+//! both protocols can be parsed the same way (the last three words of the
+//! line). Delayed ACKs distort loopback latency, so every socket has
+//! TCP_NODELAY and re-arms TCP_QUICKACK after each read.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{Mutex, Semaphore, watch};
+
+use crate::bench::accounting::{Tally, new_histogram};
+
+/// How the simulated clients talk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Irc,
+    Line,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    pub addr: SocketAddr,
+    pub proto: Proto,
+    pub clients: usize,
+    pub senders: usize,
+    pub messages: usize,
+    /// Total messages per second over all senders; 0 = unpaced.
+    pub rate: f64,
+    pub connect_concurrency: usize,
+    pub channel: String,
+    /// Prefix of the nicks, so runs against one server never collide.
+    pub nick_prefix: String,
+    pub progress: bool,
+    /// Give up on connecting/registering a client after this long.
+    pub connect_timeout: Duration,
+    /// After the last message is sent, stop waiting for deliveries once
+    /// none has arrived for this long.
+    pub quiet_timeout: Duration,
+}
+
+/// What happened, for the caller to turn into a `RunResult`.
+pub struct LoadOutcome {
+    pub connected: usize,
+    /// Seconds to connect and register every client.
+    pub connect_secs: f64,
+    /// Seconds for every client to join the channel afterwards.
+    pub join_secs: f64,
+    pub tallies: Vec<Tally>,
+    pub latency: Histogram<u64>,
+    pub flow_secs: f64,
+    pub error: Option<String>,
+}
+
+/// Hooks into the phases, for resource sampling.
+pub trait Phases {
+    /// All clients are connected and in the channel; no message sent yet.
+    fn connected(&mut self);
+    /// The last delivery arrived (or the run gave up waiting).
+    fn flowed(&mut self);
+}
+
+/// Messages that may be in flight (sent, not yet received by the slowest
+/// receiver). An unpaced run is a closed loop: senders go as fast as the
+/// server delivers, but never so far ahead that a receiver's queue in the
+/// server overflows because this one-threaded generator reads it late — that
+/// would measure the generator and the sendq limit, not the server.
+const WINDOW: u64 = 1000;
+
+struct Shared {
+    base: Instant,
+    latency: RefCell<Histogram<u64>>,
+    delivered: RefCell<u64>,
+    last_delivery: RefCell<Instant>,
+    deliveries_bar: ProgressBar,
+    /// Messages sent so far, over all senders.
+    sent: Cell<u64>,
+    /// Per receiver: messages it has received plus those it sent itself
+    /// (which it never receives), i.e. how far through `sent` it is.
+    progress: Vec<Rc<Cell<u64>>>,
+    /// The slowest receiver's progress, recomputed at most every millisecond.
+    slowest: Cell<(u64, Instant)>,
+}
+
+impl Shared {
+    fn slowest_progress(&self) -> u64 {
+        let (value, at) = self.slowest.get();
+        if at.elapsed() < Duration::from_millis(1) {
+            return value;
+        }
+        let value = self.progress.iter().map(|p| p.get()).min().unwrap_or(u64::MAX);
+        self.slowest.set((value, Instant::now()));
+        value
+    }
+
+    /// Waits until `count` more messages fit in the window.
+    async fn wait_for_room(&self, count: u64) {
+        while self.sent.get() + count > self.slowest_progress().saturating_add(WINDOW) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// Runs one load on the current thread. Returns when every expected
+/// delivery arrived, or nothing arrived for `quiet_timeout` after sending.
+pub fn run(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadOutcome> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, drive(config, phases))
+}
+
+struct Client {
+    reader: BufReader<OwnedReadHalf>,
+    writer: Rc<Mutex<OwnedWriteHalf>>,
+}
+
+async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadOutcome> {
+    let bars = MultiProgress::with_draw_target(if config.progress {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let style = ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} {per_sec}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let senders = config.senders.min(config.clients);
+    let expected_total = (senders * config.messages) as u64 * (config.clients as u64).saturating_sub(1);
+    let progress: Vec<Rc<Cell<u64>>> = (0..config.clients).map(|_| Rc::new(Cell::new(0))).collect();
+    let deliveries_bar = ProgressBar::new(expected_total).with_style(style.clone());
+    deliveries_bar.set_prefix("delivered");
+    let shared = Rc::new(Shared {
+        base: Instant::now(),
+        latency: RefCell::new(new_histogram()),
+        delivered: RefCell::new(0),
+        last_delivery: RefCell::new(Instant::now()),
+        deliveries_bar: deliveries_bar.clone(),
+        sent: Cell::new(0),
+        progress: progress.clone(),
+        slowest: Cell::new((0, Instant::now())),
+    });
+    let failed = |connected, connect_secs, join_secs, error| LoadOutcome {
+        connected,
+        connect_secs,
+        join_secs,
+        tallies: Vec::new(),
+        latency: new_histogram(),
+        flow_secs: 0.0,
+        error,
+    };
+
+    // Phase 1: connect and register, `connect_concurrency` at a time.
+    let connect_bar = bars.add(ProgressBar::new(config.clients as u64).with_style(style.clone()));
+    connect_bar.set_prefix("registered");
+    let started = Instant::now();
+    let permits = Arc::new(Semaphore::new(config.connect_concurrency.max(1)));
+    let mut tasks = Vec::with_capacity(config.clients);
+    for i in 0..config.clients {
+        let permits = permits.clone();
+        let config = config.clone();
+        let bar = connect_bar.clone();
+        tasks.push(tokio::task::spawn_local(async move {
+            let _permit = permits.acquire_owned().await.map_err(io::Error::other)?;
+            let client = tokio::time::timeout(config.connect_timeout, connect_one(&config, i))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "registration timed out"))??;
+            bar.inc(1);
+            Ok::<Client, io::Error>(client)
+        }));
+    }
+    let (clients, error) = gather(tasks, "connect or register").await;
+    let connect_secs = started.elapsed().as_secs_f64();
+    connect_bar.finish();
+    let connected = clients.len();
+    if connected < config.clients {
+        return Ok(failed(connected, connect_secs, 0.0, error));
+    }
+
+    // Phase 2: join the channel, the same number at a time. Each client
+    // starts reading as soon as it is in, so the JOIN lines of everyone after
+    // it never pile up unread.
+    let join_bar = bars.add(ProgressBar::new(config.clients as u64).with_style(style));
+    join_bar.set_prefix("joined");
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let joining = Instant::now();
+    let mut tasks = Vec::with_capacity(connected);
+    for (i, client) in clients.into_iter().enumerate() {
+        let permits = permits.clone();
+        let channel = config.channel.clone();
+        let proto = config.proto;
+        let timeout = config.connect_timeout;
+        let bar = join_bar.clone();
+        let me = (i < senders).then_some(i as u32);
+        // Senders and one reference receiver keep the whole order.
+        let keep = me.is_some() || i == senders;
+        let tally = Tally::new(senders as u32, config.messages as u32, me, keep);
+        let progress = progress[i].clone();
+        let shared = shared.clone();
+        let stop = stop_rx.clone();
+        tasks.push(tokio::task::spawn_local(async move {
+            let _permit = permits.acquire_owned().await.map_err(io::Error::other)?;
+            let Client { mut reader, writer } = client;
+            tokio::time::timeout(timeout, join_channel(&mut reader, &writer, proto, &channel))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "join timed out"))??;
+            bar.inc(1);
+            let receiving =
+                tokio::task::spawn_local(receive(reader, writer.clone(), tally, progress, shared, stop));
+            Ok::<_, io::Error>((writer, receiving))
+        }));
+    }
+    let (joined, error) = gather(tasks, "join").await;
+    let join_secs = joining.elapsed().as_secs_f64();
+    join_bar.finish();
+    if joined.len() < connected {
+        let _ = stop_tx.send(true);
+        return Ok(failed(connected, connect_secs, join_secs, error));
+    }
+    let (writers, readers): (Vec<_>, Vec<_>) = joined.into_iter().unzip();
+    phases.connected();
+    bars.add(deliveries_bar);
+
+    // Senders.
+    let flow_start = Instant::now();
+    let mut sending = Vec::with_capacity(senders);
+    for (id, writer) in writers.iter().take(senders).enumerate() {
+        let pace = (config.rate > 0.0).then(|| Duration::from_secs_f64(senders as f64 / config.rate));
+        // Stagger paced senders so the total rate is smooth.
+        let offset = pace.map(|p| p.mul_f64(id as f64 / senders as f64));
+        sending.push(tokio::task::spawn_local(send(
+            writer.clone(),
+            progress[id].clone(),
+            config.channel.clone(),
+            config.proto,
+            id,
+            config.messages,
+            pace,
+            offset,
+            shared.clone(),
+        )));
+    }
+    let mut error = None;
+    for task in sending {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                error.get_or_insert_with(|| format!("a sender failed: {e}"));
+            }
+            Err(e) => {
+                error.get_or_insert_with(|| format!("a sender task failed: {e}"));
+            }
+        }
+    }
+    // Wait for the deliveries: done when all have arrived, or when none
+    // has arrived for a while after the last send.
+    // The quiet period counts from the last send, not from the last delivery before it.
+    let sent_all = Instant::now();
+    let latest = (*shared.last_delivery.borrow()).max(sent_all);
+    *shared.last_delivery.borrow_mut() = latest;
+    loop {
+        if *shared.delivered.borrow() >= expected_total {
+            break;
+        }
+        if shared.last_delivery.borrow().elapsed() >= config.quiet_timeout {
+            error.get_or_insert_with(|| {
+                format!("deliveries stopped for {:?} before all arrived", config.quiet_timeout)
+            });
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let done = *shared.delivered.borrow();
+        shared.deliveries_bar.set_position(done);
+    }
+    phases.flowed();
+    let flow_secs = shared.last_delivery.borrow().saturating_duration_since(flow_start).as_secs_f64();
+    shared.deliveries_bar.set_position(*shared.delivered.borrow());
+    shared.deliveries_bar.finish();
+    let _ = stop_tx.send(true);
+    let mut tallies = Vec::with_capacity(connected);
+    for reader in readers {
+        match reader.await {
+            Ok(tally) => tallies.push(tally),
+            Err(e) => {
+                error.get_or_insert_with(|| format!("a receiver task failed: {e}"));
+            }
+        }
+    }
+    for writer in &writers {
+        let mut w = writer.lock().await;
+        let _ = w.write_all(b"QUIT :bench done\r\n").await;
+    }
+    let latency = shared.latency.borrow().clone();
+    Ok(LoadOutcome { connected, connect_secs, join_secs, tallies, latency, flow_secs, error })
+}
+
+fn quickack(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
+}
+
+/// Connects client `i` and registers it.
+async fn connect_one(config: &LoadConfig, i: usize) -> io::Result<Client> {
+    let stream = TcpStream::connect(config.addr).await?;
+    stream.set_nodelay(true)?;
+    quickack(&stream);
+    let (read, write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let writer = Rc::new(Mutex::new(write));
+    let nick = format!("{}{i}", config.nick_prefix);
+    let hello = match config.proto {
+        Proto::Irc => format!("NICK {nick}\r\nUSER {nick} 0 * :chatter bench\r\n"),
+        Proto::Line => format!("{nick}\r\n"),
+    };
+    writer.lock().await.write_all(hello.as_bytes()).await?;
+    let registered = |line: &str| match config.proto {
+        Proto::Irc => is_numeric(line, "376") || is_numeric(line, "422"),
+        Proto::Line => line.starts_with("* In #lobby"),
+    };
+    read_until(&mut reader, &writer, registered).await?;
+    Ok(Client { reader, writer })
+}
+
+/// Joins `channel` and waits for the end of the member list.
+async fn join_channel(
+    reader: &mut BufReader<OwnedReadHalf>,
+    writer: &Rc<Mutex<OwnedWriteHalf>>,
+    proto: Proto,
+    channel: &str,
+) -> io::Result<()> {
+    let join = match proto {
+        Proto::Irc => format!("JOIN {channel}\r\n"),
+        Proto::Line => format!("/join {channel}\r\n"),
+    };
+    writer.lock().await.write_all(join.as_bytes()).await?;
+    let names_done = format!("* In {channel}");
+    read_until(reader, writer, |line: &str| match proto {
+        Proto::Irc => is_numeric(line, "366"),
+        Proto::Line => line.starts_with(&names_done),
+    })
+    .await
+}
+
+/// Awaits tasks; keeps the successes and the first failure's text.
+async fn gather<T>(
+    tasks: Vec<tokio::task::JoinHandle<io::Result<T>>>,
+    what: &str,
+) -> (Vec<T>, Option<String>) {
+    let mut done = Vec::with_capacity(tasks.len());
+    let mut error = None;
+    for task in tasks {
+        match task.await {
+            Ok(Ok(value)) => done.push(value),
+            Ok(Err(e)) => {
+                error.get_or_insert_with(|| format!("a client failed to {what}: {e}"));
+            }
+            Err(e) => {
+                error.get_or_insert_with(|| format!("a client task failed: {e}"));
+            }
+        }
+    }
+    (done, error)
+}
+
+fn is_numeric(line: &str, code: &str) -> bool {
+    line.split(' ').nth(1) == Some(code)
+}
+
+/// Reads lines (answering PINGs, refusing errors) until `done` matches.
+async fn read_until(
+    reader: &mut BufReader<OwnedReadHalf>,
+    writer: &Rc<Mutex<OwnedWriteHalf>>,
+    done: impl Fn(&str) -> bool,
+) -> io::Result<()> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection"));
+        }
+        let text = line.trim_end();
+        if done(text) {
+            return Ok(());
+        }
+        if let Some(token) = text.strip_prefix("PING ") {
+            writer.lock().await.write_all(format!("PONG {token}\r\n").as_bytes()).await?;
+        } else if text.starts_with("ERROR")
+            || ["432", "433", "464", "465"].iter().any(|c| is_numeric(text, c))
+        {
+            return Err(io::Error::other(format!("server refused: {text}")));
+        }
+    }
+}
+
+/// The three numbers at the end of a bench message line, if it is one.
+pub fn parse_message(line: &str) -> Option<(u32, u32, u64)> {
+    parse_message_bytes(line.trim_end().as_bytes())
+}
+
+/// [`parse_message`] on raw bytes, without allocating: the hot path.
+pub fn parse_message_bytes(line: &[u8]) -> Option<(u32, u32, u64)> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut words = line.rsplit(|b| *b == b' ');
+    let sent = number(words.next()?)?;
+    let seq = number(words.next()?)?;
+    let sender_word = words.next()?;
+    // IRC puts the text after " :"; a plain line after "name: ".
+    let sender = number(sender_word.strip_prefix(b":").unwrap_or(sender_word))?;
+    Some((u32::try_from(sender).ok()?, u32::try_from(seq).ok()?, sent))
+}
+
+fn number(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+async fn receive(
+    reader: BufReader<OwnedReadHalf>,
+    writer: Rc<Mutex<OwnedWriteHalf>>,
+    mut tally: Tally,
+    progress: Rc<Cell<u64>>,
+    shared: Rc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) -> Tally {
+    // Read in large chunks and parse lines in place: the generator must stay
+    // cheaper per delivery than the server, or it is what gets measured.
+    let mut buf = vec![0u8; 64 * 1024];
+    let leftover = reader.buffer();
+    buf[..leftover.len()].copy_from_slice(leftover);
+    let mut end = leftover.len();
+    let mut half = reader.into_inner();
+    let mut pongs = Vec::new();
+    loop {
+        let mut start = 0;
+        let now_us = shared.base.elapsed().as_micros() as u64;
+        let mut arrived = 0u64;
+        while let Some(len) = buf[start..end].iter().position(|b| *b == b'\n') {
+            let line = &buf[start..start + len];
+            start += len + 1;
+            if let Some((sender, seq, sent_us)) = parse_message_bytes(line) {
+                let _ = shared.latency.borrow_mut().record(now_us.saturating_sub(sent_us).max(1));
+                tally.record(sender, seq);
+                arrived += 1;
+            } else if let Some(token) = line.strip_prefix(b"PING ") {
+                pongs.extend_from_slice(b"PONG ");
+                pongs.extend_from_slice(token.strip_suffix(b"\r").unwrap_or(token));
+                pongs.extend_from_slice(b"\r\n");
+            }
+        }
+        if arrived > 0 {
+            progress.set(progress.get() + arrived);
+            *shared.delivered.borrow_mut() += arrived;
+            *shared.last_delivery.borrow_mut() = Instant::now();
+        }
+        if !pongs.is_empty() {
+            let _ = writer.lock().await.write_all(&pongs).await;
+            pongs.clear();
+        }
+        // Keep the unfinished line; a line longer than the buffer is dropped.
+        buf.copy_within(start..end, 0);
+        end -= start;
+        if end == buf.len() {
+            end = 0;
+        }
+        let read = tokio::select! {
+            read = half.read(&mut buf[end..]) => read,
+            _ = stop.changed() => break,
+        };
+        match read {
+            Ok(0) | Err(_) => break,
+            Ok(n) => end += n,
+        }
+        quickack(half.as_ref());
+    }
+    tally
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn send(
+    writer: Rc<Mutex<OwnedWriteHalf>>,
+    own_progress: Rc<Cell<u64>>,
+    channel: String,
+    proto: Proto,
+    id: usize,
+    messages: usize,
+    pace: Option<Duration>,
+    offset: Option<Duration>,
+    shared: Rc<Shared>,
+) -> io::Result<()> {
+    let prefix = match proto {
+        Proto::Irc => format!("PRIVMSG {channel} :"),
+        Proto::Line => String::new(),
+    };
+    let mut ticker = match (pace, offset) {
+        (Some(pace), Some(offset)) => {
+            let mut t = tokio::time::interval_at(tokio::time::Instant::now() + offset, pace);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            Some(t)
+        }
+        _ => None,
+    };
+    // Unpaced senders write in batches (one system call per few dozen
+    // lines), paced ones a line per tick.
+    let batch = if ticker.is_some() { 1 } else { 32 };
+    let mut buf = String::with_capacity(64 * batch);
+    for seq in 0..messages {
+        if let Some(ticker) = ticker.as_mut() {
+            ticker.tick().await;
+        }
+        if seq % batch == 0 {
+            // Room for the whole batch first, so no timestamp includes our own wait.
+            let count = batch.min(messages - seq) as u64;
+            shared.wait_for_room(count).await;
+            shared.sent.set(shared.sent.get() + count);
+            // A sender never receives its own messages: count them as seen.
+            own_progress.set(own_progress.get() + count);
+        }
+        let sent = shared.base.elapsed().as_micros();
+        use std::fmt::Write as _;
+        let _ = write!(buf, "{prefix}{id} {seq} {sent}\r\n");
+        if (seq + 1) % batch == 0 || seq + 1 == messages {
+            writer.lock().await.write_all(buf.as_bytes()).await?;
+            buf.clear();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_message;
+
+    #[test]
+    fn messages_parse_in_both_protocols() {
+        assert_eq!(parse_message(":b3!b3@127.0.0.1 PRIVMSG #bench :3 17 123456\r\n"), Some((3, 17, 123456)));
+        assert_eq!(parse_message("b3: 3 17 123456\r\n"), Some((3, 17, 123456)));
+        assert_eq!(parse_message("[#bench] b3: 3 17 123456"), Some((3, 17, 123456)));
+        assert_eq!(parse_message("* b3 joined #bench"), None);
+        assert_eq!(parse_message(":server 353 b1 = #bench :b1 b2 b3"), None);
+    }
+}

@@ -1,0 +1,18 @@
+//! `chatter bench`: a load generator that simulates many clients against a
+//! chatter model or any IRC server, checks that nothing was lost, and
+//! measures throughput, delivery latency and the server's resource use.
+//! `chatter bench sweep` runs a matrix of such runs and writes the report.
+//!
+//! - [`load`]: the simulated clients (tokio, one thread).
+//! - [`accounting`]: loss, duplicates, order and latency from what arrived.
+//! - [`procstat`]: the server's CPU, memory, threads, switches and fds.
+//! - [`run`]: one run end to end; [`sweep`]: the matrix; [`report`]: the
+//!   Markdown, JSON and plots; [`results`]: the data they share.
+
+pub mod accounting;
+pub mod load;
+pub mod procstat;
+pub mod report;
+pub mod results;
+pub mod run;
+pub mod sweep;

@@ -1,0 +1,329 @@
+//! One benchmark run from start to end: start the server (or take a
+//! running one), pin processes to cores, run the load, sample the server's
+//! resources around it, and fold everything into a `RunResult`.
+
+use std::io::{self, BufRead, BufReader};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::bench::accounting::{combine, latency_summary};
+use crate::bench::load::{self, LoadConfig, Phases, Proto};
+use crate::bench::procstat::{self, Sample, Sampler};
+use crate::bench::results::{RunResult, RunSpec, Usage};
+
+/// Where the server under test comes from.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Start `chatter serve --model MODEL` on an ephemeral port.
+    Spawn { model: String, workers: Option<usize> },
+    /// A server someone else started, with its PID if known.
+    Running { addr: String, pid: Option<u32>, name: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    pub target: Target,
+    pub proto: Proto,
+    pub clients: usize,
+    pub senders: usize,
+    pub messages: usize,
+    pub rate: f64,
+    pub connect_concurrency: usize,
+    pub server_cpu: Option<usize>,
+    pub client_cpu: Option<usize>,
+    pub progress: bool,
+    pub quiet_timeout: Duration,
+}
+
+/// A chatter server this process started; stopped (SIGTERM, then SIGKILL)
+/// when dropped.
+pub struct SpawnedServer {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl SpawnedServer {
+    pub fn start(
+        model: &str,
+        workers: Option<usize>,
+        cpu: Option<usize>,
+        max_clients: usize,
+    ) -> io::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let mut command = match cpu {
+            // taskset execs the server, so the child's PID is the server's.
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu.to_string()).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        command.args(["serve", "--listen", "127.0.0.1:0", "--model", model]);
+        if let Some(workers) = workers {
+            command.args(["--workers", &workers.to_string()]);
+        }
+        command
+            .args(["--max-clients", &max_clients.to_string()])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn()?;
+        let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout"))?;
+        let mut first = String::new();
+        BufReader::new(stdout).read_line(&mut first)?;
+        let addr = first
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("chatter did not start: {first:?}")))?;
+        Ok(SpawnedServer { child, addr })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for SpawnedServer {
+    fn drop(&mut self) {
+        stop_pid(self.child.id());
+        let _ = self.child.wait();
+    }
+}
+
+/// SIGTERM, then SIGKILL if the process is still there after 10 s.
+pub fn stop_pid(pid: u32) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let pid = Pid::from_raw(pid as i32);
+    if kill(pid, Signal::SIGTERM).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if !is_alive(pid.as_raw() as u32) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = kill(pid, Signal::SIGKILL);
+}
+
+/// Whether a process exists and has not exited (a zombie has).
+pub fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Pins this process (the load generator) to one CPU.
+pub fn pin_self(cpu: usize) -> io::Result<()> {
+    use nix::sched::{CpuSet, sched_setaffinity};
+    let mut set = CpuSet::new();
+    set.set(cpu).map_err(io::Error::from)?;
+    sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).map_err(io::Error::from)
+}
+
+/// Remembers the server's state at the moment every client is in.
+/// Readings taken at the start and end of the message flow.
+#[derive(Default)]
+struct Snapshot {
+    pid: Option<u32>,
+    connected: Option<Sample>,
+    flowed: Option<Sample>,
+    generator_at_start: f64,
+    generator_at_end: f64,
+}
+
+impl Phases for Snapshot {
+    fn connected(&mut self) {
+        self.connected = self.pid.and_then(|pid| procstat::sample_tree(pid).ok());
+        self.generator_at_start = procstat::own_cpu_secs();
+    }
+
+    fn flowed(&mut self) {
+        self.generator_at_end = procstat::own_cpu_secs();
+        self.flowed = self.pid.and_then(|pid| procstat::sample_tree(pid).ok());
+    }
+}
+
+/// Runs one load and returns what it measured (errors inside the run are
+/// recorded in the result; only failing to start at all is an `Err`).
+pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
+    let limit = procstat::raise_open_files(plan.clients as u64 + 256);
+    if (limit as usize) < plan.clients + 64 {
+        eprintln!(
+            "warning: open-files limit is {limit}; {} clients need about {} (raise the hard limit)",
+            plan.clients,
+            plan.clients + 64
+        );
+    }
+    if let Some(cpu) = plan.client_cpu {
+        pin_self(cpu)?;
+    }
+    let (spawned, addr, pid, server_name, workers) = match &plan.target {
+        Target::Spawn { model, workers } => {
+            let server = SpawnedServer::start(model, *workers, plan.server_cpu, plan.clients + 1000)?;
+            let (addr, pid) = (server.addr, server.pid());
+            (Some(server), addr, Some(pid), model.clone(), *workers)
+        }
+        Target::Running { addr, pid, name } => {
+            let addr = addr
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("bad address {addr}")))?;
+            (None, addr, *pid, name.clone(), None)
+        }
+    };
+    let spec = RunSpec {
+        server: server_name,
+        workers,
+        proto: match plan.proto {
+            Proto::Irc => "irc".into(),
+            Proto::Line => "line".into(),
+        },
+        clients: plan.clients,
+        senders: plan.senders.min(plan.clients),
+        messages: plan.messages,
+        rate: plan.rate,
+        connect_concurrency: plan.connect_concurrency,
+    };
+    let config = LoadConfig {
+        addr,
+        proto: plan.proto,
+        clients: plan.clients,
+        senders: spec.senders,
+        messages: plan.messages,
+        rate: plan.rate,
+        connect_concurrency: plan.connect_concurrency,
+        channel: "#bench".into(),
+        nick_prefix: "b".into(),
+        progress: plan.progress,
+        connect_timeout: Duration::from_secs(120),
+        quiet_timeout: plan.quiet_timeout,
+    };
+
+    let before = pid.and_then(|p| procstat::sample_tree(p).ok());
+    let sampler = pid.map(|p| Sampler::start(p, Duration::from_millis(100)));
+    let generator_before = procstat::own_cpu_secs();
+    let mut snapshot = Snapshot { pid, ..Snapshot::default() };
+    let outcome = load::run(&config, &mut snapshot);
+    let generator_cpu_secs = procstat::own_cpu_secs() - generator_before;
+    let connected_sample = snapshot.connected.take();
+    let flowed_sample = snapshot.flowed.take();
+    let generator_flow_cpu_secs = (snapshot.generator_at_end - snapshot.generator_at_start).max(0.0);
+    let finished = sampler.map(Sampler::stop);
+    drop(spawned);
+
+    let outcome = outcome?;
+    let totals = combine(&outcome.tallies);
+    let server = match (before, finished) {
+        (Some(before), Some((last, peak_rss))) => {
+            let at_connect = connected_sample.clone().unwrap_or_else(|| last.clone());
+            let ticks = procstat::ticks_per_second() as f64;
+            let flow_cpu_ticks = match (&connected_sample, &flowed_sample) {
+                (Some(a), Some(b)) => b.cpu_ticks.saturating_sub(a.cpu_ticks),
+                _ => 0,
+            };
+            Some(Usage {
+                cpu_secs: last.cpu_ticks.saturating_sub(before.cpu_ticks) as f64 / ticks,
+                flow_cpu_secs: flow_cpu_ticks as f64 / ticks,
+                peak_rss_bytes: peak_rss.max(last.rss_bytes),
+                connected_rss_bytes: at_connect.rss_bytes,
+                processes: at_connect.processes,
+                threads: at_connect.threads.max(last.threads),
+                context_switches: last.context_switches.saturating_sub(before.context_switches),
+                open_fds: at_connect.open_fds,
+            })
+        }
+        _ => None,
+    };
+    let delivered = totals.delivered;
+    Ok(RunResult {
+        spec: Some(spec),
+        connected: outcome.connected,
+        connect_secs: outcome.connect_secs,
+        join_secs: outcome.join_secs,
+        offered: totals.offered,
+        delivered,
+        lost: totals.lost,
+        duplicated: totals.duplicated,
+        order_consistent: totals.order_consistent && outcome.error.is_none(),
+        flow_secs: outcome.flow_secs,
+        deliveries_per_sec: if outcome.flow_secs > 0.0 { delivered as f64 / outcome.flow_secs } else { 0.0 },
+        latency: latency_summary(&outcome.latency),
+        server,
+        generator_cpu_secs,
+        generator_flow_cpu_secs,
+        error: outcome.error,
+    })
+}
+
+/// The human-readable summary printed after a run.
+pub fn summary(result: &RunResult) -> String {
+    let mut out = String::new();
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let ms = |us: u64| us as f64 / 1000.0;
+    if let Some(spec) = &result.spec {
+        let workers = spec.workers.map(|w| format!(" ({w} workers)")).unwrap_or_default();
+        out += &format!("server         {}{workers}, {} protocol\n", spec.server, spec.proto);
+        let rate = if spec.rate > 0.0 { format!("{} msg/s in total", spec.rate) } else { "unpaced".into() };
+        out += &format!(
+            "load           {} clients; {} senders x {} messages, {rate}\n",
+            spec.clients, spec.senders, spec.messages
+        );
+    }
+    out += &format!(
+        "registered     {} clients in {:.3} s; all joined the channel in {:.3} s\n",
+        result.connected, result.connect_secs, result.join_secs
+    );
+    out += &format!(
+        "deliveries     {} of {} in {:.3} s = {:.0}/s\n",
+        result.delivered, result.offered, result.flow_secs, result.deliveries_per_sec
+    );
+    out += &format!(
+        "lost/dup       {} lost, {} duplicated; one consistent order: {}\n",
+        result.lost,
+        result.duplicated,
+        if result.order_consistent { "yes" } else { "NO" }
+    );
+    let l = &result.latency;
+    out += &format!(
+        "latency        p50 {:.2} ms, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}\n",
+        ms(l.p50_us),
+        ms(l.p90_us),
+        ms(l.p99_us),
+        ms(l.p999_us),
+        ms(l.max_us)
+    );
+    match &result.server {
+        Some(u) => {
+            out += &format!(
+                "server use     {:.2} s CPU ({:.2} s while messages flowed), peak RSS {:.1} MiB ({:.1} MiB when connected), {} processes, {} threads, {} context switches, {} open fds\n",
+                u.cpu_secs,
+                u.flow_cpu_secs,
+                mib(u.peak_rss_bytes),
+                mib(u.connected_rss_bytes),
+                u.processes,
+                u.threads,
+                u.context_switches,
+                u.open_fds
+            )
+        }
+        None => out += "server use     unknown (no --pid)\n",
+    }
+    out += &format!(
+        "generator      {:.2} s CPU, {:.2} s of it while messages flowed ({:.0}% of the flow time)\n",
+        result.generator_cpu_secs,
+        result.generator_flow_cpu_secs,
+        if result.flow_secs > 0.0 { 100.0 * result.generator_flow_cpu_secs / result.flow_secs } else { 0.0 }
+    );
+    if let Some(error) = &result.error {
+        out += &format!("error          {error}\n");
+    }
+    out
+}

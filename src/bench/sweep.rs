@@ -1,0 +1,329 @@
+//! `chatter bench sweep`: the whole comparison in one command. Runs every
+//! server (chatter's models and any `--peer`) at every client count under
+//! two loads — unpaced (the ceiling) and paced (latency at a steady rate) —
+//! plus an idle run for memory per connection, each on a freshly started
+//! server, and writes `PERFORMANCE.md`, `bench/results.json` and the plots.
+//!
+//! Loads per client count are fixed here, not chosen per run, so that every
+//! server meets exactly the same traffic.
+
+use std::io;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::bench::load::Proto;
+use crate::bench::procstat;
+use crate::bench::report::{self, IdleMemory, PeerNote, Sweep};
+use crate::bench::results::{RunResult, RunSpec};
+use crate::bench::run::{self, RunPlan, Target, stop_pid};
+
+/// A peer server: a command that starts it on `{port}` (pinned to `{cpu}`)
+/// and prints its PID as the last line of its output.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub name: String,
+    pub command: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SweepPlan {
+    pub models: Vec<String>,
+    pub workers: usize,
+    pub clients: Vec<usize>,
+    pub idle_clients: usize,
+    pub peers: Vec<Peer>,
+    pub peer_connect_concurrency: usize,
+    pub connect_concurrency: usize,
+    pub server_cpu: Option<usize>,
+    pub client_cpu: Option<usize>,
+    pub out: PathBuf,
+    pub notes: Option<PathBuf>,
+    pub command: String,
+}
+
+/// The two loads every server meets at `clients`: (senders, messages per
+/// sender, total rate) unpaced, then paced.
+pub fn loads(clients: usize) -> [(usize, usize, f64); 2] {
+    let senders = clients.min(10);
+    match clients {
+        0..=100 => [(senders, 1000, 0.0), (senders, 200, 2000.0)],
+        101..=1000 => [(senders, 1000, 0.0), (senders, 100, 500.0)],
+        1001..=5000 => [(senders, 200, 0.0), (senders, 10, 50.0)],
+        _ => [(senders, 100, 0.0), (senders, 10, 50.0)],
+    }
+}
+
+enum Server<'a> {
+    Chatter { model: &'a str, workers: Option<usize> },
+    Peer(&'a Peer),
+}
+
+impl Server<'_> {
+    fn label(&self) -> String {
+        match self {
+            Server::Chatter { model, workers: Some(w) } => format!("{model}/{w}"),
+            Server::Chatter { model, workers: None } => model.to_string(),
+            Server::Peer(peer) => peer.name.clone(),
+        }
+    }
+}
+
+/// A peer server started for one run; stopped when dropped.
+struct RunningPeer {
+    pid: u32,
+    addr: String,
+}
+
+impl Drop for RunningPeer {
+    fn drop(&mut self) {
+        stop_pid(self.pid);
+    }
+}
+
+fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn start_peer(peer: &Peer, cpu: Option<usize>) -> io::Result<RunningPeer> {
+    let port = free_port()?;
+    let command = peer
+        .command
+        .replace("{port}", &port.to_string())
+        .replace("{cpu}", &cpu.map_or(String::new(), |c| c.to_string()));
+    let output =
+        Command::new("sh").arg("-c").arg(&command).stdin(Stdio::null()).stderr(Stdio::inherit()).output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let pid =
+        stdout.lines().filter_map(|l| l.trim().parse::<u32>().ok()).next_back().ok_or_else(|| {
+            io::Error::other(format!("{command:?} printed no PID (status {})", output.status))
+        })?;
+    Ok(RunningPeer { pid, addr: format!("127.0.0.1:{port}") })
+}
+
+fn failed(spec: RunSpec, error: String) -> RunResult {
+    RunResult { spec: Some(spec), error: Some(error), ..RunResult::default() }
+}
+
+/// Runs one load against a fresh instance of `server`.
+fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize, f64)) -> RunResult {
+    let (senders, messages, rate) = load;
+    let concurrency = match server {
+        Server::Peer(_) => plan.peer_connect_concurrency,
+        Server::Chatter { .. } => plan.connect_concurrency,
+    };
+    let mut run_plan = RunPlan {
+        target: Target::Spawn { model: String::new(), workers: None },
+        proto: Proto::Irc,
+        clients,
+        senders,
+        messages,
+        rate,
+        connect_concurrency: concurrency,
+        server_cpu: plan.server_cpu,
+        client_cpu: plan.client_cpu,
+        progress: false,
+        quiet_timeout: Duration::from_secs(10),
+    };
+    let spec = |name: String, workers: Option<usize>| RunSpec {
+        server: name,
+        workers,
+        proto: "irc".into(),
+        clients,
+        senders,
+        messages,
+        rate,
+        connect_concurrency: concurrency,
+    };
+    match server {
+        Server::Chatter { model, workers } => {
+            run_plan.target = Target::Spawn { model: model.to_string(), workers: *workers };
+            run::run(&run_plan).unwrap_or_else(|e| failed(spec(model.to_string(), *workers), e.to_string()))
+        }
+        Server::Peer(peer) => {
+            let running = match start_peer(peer, plan.server_cpu) {
+                Ok(running) => running,
+                Err(e) => return failed(spec(peer.name.clone(), None), e.to_string()),
+            };
+            run_plan.target = Target::Running {
+                addr: running.addr.clone(),
+                pid: Some(running.pid),
+                name: peer.name.clone(),
+            };
+            let result =
+                run::run(&run_plan).unwrap_or_else(|e| failed(spec(peer.name.clone(), None), e.to_string()));
+            drop(running);
+            result
+        }
+    }
+}
+
+/// Resident memory of a fresh server with no clients, then with
+/// `idle_clients` registered and silent.
+fn idle_memory(server: &Server, plan: &SweepPlan) -> (Option<IdleMemory>, RunResult) {
+    let result = run_on(server, plan, plan.idle_clients, (0, 0, 0.0));
+    let empty = empty_rss(server, plan);
+    let memory = match (&result.server, empty, result.error.is_none()) {
+        (Some(usage), Some(empty), true) => Some(IdleMemory {
+            server: server.label(),
+            clients: result.connected,
+            rss_empty_bytes: empty,
+            rss_loaded_bytes: usage.connected_rss_bytes,
+        }),
+        _ => None,
+    };
+    (memory, result)
+}
+
+/// RSS of a freshly started server that has had no client yet.
+fn empty_rss(server: &Server, plan: &SweepPlan) -> Option<u64> {
+    let settle = || std::thread::sleep(Duration::from_millis(500));
+    match server {
+        Server::Chatter { model, workers } => {
+            let spawned =
+                run::SpawnedServer::start(model, *workers, plan.server_cpu, plan.idle_clients + 1000).ok()?;
+            settle();
+            procstat::sample_tree(spawned.pid()).ok().map(|s| s.rss_bytes)
+        }
+        Server::Peer(peer) => {
+            let running = start_peer(peer, plan.server_cpu).ok()?;
+            settle();
+            procstat::sample_tree(running.pid).ok().map(|s| s.rss_bytes)
+        }
+    }
+}
+
+/// Runs the matrix and writes the report files under `plan.out`.
+pub fn sweep(plan: &SweepPlan) -> io::Result<Sweep> {
+    let mut servers: Vec<Server> = plan
+        .models
+        .iter()
+        .map(|m| Server::Chatter { model: m.as_str(), workers: (m != "iterative").then_some(plan.workers) })
+        .collect();
+    servers.extend(plan.peers.iter().map(Server::Peer));
+
+    let total = servers.len() * (plan.clients.len() * 2 + 1);
+    let mut done = 0;
+    let mut runs = Vec::new();
+    let mut idle = Vec::new();
+    for server in &servers {
+        for &clients in &plan.clients {
+            for load in loads(clients) {
+                done += 1;
+                let result = run_on(server, plan, clients, load);
+                eprintln!("[{done}/{total}] {}", one_line(&server.label(), &result));
+                runs.push(result);
+            }
+        }
+        done += 1;
+        let (memory, result) = idle_memory(server, plan);
+        eprintln!("[{done}/{total}] {} (idle)", one_line(&server.label(), &result));
+        runs.push(result);
+        idle.extend(memory);
+    }
+
+    let machine = procstat::machine();
+    let notes = match &plan.notes {
+        Some(path) => {
+            std::fs::read_to_string(path).unwrap_or_else(|_| format!("(no notes file at {})", path.display()))
+        }
+        None => String::new(),
+    };
+    let pinning = match (plan.server_cpu, plan.client_cpu) {
+        (Some(s), Some(c)) => {
+            format!("server on CPU {s}, load generator on CPU {c} (taskset / sched_setaffinity)")
+        }
+        _ => "not pinned".to_string(),
+    };
+    let sweep = Sweep {
+        command: plan.command.clone(),
+        generated: generated_at(),
+        machine: report::Machine {
+            cores: machine.cores,
+            memory_bytes: machine.memory_bytes,
+            kernel: machine.kernel,
+            cpu_model: machine.cpu_model,
+        },
+        pinning,
+        runs,
+        idle,
+        peers: plan
+            .peers
+            .iter()
+            .map(|p| PeerNote {
+                name: p.name.clone(),
+                command: p.command.clone(),
+                configuration: peer_configuration(&p.name),
+            })
+            .collect(),
+        notes,
+    };
+    write(&sweep, &plan.out)?;
+    Ok(sweep)
+}
+
+/// Writes `PERFORMANCE.md`, `bench/results.json` and the plots.
+pub fn write(sweep: &Sweep, out: &Path) -> io::Result<()> {
+    let bench_dir = out.join("bench");
+    std::fs::create_dir_all(&bench_dir)?;
+    report::write_json(&bench_dir.join("results.json"), sweep)?;
+    let plots = report::write_plots(&bench_dir, sweep)?;
+    std::fs::write(out.join("PERFORMANCE.md"), report::markdown(sweep, &plots, "bench"))
+}
+
+fn one_line(label: &str, r: &RunResult) -> String {
+    let spec = r.spec.as_ref();
+    format!(
+        "{label} N={} {}x{} {}: {:.0} deliveries/s, p99 {:.2} ms, lost {}, dup {}, order {}{}",
+        spec.map_or(0, |s| s.clients),
+        spec.map_or(0, |s| s.senders),
+        spec.map_or(0, |s| s.messages),
+        spec.map_or("?".into(), |s| if s.rate > 0.0 { format!("@{}/s", s.rate) } else { "unpaced".into() }),
+        r.deliveries_per_sec,
+        r.latency.p99_us as f64 / 1000.0,
+        r.lost,
+        r.duplicated,
+        if r.order_consistent { "ok" } else { "NOT CONSISTENT" },
+        r.error.as_ref().map(|e| format!(" — error: {e}")).unwrap_or_default()
+    )
+}
+
+/// How each known peer is configured (from `../shared/peers/`), for the report.
+fn peer_configuration(name: &str) -> String {
+    match name {
+        "ngircd" => "ngIRCd 26.1 from Debian, single-threaded poll loop, config from shared/peers/ngircd.conf.in: \
+                     MaxPenaltyTime = 0 turns its per-command penalty off; compiled-in limits left: 3 commands per \
+                     client per loop pass, 32 KiB write buffer per client, listen backlog 10 (so clients connect 8 \
+                     at a time here)."
+            .into(),
+        "inspircd" => "InspIRCd 3.15 from Debian, single-threaded, config from shared/peers/inspircd.conf.in: \
+                       penalty budget raised to about 4M commands/s, fakelag on, large recv/send queues; it \
+                       registers clients only in a once-a-second housekeeping pass."
+            .into(),
+        _ => "started by the command shown".into(),
+    }
+}
+
+fn generated_at() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loads;
+
+    #[test]
+    fn loads_follow_the_targets() {
+        assert_eq!(loads(1000)[0], (10, 1000, 0.0));
+        assert_eq!(loads(100)[1], (10, 200, 2000.0));
+        assert_eq!(loads(1000)[1], (10, 100, 500.0));
+        assert_eq!(loads(5000)[1], (10, 10, 50.0));
+        assert_eq!(loads(10)[0].0, 10);
+    }
+}
