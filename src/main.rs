@@ -93,6 +93,9 @@ struct RunArgs {
     /// Print one JSON line instead of the table.
     #[arg(long)]
     json: bool,
+    /// Only connect and register (no channel, no messages): for idle memory.
+    #[arg(long)]
+    no_join: bool,
     /// Seconds without a delivery, after sending, before giving up on the rest.
     #[arg(long, default_value_t = 10)]
     quiet_timeout: u64,
@@ -247,6 +250,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         client_cpu: r.client_cpu,
         progress: !r.json,
         quiet_timeout: Duration::from_secs(r.quiet_timeout),
+        join: !r.no_join,
     };
     let result = run::run(&plan)?;
     if r.json {
@@ -261,6 +265,9 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Every client is a descriptor: take all the kernel allows this process.
+    let open_files = chatter::bench::procstat::raise_open_files(u64::MAX);
+    tracing::debug!(open_files, "open-files limit");
     let mut info = ServerInfo::new(args.server_name);
     info.network = args.network;
     info.password = args.password;

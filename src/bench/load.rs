@@ -46,6 +46,8 @@ pub struct LoadConfig {
     pub rate: f64,
     pub connect_concurrency: usize,
     pub channel: String,
+    /// Whether the clients join the channel; idle-memory runs only register.
+    pub join: bool,
     /// Prefix of the nicks, so runs against one server never collide.
     pub nick_prefix: String,
     pub progress: bool,
@@ -190,6 +192,11 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
     let connected = clients.len();
     if connected < config.clients {
         return Ok(failed(connected, connect_secs, 0.0, error));
+    }
+    if !config.join {
+        phases.connected();
+        phases.flowed();
+        return Ok(failed(connected, connect_secs, 0.0, None));
     }
 
     // Phase 2: join the channel, the same number at a time. Each client

@@ -34,6 +34,8 @@ pub struct RunPlan {
     pub client_cpu: Option<usize>,
     pub progress: bool,
     pub quiet_timeout: Duration,
+    /// Whether clients join the channel (idle-memory runs only register).
+    pub join: bool,
 }
 
 /// A chatter server this process started; stopped (SIGTERM, then SIGKILL)
@@ -201,6 +203,7 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
         rate: plan.rate,
         connect_concurrency: plan.connect_concurrency,
         channel: "#bench".into(),
+        join: plan.join,
         nick_prefix: "b".into(),
         progress: plan.progress,
         connect_timeout: Duration::from_secs(120),

@@ -125,6 +125,8 @@ fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize
         client_cpu: plan.client_cpu,
         progress: false,
         quiet_timeout: Duration::from_secs(10),
+        // Idle runs (no senders) measure registered, silent clients.
+        join: senders > 0,
     };
     let spec = |name: String, workers: Option<usize>| RunSpec {
         server: name,

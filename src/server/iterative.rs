@@ -226,10 +226,10 @@ impl WriteAllNonblocking for &TcpStream {
 /// One client's whole life, on its own thread.
 fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) {
     let host = stream.peer_addr().map_or_else(|_| "unknown".into(), |a| a.ip().to_string());
-    let Ok(write_half) = stream.try_clone() else {
-        return;
-    };
-    let outbox = Arc::new(Outbox::new(write_half, shared.config.sendq_bytes));
+    let _ = stream.set_read_timeout(Some(shared.config.ping_interval));
+    // One descriptor per client: the outbox owns the socket, and this
+    // thread reads through a shared reference to it.
+    let outbox = Arc::new(Outbox::new(stream, shared.config.sendq_bytes));
     let mut session = Session::new(conn, host, shared.config.info.clone());
     let mut to_flush = ToFlush::default();
     {
@@ -242,11 +242,10 @@ fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) {
     to_flush.flush(&shared.flusher);
 
     let ping_interval = shared.config.ping_interval;
-    let _ = stream.set_read_timeout(Some(ping_interval));
     let mut reader = LineReader::default();
     let mut awaiting_pong = false;
     let mut actions = Vec::new();
-    let mut read_half = &stream;
+    let mut read_half = outbox.stream();
     let reason = 'serve: loop {
         match reader.read_from(&mut read_half) {
             Ok(0) => break "Connection closed".to_string(),

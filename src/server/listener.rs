@@ -54,10 +54,13 @@ pub fn bind_group(addr: &str, count: usize) -> io::Result<Vec<TcpListener>> {
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("no address in {addr:?}")))?;
-    let first = bind_reuseport(target)?;
-    let actual = first.local_addr()?;
-    let mut group = vec![first];
-    for _ in 1..count {
+    // SO_REUSEPORT would let this server join a group another server
+    // already listens with, and the two would silently share clients. A
+    // plain bind first fails with "address in use" in that case (and picks
+    // the port when 0 was asked for).
+    let actual = TcpListener::bind(target)?.local_addr()?;
+    let mut group = Vec::with_capacity(count);
+    for _ in 0..count {
         group.push(bind_reuseport(actual)?);
     }
     Ok(group)

@@ -93,6 +93,11 @@ impl Outbox {
         }
     }
 
+    /// The socket, for the owner's (blocking) reads.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }

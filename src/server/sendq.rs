@@ -13,6 +13,9 @@ use std::sync::Arc;
 /// Default sendq limit per connection.
 pub const DEFAULT_SENDQ_BYTES: usize = 256 * 1024;
 
+/// Queue slots an idle connection may keep allocated.
+const IDLE_CHUNKS: usize = 16;
+
 /// How many chunks one vectored write gathers.
 const MAX_SLICES: usize = 64;
 
@@ -107,6 +110,16 @@ impl SendQueue {
 
     fn consume(&mut self, mut written: usize) {
         self.queued -= written;
+        if self.queued == 0 {
+            self.chunks.clear();
+            self.front_written = 0;
+            // A burst (say, thousands of JOINs) can leave a large ring
+            // behind; an idle connection should not keep it.
+            if self.chunks.capacity() > IDLE_CHUNKS {
+                self.chunks = VecDeque::new();
+            }
+            return;
+        }
         while written > 0 {
             let Some(front) = self.chunks.front() else {
                 break;

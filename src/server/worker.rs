@@ -23,7 +23,7 @@
 //! others of new clients.
 
 use std::collections::HashMap;
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, ErrorKind, Read as _, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,7 @@ use mio::{Events, Interest, Poll, Token};
 use crate::chat::{Action, ConnId, Deliveries, Event, Session, State};
 use crate::server::codec;
 use crate::server::listener::{ACCEPT_BACKOFF, is_fd_exhaustion};
-use crate::server::log::{CellStatus, Log, Read, Wake};
+use crate::server::log::{self, CellStatus, Log, Wake};
 use crate::server::outbox::CLOSE_GRACE;
 use crate::server::sendq::{Flush, SendQueue};
 use crate::server::{Config, unix_now};
@@ -104,6 +104,8 @@ struct Worker<'a> {
     again: Vec<u32>,
     read_buf: Vec<u8>,
     encode_buf: Vec<u8>,
+    /// Where socket reads land before their lines are cut out.
+    scratch: Box<[u8]>,
     accept_paused_until: Option<Instant>,
 }
 
@@ -137,6 +139,7 @@ pub fn run(
         again: Vec::new(),
         read_buf: Vec::new(),
         encode_buf: Vec::new(),
+        scratch: vec![0; 64 * 1024].into_boxed_slice(),
         accept_paused_until: None,
     };
     let mut events = Events::with_capacity(1024);
@@ -215,9 +218,9 @@ impl Worker<'_> {
         let start = self.cursor;
         loop {
             match self.log.read(self.cursor, &mut buf) {
-                Read::NotYet => break,
-                Read::Filler => self.cursor += 1,
-                Read::Record => {
+                log::Read::NotYet => break,
+                log::Read::Filler => self.cursor += 1,
+                log::Read::Record => {
                     self.cursor += 1;
                     match codec::decode(&buf) {
                         Ok(event) => {
@@ -374,9 +377,12 @@ impl Worker<'_> {
             if conn.closing.is_some() {
                 return;
             }
-            match conn.reader.read_from(&mut conn.stream) {
+            // Read into the worker's one scratch buffer; the connection's
+            // reader keeps only an unfinished line, usually nothing.
+            match conn.stream.read(&mut self.scratch) {
                 Ok(0) => return self.drop_client(slot, "Connection closed", false),
-                Ok(_) => {
+                Ok(n) => {
+                    conn.reader.push(&self.scratch[..n]);
                     conn.last_heard = Instant::now();
                     conn.pinged = false;
                 }

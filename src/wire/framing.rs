@@ -24,6 +24,9 @@ use std::io::{self, Read};
 /// Longest IRC line, including the CR LF (RFC 1459 / Modern IRC).
 pub const MAX_LINE_BYTES: usize = 512;
 
+/// Buffer capacity an idle reader may keep; more is released once empty.
+const IDLE_CAPACITY: usize = 1024;
+
 /// How much [`LineReader::read_from`] asks for at once; also the chunk size
 /// [`LineReader::push`] works in, so both share the same memory bound.
 const READ_CHUNK: usize = 4096;
@@ -103,7 +106,11 @@ impl LineReader {
 
     /// The next complete frame, or None when more bytes are needed.
     pub fn next_frame(&mut self) -> Option<Frame> {
-        self.ready.pop_front()
+        let frame = self.ready.pop_front();
+        if frame.is_none() && self.ready.capacity() > IDLE_CAPACITY / 64 {
+            self.ready = VecDeque::new();
+        }
+        frame
     }
 
     /// Bytes held waiting for a line end (never more than max_line_bytes + one read's worth; see below).
@@ -146,6 +153,11 @@ impl LineReader {
             self.partial.clear();
         } else {
             self.partial.drain(..line_start);
+        }
+        // An idle connection should hold no buffer: servers keep thousands
+        // of readers, and nearly all of them sit between lines.
+        if self.partial.is_empty() && self.partial.capacity() > IDLE_CAPACITY {
+            self.partial = Vec::new();
         }
     }
 }
