@@ -115,7 +115,8 @@ struct SweepArgs {
     /// Idle clients for the memory-per-connection measurement.
     #[arg(long, default_value_t = 10_000)]
     idle_clients: usize,
-    /// A peer server, NAME=COMMAND; the command gets {port} and {cpu} filled in and prints the PID last.
+    /// A peer server, NAME=COMMAND or NAME@N=COMMAND (N clients registering at once); the command
+    /// gets {port} and {cpu} filled in and prints the server's PID last.
     #[arg(long, value_parser = parse_peer)]
     peer: Vec<chatter::bench::sweep::Peer>,
     /// Clients registering at once against peers (ngIRCd's listen backlog is 10).
@@ -135,9 +136,14 @@ struct SweepArgs {
     notes: PathBuf,
 }
 
+/// `NAME=COMMAND` or `NAME@CONCURRENCY=COMMAND`.
 fn parse_peer(text: &str) -> Result<chatter::bench::sweep::Peer, String> {
-    let (name, command) = text.split_once('=').ok_or("expected NAME=COMMAND")?;
-    Ok(chatter::bench::sweep::Peer { name: name.to_string(), command: command.to_string() })
+    let (name, command) = text.split_once('=').ok_or("expected NAME=COMMAND or NAME@N=COMMAND")?;
+    let (name, connect_concurrency) = match name.split_once('@') {
+        Some((name, n)) => (name, Some(n.parse::<usize>().map_err(|e| format!("bad concurrency {n:?}: {e}"))?)),
+        None => (name, None),
+    };
+    Ok(chatter::bench::sweep::Peer { name: name.to_string(), command: command.to_string(), connect_concurrency })
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -7,7 +7,8 @@
 //! - [`accounting`]: loss, duplicates, order and latency from what arrived.
 //! - [`procstat`]: the server's CPU, memory, threads, switches and fds.
 //! - [`run`]: one run end to end; [`sweep`]: the matrix; [`report`]: the
-//!   Markdown, JSON and plots; [`results`]: the data they share.
+//!   Markdown, JSON and plots; [`targets`]: which goals the figures meet;
+//!   [`results`]: the data they share.
 
 pub mod accounting;
 pub mod load;
@@ -16,3 +17,4 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod sweep;
+pub mod targets;

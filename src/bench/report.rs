@@ -161,6 +161,7 @@ pub fn markdown(sweep: &Sweep, plot_files: &[String], plot_dir: &str) -> String 
 
     let _ = writeln!(md, "## What the numbers say\n");
     let _ = writeln!(md, "{}\n", sweep.notes.trim_end());
+    md.push_str(&crate::bench::targets::section(sweep));
 
     let _ = writeln!(md, "## Plots\n");
     let plots = plots(sweep);

@@ -25,6 +25,10 @@ use crate::bench::run::{self, RunPlan, Target, stop_pid};
 pub struct Peer {
     pub name: String,
     pub command: String,
+    /// Clients registering at once against this peer, if not the sweep's
+    /// peer default (ngIRCd's listen backlog is 10; InspIRCd registers in a
+    /// once-a-second pass and wants many at once).
+    pub connect_concurrency: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -48,7 +52,10 @@ pub struct SweepPlan {
 pub fn loads(clients: usize) -> [(usize, usize, f64); 2] {
     let senders = clients.min(10);
     match clients {
-        0..=100 => [(senders, 1000, 0.0), (senders, 200, 2000.0)],
+        // Small rooms get more messages so every unpaced run carries
+        // millions of deliveries and lasts long enough to measure.
+        0..=10 => [(senders, 50_000, 0.0), (senders, 200, 2000.0)],
+        11..=100 => [(senders, 5000, 0.0), (senders, 200, 2000.0)],
         101..=1000 => [(senders, 1000, 0.0), (senders, 100, 500.0)],
         1001..=5000 => [(senders, 200, 0.0), (senders, 10, 50.0)],
         _ => [(senders, 100, 0.0), (senders, 10, 50.0)],
@@ -110,7 +117,7 @@ fn failed(spec: RunSpec, error: String) -> RunResult {
 fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize, f64)) -> RunResult {
     let (senders, messages, rate) = load;
     let concurrency = match server {
-        Server::Peer(_) => plan.peer_connect_concurrency,
+        Server::Peer(peer) => peer.connect_concurrency.unwrap_or(plan.peer_connect_concurrency),
         Server::Chatter { .. } => plan.connect_concurrency,
     };
     let mut run_plan = RunPlan {
@@ -326,6 +333,7 @@ mod tests {
         assert_eq!(loads(100)[1], (10, 200, 2000.0));
         assert_eq!(loads(1000)[1], (10, 100, 500.0));
         assert_eq!(loads(5000)[1], (10, 10, 50.0));
-        assert_eq!(loads(10)[0].0, 10);
+        assert_eq!(loads(10)[0], (10, 50_000, 0.0));
+        assert_eq!(loads(100)[0], (10, 5000, 0.0));
     }
 }

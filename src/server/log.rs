@@ -47,7 +47,9 @@
 //!   is published. A writer publishes, then (SeqCst) looks at the flags and
 //!   wakes only sleepers, flipping SLEEPING→WOKEN with a CAS so that one
 //!   sleep gets one wake-up however many writers publish. Either the reader
-//!   sees the record or the writer sees the flag: no lost wake-ups.
+//!   sees the record or the writer sees the flag: no lost wake-ups. The
+//!   keeper, which serves no clients, drains on a short timer instead and
+//!   is woken only once it lags half a ring behind.
 //! - **Repair.** After a writer is known to be dead (reaped), the keeper
 //!   looks at its cell: if it holds the claim lock and `pending == next` it
 //!   died before bumping `next` (nothing was claimed); if `pending < next` it
@@ -372,7 +374,7 @@ impl Log {
         self.wait_for_gate(me, seq, &mut while_gated);
         self.write_slot(seq, KIND_EVENT, record);
         cell.pending.store(NONE, Ordering::SeqCst);
-        self.wake_sleepers(me, wake);
+        self.wake_sleepers(me, seq, wake);
         seq
     }
 
@@ -427,11 +429,16 @@ impl Log {
         slot.published.store(seq + 1, Ordering::Release);
     }
 
-    fn wake_sleepers(&self, me: usize, wake: &dyn Wake) {
+    fn wake_sleepers(&self, me: usize, seq: u64, wake: &dyn Wake) {
         // Pairs with the fence in `prepare_sleep`: either the sleeper sees
         // our record, or we see its flag.
         fence(Ordering::SeqCst);
         for (i, c) in self.header().cells.iter().enumerate() {
+            // The keeper has no clients waiting on it: it drains on a timer
+            // and is woken only when it could soon hold writers up.
+            if i == KEEPER && seq < c.cursor.load(Ordering::Relaxed) + self.capacity / 2 {
+                continue;
+            }
             if i != me
                 && c.status.load(Ordering::Relaxed) == LIVE
                 && c.sleeping.load(Ordering::Relaxed) == SLEEPING
