@@ -134,16 +134,35 @@ struct SweepArgs {
     /// Hand-written analysis included in the report.
     #[arg(long, default_value = "docs/bench/NOTES.md")]
     notes: PathBuf,
+    /// Measure nothing: write the report again from OUT/bench/results.json and the notes file.
+    #[arg(long)]
+    render: bool,
+}
+
+/// An argument as a shell would need it written to get it back whole.
+fn shell_quoted(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=@,:{}".contains(c);
+    if !arg.is_empty() && arg.chars().all(plain) {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
 }
 
 /// `NAME=COMMAND` or `NAME@CONCURRENCY=COMMAND`.
 fn parse_peer(text: &str) -> Result<chatter::bench::sweep::Peer, String> {
     let (name, command) = text.split_once('=').ok_or("expected NAME=COMMAND or NAME@N=COMMAND")?;
     let (name, connect_concurrency) = match name.split_once('@') {
-        Some((name, n)) => (name, Some(n.parse::<usize>().map_err(|e| format!("bad concurrency {n:?}: {e}"))?)),
+        Some((name, n)) => {
+            (name, Some(n.parse::<usize>().map_err(|e| format!("bad concurrency {n:?}: {e}"))?))
+        }
         None => (name, None),
     };
-    Ok(chatter::bench::sweep::Peer { name: name.to_string(), command: command.to_string(), connect_concurrency })
+    Ok(chatter::bench::sweep::Peer {
+        name: name.to_string(),
+        command: command.to_string(),
+        connect_concurrency,
+    })
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -215,6 +234,11 @@ fn model_name(model: ModelArg) -> &'static str {
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
     use chatter::bench::{load::Proto, run, sweep};
     if let Some(BenchCommand::Sweep(s)) = args.command {
+        if s.render {
+            let sweep = sweep::render(&s.out, &s.notes)?;
+            eprintln!("rewrote the report of {} runs in {}", sweep.runs.len(), s.out.display());
+            return Ok(());
+        }
         let plan = sweep::SweepPlan {
             models: s.models,
             workers: s.workers,
@@ -227,7 +251,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             client_cpu: Some(s.client_cpu),
             out: s.out,
             notes: Some(s.notes),
-            command: std::env::args().collect::<Vec<_>>().join(" "),
+            command: std::env::args().map(|a| shell_quoted(&a)).collect::<Vec<_>>().join(" "),
         };
         let sweep = sweep::sweep(&plan)?;
         eprintln!("wrote {} runs to {}", sweep.runs.len(), plan.out.join("PERFORMANCE.md").display());

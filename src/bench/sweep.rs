@@ -212,6 +212,9 @@ pub fn sweep(plan: &SweepPlan) -> io::Result<Sweep> {
         .collect();
     servers.extend(plan.peers.iter().map(Server::Peer));
 
+    // Read before any run pins this process to one CPU, which would make
+    // it see one core.
+    let machine = procstat::machine();
     let total = servers.len() * (plan.clients.len() * 2 + 1);
     let mut done = 0;
     let mut runs = Vec::new();
@@ -232,7 +235,6 @@ pub fn sweep(plan: &SweepPlan) -> io::Result<Sweep> {
         idle.extend(memory);
     }
 
-    let machine = procstat::machine();
     let notes = match &plan.notes {
         Some(path) => {
             std::fs::read_to_string(path).unwrap_or_else(|_| format!("(no notes file at {})", path.display()))
@@ -269,6 +271,15 @@ pub fn sweep(plan: &SweepPlan) -> io::Result<Sweep> {
         notes,
     };
     write(&sweep, &plan.out)?;
+    Ok(sweep)
+}
+
+/// Writes the report again from `out/bench/results.json` with the notes
+/// file as it is now, without measuring anything.
+pub fn render(out: &Path, notes: &Path) -> io::Result<Sweep> {
+    let mut sweep = report::read_json(&out.join("bench").join("results.json"))?;
+    sweep.notes = std::fs::read_to_string(notes)?;
+    write(&sweep, out)?;
     Ok(sweep)
 }
 

@@ -32,14 +32,18 @@ fn is_model(run: &RunResult, model: &str) -> bool {
 /// the load with `rate` (0 = unpaced) and messages > 0.
 fn find<'a>(sweep: &'a Sweep, server: &str, clients: usize, rate: f64) -> Option<&'a RunResult> {
     sweep.runs.iter().find(|r| {
-        r.spec.as_ref().is_some_and(|s| {
-            label(s) == server && s.clients == clients && s.rate == rate && s.messages > 0
-        })
+        r.spec
+            .as_ref()
+            .is_some_and(|s| label(s) == server && s.clients == clients && s.rate == rate && s.messages > 0)
     })
 }
 
 fn clean(run: &RunResult) -> bool {
-    run.error.is_none() && run.lost == 0 && run.duplicated == 0 && run.order_consistent && run.delivered == run.offered
+    run.error.is_none()
+        && run.lost == 0
+        && run.duplicated == 0
+        && run.order_consistent
+        && run.delivered == run.offered
 }
 
 fn labels(sweep: &Sweep, pick: impl Fn(&RunResult) -> bool) -> Vec<String> {
@@ -112,7 +116,9 @@ pub fn check(sweep: &Sweep) -> Vec<Check> {
                 None => (format!("{} of {} delivered; no peer measured", run.delivered, run.offered), None),
             };
             checks.push(Check {
-                target: format!("{model}: paced N={clients} at {rate}/s: all delivered, p99 ≤ the better peer's"),
+                target: format!(
+                    "{model}: paced N={clients} at {rate}/s: all delivered, p99 ≤ the better peer's"
+                ),
                 measured,
                 met,
             });
@@ -122,7 +128,9 @@ pub fn check(sweep: &Sweep) -> Vec<Check> {
     // 3. Registering 5000 clients, 200 at a time, in under 2 s.
     for model in &models {
         let run = sweep.runs.iter().find(|r| {
-            r.spec.as_ref().is_some_and(|s| label(s) == *model && s.clients == 5000 && s.connect_concurrency == 200)
+            r.spec
+                .as_ref()
+                .is_some_and(|s| label(s) == *model && s.clients == 5000 && s.connect_concurrency == 200)
         });
         if let Some(run) = run {
             checks.push(Check {
@@ -138,7 +146,9 @@ pub fn check(sweep: &Sweep) -> Vec<Check> {
         let per = idle.bytes_per_connection();
         checks.push(Check {
             target: format!("{}: at most 6 KiB per idle connection", idle.server),
-            measured: per.map_or("not measured".into(), |b| format!("{:.2} KiB ({} clients)", b / 1024.0, idle.clients)),
+            measured: per.map_or("not measured".into(), |b| {
+                format!("{:.2} KiB ({} clients)", b / 1024.0, idle.clients)
+            }),
             met: per.map(|b| b <= 6.0 * 1024.0),
         });
     }
@@ -155,13 +165,19 @@ pub fn check(sweep: &Sweep) -> Vec<Check> {
         sizes.sort_unstable();
         sizes.dedup();
         for clients in sizes {
-            let (Some(a), Some(b)) = (find(sweep, threads, clients, 0.0), find(sweep, procs, clients, 0.0)) else {
+            let (Some(a), Some(b)) = (find(sweep, threads, clients, 0.0), find(sweep, procs, clients, 0.0))
+            else {
                 continue;
             };
             let ratio = b.deliveries_per_sec / a.deliveries_per_sec.max(f64::MIN_POSITIVE);
             checks.push(Check {
                 target: format!("{procs} within 15% of {threads}, unpaced N={clients}"),
-                measured: format!("{:.0}/s vs {:.0}/s ({:+.1}%)", b.deliveries_per_sec, a.deliveries_per_sec, 100.0 * (ratio - 1.0)),
+                measured: format!(
+                    "{:.0}/s vs {:.0}/s ({:+.1}%)",
+                    b.deliveries_per_sec,
+                    a.deliveries_per_sec,
+                    100.0 * (ratio - 1.0)
+                ),
                 met: Some(clean(a) && clean(b) && ratio >= 0.85),
             });
         }
@@ -212,7 +228,14 @@ mod tests {
     use crate::bench::report::{IdleMemory, Machine};
     use crate::bench::results::{Latency, RunSpec};
 
-    fn run(server: &str, workers: Option<usize>, clients: usize, rate: f64, per_sec: f64, p99_us: u64) -> RunResult {
+    fn run(
+        server: &str,
+        workers: Option<usize>,
+        clients: usize,
+        rate: f64,
+        per_sec: f64,
+        p99_us: u64,
+    ) -> RunResult {
         RunResult {
             spec: Some(RunSpec {
                 server: server.into(),
@@ -255,7 +278,11 @@ mod tests {
     }
 
     fn verdict(checks: &[Check], starts: &str) -> Option<bool> {
-        checks.iter().find(|c| c.target.starts_with(starts)).unwrap_or_else(|| panic!("no check {starts}")).met
+        checks
+            .iter()
+            .find(|c| c.target.starts_with(starts))
+            .unwrap_or_else(|| panic!("no check {starts}"))
+            .met
     }
 
     #[test]
