@@ -296,7 +296,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Every client is a descriptor: take all the kernel allows this process.
-    let open_files = chatter::bench::procstat::raise_open_files(u64::MAX);
+    let open_files = chatter::server::listener::raise_open_files(u64::MAX);
     tracing::debug!(open_files, "open-files limit");
     let mut info = ServerInfo::new(args.server_name);
     info.network = args.network;

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use nix::sys::resource::{Resource, UsageWho, getrlimit, getrusage, setrlimit};
+use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::time::TimeVal;
 use nix::unistd::{SysconfVar, sysconf};
 use serde::{Deserialize, Serialize};
@@ -218,25 +218,7 @@ pub fn own_cpu_secs() -> f64 {
     secs(usage.user_time()) + secs(usage.system_time())
 }
 
-/// Raises this process's open-files soft limit towards `wanted` (up to the
-/// hard limit); returns the soft limit now in force. Never lowers it.
-/// Returns 0 only if the limit cannot be read at all.
-pub fn raise_open_files(wanted: u64) -> u64 {
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return 0 };
-    if soft >= wanted {
-        return soft;
-    }
-    // With an unlimited hard limit Linux still refuses a soft limit above
-    // fs.nr_open, and would then leave the limit where it was.
-    let nr_open = fs::read_to_string("/proc/sys/fs/nr_open").ok().and_then(|s| s.trim().parse::<u64>().ok());
-    let target = wanted.min(nr_open.map_or(hard, |n| n.min(hard)));
-    if target > soft {
-        // A refusal is not an error for the caller: the limit in force,
-        // read back below, is what it needs either way.
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, target, hard);
-    }
-    getrlimit(Resource::RLIMIT_NOFILE).map_or(soft, |(now, _)| now)
-}
+pub use crate::server::listener::raise_open_files;
 
 /// What a [`Sampler`] has seen so far.
 #[derive(Debug, Default)]
@@ -480,7 +462,8 @@ mod tests {
         }
         assert!(own_cpu_secs() > 0.0);
 
-        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        let (soft, hard) =
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
         assert_eq!(raise_open_files(0), soft, "never lowers");
         let raised = raise_open_files(soft.saturating_add(1).min(hard));
         assert!(raised >= soft && raised <= hard);
