@@ -26,7 +26,7 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::chat::reply::closing_link;
 use crate::chat::{Action, ConnId, Event, Session, State};
-use crate::server::listener::{ACCEPT_BACKOFF, is_fd_exhaustion};
+use crate::server::listener::{ACCEPT_BACKOFF, is_fd_exhaustion, server_full_line};
 use crate::server::outbox::{CLOSE_GRACE, Enqueued, Flusher, Outbox};
 use crate::server::{Config, unix_now};
 use crate::wire::message::write_line;
@@ -85,6 +85,14 @@ impl Hub {
         }
     }
 
+    /// The last line a connection gets before the server drops it.
+    fn closing_line(&self, conn: ConnId, reason: &str) -> Vec<u8> {
+        let user = self.state.user(conn);
+        let mut line = Vec::new();
+        closing_link(&mut line, user.map(|u| u.protocol), user.map_or("", |u| u.host.as_str()), reason);
+        line
+    }
+
     /// Queues bytes for one connection, dropping it if its sendq overflows.
     fn deliver(&mut self, to: ConnId, bytes: Arc<[u8]>, shared: &Shared, flush: &mut ToFlush) {
         let mut overflowed = Vec::new();
@@ -114,11 +122,7 @@ impl Hub {
             }
             shared.sendq_drops.fetch_add(1, Ordering::Relaxed);
             tracing::info!(?conn, "dropping client: sendq exceeded");
-            let protocol = self.state.user(conn).map(|u| u.protocol);
-            let host = self.state.user(conn).map_or("", |u| u.host.as_str());
-            let mut line = Vec::new();
-            closing_link(&mut line, protocol, host, "SendQ exceeded");
-            outbox.begin_close(line, &shared.flusher);
+            outbox.begin_close(self.closing_line(conn, "SendQ exceeded"), &shared.flusher);
             flush.add(&outbox);
             let quit = Event::Quit { conn, reason: "SendQ exceeded".into() };
             for d in self.state.apply(&quit).items {
@@ -189,9 +193,8 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, slot: u32) {
     let _ = stream.set_nodelay(true);
     if shared.clients.fetch_add(1, Ordering::AcqRel) >= shared.config.max_clients {
         shared.clients.fetch_sub(1, Ordering::AcqRel);
-        let mut line = Vec::new();
-        write_line(&mut line, None, "ERROR", &[], Some("Closing Link: server full (too many clients)"));
-        let _ = (&stream).write_all_nonblocking(&line);
+        // A fresh socket's send buffer is empty: this write cannot block.
+        let _ = std::io::Write::write(&mut &stream, &server_full_line());
         return;
     }
     let conn = ConnId { worker: 0, slot, generation: 0 };
@@ -206,20 +209,6 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, slot: u32) {
     if let Err(e) = spawned {
         tracing::warn!("cannot start a client thread: {e}");
         shared.clients.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Best-effort write for a socket we are about to drop anyway.
-trait WriteAllNonblocking {
-    fn write_all_nonblocking(self, bytes: &[u8]) -> io::Result<()>;
-}
-
-impl WriteAllNonblocking for &TcpStream {
-    fn write_all_nonblocking(self, bytes: &[u8]) -> io::Result<()> {
-        use std::io::Write;
-        self.set_nonblocking(true)?;
-        let mut writer = self;
-        writer.write_all(bytes)
     }
 }
 
@@ -323,11 +312,7 @@ fn shut_down(shared: &Shared) {
         let mut all: Vec<(ConnId, Arc<Outbox>)> = hub.outboxes.iter().map(|(c, o)| (*c, o.clone())).collect();
         all.sort_by_key(|(c, _)| *c);
         for (conn, outbox) in &all {
-            let protocol = hub.state.user(*conn).map(|u| u.protocol);
-            let host = hub.state.user(*conn).map_or("", |u| u.host.as_str());
-            let mut line = Vec::new();
-            closing_link(&mut line, protocol, host, "Server shutting down");
-            outbox.begin_close(line, &shared.flusher);
+            outbox.begin_close(hub.closing_line(*conn, "Server shutting down"), &shared.flusher);
             to_flush.add(outbox);
         }
         all.into_iter().map(|(_, o)| o).collect()

@@ -106,3 +106,10 @@ pub fn raise_open_files(wanted: u64) -> u64 {
     }
     getrlimit(Resource::RLIMIT_NOFILE).map_or(soft, |(now, _)| now)
 }
+
+/// What a connection past `--max-clients` gets before it is closed.
+pub fn server_full_line() -> Vec<u8> {
+    let mut line = Vec::new();
+    crate::chat::reply::closing_link(&mut line, None, "server full", "too many clients");
+    line
+}

@@ -32,7 +32,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::chat::{Action, ConnId, Deliveries, Event, Session, State};
 use crate::server::codec;
-use crate::server::listener::{ACCEPT_BACKOFF, is_fd_exhaustion};
+use crate::server::listener::{ACCEPT_BACKOFF, is_fd_exhaustion, server_full_line};
 use crate::server::log::{self, CellStatus, Log, Wake};
 use crate::server::outbox::CLOSE_GRACE;
 use crate::server::sendq::{Flush, SendQueue};
@@ -337,9 +337,7 @@ impl Worker<'_> {
     fn admit(&mut self, mut stream: TcpStream, host: String) {
         let _ = stream.set_nodelay(true);
         if self.log.total_clients() as usize >= self.config.max_clients {
-            let mut line = Vec::new();
-            write_line(&mut line, None, "ERROR", &[], Some("Closing Link: server full (too many clients)"));
-            let _ = stream.write(&line);
+            let _ = stream.write(&server_full_line());
             return;
         }
         let slot = self.next_slot;
