@@ -1,5 +1,9 @@
-//! The `chatter` command line: `chatter serve` runs the server.
+//! The `chatter` command line: `chatter serve` runs the server, `chatter
+//! bench` measures one (see `chatter::bench`). Argument checks that clap
+//! cannot express (which flags go with which model) live here, so a bad
+//! combination fails before anything starts.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,8 +62,8 @@ struct RunArgs {
     /// Start this chatter model on an ephemeral port and measure it (the default: iterative).
     #[arg(long, value_enum, conflicts_with = "target")]
     spawn: Option<ModelArg>,
-    /// Workers for a spawned pool model.
-    #[arg(long)]
+    /// Workers for a spawned prethread or prefork server (default: the number of CPUs, at most 64).
+    #[arg(long, conflicts_with = "target")]
     workers: Option<usize>,
     /// Measure an already running server (chatter or any IRC server) at HOST:PORT.
     #[arg(long)]
@@ -79,13 +83,14 @@ struct RunArgs {
     /// Total messages per second over all senders; 0 sends as fast as the server takes them.
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
+    /// Protocol the simulated clients speak.
     #[arg(long, value_enum, default_value = "irc")]
     proto: ProtoArg,
     /// Clients connecting and registering at once.
     #[arg(long, default_value_t = 200)]
     connect_concurrency: usize,
     /// Pin a spawned server to this CPU (taskset).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "target")]
     server_cpu: Option<usize>,
     /// Pin the load generator to this CPU.
     #[arg(long)]
@@ -122,10 +127,13 @@ struct SweepArgs {
     /// Clients registering at once against peers (ngIRCd's listen backlog is 10).
     #[arg(long, default_value_t = 8)]
     peer_connect_concurrency: usize,
+    /// Clients registering at once against chatter's models.
     #[arg(long, default_value_t = 200)]
     connect_concurrency: usize,
+    /// CPU every server under test is pinned to (taskset).
     #[arg(long, default_value_t = 0)]
     server_cpu: usize,
+    /// CPU the load generator is pinned to.
     #[arg(long, default_value_t = 1)]
     client_cpu: usize,
     /// Directory for PERFORMANCE.md and bench/ (results.json, plots).
@@ -216,11 +224,29 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes are noise in a log file or a pipe.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench(args),
     }
+}
+
+/// The pool size when `--workers` is not given: one worker per CPU, within
+/// the 64 the event log has cells for. The bench passes it to the servers
+/// it spawns explicitly, so the figure it prints is the one that ran.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).min(64)
+}
+
+/// `--workers` given to a model without a pool is a mistake worth stopping for.
+fn check_workers(model: ModelArg, workers: Option<usize>) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        workers.is_none() || !matches!(model, ModelArg::Iterative),
+        "--workers applies only to the prethread and prefork models"
+    );
+    Ok(())
 }
 
 fn model_name(model: ModelArg) -> &'static str {
@@ -258,12 +284,18 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let r = args.run;
-    let target = match (&r.target, r.spawn) {
-        (Some(addr), _) => run::Target::Running { addr: addr.clone(), pid: r.pid, name: addr.clone() },
-        (None, model) => run::Target::Spawn {
-            model: model_name(model.unwrap_or(ModelArg::Iterative)).to_string(),
-            workers: r.workers,
-        },
+    let (target, workers_defaulted) = match (&r.target, r.spawn) {
+        (Some(addr), _) => {
+            (run::Target::Running { addr: addr.clone(), pid: r.pid, name: addr.clone() }, false)
+        }
+        (None, model) => {
+            let model = model.unwrap_or(ModelArg::Iterative);
+            check_workers(model, r.workers)?;
+            let pool = !matches!(model, ModelArg::Iterative);
+            let workers = r.workers.or_else(|| pool.then(default_workers));
+            let target = run::Target::Spawn { model: model_name(model).to_string(), workers };
+            (target, pool && r.workers.is_none())
+        }
     };
     let plan = run::RunPlan {
         target,
@@ -286,7 +318,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     if r.json {
         println!("{}", serde_json::to_string(&result)?);
     } else {
-        print!("{}", run::summary(&result));
+        print!("{}", run::summary(&result, workers_defaulted));
     }
     let failed =
         result.error.is_some() || result.lost > 0 || result.duplicated > 0 || !result.order_consistent;
@@ -308,6 +340,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         info.motd = Some(text.lines().map(str::to_string).collect());
     }
     anyhow::ensure!(args.ping_interval > 0, "--ping-interval must be at least 1 second");
+    check_workers(args.model, args.workers)?;
     let config = Config {
         listen: args.listen,
         model: match args.model {
@@ -315,7 +348,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ModelArg::Prethread => Model::Prethread,
             ModelArg::Prefork => Model::Prefork,
         },
-        workers: args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        workers: args.workers.unwrap_or_else(default_workers),
         info: Arc::new(info),
         max_clients: args.max_clients,
         sendq_bytes: args.sendq,

@@ -266,13 +266,18 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
     })
 }
 
-/// The human-readable summary printed after a run.
-pub fn summary(result: &RunResult) -> String {
+/// The human-readable summary printed after a run. `workers_defaulted`: the
+/// pool size in the spec is the default, not one the user asked for.
+pub fn summary(result: &RunResult, workers_defaulted: bool) -> String {
     let mut out = String::new();
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let ms = |us: u64| us as f64 / 1000.0;
     if let Some(spec) = &result.spec {
-        let workers = spec.workers.map(|w| format!(" ({w} workers)")).unwrap_or_default();
+        let workers = spec.workers.map_or(String::new(), |w| {
+            let noun = if w == 1 { "worker" } else { "workers" };
+            let default = if workers_defaulted { ", the default" } else { "" };
+            format!(" ({w} {noun}{default})")
+        });
         out += &format!("server         {}{workers}, {} protocol\n", spec.server, spec.proto);
         let rate = if spec.rate > 0.0 { format!("{} msg/s in total", spec.rate) } else { "unpaced".into() };
         out += &format!(
