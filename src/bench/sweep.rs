@@ -309,15 +309,15 @@ fn one_line(label: &str, r: &RunResult) -> String {
     )
 }
 
-/// How each known peer is configured (from `../shared/peers/`), for the report.
+/// How each known peer is configured (from `bench/peers/`), for the report.
 fn peer_configuration(name: &str) -> String {
     match name {
-        "ngircd" => "ngIRCd 26.1 from Debian, single-threaded poll loop, config from shared/peers/ngircd.conf.in: \
+        "ngircd" => "ngIRCd 26.1 from Debian, single-threaded poll loop, config from bench/peers/ngircd.conf.in: \
                      MaxPenaltyTime = 0 turns its per-command penalty off; compiled-in limits left: 3 commands per \
                      client per loop pass, 32 KiB write buffer per client, listen backlog 10 (so clients connect 8 \
                      at a time here)."
             .into(),
-        "inspircd" => "InspIRCd 3.15 from Debian, single-threaded, config from shared/peers/inspircd.conf.in: \
+        "inspircd" => "InspIRCd 3.15 from Debian, single-threaded, config from bench/peers/inspircd.conf.in: \
                        penalty budget raised to about 4M commands/s, fakelag on, large recv/send queues; it \
                        registers clients only in a once-a-second housekeeping pass."
             .into(),
