@@ -7,14 +7,20 @@
 //! - [`accounting`]: loss, duplicates, order and latency from what arrived.
 //! - [`procstat`]: the server's CPU, memory, threads, switches and fds.
 //! - [`run`]: one run end to end; [`sweep`]: the matrix; [`report`]: the
-//!   Markdown, JSON and plots; [`targets`]: which goals the figures meet;
-//!   [`results`]: the data they share.
+//!   Markdown page and the JSON, made of [`tables`], [`plots`] and
+//!   [`targets`] (which goals the figures meet); [`results`]: the data they
+//!   share; [`format`]: how numbers are printed everywhere.
 
 pub mod accounting;
+#[cfg(test)]
+mod fixtures;
+pub mod format;
 pub mod load;
+pub mod plots;
 pub mod procstat;
 pub mod report;
 pub mod results;
 pub mod run;
 pub mod sweep;
+pub mod tables;
 pub mod targets;

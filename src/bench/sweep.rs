@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::bench::load::Proto;
+use crate::bench::plots;
 use crate::bench::procstat;
 use crate::bench::report::{self, IdleMemory, PeerNote, Sweep};
 use crate::bench::results::{RunResult, RunSpec};
@@ -288,7 +289,7 @@ pub fn write(sweep: &Sweep, out: &Path) -> io::Result<()> {
     let bench_dir = out.join("bench");
     std::fs::create_dir_all(&bench_dir)?;
     report::write_json(&bench_dir.join("results.json"), sweep)?;
-    let plots = report::write_plots(&bench_dir, sweep)?;
+    let plots = plots::write_plots(&bench_dir, sweep)?;
     std::fs::write(out.join("PERFORMANCE.md"), report::markdown(sweep, &plots, "bench"))
 }
 
