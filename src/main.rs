@@ -80,9 +80,17 @@ struct RunArgs {
     /// Messages each sender sends.
     #[arg(long, default_value_t = 100)]
     messages: usize,
-    /// Total messages per second over all senders; 0 sends as fast as the server takes them.
+    /// Total messages per second over all senders; 0 = unpaced (see --closed-loop).
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
+    /// Closed loop: senders wait while --window messages are in flight (sent, not yet read by
+    /// the slowest client). Without it the load is an open loop: senders write as fast as TCP
+    /// accepts, clients read as fast as they can.
+    #[arg(long)]
+    closed_loop: bool,
+    /// Messages in flight allowed by --closed-loop.
+    #[arg(long, requires = "closed_loop", default_value_t = chatter::bench::load::DEFAULT_WINDOW)]
+    window: u64,
     /// Protocol the simulated clients speak.
     #[arg(long, value_enum, default_value = "irc")]
     proto: ProtoArg,
@@ -307,6 +315,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         senders: r.senders,
         messages: r.messages,
         rate: r.rate,
+        window: r.closed_loop.then_some(r.window),
         connect_concurrency: r.connect_concurrency,
         server_cpu: r.server_cpu,
         client_cpu: r.client_cpu,

@@ -14,6 +14,7 @@ pub fn spec(server: &str, workers: Option<usize>, clients: usize, rate: f64) -> 
         senders: 10,
         messages: 1000,
         rate,
+        window: None,
         connect_concurrency: 64,
     }
 }

@@ -3,6 +3,8 @@
 //! targets. One place, so that a rate reads the same ("2,876,980/s")
 //! wherever it appears.
 
+use super::results::RunSpec;
+
 /// Shown for a figure that was not measured.
 pub const DASH: &str = "—";
 pub const MIB: f64 = 1024.0 * 1024.0;
@@ -48,6 +50,18 @@ pub fn rate_text(rate: f64) -> String {
     if rate.fract() == 0.0 { signed_group(rate) } else { format!("{rate:.1}") }
 }
 
+/// How a run's messages were sent: "unpaced, open loop", "paced, 2,000
+/// msg/s", "unpaced, closed loop (at most 1,000 in flight)".
+pub fn load_text(spec: &RunSpec) -> String {
+    let pace =
+        if spec.rate > 0.0 { format!("paced, {} msg/s", rate_text(spec.rate)) } else { "unpaced".into() };
+    match spec.window {
+        Some(window) => format!("{pace}, closed loop (at most {} in flight)", group(window)),
+        None if spec.rate > 0.0 => pace,
+        None => format!("{pace}, open loop"),
+    }
+}
+
 pub fn mib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / MIB)
 }
@@ -76,6 +90,14 @@ mod tests {
         assert_eq!(decimals(-0.001, 2), "0.00");
         assert_eq!(decimals(-1500.5, 1), "-1,500.5");
         assert_eq!(decimals(12.0, 0), "12");
+        let mut spec = crate::bench::fixtures::spec("prethread", Some(1), 100, 0.0);
+        assert_eq!(load_text(&spec), "unpaced, open loop");
+        spec.window = Some(1000);
+        assert_eq!(load_text(&spec), "unpaced, closed loop (at most 1,000 in flight)");
+        spec.rate = 2000.0;
+        assert_eq!(load_text(&spec), "paced, 2,000 msg/s, closed loop (at most 1,000 in flight)");
+        spec.window = None;
+        assert_eq!(load_text(&spec), "paced, 2,000 msg/s");
         assert_eq!(cell("a|b\nc"), "a\\|b c");
     }
 }

@@ -2,6 +2,14 @@
 //! one channel, have S of them send M numbered, timestamped messages at a
 //! given total rate, and account for every delivery.
 //!
+//! Unpaced runs are an open loop by default: every sender writes as fast as
+//! TCP accepts and every client reads as fast as it can, so the server meets
+//! more than it can take and what it does then (queue, slow the senders
+//! through TCP, or drop readers that fall behind) is what gets measured. A
+//! closed loop (`window`) instead caps the messages in flight, which
+//! measures the ceiling without ever filling a receiver's queue in the
+//! server; it is an option, and every result says which loop it ran.
+//!
 //! It runs on a single-threaded tokio runtime: one core of load generator
 //! (pinned to the core the server is not on) drives thousands of
 //! connections, and its own CPU time is measured so that the report can
@@ -44,6 +52,9 @@ pub struct LoadConfig {
     pub messages: usize,
     /// Total messages per second over all senders; 0 = unpaced.
     pub rate: f64,
+    /// Closed loop: at most this many messages sent but not yet received by
+    /// the slowest receiver. `None`: open loop.
+    pub window: Option<u64>,
     pub connect_concurrency: usize,
     pub channel: String,
     /// Whether the clients join the channel; idle-memory runs only register.
@@ -79,12 +90,10 @@ pub trait Phases {
     fn flowed(&mut self);
 }
 
-/// Messages that may be in flight (sent, not yet received by the slowest
-/// receiver). An unpaced run is a closed loop: senders go as fast as the
+/// The closed loop's window when none is given: senders go as fast as the
 /// server delivers, but never so far ahead that a receiver's queue in the
-/// server overflows because this one-threaded generator reads it late — that
-/// would measure the generator and the sendq limit, not the server.
-const WINDOW: u64 = 1000;
+/// server overflows because this one-threaded generator reads it late.
+pub const DEFAULT_WINDOW: u64 = 1000;
 
 struct Shared {
     base: Instant,
@@ -112,9 +121,9 @@ impl Shared {
         value
     }
 
-    /// Waits until `count` more messages fit in the window.
-    async fn wait_for_room(&self, count: u64) {
-        while self.sent.get() + count > self.slowest_progress().saturating_add(WINDOW) {
+    /// Waits until `count` more messages fit in `window`.
+    async fn wait_for_room(&self, count: u64, window: u64) {
+        while self.sent.get() + count > self.slowest_progress().saturating_add(window) {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
@@ -245,6 +254,10 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
 
     // Senders.
     let flow_start = Instant::now();
+    let prefix = match config.proto {
+        Proto::Irc => format!("PRIVMSG {} :", config.channel),
+        Proto::Line => String::new(),
+    };
     let mut sending = Vec::with_capacity(senders);
     for (id, writer) in writers.iter().take(senders).enumerate() {
         let pace = (config.rate > 0.0).then(|| Duration::from_secs_f64(senders as f64 / config.rate));
@@ -253,12 +266,10 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
         sending.push(tokio::task::spawn_local(send(
             writer.clone(),
             progress[id].clone(),
-            config.channel.clone(),
-            config.proto,
+            prefix.clone(),
             id,
             config.messages,
-            pace,
-            offset,
+            Pacing { pace, offset, window: config.window },
             shared.clone(),
         )));
     }
@@ -498,23 +509,25 @@ async fn receive(
     tally
 }
 
-#[allow(clippy::too_many_arguments)]
+/// When a sender may send: every `pace` from `offset` on (paced), and no
+/// further than `window` ahead of the slowest receiver (closed loop).
+struct Pacing {
+    pace: Option<Duration>,
+    offset: Option<Duration>,
+    window: Option<u64>,
+}
+
+/// Sends `messages` lines, each `prefix` followed by the message's numbers.
 async fn send(
     writer: Rc<Mutex<OwnedWriteHalf>>,
     own_progress: Rc<Cell<u64>>,
-    channel: String,
-    proto: Proto,
+    prefix: String,
     id: usize,
     messages: usize,
-    pace: Option<Duration>,
-    offset: Option<Duration>,
+    pacing: Pacing,
     shared: Rc<Shared>,
 ) -> io::Result<()> {
-    let prefix = match proto {
-        Proto::Irc => format!("PRIVMSG {channel} :"),
-        Proto::Line => String::new(),
-    };
-    let mut ticker = match (pace, offset) {
+    let mut ticker = match (pacing.pace, pacing.offset) {
         (Some(pace), Some(offset)) => {
             let mut t = tokio::time::interval_at(tokio::time::Instant::now() + offset, pace);
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -533,7 +546,9 @@ async fn send(
         if seq % batch == 0 {
             // Room for the whole batch first, so no timestamp includes our own wait.
             let count = batch.min(messages - seq) as u64;
-            shared.wait_for_room(count).await;
+            if let Some(window) = pacing.window {
+                shared.wait_for_room(count, window).await;
+            }
             shared.sent.set(shared.sent.get() + count);
             // A sender never receives its own messages: count them as seen.
             own_progress.set(own_progress.get() + count);

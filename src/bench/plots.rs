@@ -399,7 +399,11 @@ mod tests {
         let names: Vec<_> = p99.series.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
-            ["iterative, paced, 1,000 msg/s", "prethread/4, paced, 1,000 msg/s", "ngircd, unpaced"]
+            [
+                "iterative, paced, 1,000 msg/s",
+                "prethread/4, paced, 1,000 msg/s",
+                "ngircd, unpaced, open loop"
+            ]
         );
     }
 

@@ -18,8 +18,13 @@ pub struct RunSpec {
     pub senders: usize,
     /// Messages per sender.
     pub messages: usize,
-    /// Total send rate in messages per second; 0 = as fast as the server takes them.
+    /// Total send rate in messages per second; 0 = unpaced.
     pub rate: f64,
+    /// Closed loop: at most this many messages in flight (sent, not yet
+    /// received by the slowest receiver). `None`: open loop, senders write
+    /// as fast as TCP accepts.
+    #[serde(default)]
+    pub window: Option<u64>,
     /// Clients connecting and registering at once.
     pub connect_concurrency: usize,
 }

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::bench::accounting::{combine, latency_summary};
+use crate::bench::format::{group, load_text};
 use crate::bench::load::{self, LoadConfig, Phases, Proto};
 use crate::bench::procstat::{self, Sample, Sampler};
 use crate::bench::results::{RunResult, RunSpec, Usage};
@@ -29,6 +30,8 @@ pub struct RunPlan {
     pub senders: usize,
     pub messages: usize,
     pub rate: f64,
+    /// Closed loop with this window; `None`: open loop.
+    pub window: Option<u64>,
     pub connect_concurrency: usize,
     pub server_cpu: Option<usize>,
     pub client_cpu: Option<usize>,
@@ -192,6 +195,7 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
         senders: plan.senders.min(plan.clients),
         messages: plan.messages,
         rate: plan.rate,
+        window: plan.window,
         connect_concurrency: plan.connect_concurrency,
     };
     let config = LoadConfig {
@@ -201,6 +205,7 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
         senders: spec.senders,
         messages: plan.messages,
         rate: plan.rate,
+        window: plan.window,
         connect_concurrency: plan.connect_concurrency,
         channel: "#bench".into(),
         join: plan.join,
@@ -279,10 +284,12 @@ pub fn summary(result: &RunResult, workers_defaulted: bool) -> String {
             format!(" ({w} {noun}{default})")
         });
         out += &format!("server         {}{workers}, {} protocol\n", spec.server, spec.proto);
-        let rate = if spec.rate > 0.0 { format!("{} msg/s in total", spec.rate) } else { "unpaced".into() };
         out += &format!(
-            "load           {} clients; {} senders x {} messages, {rate}\n",
-            spec.clients, spec.senders, spec.messages
+            "load           {} clients; {} senders × {} messages, {}\n",
+            group(spec.clients as u64),
+            group(spec.senders as u64),
+            group(spec.messages as u64),
+            load_text(spec)
         );
     }
     out += &format!(

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::bench::format::{decimals, group, load_text, signed_group};
 use crate::bench::load::Proto;
 use crate::bench::plots;
 use crate::bench::procstat;
@@ -128,6 +129,9 @@ fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize
         senders,
         messages,
         rate,
+        // The sweep measures the open loop: what each server does when
+        // offered more than it can take.
+        window: None,
         connect_concurrency: concurrency,
         server_cpu: plan.server_cpu,
         client_cpu: plan.client_cpu,
@@ -144,6 +148,7 @@ fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize
         senders,
         messages,
         rate,
+        window: None,
         connect_concurrency: concurrency,
     };
     match server {
@@ -296,15 +301,15 @@ pub fn write(sweep: &Sweep, out: &Path) -> io::Result<()> {
 fn one_line(label: &str, r: &RunResult) -> String {
     let spec = r.spec.as_ref();
     format!(
-        "{label} N={} {}x{} {}: {:.0} deliveries/s, p99 {:.2} ms, lost {}, dup {}, order {}{}",
+        "{label} N={} {}×{} {}: {} deliveries/s, p99 {} ms, lost {}, dup {}, order {}{}",
         spec.map_or(0, |s| s.clients),
         spec.map_or(0, |s| s.senders),
         spec.map_or(0, |s| s.messages),
-        spec.map_or("?".into(), |s| if s.rate > 0.0 { format!("@{}/s", s.rate) } else { "unpaced".into() }),
-        r.deliveries_per_sec,
-        r.latency.p99_us as f64 / 1000.0,
-        r.lost,
-        r.duplicated,
+        spec.map_or("?".into(), load_text),
+        signed_group(r.deliveries_per_sec.round()),
+        decimals(r.latency.p99_us as f64 / 1000.0, 2),
+        group(r.lost),
+        group(r.duplicated),
         if r.order_consistent { "ok" } else { "NOT CONSISTENT" },
         r.error.as_ref().map(|e| format!(" — error: {e}")).unwrap_or_default()
     )

@@ -27,7 +27,7 @@ pub fn runs(sweep: &Sweep) -> String {
             kinds.push(kind);
         }
     }
-    kinds.sort_by(|a, b| a.order().total_cmp(&b.order()));
+    kinds.sort_by(|a, b| a.order().0.cmp(&b.order().0).then(a.order().1.total_cmp(&b.order().1)));
     for kind in kinds {
         let _ = writeln!(md, "### {}\n", kind.heading());
         md.push_str(RUN_HEADER);
@@ -103,13 +103,14 @@ context switches | open fds | error |
 ";
 
 /// The load a run was under. Paced runs at different rates are different
-/// loads: their latencies are not comparable, so they get separate tables
-/// and separate lines.
+/// loads, and so are the open and the closed loop: their figures are not
+/// comparable, so they get separate tables and separate lines.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
-    Unpaced,
-    /// Total messages per second.
-    Paced(f64),
+    /// The closed loop's window, `None` for the open loop.
+    Unpaced(Option<u64>),
+    /// Total messages per second, and the window if closed.
+    Paced(f64, Option<u64>),
     /// A run recorded without its spec; shown so that nothing goes missing.
     Unspecified,
 }
@@ -117,33 +118,49 @@ pub enum Kind {
 impl Kind {
     pub fn of(run: &RunResult) -> Kind {
         match &run.spec {
-            Some(spec) if spec.rate > 0.0 => Kind::Paced(spec.rate),
-            Some(_) => Kind::Unpaced,
+            Some(spec) if spec.rate > 0.0 => Kind::Paced(spec.rate, spec.window),
+            Some(spec) => Kind::Unpaced(spec.window),
             None => Kind::Unspecified,
         }
     }
 
-    /// Table order: unpaced, then paced by rate, then runs without a spec.
-    fn order(&self) -> f64 {
+    /// Table order: the open loop, closed loops by window, paced loads by
+    /// rate, then runs without a spec.
+    fn order(&self) -> (u8, f64) {
         match self {
-            Kind::Unpaced => -1.0,
-            Kind::Paced(rate) => *rate,
-            Kind::Unspecified => f64::INFINITY,
+            Kind::Unpaced(None) => (0, 0.0),
+            Kind::Unpaced(Some(window)) => (1, *window as f64),
+            Kind::Paced(rate, _) => (2, *rate),
+            Kind::Unspecified => (3, 0.0),
         }
     }
 
     fn heading(&self) -> String {
+        let closed = |window: u64| format!("closed loop: at most {} messages in flight", group(window));
         match self {
-            Kind::Unpaced => "Unpaced load (senders send as fast as the server takes them)".to_string(),
-            Kind::Paced(rate) => format!("Paced load ({} messages/s in total)", rate_text(*rate)),
+            Kind::Unpaced(None) => {
+                "Unpaced load, open loop (senders write as fast as TCP accepts, clients read as fast as they \
+                 can)"
+                    .to_string()
+            }
+            Kind::Unpaced(Some(window)) => format!("Unpaced load, {}", closed(*window)),
+            Kind::Paced(rate, None) => format!("Paced load ({} messages/s in total)", rate_text(*rate)),
+            Kind::Paced(rate, Some(window)) => {
+                format!("Paced load ({} messages/s in total), {}", rate_text(*rate), closed(*window))
+            }
             Kind::Unspecified => "Runs recorded without a spec".to_string(),
         }
     }
 
     pub fn short(&self) -> String {
+        let closed = |window: u64| format!("closed loop ({})", group(window));
         match self {
-            Kind::Unpaced => "unpaced".to_string(),
-            Kind::Paced(rate) => format!("paced, {} msg/s", rate_text(*rate)),
+            Kind::Unpaced(None) => "unpaced, open loop".to_string(),
+            Kind::Unpaced(Some(window)) => format!("unpaced, {}", closed(*window)),
+            Kind::Paced(rate, None) => format!("paced, {} msg/s", rate_text(*rate)),
+            Kind::Paced(rate, Some(window)) => {
+                format!("paced, {} msg/s, {}", rate_text(*rate), closed(*window))
+            }
             Kind::Unspecified => "unknown load".to_string(),
         }
     }

@@ -245,6 +245,7 @@ mod tests {
                 senders: 10,
                 messages: 100,
                 rate,
+                window: None,
                 connect_concurrency: 200,
             }),
             connected: clients,
