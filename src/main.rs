@@ -329,9 +329,8 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", run::summary(&result, workers_defaulted));
     }
-    let failed =
-        result.error.is_some() || result.lost > 0 || result.duplicated > 0 || !result.order_consistent;
-    anyhow::ensure!(!failed, "the run did not deliver everything exactly once in one order");
+    let problems = run::problems(&result);
+    anyhow::ensure!(problems.is_empty(), "the run failed: {}", problems.join("; "));
     Ok(())
 }
 

@@ -13,10 +13,17 @@
 //! sender never receives its own messages, so its order cannot be compared
 //! to anyone else's by fingerprint; it is compared to the reference with its
 //! own messages removed. See [`combine`] for exactly what is checked.
+//!
+//! A receiver the server disconnected keeps its tally: what it got counts,
+//! what it missed counts as lost, and the reason is kept so the summary can
+//! say why clients went away (a handful of distinct reasons, counted).
 
 use hdrhistogram::Histogram;
 
-use crate::bench::results::Latency;
+use crate::bench::results::{DisconnectReason, Latency};
+
+/// Distinct disconnect reasons kept in the totals; the count covers all.
+pub const MAX_REASONS: usize = 3;
 
 /// A message as (sender id, sequence number).
 type Message = (u32, u32);
@@ -64,6 +71,8 @@ pub struct Tally {
     unexpected: u64,
     fingerprint: u64,
     sequence: Option<Vec<Message>>,
+    /// Why the server closed this receiver's connection, if it did.
+    disconnected: Option<String>,
 }
 
 impl Tally {
@@ -90,6 +99,7 @@ impl Tally {
             unexpected: 0,
             fingerprint: FINGERPRINT_SEED,
             sequence: None,
+            disconnected: None,
         };
         // A healthy run fills the sequence exactly, so reserving up front
         // avoids the doubling reallocations (and their transient 2× peak).
@@ -176,21 +186,43 @@ impl Tally {
     pub fn sequence(&self) -> Option<&[(u32, u32)]> {
         self.sequence.as_deref()
     }
+
+    /// The server closed this receiver's connection. The first reason stays.
+    pub fn disconnect(&mut self, reason: impl Into<String>) {
+        self.disconnected.get_or_insert_with(|| reason.into());
+    }
+
+    /// Why the server closed the connection, if it did.
+    pub fn disconnected(&self) -> Option<&str> {
+        self.disconnected.as_deref()
+    }
 }
 
 /// Totals over all receivers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Totals {
     pub offered: u64,
     pub delivered: u64,
     pub lost: u64,
     pub duplicated: u64,
+    /// Among the receivers that stayed connected: verified to agree.
     pub order_consistent: bool,
+    /// Whether the order could be checked at all (see [`combine`]); when
+    /// not, `order_consistent` is false.
+    pub order_checked: bool,
+    /// Receivers the server disconnected.
+    pub disconnected: usize,
+    /// The first [`MAX_REASONS`] distinct reasons, in order of first
+    /// appearance, each with the receivers that gave it.
+    pub disconnect_reasons: Vec<DisconnectReason>,
 }
 
 /// Sums the tallies of one run and decides whether their orders agree.
 ///
-/// `order_consistent` is true only when all of these were verified:
+/// Counts include every receiver; the order is checked among the receivers
+/// that stayed connected, since a disconnected one holds only a prefix and
+/// its loss is already counted. `order_consistent` is true only when all of
+/// these were verified for them:
 ///
 /// 1. every tally is [`in_sender_order`](Tally::in_sender_order);
 /// 2. all non-sender receivers (`me == None`) have equal fingerprints, i.e.
@@ -207,8 +239,10 @@ pub struct Totals {
 ///    rather than all pairs, which is equivalent (see `senders_agree`) and
 ///    keeps the cost linear in the number of senders.
 ///
-/// What cannot be verified counts as inconsistent, since the flag claims
-/// agreement: with more than one sender receiver and no non-senders, a
+/// What cannot be verified is not claimed consistent, since the flag claims
+/// agreement; `order_checked` is then false, unless a disagreement was
+/// found in what could be checked: with more than one sender receiver and
+/// no non-senders, a
 /// sender receiver without a sequence (there is nothing its fingerprint
 /// could be recomputed from); and sender receivers alongside non-sender
 /// receivers none of which kept a sequence (a non-sender's fingerprint
@@ -220,36 +254,52 @@ pub struct Totals {
 /// the receivers compared. Tallies are assumed to come from one run (same
 /// senders and messages).
 pub fn combine(tallies: &[Tally]) -> Totals {
+    let connected: Vec<&Tally> = tallies.iter().filter(|t| t.disconnected.is_none()).collect();
+    let order = order_consistent(&connected);
     let mut totals = Totals {
         offered: 0,
         delivered: 0,
         lost: 0,
         duplicated: 0,
-        order_consistent: order_consistent(tallies),
+        order_consistent: order == Some(true),
+        order_checked: order.is_some(),
+        disconnected: tallies.len() - connected.len(),
+        disconnect_reasons: Vec::new(),
     };
     for tally in tallies {
         totals.offered += tally.expected();
         totals.delivered += tally.delivered();
         totals.lost += tally.lost();
         totals.duplicated += tally.duplicated();
+        let Some(reason) = tally.disconnected() else { continue };
+        let reasons = &mut totals.disconnect_reasons;
+        match reasons.iter().position(|r| r.reason == reason) {
+            Some(i) => reasons[i].clients += 1,
+            None if reasons.len() < MAX_REASONS => {
+                reasons.push(DisconnectReason { reason: reason.to_string(), clients: 1 })
+            }
+            None => {}
+        }
     }
     totals
 }
 
-fn order_consistent(tallies: &[Tally]) -> bool {
-    if !tallies.iter().all(Tally::in_sender_order) {
-        return false;
+/// `Some(agree)`, or `None` when nothing disagrees but agreement cannot be
+/// shown (see [`combine`]).
+fn order_consistent(tallies: &[&Tally]) -> Option<bool> {
+    if !tallies.iter().all(|t| t.in_sender_order()) {
+        return Some(false);
     }
     let (listeners, senders): (Vec<&Tally>, Vec<&Tally>) = tallies.iter().partition(|t| t.me.is_none());
     if let Some(first) = listeners.first()
         && listeners.iter().any(|t| t.fingerprint != first.fingerprint)
     {
-        return false;
+        return Some(false);
     }
     match listeners.iter().find_map(|t| t.sequence()) {
-        Some(reference) => senders.iter().all(|t| agrees_with_reference(t, reference)),
-        None if senders.is_empty() => true,
-        None if !listeners.is_empty() => false,
+        Some(reference) => Some(senders.iter().all(|t| agrees_with_reference(t, reference))),
+        None if senders.is_empty() => Some(true),
+        None if !listeners.is_empty() => None,
         None => senders_agree(&senders),
     }
 }
@@ -284,23 +334,20 @@ fn equal_without(a: &[Message], b: &[Message], drop: [Option<u32>; 2]) -> bool {
 /// three distinct ids every witness id is already outside {X, Y}, since X
 /// and Y are neither b nor c. The property test below checks this against
 /// the all-pairs comparison.
-fn senders_agree(senders: &[&Tally]) -> bool {
+fn senders_agree(senders: &[&Tally]) -> Option<bool> {
     if senders.len() < 2 {
-        return true;
+        return Some(true);
     }
-    let Some(sequences) = senders.iter().map(|t| t.sequence().map(|s| (t.me, s))).collect::<Option<Vec<_>>>()
-    else {
-        return false;
-    };
+    let sequences = senders.iter().map(|t| t.sequence().map(|s| (t.me, s))).collect::<Option<Vec<_>>>()?;
     let mut witnesses: Vec<(Option<u32>, &[Message])> = Vec::with_capacity(3);
     for &(id, sequence) in &sequences {
         if witnesses.len() < 3 && witnesses.iter().all(|w| w.0 != id) {
             witnesses.push((id, sequence));
         }
     }
-    sequences.iter().all(|&(id, sequence)| {
+    Some(sequences.iter().all(|&(id, sequence)| {
         witnesses.iter().all(|&(wid, witness)| equal_without(sequence, witness, [id, wid]))
-    })
+    }))
 }
 
 /// A latency histogram in microseconds, 1 µs .. 120 s, 3 significant digits.
@@ -373,7 +420,10 @@ mod tests {
                 delivered: 60,
                 lost: 0,
                 duplicated: 0,
-                order_consistent: true
+                order_consistent: true,
+                order_checked: true,
+                disconnected: 0,
+                disconnect_reasons: Vec::new(),
             }
         );
     }
@@ -472,7 +522,9 @@ mod tests {
         // compared to, so it cannot be shown consistent.
         let mut unverifiable = all.clone();
         unverifiable[1] = tally(4, 3, Some(1), false, &without(&order, 1));
-        assert!(!combine(&unverifiable).order_consistent);
+        let totals = combine(&unverifiable);
+        assert!(!totals.order_consistent && !totals.order_checked);
+        assert!(combine(&bad).order_checked);
     }
 
     #[test]
@@ -481,8 +533,68 @@ mod tests {
         let listener = tally(2, 2, None, false, &order);
         let sender = tally(2, 2, Some(0), true, &without(&order, 0));
         assert!(combine(std::slice::from_ref(&listener)).order_consistent);
-        assert!(!combine(&[listener, sender]).order_consistent);
+        let totals = combine(&[listener, sender]);
+        assert!(!totals.order_consistent && !totals.order_checked);
         assert!(combine(&[]).order_consistent);
+    }
+
+    #[test]
+    fn disconnected_receivers_are_counted_with_their_reasons_and_their_loss() {
+        let order = round_robin(2, 4);
+        let mut cut_short = tally(2, 4, None, false, &order[..3]);
+        cut_short.disconnect("ERROR :Closing Link: 127.0.0.1 (SendQ exceeded)");
+        // Only the first reason a receiver gives counts.
+        cut_short.disconnect("connection reset");
+        let mut reset = tally(2, 4, Some(0), false, &[]);
+        reset.disconnect("connection reset");
+        let mut also_reset = tally(2, 4, None, false, &[]);
+        also_reset.disconnect("connection reset");
+        let tallies = [tally(2, 4, None, true, &order), cut_short, reset, also_reset];
+        let totals = combine(&tallies);
+        assert_eq!((totals.offered, totals.delivered, totals.lost), (8 + 8 + 4 + 8, 11, 17));
+        assert_eq!(totals.disconnected, 3);
+        assert_eq!(
+            totals.disconnect_reasons,
+            [
+                DisconnectReason {
+                    reason: "ERROR :Closing Link: 127.0.0.1 (SendQ exceeded)".into(),
+                    clients: 1
+                },
+                DisconnectReason { reason: "connection reset".into(), clients: 2 },
+            ]
+        );
+        // The receivers that stayed agree; the prefixes of those that left
+        // are loss, not disorder.
+        assert!(totals.order_consistent);
+    }
+
+    #[test]
+    fn only_the_first_few_reasons_are_kept_but_all_are_counted() {
+        let tallies: Vec<Tally> = (0..MAX_REASONS + 2)
+            .map(|i| {
+                let mut t = tally(1, 1, None, false, &[]);
+                t.disconnect(format!("reason {i}"));
+                t
+            })
+            .collect();
+        let totals = combine(&tallies);
+        assert_eq!(totals.disconnected, MAX_REASONS + 2);
+        let kept: Vec<&str> = totals.disconnect_reasons.iter().map(|r| r.reason.as_str()).collect();
+        assert_eq!(kept, ["reason 0", "reason 1", "reason 2"]);
+    }
+
+    #[test]
+    fn a_disconnected_reference_leaves_the_senders_unverified() {
+        let order = round_robin(2, 2);
+        let mut reference = tally(2, 2, None, true, &order[..1]);
+        reference.disconnect("connection reset");
+        let sender = tally(2, 2, Some(0), true, &without(&order, 0));
+        let listener = tally(2, 2, None, false, &order);
+        let totals = combine(&[reference.clone(), sender.clone(), listener.clone()]);
+        assert!(!totals.order_consistent && !totals.order_checked);
+        // With a second reference that stayed, the check goes through.
+        let second = tally(2, 2, None, true, &order);
+        assert!(combine(&[reference, second, sender, listener]).order_consistent);
     }
 
     #[test]
@@ -541,7 +653,7 @@ mod tests {
                 })
                 .collect();
             let refs: Vec<&Tally> = tallies.iter().collect();
-            prop_assert_eq!(senders_agree(&refs), all_pairs_agree(&refs));
+            prop_assert_eq!(senders_agree(&refs), Some(all_pairs_agree(&refs)));
         }
     }
 }

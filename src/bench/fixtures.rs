@@ -31,6 +31,9 @@ pub fn run(spec: RunSpec, deliveries_per_sec: f64, p99_us: u64) -> RunResult {
         lost: 0,
         duplicated: 0,
         order_consistent: true,
+        order_unchecked: false,
+        disconnected: 0,
+        disconnect_reasons: Vec::new(),
         flow_secs: 2.0,
         deliveries_per_sec,
         latency: Latency {

@@ -28,13 +28,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Mutex, Semaphore, watch};
 
 use crate::bench::accounting::{Tally, new_histogram};
+use crate::bench::format::signed_group;
 
 /// How the simulated clients talk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,16 +96,25 @@ pub trait Phases {
 /// server overflows because this one-threaded generator reads it late.
 pub const DEFAULT_WINDOW: u64 = 1000;
 
+/// Receivers that are not senders and keep their whole sequence, to compare
+/// the senders' orders against. More than one, because a reference that was
+/// disconnected cannot serve.
+const REFERENCES: usize = 3;
+
 struct Shared {
     base: Instant,
     latency: RefCell<Histogram<u64>>,
     delivered: RefCell<u64>,
     last_delivery: RefCell<Instant>,
-    deliveries_bar: ProgressBar,
+    /// Receivers that have everything they expect or were disconnected:
+    /// when all are, nothing more can arrive.
+    settled: Cell<usize>,
     /// Messages sent so far, over all senders.
     sent: Cell<u64>,
     /// Per receiver: messages it has received plus those it sent itself
-    /// (which it never receives), i.e. how far through `sent` it is.
+    /// (which it never receives), i.e. how far through `sent` it is;
+    /// `u64::MAX` once it is disconnected, so the closed loop stops waiting
+    /// for it.
     progress: Vec<Rc<Cell<u64>>>,
     /// The slowest receiver's progress, recomputed at most every millisecond.
     slowest: Cell<(u64, Instant)>,
@@ -148,20 +158,22 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
     } else {
         ProgressDrawTarget::hidden()
     });
-    let style = ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} {per_sec}")
+    // Whole numbers with separators, like every other figure the bench prints.
+    let style = ProgressStyle::with_template("{prefix:>12} [{bar:40}] {human_pos}/{human_len} {rate}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{}/s", signed_group(state.per_sec().round()));
+        })
         .progress_chars("=> ");
     let senders = config.senders.min(config.clients);
     let expected_total = (senders * config.messages) as u64 * (config.clients as u64).saturating_sub(1);
     let progress: Vec<Rc<Cell<u64>>> = (0..config.clients).map(|_| Rc::new(Cell::new(0))).collect();
-    let deliveries_bar = ProgressBar::new(expected_total).with_style(style.clone());
-    deliveries_bar.set_prefix("delivered");
     let shared = Rc::new(Shared {
         base: Instant::now(),
         latency: RefCell::new(new_histogram()),
         delivered: RefCell::new(0),
         last_delivery: RefCell::new(Instant::now()),
-        deliveries_bar: deliveries_bar.clone(),
+        settled: Cell::new(0),
         sent: Cell::new(0),
         progress: progress.clone(),
         slowest: Cell::new((0, Instant::now())),
@@ -211,7 +223,7 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
     // Phase 2: join the channel, the same number at a time. Each client
     // starts reading as soon as it is in, so the JOIN lines of everyone after
     // it never pile up unread.
-    let join_bar = bars.add(ProgressBar::new(config.clients as u64).with_style(style));
+    let join_bar = bars.add(ProgressBar::new(config.clients as u64).with_style(style.clone()));
     join_bar.set_prefix("joined");
     let (stop_tx, stop_rx) = watch::channel(false);
     let joining = Instant::now();
@@ -223,8 +235,9 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
         let timeout = config.connect_timeout;
         let bar = join_bar.clone();
         let me = (i < senders).then_some(i as u32);
-        // Senders and one reference receiver keep the whole order.
-        let keep = me.is_some() || i == senders;
+        // Senders and a few reference receivers keep the whole order: the
+        // order check needs one reference that stayed connected.
+        let keep = me.is_some() || (senders..senders + REFERENCES).contains(&i);
         let tally = Tally::new(senders as u32, config.messages as u32, me, keep);
         let progress = progress[i].clone();
         let shared = shared.clone();
@@ -250,7 +263,19 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
     }
     let (writers, readers): (Vec<_>, Vec<_>) = joined.into_iter().unzip();
     phases.connected();
-    bars.add(deliveries_bar);
+    // Made only now: a bar outside `bars` would draw to stderr on its own.
+    let deliveries_bar = bars.add(ProgressBar::new(expected_total).with_style(style));
+    deliveries_bar.set_prefix("delivered");
+    // The bar moves while messages flow, not only once the senders are done.
+    let ticking = {
+        let (bar, shared) = (deliveries_bar.clone(), shared.clone());
+        tokio::task::spawn_local(async move {
+            loop {
+                bar.set_position(*shared.delivered.borrow());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
 
     // Senders.
     let flow_start = Instant::now();
@@ -277,6 +302,8 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
     for task in sending {
         match task.await {
             Ok(Ok(())) => {}
+            // Its receiving half counts the disconnect and the reason.
+            Ok(Err(e)) if closed_by_peer(&e) => {}
             Ok(Err(e)) => {
                 error.get_or_insert_with(|| format!("a sender failed: {e}"));
             }
@@ -285,14 +312,15 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
             }
         }
     }
-    // Wait for the deliveries: done when all have arrived, or when none
-    // has arrived for a while after the last send.
-    // The quiet period counts from the last send, not from the last delivery before it.
+    // Wait for the deliveries: done when every receiver has all it expects
+    // or was disconnected, or when none has arrived for a while after the
+    // last send. The quiet period counts from the last send, not from the
+    // last delivery before it.
     let sent_all = Instant::now();
     let latest = (*shared.last_delivery.borrow()).max(sent_all);
     *shared.last_delivery.borrow_mut() = latest;
     loop {
-        if *shared.delivered.borrow() >= expected_total {
+        if shared.settled.get() >= connected {
             break;
         }
         if shared.last_delivery.borrow().elapsed() >= config.quiet_timeout {
@@ -302,13 +330,12 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let done = *shared.delivered.borrow();
-        shared.deliveries_bar.set_position(done);
     }
     phases.flowed();
     let flow_secs = shared.last_delivery.borrow().saturating_duration_since(flow_start).as_secs_f64();
-    shared.deliveries_bar.set_position(*shared.delivered.borrow());
-    shared.deliveries_bar.finish();
+    ticking.abort();
+    deliveries_bar.set_position(*shared.delivered.borrow());
+    deliveries_bar.finish();
     let _ = stop_tx.send(true);
     let mut tallies = Vec::with_capacity(connected);
     for reader in readers {
@@ -448,6 +475,8 @@ fn number(digits: &[u8]) -> Option<u64> {
     Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
+/// Reads one client's deliveries until the run stops it or the server
+/// closes the connection, which is recorded in the tally with its reason.
 async fn receive(
     reader: BufReader<OwnedReadHalf>,
     writer: Rc<Mutex<OwnedWriteHalf>>,
@@ -456,6 +485,14 @@ async fn receive(
     shared: Rc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) -> Tally {
+    let mut settled = false;
+    let mut settle = || {
+        if !std::mem::replace(&mut settled, true) {
+            shared.settled.set(shared.settled.get() + 1);
+        }
+    };
+    // The server's closing line, if it sent one before closing.
+    let mut closing: Option<String> = None;
     // Read in large chunks and parse lines in place: the generator must stay
     // cheaper per delivery than the server, or it is what gets measured.
     let mut buf = vec![0u8; 64 * 1024];
@@ -479,12 +516,17 @@ async fn receive(
                 pongs.extend_from_slice(b"PONG ");
                 pongs.extend_from_slice(token.strip_suffix(b"\r").unwrap_or(token));
                 pongs.extend_from_slice(b"\r\n");
+            } else if closing.is_none() {
+                closing = closing_line(line);
             }
         }
         if arrived > 0 {
-            progress.set(progress.get() + arrived);
+            progress.set(progress.get().saturating_add(arrived));
             *shared.delivered.borrow_mut() += arrived;
             *shared.last_delivery.borrow_mut() = Instant::now();
+        }
+        if tally.delivered() >= tally.expected() {
+            settle();
         }
         if !pongs.is_empty() {
             let _ = writer.lock().await.write_all(&pongs).await;
@@ -500,13 +542,46 @@ async fn receive(
             read = half.read(&mut buf[end..]) => read,
             _ = stop.changed() => break,
         };
-        match read {
-            Ok(0) | Err(_) => break,
-            Ok(n) => end += n,
-        }
-        quickack(half.as_ref());
+        let gone = match read {
+            Ok(n) if n > 0 => {
+                end += n;
+                quickack(half.as_ref());
+                continue;
+            }
+            Ok(_) => closing.take().unwrap_or_else(|| "closed without an ERROR line".to_string()),
+            Err(e) => closing.take().unwrap_or_else(|| read_error_reason(&e)),
+        };
+        tally.disconnect(gone);
+        progress.set(u64::MAX);
+        settle();
+        break;
     }
     tally
+}
+
+/// The reason in a line a server sends before it closes a connection: an
+/// IRC `ERROR` or chatter's plain-line `* Disconnected: ...`.
+fn closing_line(line: &[u8]) -> Option<String> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    (line.starts_with(b"ERROR") || line.starts_with(b"* Disconnected"))
+        .then(|| String::from_utf8_lossy(line).into_owned())
+}
+
+/// A connection that failed while reading, in a few words.
+fn read_error_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset => "connection reset".to_string(),
+        io::ErrorKind::ConnectionAborted => "connection aborted".to_string(),
+        _ => format!("read failed: {e}"),
+    }
+}
+
+/// A write failed because the server had closed the connection.
+fn closed_by_peer(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+    )
 }
 
 /// When a sender may send: every `pace` from `offset` on (paced), and no
@@ -551,7 +626,7 @@ async fn send(
             }
             shared.sent.set(shared.sent.get() + count);
             // A sender never receives its own messages: count them as seen.
-            own_progress.set(own_progress.get() + count);
+            own_progress.set(own_progress.get().saturating_add(count));
         }
         let sent = shared.base.elapsed().as_micros();
         use std::fmt::Write as _;
@@ -566,7 +641,26 @@ async fn send(
 
 #[cfg(test)]
 mod tests {
-    use super::parse_message;
+    use super::*;
+
+    #[test]
+    fn closing_lines_and_read_errors_give_a_reason() {
+        assert_eq!(
+            closing_line(b"ERROR :Closing Link: 127.0.0.1 (SendQ exceeded)\r").as_deref(),
+            Some("ERROR :Closing Link: 127.0.0.1 (SendQ exceeded)")
+        );
+        assert_eq!(
+            closing_line(b"* Disconnected: Server shutting down").as_deref(),
+            Some("* Disconnected: Server shutting down")
+        );
+        assert_eq!(closing_line(b":b1!b1@127.0.0.1 PRIVMSG #bench :ERROR"), None);
+        assert_eq!(closing_line(b"b1: * Disconnected"), None);
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(read_error_reason(&reset), "connection reset");
+        assert!(read_error_reason(&io::Error::other("boom")).contains("boom"));
+        assert!(closed_by_peer(&io::Error::from(io::ErrorKind::BrokenPipe)));
+        assert!(!closed_by_peer(&io::Error::from(io::ErrorKind::TimedOut)));
+    }
 
     #[test]
     fn messages_parse_in_both_protocols() {

@@ -62,6 +62,16 @@ pub struct Usage {
     pub open_fds: usize,
 }
 
+/// Why the server closed some clients' connections during a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisconnectReason {
+    /// The server's closing line (`ERROR :Closing Link: ...`) or what the
+    /// socket said ("connection reset").
+    pub reason: String,
+    /// Clients disconnected for this reason.
+    pub clients: usize,
+}
+
 /// Everything one run measured.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
@@ -77,10 +87,23 @@ pub struct RunResult {
     /// Deliveries the run should have produced: messages × receivers each.
     pub offered: u64,
     pub delivered: u64,
+    /// Deliveries that never arrived, including those a disconnected client missed.
     pub lost: u64,
     pub duplicated: u64,
-    /// Whether every receiver saw the messages in one consistent order.
+    /// Whether every receiver that stayed connected saw the messages in one
+    /// consistent order.
     pub order_consistent: bool,
+    /// The order could not be checked: the run stopped short, or every
+    /// receiver it is compared against was disconnected. `order_consistent`
+    /// is then false without a disagreement having been seen.
+    #[serde(default)]
+    pub order_unchecked: bool,
+    /// Clients whose connection the server closed during the run.
+    #[serde(default)]
+    pub disconnected: usize,
+    /// The first few distinct reasons for those disconnects.
+    #[serde(default)]
+    pub disconnect_reasons: Vec<DisconnectReason>,
     /// Seconds from the first message sent to the last delivery received.
     pub flow_secs: f64,
     pub deliveries_per_sec: f64,

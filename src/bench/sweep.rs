@@ -19,7 +19,7 @@ use crate::bench::plots;
 use crate::bench::procstat;
 use crate::bench::report::{self, IdleMemory, PeerNote, Sweep};
 use crate::bench::results::{RunResult, RunSpec};
-use crate::bench::run::{self, RunPlan, Target, stop_pid};
+use crate::bench::run::{self, RunPlan, Target, order_text, stop_pid};
 
 /// A peer server: a command that starts it on `{port}` (pinned to `{cpu}`)
 /// and prints its PID as the last line of its output.
@@ -310,7 +310,7 @@ fn one_line(label: &str, r: &RunResult) -> String {
         decimals(r.latency.p99_us as f64 / 1000.0, 2),
         group(r.lost),
         group(r.duplicated),
-        if r.order_consistent { "ok" } else { "NOT CONSISTENT" },
+        order_text(r),
         r.error.as_ref().map(|e| format!(" — error: {e}")).unwrap_or_default()
     )
 }

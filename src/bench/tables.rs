@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use super::format::{DASH, cell, decimals, group, mib, rate_text, signed_group};
 use super::report::{Sweep, label};
 use super::results::RunResult;
+use super::run::order_text;
 
 /// The "Runs" section: a heading and a table per load.
 pub fn runs(sweep: &Sweep) -> String {
@@ -191,7 +192,7 @@ fn run_row(run: &RunResult) -> String {
             ms(run.latency.max_us),
             group(run.lost),
             group(run.duplicated),
-            if run.order_consistent { "yes" } else { "NO" }.to_string(),
+            order_text(run).to_string(),
             usage.map_or(DASH.to_string(), |u| format!("{:.2}", u.cpu_secs)),
             usage.map_or(DASH.to_string(), |u| format!("{:.2}", u.flow_cpu_secs)),
             format!("{:.2}", run.generator_cpu_secs),
