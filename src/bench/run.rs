@@ -133,6 +133,24 @@ pub fn pin_self(cpu: usize) -> io::Result<()> {
     sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).map_err(io::Error::from)
 }
 
+/// Connects once before the run, so that a server that is not there fails
+/// the run at once with a plain message instead of a table of zeros.
+fn probe(addr: SocketAddr) -> io::Result<()> {
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map(drop).map_err(|e| {
+        io::Error::new(e.kind(), format!("cannot connect to {addr}: {}", connect_error_text(&e)))
+    })
+}
+
+/// A failed connect in a few words: the kind for the usual cases, the
+/// system's message otherwise.
+fn connect_error_text(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        io::ErrorKind::TimedOut => "timed out".to_string(),
+        _ => e.to_string(),
+    }
+}
+
 /// Remembers the server's state at the moment every client is in.
 /// Readings taken at the start and end of the message flow.
 #[derive(Default)]
@@ -178,9 +196,11 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
         }
         Target::Running { addr, pid, name } => {
             let addr = addr
-                .to_socket_addrs()?
+                .to_socket_addrs()
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {addr}: {e}")))?
                 .next()
                 .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("bad address {addr}")))?;
+            probe(addr)?;
             (None, addr, *pid, name.clone(), None)
         }
     };
@@ -419,6 +439,15 @@ mod tests {
 
     fn clean() -> RunResult {
         RunResult { offered: 90, delivered: 90, order_consistent: true, ..RunResult::default() }
+    }
+
+    #[test]
+    fn nothing_listening_fails_with_a_plain_message() {
+        // A port that was free a moment ago: bound, noted, released.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let err = probe(addr).unwrap_err();
+        assert_eq!(err.to_string(), format!("cannot connect to {addr}: connection refused"));
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
     }
 
     #[test]
