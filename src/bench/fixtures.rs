@@ -69,6 +69,7 @@ pub fn sweep() -> Sweep {
     Sweep {
         command: "chatter bench sweep --out docs --quick".to_string(),
         generated: "2025-01-02 03:04:05 UTC".to_string(),
+        commit: "0123abcd (with uncommitted changes)".to_string(),
         machine: Machine {
             cores: 8,
             memory_bytes: 16 * 1024 * 1024 * 1024,

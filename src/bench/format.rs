@@ -51,8 +51,11 @@ pub fn rate_text(rate: f64) -> String {
 }
 
 /// How a run's messages were sent: "unpaced, open loop", "paced, 2,000
-/// msg/s", "unpaced, closed loop (at most 1,000 in flight)".
+/// msg/s", "unpaced, closed loop (at most 1,000 in flight)", or "idle".
 pub fn load_text(spec: &RunSpec) -> String {
+    if spec.senders == 0 || spec.messages == 0 {
+        return "idle".to_string();
+    }
     let pace =
         if spec.rate > 0.0 { format!("paced, {} msg/s", rate_text(spec.rate)) } else { "unpaced".into() };
     match spec.window {
@@ -98,6 +101,8 @@ mod tests {
         assert_eq!(load_text(&spec), "paced, 2,000 msg/s, closed loop (at most 1,000 in flight)");
         spec.window = None;
         assert_eq!(load_text(&spec), "paced, 2,000 msg/s");
+        spec.senders = 0;
+        assert_eq!(load_text(&spec), "idle");
         assert_eq!(cell("a|b\nc"), "a\\|b c");
     }
 }

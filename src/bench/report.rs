@@ -69,6 +69,10 @@ pub struct Sweep {
     pub command: String,
     /// When it was produced, as text.
     pub generated: String,
+    /// The commit measured (`git rev-parse HEAD`, marked when the tree had
+    /// uncommitted changes); empty if it was not recorded.
+    #[serde(default)]
+    pub commit: String,
     pub machine: Machine,
     /// How server and load generator were placed on CPUs, e.g. "server on CPU
     /// 0, load generator on CPU 1 (taskset)".
@@ -87,6 +91,14 @@ pub fn label(spec: &RunSpec) -> String {
     match spec.workers {
         Some(workers) => format!("{}/{workers}", spec.server),
         None => spec.server.clone(),
+    }
+}
+
+/// `text` as Markdown code: a hash in code, the note after it in prose.
+fn code_span(commit: &str) -> String {
+    match commit.split_once(' ') {
+        Some((hash, note)) => format!("`{hash}` {note}"),
+        None => format!("`{commit}`"),
     }
 }
 
@@ -112,10 +124,16 @@ pub fn markdown(sweep: &Sweep, plot_files: &[String], plot_dir: &str) -> String 
     let mut md = String::new();
     // `write!` into a String cannot fail; the results are ignored throughout.
     let _ = writeln!(md, "# Performance\n");
+    let commit = if sweep.commit.is_empty() {
+        "a commit that was not recorded".to_string()
+    } else {
+        format!("commit {}", code_span(&sweep.commit))
+    };
     let _ = writeln!(
         md,
-        "This file is generated (last on {}); do not edit it by hand. To regenerate it, run:\n\n\
-         ```sh\n{}\n```\n",
+        "This file is generated; do not edit it by hand. Measured on {} at {commit}. To regenerate \
+         it, run from the repository root (after `cargo build --release`, and `apt-get install ngircd \
+         inspircd` for the peers):\n\n```sh\n{}\n```\n",
         sweep.generated,
         sweep.command.trim()
     );
@@ -183,7 +201,7 @@ mod tests {
         // Sections in the required order.
         let order = [
             "# Performance",
-            "generated",
+            "Measured on 2025-01-02 03:04:05 UTC at commit `0123abcd` (with uncommitted changes).",
             "```sh\nchatter bench sweep --out docs --quick\n```",
             "- Cores: 8",
             "- Memory: 16.0 GiB",
@@ -238,6 +256,15 @@ mod tests {
         assert!(md.contains("MaxConnections = 0, no flood protection."));
         assert!(md.contains("```sh\nngircd -n -f bench/ngircd.conf\n```"));
         assert!(md.ends_with("```\n"));
+    }
+
+    #[test]
+    fn an_unrecorded_commit_is_said_to_be_so() {
+        let mut sweep = sweep();
+        sweep.commit.clear();
+        assert!(markdown(&sweep, &[], "bench").contains(" at a commit that was not recorded. "));
+        sweep.commit = "0123abcd".into();
+        assert!(markdown(&sweep, &[], "bench").contains(" at commit `0123abcd`. "));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::bench::procstat;
 use crate::bench::report::{self, IdleMemory, PeerNote, Sweep};
 use crate::bench::results::{RunResult, RunSpec};
 use crate::bench::run::{self, RunPlan, Target, order_text, stop_pid};
+use crate::bench::targets;
 
 /// A peer server: a command that starts it on `{port}` (pinned to `{cpu}`)
 /// and prints its PID as the last line of its output.
@@ -50,16 +51,20 @@ pub struct SweepPlan {
 }
 
 /// The two loads every server meets at `clients`: (senders, messages per
-/// sender, total rate) unpaced, then paced.
+/// sender, total rate) unpaced (an open loop), then paced. At the sizes the
+/// targets name, the unpaced load is theirs: 10 senders × 1000 messages.
 pub fn loads(clients: usize) -> [(usize, usize, f64); 2] {
     let senders = clients.min(10);
+    let flood = (senders, targets::FLOOD_MESSAGES, 0.0);
     match clients {
-        // Small rooms get more messages so every unpaced run carries
+        // A small room gets more messages, so that its unpaced run carries
         // millions of deliveries and lasts long enough to measure.
         0..=10 => [(senders, 50_000, 0.0), (senders, 200, 2000.0)],
-        11..=100 => [(senders, 5000, 0.0), (senders, 200, 2000.0)],
-        101..=1000 => [(senders, 1000, 0.0), (senders, 100, 500.0)],
-        1001..=5000 => [(senders, 200, 0.0), (senders, 10, 50.0)],
+        11..=100 => [flood, (senders, 200, 2000.0)],
+        101..=1000 => [flood, (senders, 100, 500.0)],
+        1001..=5000 => [flood, (senders, 10, 50.0)],
+        // Ten times the deliveries per message again: fewer messages keep
+        // the run (and the peers' quadratic join before it) within minutes.
         _ => [(senders, 100, 0.0), (senders, 10, 50.0)],
     }
 }
@@ -221,6 +226,8 @@ pub fn sweep(plan: &SweepPlan) -> io::Result<Sweep> {
     // Read before any run pins this process to one CPU, which would make
     // it see one core.
     let machine = procstat::machine();
+    // Read before measuring: the tree may change during a long sweep.
+    let commit = measured_commit();
     let total = servers.len() * (plan.clients.len() * 2 + 1);
     let mut done = 0;
     let mut runs = Vec::new();
@@ -236,7 +243,7 @@ pub fn sweep(plan: &SweepPlan) -> io::Result<Sweep> {
         }
         done += 1;
         let (memory, result) = idle_memory(server, plan);
-        eprintln!("[{done}/{total}] {} (idle)", one_line(&server.label(), &result));
+        eprintln!("[{done}/{total}] {}", one_line(&server.label(), &result));
         runs.push(result);
         idle.extend(memory);
     }
@@ -256,6 +263,7 @@ pub fn sweep(plan: &SweepPlan) -> io::Result<Sweep> {
     let sweep = Sweep {
         command: plan.command.clone(),
         generated: generated_at(),
+        commit,
         machine: report::Machine {
             cores: machine.cores,
             memory_bytes: machine.memory_bytes,
@@ -301,7 +309,7 @@ pub fn write(sweep: &Sweep, out: &Path) -> io::Result<()> {
 fn one_line(label: &str, r: &RunResult) -> String {
     let spec = r.spec.as_ref();
     format!(
-        "{label} N={} {}×{} {}: {} deliveries/s, p99 {} ms, lost {}, dup {}, order {}{}",
+        "{label} N={} {}×{} {}: {} deliveries/s, p99 {} ms, lost {}, disconnected {}, dup {}, order {}{}",
         spec.map_or(0, |s| s.clients),
         spec.map_or(0, |s| s.senders),
         spec.map_or(0, |s| s.messages),
@@ -309,6 +317,7 @@ fn one_line(label: &str, r: &RunResult) -> String {
         signed_group(r.deliveries_per_sec.round()),
         decimals(r.latency.p99_us as f64 / 1000.0, 2),
         group(r.lost),
+        group(r.disconnected as u64),
         group(r.duplicated),
         order_text(r),
         r.error.as_ref().map(|e| format!(" — error: {e}")).unwrap_or_default()
@@ -331,6 +340,35 @@ fn peer_configuration(name: &str) -> String {
     }
 }
 
+/// The commit of the repository this binary was built in (`git rev-parse
+/// HEAD` next to the executable, whatever the working directory), or ""
+/// outside one.
+fn measured_commit() -> String {
+    let dir = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf));
+    let git = |args: &[&str]| {
+        let mut command = Command::new("git");
+        if let Some(dir) = &dir {
+            command.arg("-C").arg(dir);
+        }
+        command
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let Some(hash) = git(&["rev-parse", "HEAD"]) else { return String::new() };
+    // Untracked files are left out: a new source file only counts once a
+    // tracked one refers to it, and that one then shows as changed.
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    describe_commit(&hash, dirty)
+}
+
+fn describe_commit(hash: &str, dirty: bool) -> String {
+    if dirty { format!("{hash} (with uncommitted changes)") } else { hash.to_string() }
+}
+
 fn generated_at() -> String {
     Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
@@ -342,15 +380,28 @@ fn generated_at() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::loads;
+    use super::*;
 
     #[test]
     fn loads_follow_the_targets() {
-        assert_eq!(loads(1000)[0], (10, 1000, 0.0));
+        for clients in targets::FLOOD_SIZES {
+            assert_eq!(loads(clients)[0], (targets::FLOOD_SENDERS, targets::FLOOD_MESSAGES, 0.0));
+        }
+        for (clients, rate) in targets::PACED {
+            assert_eq!(loads(clients)[1].2, rate);
+        }
         assert_eq!(loads(100)[1], (10, 200, 2000.0));
         assert_eq!(loads(1000)[1], (10, 100, 500.0));
         assert_eq!(loads(5000)[1], (10, 10, 50.0));
-        assert_eq!(loads(10)[0], (10, 50_000, 0.0));
-        assert_eq!(loads(100)[0], (10, 5000, 0.0));
+        assert_eq!(loads(10), [(10, 50_000, 0.0), (10, 200, 2000.0)]);
+        assert_eq!(loads(10_000), [(10, 100, 0.0), (10, 10, 50.0)]);
+        // Fewer clients than senders: everyone sends.
+        assert_eq!(loads(4)[0].0, 4);
+    }
+
+    #[test]
+    fn the_commit_says_when_the_tree_was_dirty() {
+        assert_eq!(describe_commit("abc123", false), "abc123");
+        assert_eq!(describe_commit("abc123", true), "abc123 (with uncommitted changes)");
     }
 }

@@ -9,6 +9,15 @@ use std::fmt::Write as _;
 use crate::bench::report::{Sweep, label};
 use crate::bench::results::RunResult;
 
+/// The flood the throughput, loss and memory targets name: an open loop of
+/// this many senders × messages each, at each of these client counts.
+pub const FLOOD_SENDERS: usize = 10;
+pub const FLOOD_MESSAGES: usize = 1000;
+pub const FLOOD_SIZES: [usize; 3] = [100, 1000, 5000];
+
+/// The paced loads the latency targets name: (clients, messages/s in total).
+pub const PACED: [(usize, f64); 3] = [(100, 2000.0), (1000, 500.0), (5000, 50.0)];
+
 /// One target and what the sweep showed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
@@ -95,7 +104,7 @@ pub fn check(sweep: &Sweep) -> Vec<Check> {
     }
 
     // 2. Paced loads: everything arrives, p99 no higher than the better peer's.
-    for (clients, rate) in [(100, 2000.0), (1000, 500.0), (5000, 50.0)] {
+    for (clients, rate) in PACED {
         let best_p99 = peers
             .iter()
             .filter_map(|p| find(sweep, p, clients, rate).filter(|r| clean(r)).map(|r| (p, r.latency.p99_us)))
@@ -264,6 +273,7 @@ mod tests {
         Sweep {
             command: String::new(),
             generated: String::new(),
+            commit: String::new(),
             machine: Machine { cores: 2, memory_bytes: 0, kernel: String::new(), cpu_model: String::new() },
             pinning: String::new(),
             runs,
