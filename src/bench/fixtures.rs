@@ -61,6 +61,15 @@ pub fn run(spec: RunSpec, deliveries_per_sec: f64, p99_us: u64) -> RunResult {
     }
 }
 
+/// Clients that registered and stayed silent, as a sweep's idle run.
+pub fn idle_run(server: &str, workers: Option<usize>, clients: usize) -> RunResult {
+    let mut spec = spec(server, workers, clients, 0.0);
+    (spec.senders, spec.messages) = (0, 0);
+    let mut idle = run(spec, 0.0, 0);
+    (idle.offered, idle.delivered, idle.flow_secs, idle.latency) = (0, 0, 0.0, Latency::default());
+    idle
+}
+
 pub fn sweep() -> Sweep {
     let mut errored = run(spec("iterative", None, 1000, 0.0), 12.5, 9_000_000);
     errored.connected = 517;
@@ -87,6 +96,7 @@ pub fn sweep() -> Sweep {
             run(spec("prethread", Some(4), 10, 1000.0), 10_000.0, 300),
             run(spec("prethread", Some(4), 100, 1000.0), 100_000.0, 450),
             errored,
+            idle_run("prethread", Some(4), 2000),
         ],
         idle: vec![
             IdleMemory {

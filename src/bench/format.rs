@@ -65,8 +65,9 @@ pub fn load_text(spec: &RunSpec) -> String {
     }
 }
 
+/// Bytes as MiB with one decimal: "1,600.0".
 pub fn mib(bytes: u64) -> String {
-    format!("{:.1}", bytes as f64 / MIB)
+    decimals(bytes as f64 / MIB, 1)
 }
 
 /// Text made safe for one Markdown table cell.
@@ -93,6 +94,7 @@ mod tests {
         assert_eq!(decimals(-0.001, 2), "0.00");
         assert_eq!(decimals(-1500.5, 1), "-1,500.5");
         assert_eq!(decimals(12.0, 0), "12");
+        assert_eq!(mib(1600 * 1024 * 1024), "1,600.0");
         let mut spec = crate::bench::fixtures::spec("prethread", Some(1), 100, 0.0);
         assert_eq!(load_text(&spec), "unpaced, open loop");
         spec.window = Some(1000);

@@ -386,7 +386,7 @@ mod tests {
         // 1.25 CPU s over 100,000 deliveries = 12.5 s per million.
         assert_eq!(series("cpu-per-million.svg", "iterative"), vec![(10.0, 12.5), (100.0, 1.25)]);
         // Largest peak of the paced and unpaced runs at each count.
-        assert_eq!(series("peak-rss.svg", "prethread/4"), vec![(10.0, 8.0), (100.0, 80.0)]);
+        assert_eq!(series("peak-rss.svg", "prethread/4"), vec![(10.0, 8.0), (100.0, 80.0), (2000.0, 1600.0)]);
     }
 
     #[test]

@@ -213,8 +213,9 @@ mod tests {
             "## Plots",
             "![Deliveries per second vs clients (unpaced load)](bench/deliveries.svg)",
             "![p99 delivery latency vs clients (paced, 1,000 msg/s load)](bench/p99-latency.svg)",
-            "### Unpaced load",
+            "### Unpaced load, open loop",
             "### Paced load (1,000 messages/s in total)",
+            "### Idle clients (registered and silent)",
             "## Memory per idle connection",
             "## Largest client count held",
             "## Peers",
@@ -226,32 +227,43 @@ mod tests {
             from += at + needle.len();
         }
 
-        // A full unpaced row: label, clients, senders×messages, rate, register,
-        // join, deliveries/s, latencies, lost, dup, order, CPU total and in
-        // flow, generator CPU and busy share, RSS, threads, processes,
-        // switches, fds, no error.
+        // A full unpaced row: label, clients, senders×messages, then lost,
+        // disconnected, duplicated and order, deliveries/s, latencies,
+        // register and join, CPU total and in flow, generator CPU and busy
+        // share, RSS connected and peak, threads, processes, switches, fds,
+        // no error.
         assert!(md.contains(
-            "| prethread/4 | 100 | 10×1,000 | unpaced | 0.50 | 0.25 | 3,456,789 | 0.25 | 1.20 | 2.40 | 4.80 | 0 \
-             | 0 | yes | 1.25 | 1.00 | 0.75 | 25% | 80.0 | 2 | 1 | 123,456 | 104 |  |"
+            "| prethread/4 | 100 | 10×1,000 | 0 | 0 | 0 | yes | 3,456,789 | 0.25 | 1.20 | 2.40 | 4.80 | 0.50 | 0.25 \
+             | 1.25 | 1.00 | 0.75 | 25% | 4.0 | 80.0 | 2 | 1 | 123,456 | 104 |  |"
         ));
-        // A paced row shows its rate.
-        assert!(md.contains("| iterative | 10 | 10×1,000 | 1,000 | 0.50 | 0.25 | 10,000 | 0.25 | 0.70 |"));
+        assert!(md.contains(
+            "| server | clients | senders×messages | lost | disconnected | duplicated | order consistent | \
+             deliveries/s |"
+        ));
+        assert!(md.contains("| iterative | 10 | 10×1,000 | 0 | 0 | 0 | yes | 10,000 | 0.25 | 0.70 |"));
         // The errored run still shows, with its error escaped for the table.
-        assert!(md.contains("| iterative | 1,000 | 10×1,000 | unpaced |"));
-        assert!(md.contains("| 0.25 | 9,000.00 | 18,000.00 | 36,000.00 | 0 | 0 | NO |"));
+        assert!(md.contains(
+            "| iterative | 1,000 | 10×1,000 | 0 | 0 | 0 | NO | 13 | 0.25 | 9,000.00 | 18,000.00 |"
+        ));
         assert!(md.contains("connect: Connection refused \\| after 517 |"));
-        // Every run has a row: 8 + 1 errored.
+        // The idle run has a table of its own, without loss or latency.
+        assert!(md.contains(
+            "| server | clients | registered | disconnected | register (s) | connected RSS (MiB) | peak RSS (MiB) |"
+        ));
+        assert!(md.contains("| prethread/4 | 2,000 | 2,000 | 0 | 0.50 | 4.0 | 1,600.0 | 2 | 1 | 2,004 |  |"));
+        // Every run has a row: 8 + 1 errored + 1 idle.
         let rows = md.lines().filter(|l| l.starts_with("| iterative |") || l.starts_with("| prethread/4 |"));
-        // The idle table and the largest-held table add two rows per server.
-        assert_eq!(rows.count(), 9 + 2 + 2);
+        // The idle-memory and the largest-held tables add two rows per server.
+        assert_eq!(rows.count(), 10 + 2 + 2);
 
-        // Per connection: 3 KiB exactly, and 10,752 bytes = 10.5 KiB.
-        assert!(md.contains("| iterative | 1,000 | 2.0 | 4.9 | 3,072 | 3.0 |"), "{md}");
-        assert!(md.contains("| prethread/4 | 2,000 | 2.9 | 23.4 | 10,752 | 10.5 |"), "{md}");
+        // Per connection: 3 KiB exactly, and 10,752 bytes = 10.5 KiB; only
+        // prethread/4 has the idle run its disconnects come from.
+        assert!(md.contains("| iterative | 1,000 | — | 2.0 | 4.9 | 3,072 | 3.0 |"), "{md}");
+        assert!(md.contains("| prethread/4 | 2,000 | 0 | 2.9 | 23.4 | 10,752 | 10.5 |"), "{md}");
 
         // Largest held: iterative's 1,000-client run failed, so 100 held.
         assert!(md.contains("| iterative | 100 | 1,000 |"));
-        assert!(md.contains("| prethread/4 | 100 | 100 |"));
+        assert!(md.contains("| prethread/4 | 2,000 | 2,000 |"));
 
         assert!(md.contains("MaxConnections = 0, no flood protection."));
         assert!(md.contains("```sh\nngircd -n -f bench/ngircd.conf\n```"));
