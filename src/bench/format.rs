@@ -51,16 +51,21 @@ pub fn rate_text(rate: f64) -> String {
 }
 
 /// How a run's messages were sent: "unpaced, open loop", "paced, 2,000
-/// msg/s", "unpaced, closed loop (at most 1,000 in flight)", or "idle".
+/// msg/s", "unpaced, closed loop, at most 1,000 in flight", or "idle".
 pub fn load_text(spec: &RunSpec) -> String {
     if spec.senders == 0 || spec.messages == 0 {
         return "idle".to_string();
     }
-    let pace =
-        if spec.rate > 0.0 { format!("paced, {} msg/s", rate_text(spec.rate)) } else { "unpaced".into() };
-    match spec.window {
-        Some(window) => format!("{pace}, closed loop (at most {} in flight)", group(window)),
-        None if spec.rate > 0.0 => pace,
+    pace_text(spec.rate, spec.window)
+}
+
+/// The pace part of [`load_text`]: a total `rate` (0 = unpaced) and the
+/// closed loop's `window`, if any.
+pub fn pace_text(rate: f64, window: Option<u64>) -> String {
+    let pace = if rate > 0.0 { format!("paced, {} msg/s", rate_text(rate)) } else { "unpaced".into() };
+    match window {
+        Some(window) => format!("{pace}, closed loop, at most {} in flight", group(window)),
+        None if rate > 0.0 => pace,
         None => format!("{pace}, open loop"),
     }
 }
@@ -98,9 +103,9 @@ mod tests {
         let mut spec = crate::bench::fixtures::spec("prethread", Some(1), 100, 0.0);
         assert_eq!(load_text(&spec), "unpaced, open loop");
         spec.window = Some(1000);
-        assert_eq!(load_text(&spec), "unpaced, closed loop (at most 1,000 in flight)");
+        assert_eq!(load_text(&spec), "unpaced, closed loop, at most 1,000 in flight");
         spec.rate = 2000.0;
-        assert_eq!(load_text(&spec), "paced, 2,000 msg/s, closed loop (at most 1,000 in flight)");
+        assert_eq!(load_text(&spec), "paced, 2,000 msg/s, closed loop, at most 1,000 in flight");
         spec.window = None;
         assert_eq!(load_text(&spec), "paced, 2,000 msg/s");
         spec.senders = 0;

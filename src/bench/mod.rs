@@ -7,9 +7,9 @@
 //! - [`accounting`]: loss, duplicates, order and latency from what arrived.
 //! - [`procstat`]: the server's CPU, memory, threads, switches and fds.
 //! - [`run`]: one run end to end; [`sweep`]: the matrix; [`report`]: the
-//!   Markdown page and the JSON, made of [`tables`], [`plots`] and
-//!   [`targets`] (which goals the figures meet); [`results`]: the data they
-//!   share; [`format`]: how numbers are printed everywhere.
+//!   Markdown page and the JSON, made of [`tables`], [`plots`] (drawn by
+//!   [`svg`]) and [`targets`] (which goals the figures meet); [`results`]:
+//!   the data they share; [`format`]: how numbers are printed everywhere.
 
 pub mod accounting;
 #[cfg(test)]
@@ -21,6 +21,7 @@ pub mod procstat;
 pub mod report;
 pub mod results;
 pub mod run;
+pub mod svg;
 pub mod sweep;
 pub mod tables;
 pub mod targets;

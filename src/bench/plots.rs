@@ -1,444 +1,445 @@
-//! The report's SVG plots, drawn with plotters from a sweep's runs.
+//! What the report's plots show: which runs feed each plot, the points of
+//! each line, the title and axis text, and a caption that says exactly what
+//! was measured. How a plot is drawn is [`super::svg`]'s business.
 //!
-//! - plotters' SVG backend is used without a font feature: plotters then
-//!   only estimates text extents for layout and emits `<text>` elements that
-//!   the viewer renders, so axis labels and legends need no font files at
-//!   build or run time.
+//! Why it is shaped so:
 //! - Which runs feed which plot is decided in one place ([`plots`]), and the
-//!   Markdown takes each plot's alt text from it, so the title of a plot and
-//!   the text that links to it cannot disagree about which load they show.
-//! - Each plot is drawn into a `String` before it is written, so tests need
-//!   no files and a failed plot never leaves half a file behind.
+//!   Markdown takes each plot's title and caption from it, so the plot and
+//!   the text under it cannot disagree about what they show.
+//! - Only clean runs are plotted (every message to every client exactly
+//!   once, in order, nobody disconnected): a run that lost deliveries or
+//!   clients carried a different load than its spec says, so its rate is
+//!   not comparable. The caption names every run left out and why.
+//! - A line is one server. Where one plot would hold several loads for a
+//!   server, each load is its own line, told apart by its dash pattern.
 
-use std::error::Error;
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::ops::Range;
 use std::path::Path;
 
-use plotters::coord::Shift;
-use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
-use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
-
-use super::format::{MIB, signed_group};
+use super::format::{MIB, group, load_text};
 use super::report::{Sweep, label};
 use super::results::{RunResult, RunSpec};
+use super::run::problems;
+use super::svg;
 use super::tables::Kind;
 
-/// Writes the four plots into `dir` and returns their file names:
-/// deliveries/s vs clients, p99 latency vs clients, peak RSS vs clients, CPU
-/// seconds per million deliveries vs clients (one line per server label; x
-/// axis clients, log scale; unpaced runs for deliveries/s and CPU per million
-/// deliveries, paced runs for p99 where present, else unpaced — each title
-/// says which load it shows). Runs that stopped with an error are left out:
-/// their figures describe a partial run. All four files are written even
-/// without data, so the Markdown's links always resolve.
+/// One plot: what it shows and the points of each line.
+pub struct Plot {
+    pub file: &'static str,
+    pub title: String,
+    /// What was measured, in a sentence or three, for under the plot.
+    pub caption: String,
+    pub y_desc: &'static str,
+    /// Latencies, memory and CPU per delivery differ by orders of magnitude
+    /// between servers and sizes; on a linear axis the small ones would lie
+    /// flat on zero.
+    pub log_y: bool,
+    pub series: Vec<Series>,
+}
+
+/// One line: a server, under one load when the plot holds several.
+pub struct Series {
+    pub server: String,
+    pub variant: Option<String>,
+    /// (clients, value), sorted by clients.
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Series {
+    /// The line's name in a legend: "prethread/1" or "prethread/1, unpaced, open loop".
+    pub fn name(&self) -> String {
+        match &self.variant {
+            Some(variant) => format!("{}, {variant}", self.server),
+            None => self.server.clone(),
+        }
+    }
+}
+
+/// Writes the four plots into `dir` and returns their file names. All four
+/// are written even without data, so the Markdown's links always resolve.
 pub fn write_plots(dir: &Path, sweep: &Sweep) -> io::Result<Vec<String>> {
+    let servers = servers(sweep);
     let mut files = Vec::new();
     for plot in plots(sweep) {
-        let svg = draw(&plot).map_err(|e| io::Error::other(format!("drawing {}: {e}", plot.file)))?;
+        let drawn = svg::draw(&plot, &servers);
+        let svg = drawn.map_err(|e| io::Error::other(format!("drawing {}: {e}", plot.file)))?;
         fs::write(dir.join(plot.file), svg)?;
         files.push(plot.file.to_string());
     }
     Ok(files)
 }
 
-/// One plot: what it shows and the points of each line.
-pub struct Plot {
-    pub file: &'static str,
-    pub title: String,
-    y_desc: &'static str,
-    /// Latencies of different models differ by orders of magnitude; on a
-    /// linear axis all but the slowest would lie flat on zero.
-    log_y: bool,
-    series: Vec<Series>,
-}
-
-struct Series {
-    name: String,
-    /// (clients, value), sorted by clients.
-    points: Vec<(f64, f64)>,
-}
-
-/// Adds a point to the series called `name`, keeping series in order of first
-/// appearance so colours follow the order of the sweep.
-fn push_point(series: &mut Vec<Series>, name: String, x: f64, y: f64) {
-    // A log axis cannot place zero clients, and non-finite values are not data.
-    if !(x > 0.0 && x.is_finite() && y.is_finite()) {
-        return;
+/// Every server of the sweep, in order of first appearance: its place in
+/// this list is its style in every plot.
+pub fn servers(sweep: &Sweep) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let labels = sweep.runs.iter().filter_map(|r| r.spec.as_ref().map(label));
+    for name in labels.chain(sweep.idle.iter().map(|i| i.server.clone())) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
     }
-    match series.iter_mut().find(|s| s.name == name) {
-        Some(s) => s.points.push((x, y)),
-        None => series.push(Series { name, points: vec![(x, y)] }),
+    names
+}
+
+/// A point of a plot before it is put in a line.
+struct Point {
+    server: String,
+    kind: Kind,
+    x: f64,
+    y: f64,
+}
+
+/// The runs one plot considers: those it plots and those it leaves out.
+struct Chosen<'a> {
+    plotted: Vec<(&'a RunResult, &'a RunSpec)>,
+    left_out: Vec<(&'a RunResult, &'a RunSpec)>,
+}
+
+/// Splits the runs `wanted` accepts into clean ones and the rest.
+fn choose(sweep: &Sweep, wanted: impl Fn(&RunResult, &RunSpec) -> bool) -> Chosen<'_> {
+    let (plotted, left_out) = sweep
+        .runs
+        .iter()
+        .filter_map(|r| Some((r, r.spec.as_ref()?)))
+        .filter(|(r, s)| wanted(r, s))
+        .partition(|(r, _)| problems(r).is_empty());
+    Chosen { plotted, left_out }
+}
+
+fn carries_messages(spec: &RunSpec) -> bool {
+    spec.senders > 0 && spec.messages > 0
+}
+
+/// The four plots, decided from the data.
+pub fn plots(sweep: &Sweep) -> Vec<Plot> {
+    vec![deliveries(sweep), latency(sweep), peak_rss(sweep), cpu_per_million(sweep)]
+}
+
+fn deliveries(sweep: &Sweep) -> Plot {
+    let chosen = choose(sweep, |_, s| carries_messages(s) && s.rate <= 0.0);
+    let (series, load) = lines(points(&chosen, |r| Some(r.deliveries_per_sec)), false);
+    Plot {
+        file: "deliveries.svg",
+        title: format!("Deliveries per second vs clients ({load})"),
+        caption: caption(
+            "Deliveries per second: messages received by all clients together, divided by the seconds \
+             from the first message sent to the last one received.",
+            &chosen,
+            true,
+        ),
+        y_desc: "deliveries per second",
+        log_y: false,
+        series,
     }
 }
 
-fn sort_points(series: &mut [Series]) {
-    for s in series {
+fn latency(sweep: &Sweep) -> Plot {
+    let chosen = choose(sweep, |r, s| carries_messages(s) && s.rate > 0.0 && r.latency.count > 0);
+    // The sweep paces each size at its own rate; one line per server across
+    // them reads as "latency under the sweep's steady load", with the rates
+    // in the caption.
+    let (series, _) = lines(points(&chosen, |r| Some(r.latency.p99_us as f64 / 1000.0)), true);
+    Plot {
+        file: "p99-latency.svg",
+        title: "p99 delivery latency vs clients (paced load)".to_string(),
+        caption: caption(
+            "99th percentile of the time from a message being sent to its arrival at a client, over \
+             every delivery of a run, under a steady paced load.",
+            &chosen,
+            true,
+        ),
+        y_desc: "p99 latency (ms, log scale)",
+        log_y: true,
+        series,
+    }
+}
+
+fn peak_rss(sweep: &Sweep) -> Plot {
+    let chosen = choose(sweep, |r, _| r.server.is_some());
+    // Peak RSS depends mostly on the client count, so every load counts;
+    // where a server has several runs at one count, the largest peak is its
+    // peak.
+    let mut peaks: Vec<Point> = Vec::new();
+    for (run, spec) in &chosen.plotted {
+        let Some(usage) = &run.server else { continue };
+        let (server, x, y) = (label(spec), spec.clients as f64, usage.peak_rss_bytes as f64 / MIB);
+        match peaks.iter_mut().find(|p| p.server == server && p.x == x) {
+            Some(point) => point.y = point.y.max(y),
+            None => peaks.push(Point { server, kind: Kind::Unspecified, x, y }),
+        }
+    }
+    let (series, _) = lines(peaks, true);
+    Plot {
+        file: "peak-rss.svg",
+        title: "Peak server RSS vs clients (largest over all loads)".to_string(),
+        caption: caption(
+            "The largest resident memory of the server (summed over its processes, sampled every 100 ms) \
+             during any of its runs at that client count: the runs of the other plots and the idle run.",
+            &chosen,
+            false,
+        ),
+        y_desc: "peak RSS (MiB, log scale)",
+        log_y: true,
+        series,
+    }
+}
+
+fn cpu_per_million(sweep: &Sweep) -> Plot {
+    let chosen = choose(sweep, |r, s| {
+        carries_messages(s)
+            && s.rate <= 0.0
+            && r.delivered > 0
+            && r.server.as_ref().is_some_and(|u| u.flow_cpu_secs > 0.0)
+    });
+    let per_million = |r: &RunResult| Some(r.server.as_ref()?.flow_cpu_secs / r.delivered as f64 * 1e6);
+    let (series, load) = lines(points(&chosen, per_million), false);
+    Plot {
+        file: "cpu-per-million.svg",
+        title: format!("Server CPU per million deliveries vs clients ({load})"),
+        caption: caption(
+            "Server CPU seconds (user + system, all its processes and threads) spent while messages \
+             flowed — from every client being in the channel to the last delivery — per million \
+             deliveries. Registering and joining are not counted.",
+            &chosen,
+            true,
+        ),
+        y_desc: "server CPU s per 10⁶ deliveries (log scale)",
+        log_y: true,
+        series,
+    }
+}
+
+/// A point per plotted run: its client count and `y` of it.
+fn points(chosen: &Chosen, y: impl Fn(&RunResult) -> Option<f64>) -> Vec<Point> {
+    let point = |(r, s): &(&RunResult, &RunSpec)| {
+        Some(Point { server: label(s), kind: Kind::of(r), x: s.clients as f64, y: y(r)? })
+    };
+    chosen.plotted.iter().filter_map(point).collect()
+}
+
+/// Puts points into lines, one per server and load, in the order of the
+/// sweep. With `merge`, a server's loads share one line as long as no two
+/// fall on one client count (the sweep's paced load differs per size).
+/// Returns the lines and the plot's load in words.
+fn lines(points: Vec<Point>, merge: bool) -> (Vec<Series>, String) {
+    let mut kinds: Vec<Kind> = Vec::new();
+    for p in &points {
+        if !kinds.contains(&p.kind) {
+            kinds.push(p.kind);
+        }
+    }
+    let clash = points
+        .iter()
+        .enumerate()
+        .any(|(i, p)| points[..i].iter().any(|q| q.server == p.server && q.x == p.x));
+    let one_line_per_server = kinds.len() <= 1 || (merge && !clash);
+    let load = match kinds.as_slice() {
+        [kind] => kind.short(),
+        [] => "no runs".to_string(),
+        _ => "load per line".to_string(),
+    };
+    let mut series: Vec<Series> = Vec::new();
+    for p in points {
+        // A log axis cannot place zero or less, and non-finite values are not data.
+        if !(p.x > 0.0 && p.x.is_finite() && p.y.is_finite()) {
+            continue;
+        }
+        let variant = (!one_line_per_server).then(|| p.kind.short());
+        match series.iter_mut().find(|s| s.server == p.server && s.variant == variant) {
+            Some(s) => s.points.push((p.x, p.y)),
+            None => series.push(Series { server: p.server, variant, points: vec![(p.x, p.y)] }),
+        }
+    }
+    for s in &mut series {
         s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
     }
+    (series, load)
 }
 
-/// The four plots, decided from the data. Only runs with a spec and without
-/// an error are plotted.
-pub fn plots(sweep: &Sweep) -> Vec<Plot> {
-    let clean: Vec<(&RunResult, &RunSpec)> =
-        sweep.runs.iter().filter(|r| r.error.is_none()).filter_map(|r| Some((r, r.spec.as_ref()?))).collect();
-    let unpaced = || clean.iter().filter(|(_, s)| s.rate <= 0.0);
-
-    let mut deliveries = Vec::new();
-    for (run, spec) in unpaced() {
-        push_point(&mut deliveries, label(spec), spec.clients as f64, run.deliveries_per_sec);
+/// `what`, then the loads of the plotted runs size by size (unless
+/// `per_run` is false: a point then stands for several runs), then the runs
+/// left out and why.
+fn caption(what: &str, chosen: &Chosen, per_run: bool) -> String {
+    let mut text = what.to_string();
+    if chosen.plotted.is_empty() {
+        text += " No run qualified.";
+    } else if per_run {
+        text += &format!(" Each point is one run{}.", loads_by_size(&chosen.plotted));
     }
+    if !chosen.left_out.is_empty() {
+        let gone: Vec<String> = chosen
+            .left_out
+            .iter()
+            .map(|(r, s)| {
+                format!("{} at N={} ({})", label(s), group(s.clients as u64), problems(r).join(", "))
+            })
+            .collect();
+        text += &format!(" Left out, because not every message reached every client: {}.", gone.join("; "));
+    }
+    text
+}
 
-    let mut cpu = Vec::new();
-    for (run, spec) in unpaced() {
-        if let Some(usage) = &run.server
-            && run.delivered > 0
-        {
-            let per_million = usage.cpu_secs / run.delivered as f64 * 1e6;
-            push_point(&mut cpu, label(spec), spec.clients as f64, per_million);
+/// " (unpaced, open loop): N=100, 1,000 and 5,000: 10 senders × 1,000
+/// messages; N=10,000: ..." — the pace once if all runs share it, client
+/// counts with the same loads named together.
+fn loads_by_size(runs: &[(&RunResult, &RunSpec)]) -> String {
+    let pace = |s: &RunSpec| load_text(s);
+    let shared = runs.iter().all(|(_, s)| pace(s) == pace(runs[0].1)).then(|| pace(runs[0].1));
+    let mut by_size: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for (_, spec) in runs {
+        let shape =
+            format!("{} senders × {} messages", group(spec.senders as u64), group(spec.messages as u64));
+        let load = if shared.is_some() { shape } else { format!("{shape}, {}", pace(spec)) };
+        let loads = by_size.entry(spec.clients).or_default();
+        if !loads.contains(&load) {
+            loads.push(load);
         }
     }
-
-    // Peak RSS depends mostly on the client count, so every load counts; where
-    // a server has several runs at one count, the largest peak is its peak.
-    let mut rss: Vec<Series> = Vec::new();
-    for (run, spec) in &clean {
-        let Some(usage) = &run.server else { continue };
-        let (name, x, y) = (label(spec), spec.clients as f64, usage.peak_rss_bytes as f64 / MIB);
-        match rss.iter_mut().find(|s| s.name == name).and_then(|s| s.points.iter_mut().find(|p| p.0 == x)) {
-            Some(point) => point.1 = point.1.max(y),
-            None => push_point(&mut rss, name, x, y),
+    let mut groups: Vec<(Vec<usize>, String)> = Vec::new();
+    for (clients, loads) in by_size {
+        let loads = loads.join(" or ");
+        match groups.iter_mut().find(|(_, l)| *l == loads) {
+            Some((sizes, _)) => sizes.push(clients),
+            None => groups.push((vec![clients], loads)),
         }
     }
-
-    // p99: paced runs show latency at a load the server keeps up with, so they
-    // are preferred; a server with no paced run falls back to its unpaced ones
-    // rather than vanishing from the plot.
-    let mut latency_points: Vec<(String, Kind, f64, f64)> = Vec::new();
-    let mut labels: Vec<String> = Vec::new();
-    for (_, spec) in &clean {
-        let name = label(spec);
-        if !labels.contains(&name) {
-            labels.push(name);
-        }
-    }
-    for name in &labels {
-        let measured: Vec<_> =
-            clean.iter().filter(|(r, s)| label(s) == *name && r.latency.count > 0).collect();
-        let has_paced = measured.iter().any(|(_, s)| s.rate > 0.0);
-        for (run, spec) in measured {
-            // A log axis has no place for zero.
-            if (spec.rate > 0.0) == has_paced && run.latency.p99_us > 0 {
-                let p99_ms = run.latency.p99_us as f64 / 1000.0;
-                latency_points.push((name.clone(), Kind::of(run), spec.clients as f64, p99_ms));
-            }
-        }
-    }
-    let mut latency_kinds: Vec<Kind> = Vec::new();
-    for (_, kind, _, _) in &latency_points {
-        if !latency_kinds.contains(kind) {
-            latency_kinds.push(*kind);
-        }
-    }
-    let one_kind = latency_kinds.len() <= 1;
-    let mut latency = Vec::new();
-    for (name, kind, x, y) in latency_points {
-        // Several loads in one plot: each line says which it is.
-        let name = if one_kind { name } else { format!("{name}, {}", kind.short()) };
-        push_point(&mut latency, name, x, y);
-    }
-    let latency_load = match latency_kinds.first() {
-        Some(kind) if one_kind => format!("{} load", kind.short()),
-        Some(_) => "paced load where measured, else unpaced; load per line".to_string(),
-        None => "no latency measured".to_string(),
-    };
-
-    let mut plots = vec![
-        Plot {
-            file: "deliveries.svg",
-            title: "Deliveries per second vs clients (unpaced load)".to_string(),
-            y_desc: "deliveries/s",
-            log_y: false,
-            series: deliveries,
-        },
-        Plot {
-            file: "p99-latency.svg",
-            title: format!("p99 delivery latency vs clients ({latency_load})"),
-            y_desc: "p99 latency (ms, log scale)",
-            log_y: true,
-            series: latency,
-        },
-        Plot {
-            file: "peak-rss.svg",
-            title: "Peak server RSS vs clients (largest over all loads)".to_string(),
-            y_desc: "peak RSS (MiB)",
-            log_y: false,
-            series: rss,
-        },
-        Plot {
-            file: "cpu-per-million.svg",
-            title: "Server CPU seconds per million deliveries vs clients (unpaced load)".to_string(),
-            y_desc: "server CPU s / 10⁶ deliveries",
-            log_y: false,
-            series: cpu,
-        },
-    ];
-    for plot in &mut plots {
-        sort_points(&mut plot.series);
-    }
-    plots
+    let parts: Vec<String> =
+        groups.into_iter().map(|(sizes, loads)| format!("N={}: {loads}", and_list(&sizes))).collect();
+    let pace = shared.map_or(String::new(), |p| format!(" ({p})"));
+    format!("{pace}: {}", parts.join("; "))
 }
 
-/// Distinct colours that stay readable on white (Tableau 10), in series order.
-const COLOURS: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
-
-fn colour(i: usize) -> RGBColor {
-    COLOURS[i % COLOURS.len()]
-}
-
-const WIDTH: u32 = 1000;
-const HEIGHT: u32 = 560;
-/// Room to the right of the chart for the legend, so it never covers a line.
-const LEGEND_WIDTH: u32 = 260;
-
-fn draw(plot: &Plot) -> Result<String, Box<dyn Error>> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let body = root.titled(&plot.title, ("sans-serif", 22))?;
-        let (chart_area, legend_area) = body.split_horizontally(WIDTH - LEGEND_WIDTH);
-
-        let points = || plot.series.iter().flat_map(|s| s.points.iter());
-        let x_range = log_range(points().map(|p| p.0), 1.25, 1.0..10.0);
-        // Ticks at the client counts measured: a sweep's counts rarely include
-        // a power of ten in every gap, and plotters' own log ticks start at
-        // one, leaving ranges such as 20..80 without any label.
-        let x_ticks = thin_ticks(points().map(|p| p.0).collect());
-        let x = x_range.log_scale().with_key_points(x_ticks);
-        if plot.log_y {
-            let y_range = log_range(points().map(|p| p.1), 1.6, 0.1..10.0);
-            let y_ticks = log_ticks(&y_range);
-            chart(&chart_area, plot, x, y_range.log_scale().with_key_points(y_ticks))?;
-        } else {
-            let top = points().map(|p| p.1).fold(0.0_f64, f64::max);
-            let top = if top > 0.0 { top * 1.1 } else { 1.0 };
-            chart(&chart_area, plot, x, 0.0..top)?;
-        }
-        legend(&legend_area, plot)?;
-        root.present()?;
-    }
-    Ok(svg)
-}
-
-/// A range for a log axis covering the positive `values`, widened by `pad`
-/// each way so end points do not sit on the frame; `empty` if there are none.
-fn log_range(values: impl Iterator<Item = f64>, pad: f64, empty: Range<f64>) -> Range<f64> {
-    let (lo, hi) = values
-        .filter(|v| *v > 0.0)
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    if lo.is_finite() { lo / pad..hi * pad } else { empty }
-}
-
-/// The distinct values, sorted, dropping any within a factor of 1.3 of the
-/// last kept one so neighbouring tick labels do not print over each other.
-fn thin_ticks(mut values: Vec<f64>) -> Vec<f64> {
-    values.sort_by(f64::total_cmp);
-    let mut ticks: Vec<f64> = Vec::new();
-    for v in values {
-        if ticks.last().is_none_or(|last| v >= last * 1.3) {
-            ticks.push(v);
-        }
-    }
-    ticks
-}
-
-/// Ticks for a log axis: 1, 2, 5 times each power of ten inside `range`, or
-/// only the powers of ten when that would crowd the axis.
-fn log_ticks(range: &Range<f64>) -> Vec<f64> {
-    let decades = |steps: &[f64]| {
-        let mut ticks = Vec::new();
-        // Exponents rather than repeated multiplication, so ticks do not drift.
-        let (first, last) = (range.start.log10().floor() as i32, range.end.log10().ceil() as i32);
-        for exponent in first..=last {
-            let power = 10f64.powi(exponent);
-            ticks.extend(steps.iter().map(|s| s * power).filter(|t| range.contains(t)));
-        }
-        ticks
-    };
-    let fine = decades(&[1.0, 2.0, 5.0]);
-    if fine.len() <= 12 { fine } else { decades(&[1.0]) }
-}
-
-/// Draws the axes and lines. Generic over the y axis so one body serves the
-/// linear and the logarithmic plots.
-fn chart<DB, X, Y>(area: &DrawingArea<DB, Shift>, plot: &Plot, x: X, y: Y) -> Result<(), Box<dyn Error>>
-where
-    DB: DrawingBackend,
-    DB::ErrorType: 'static,
-    X: AsRangedCoord<Value = f64>,
-    X::CoordDescType: ValueFormatter<f64>,
-    Y: AsRangedCoord<Value = f64>,
-    Y::CoordDescType: ValueFormatter<f64>,
-{
-    let mut chart = ChartBuilder::on(area)
-        .margin(12)
-        .x_label_area_size(48)
-        .y_label_area_size(90)
-        .build_cartesian_2d(x, y)?;
-    chart
-        .configure_mesh()
-        .x_desc("clients (log scale)")
-        .y_desc(plot.y_desc)
-        .x_label_formatter(&|v| axis_number(*v))
-        .y_label_formatter(&|v| axis_number(*v))
-        .label_style(("sans-serif", 14))
-        .axis_desc_style(("sans-serif", 16))
-        .light_line_style(RGBColor(235, 235, 235))
-        .bold_line_style(RGBColor(200, 200, 200))
-        .draw()?;
-    for (i, series) in plot.series.iter().enumerate() {
-        let style = colour(i).stroke_width(2);
-        chart.draw_series(LineSeries::new(series.points.iter().copied(), style).point_size(4))?;
-    }
-    if plot.series.is_empty() {
-        let centre = area.dim_in_pixel();
-        area.draw(&Text::new(
-            "no runs to show",
-            (centre.0 as i32 / 2, centre.1 as i32 / 2),
-            TextStyle::from(("sans-serif", 18).into_font()).pos(Pos::new(HPos::Center, VPos::Center)),
-        ))?;
-    }
-    Ok(())
-}
-
-/// Drawn by hand beside the chart rather than with plotters' series labels,
-/// which sit inside the plotting area and can hide the lines.
-fn legend<DB>(area: &DrawingArea<DB, Shift>, plot: &Plot) -> Result<(), Box<dyn Error>>
-where
-    DB: DrawingBackend,
-    DB::ErrorType: 'static,
-{
-    let text = TextStyle::from(("sans-serif", 15).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
-    area.draw(&Text::new("server", (10, 24), text.clone()))?;
-    for (i, series) in plot.series.iter().enumerate() {
-        let y = 52 + 24 * i as i32;
-        let style = colour(i).stroke_width(2);
-        area.draw(&PathElement::new(vec![(10, y), (40, y)], style))?;
-        // Hollow, like the markers LineSeries draws with a stroke style.
-        area.draw(&Circle::new((25, y), 4, style))?;
-        area.draw(&Text::new(series.name.clone(), (48, y), text.clone()))?;
-    }
-    Ok(())
-}
-
-/// Tick labels: whole numbers with separators from 10 up, a few significant
-/// digits below (sub-millisecond latencies are common).
-fn axis_number(v: f64) -> String {
-    if v.abs() >= 10.0 {
-        signed_group(v.round())
-    } else if v == 0.0 {
-        "0".to_string()
-    } else {
-        let s = format!("{v:.3}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+/// "10", "10 and 100", "10, 100 and 1,000".
+fn and_list(sizes: &[usize]) -> String {
+    let names: Vec<String> = sizes.iter().map(|&n| group(n as u64)).collect();
+    match names.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::fixtures::{run, spec, sweep};
+    use crate::bench::fixtures::{idle_run, run, spec, sweep};
 
-    #[test]
-    fn axis_labels_and_ticks() {
-        assert_eq!(axis_number(0.05), "0.05");
-        assert_eq!(axis_number(12345.0), "12,345");
-        assert_eq!(thin_ticks(vec![100.0, 10.0, 110.0, 10.0, 1000.0]), [10.0, 100.0, 1000.0]);
-        assert_eq!(log_ticks(&(0.15..6.0)), [0.2, 0.5, 1.0, 2.0, 5.0]);
-        assert_eq!(log_ticks(&(0.05..50_000.0)), [0.1, 1.0, 10.0, 100.0, 1000.0, 10_000.0]);
+    fn find<'a>(plots: &'a [Plot], file: &str) -> &'a Plot {
+        plots.iter().find(|p| p.file == file).unwrap()
+    }
+
+    fn series(plots: &[Plot], file: &str, name: &str) -> Vec<(f64, f64)> {
+        let plot = find(plots, file);
+        plot.series.iter().find(|s| s.name() == name).map(|s| s.points.clone()).unwrap_or_default()
     }
 
     #[test]
     fn plots_choose_their_runs() {
         let plots = plots(&sweep());
-        let by_file = |f: &str| plots.iter().find(|p| p.file == f).unwrap();
-        let series =
-            |f: &str, name: &str| by_file(f).series.iter().find(|s| s.name == name).unwrap().points.clone();
-        // Unpaced only, errored run left out.
-        assert_eq!(series("deliveries.svg", "iterative"), vec![(10.0, 1_234_567.0), (100.0, 234_567.0)]);
-        // Paced preferred for p99.
-        assert_eq!(series("p99-latency.svg", "prethread/4"), vec![(10.0, 0.3), (100.0, 0.45)]);
-        // 1.25 CPU s over 100,000 deliveries = 12.5 s per million.
-        assert_eq!(series("cpu-per-million.svg", "iterative"), vec![(10.0, 12.5), (100.0, 1.25)]);
-        // Largest peak of the paced and unpaced runs at each count.
-        assert_eq!(series("peak-rss.svg", "prethread/4"), vec![(10.0, 8.0), (100.0, 80.0), (2000.0, 1600.0)]);
+        // Unpaced only; the errored run is left out, and said to be.
+        assert_eq!(
+            series(&plots, "deliveries.svg", "iterative"),
+            vec![(10.0, 1_234_567.0), (100.0, 234_567.0)]
+        );
+        let deliveries = find(&plots, "deliveries.svg");
+        assert!(deliveries.caption.contains(
+            "Left out, because not every message reached every client: \
+             iterative at N=1,000 (stopped short: connect: Connection refused | after 517"
+        ));
+        // Paced for p99.
+        assert_eq!(series(&plots, "p99-latency.svg", "prethread/4"), vec![(10.0, 0.3), (100.0, 0.45)]);
+        // 1.0 CPU s while messages flowed over 100,000 deliveries = 10 s per million.
+        assert_eq!(series(&plots, "cpu-per-million.svg", "iterative"), vec![(10.0, 10.0), (100.0, 1.0)]);
+        // Largest peak of every load at each count, the idle run included.
+        assert_eq!(
+            series(&plots, "peak-rss.svg", "prethread/4"),
+            vec![(10.0, 8.0), (100.0, 80.0), (2000.0, 1600.0)]
+        );
     }
 
     #[test]
-    fn p99_falls_back_to_unpaced_and_says_so() {
+    fn idle_runs_are_no_throughput() {
         let mut sweep = sweep();
-        sweep.runs.push(run(spec("ngircd", None, 10, 0.0), 50_000.0, 2000));
+        sweep.runs.push(idle_run("iterative", None, 10_000));
         let plots = plots(&sweep);
-        let p99 = &plots[1];
-        assert!(p99.title.contains("paced load where measured, else unpaced"), "{}", p99.title);
-        let names: Vec<_> = p99.series.iter().map(|s| s.name.as_str()).collect();
+        for file in ["deliveries.svg", "p99-latency.svg", "cpu-per-million.svg"] {
+            assert!(!series(&plots, file, "iterative").iter().any(|p| p.0 == 10_000.0), "{file}");
+        }
+        assert!(series(&plots, "peak-rss.svg", "iterative").iter().any(|p| p.0 == 10_000.0));
+    }
+
+    #[test]
+    fn a_run_that_lost_clients_is_left_out_and_named() {
+        let mut sweep = sweep();
+        sweep.runs[1].disconnected = 7;
+        sweep.runs[1].lost = 700;
+        let plots = plots(&sweep);
+        assert_eq!(series(&plots, "deliveries.svg", "iterative"), vec![(10.0, 1_234_567.0)]);
+        assert!(
+            find(&plots, "deliveries.svg")
+                .caption
+                .contains("iterative at N=100 (700 deliveries lost, 7 clients disconnected)")
+        );
+    }
+
+    #[test]
+    fn the_paced_rates_of_a_sweep_make_one_line_per_server() {
+        let mut sweep = sweep();
+        // The sweep paces large rooms more slowly.
+        for (clients, rate) in [(1000, 500.0), (5000, 50.0)] {
+            sweep.runs.push(run(spec("prethread", Some(4), clients, rate), 1.0, 2000));
+        }
+        let plots = plots(&sweep);
+        let p99 = find(&plots, "p99-latency.svg");
+        let names: Vec<String> = p99.series.iter().map(Series::name).collect();
+        assert_eq!(names, ["iterative", "prethread/4"]);
+        assert_eq!(series(&plots, "p99-latency.svg", "prethread/4").len(), 4);
+        assert!(p99.caption.contains(
+            " Each point is one run: N=10 and 100: 10 senders × 1,000 messages, paced, 1,000 msg/s; N=1,000: \
+             10 senders × 1,000 messages, paced, 500 msg/s; N=5,000: 10 senders × 1,000 messages, paced, 50 \
+             msg/s."
+        ));
+    }
+
+    #[test]
+    fn two_loads_at_one_size_are_two_lines() {
+        let mut sweep = sweep();
+        let mut closed = spec("prethread", Some(4), 100, 0.0);
+        closed.window = Some(1000);
+        sweep.runs.push(run(closed, 5_000_000.0, 800));
+        let plots = plots(&sweep);
+        let deliveries = find(&plots, "deliveries.svg");
+        assert!(deliveries.title.ends_with("(load per line)"));
+        let names: Vec<String> = deliveries.series.iter().map(Series::name).collect();
         assert_eq!(
             names,
             [
-                "iterative, paced, 1,000 msg/s",
-                "prethread/4, paced, 1,000 msg/s",
-                "ngircd, unpaced, open loop"
+                "iterative, unpaced, open loop",
+                "prethread/4, unpaced, open loop",
+                "prethread/4, unpaced, closed loop, at most 1,000 in flight"
             ]
         );
     }
 
     #[test]
-    fn plots_are_svg_with_labels() {
-        let dir = std::env::temp_dir().join(format!("chatter-report-test-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let files = write_plots(&dir, &sweep()).unwrap();
-        assert_eq!(files, ["deliveries.svg", "p99-latency.svg", "peak-rss.svg", "cpu-per-million.svg"]);
-        for file in &files {
-            let svg = fs::read_to_string(dir.join(file)).unwrap();
-            assert!(svg.contains("<svg"), "{file}");
-            // The SVG backend writes each text element's content on its own line.
-            assert!(svg.contains("\niterative\n</text>"), "{file}: legend");
-            assert!(svg.contains("\nprethread/4\n</text>"), "{file}: legend");
-            assert!(svg.contains("\nclients (log scale)\n</text>"), "{file}: x axis");
-            assert!(svg.contains("\n100\n</text>"), "{file}: x tick");
-            assert!(svg.contains("<polyline"), "{file}: lines");
-        }
-        let p99 = fs::read_to_string(dir.join("p99-latency.svg")).unwrap();
-        assert!(p99.contains("paced, 1,000 msg/s load"));
-        fs::remove_dir_all(&dir).unwrap();
+    fn captions_name_the_loads_size_by_size() {
+        let plots = plots(&sweep());
+        let deliveries = find(&plots, "deliveries.svg");
+        assert_eq!(deliveries.title, "Deliveries per second vs clients (unpaced, open loop)");
+        assert!(deliveries.caption.contains(
+            " Each point is one run (unpaced, open loop): N=10 and 100: 10 senders × 1,000 messages."
+        ));
+        assert_eq!(and_list(&[10, 100, 1000]), "10, 100 and 1,000");
+        assert_eq!(and_list(&[5000]), "5,000");
     }
 
     #[test]
-    fn plots_without_data_still_written() {
+    fn every_server_of_the_sweep_is_listed_once_in_order() {
         let mut sweep = sweep();
-        sweep.runs.clear();
-        let dir = std::env::temp_dir().join(format!("chatter-report-empty-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let files = write_plots(&dir, &sweep).unwrap();
-        assert_eq!(files.len(), 4);
-        for file in &files {
-            assert!(fs::read_to_string(dir.join(file)).unwrap().contains("no runs to show"));
-        }
-        fs::remove_dir_all(&dir).unwrap();
+        sweep.runs.push(run(spec("ngircd", None, 10, 0.0), 1.0, 1));
+        assert_eq!(servers(&sweep), ["iterative", "prethread/4", "ngircd"]);
     }
 }

@@ -154,9 +154,13 @@ pub fn markdown(sweep: &Sweep, plot_files: &[String], plot_dir: &str) -> String 
     let plots = plots(sweep);
     let dir = plot_dir.trim_end_matches('/');
     for file in plot_files {
-        let alt = plots.iter().find(|p| p.file == file).map_or(file.as_str(), |p| p.title.as_str());
+        let plot = plots.iter().find(|p| p.file == file);
+        let alt = plot.map_or(file.as_str(), |p| p.title.as_str());
         let link = if dir.is_empty() { file.clone() } else { format!("{dir}/{file}") };
         let _ = writeln!(md, "![{alt}]({link})\n");
+        if let Some(plot) = plot {
+            let _ = writeln!(md, "{}\n", plot.caption);
+        }
     }
 
     md.push_str(&tables::runs(sweep));
@@ -211,8 +215,10 @@ mod tests {
             "## What the numbers say",
             "Prethread scales; **iterative** does not.\n\n- one\n- two",
             "## Plots",
-            "![Deliveries per second vs clients (unpaced load)](bench/deliveries.svg)",
-            "![p99 delivery latency vs clients (paced, 1,000 msg/s load)](bench/p99-latency.svg)",
+            "![Deliveries per second vs clients (unpaced, open loop)](bench/deliveries.svg)",
+            "\n\nDeliveries per second: messages received by all clients together",
+            "![p99 delivery latency vs clients (paced load)](bench/p99-latency.svg)",
+            "\n\n99th percentile of the time",
             "### Unpaced load, open loop",
             "### Paced load (1,000 messages/s in total)",
             "### Idle clients (registered and silent)",

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::format::{DASH, cell, decimals, group, mib, rate_text, signed_group};
+use super::format::{DASH, cell, decimals, group, mib, pace_text, rate_text, signed_group};
 use super::report::{Sweep, label};
 use super::results::{RunResult, RunSpec, Usage};
 use super::run::order_text;
@@ -159,14 +159,9 @@ impl Kind {
     }
 
     pub fn short(&self) -> String {
-        let closed = |window: u64| format!("closed loop ({})", group(window));
         match self {
-            Kind::Unpaced(None) => "unpaced, open loop".to_string(),
-            Kind::Unpaced(Some(window)) => format!("unpaced, {}", closed(*window)),
-            Kind::Paced(rate, None) => format!("paced, {} msg/s", rate_text(*rate)),
-            Kind::Paced(rate, Some(window)) => {
-                format!("paced, {} msg/s, {}", rate_text(*rate), closed(*window))
-            }
+            Kind::Unpaced(window) => pace_text(0.0, *window),
+            Kind::Paced(rate, window) => pace_text(*rate, *window),
             Kind::Idle => "idle".to_string(),
             Kind::Unspecified => "unknown load".to_string(),
         }
