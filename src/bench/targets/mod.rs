@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use crate::bench::format::{cell, decimals, group, mib, signed_group};
 use crate::bench::report::{Sweep, label};
 use crate::bench::results::{RunResult, RunSpec};
+use crate::bench::run::problems;
 
 /// The flood the throughput, loss and memory targets name: an open loop of
 /// this many senders × messages each, at each of these client counts.
@@ -97,32 +98,13 @@ fn paced(clients: usize, rate: f64) -> impl Fn(&RunSpec) -> bool {
 /// Every message reached every client exactly once, in one order, and no
 /// client was disconnected.
 fn clean(run: &RunResult) -> bool {
-    run.error.is_none()
-        && run.lost == 0
-        && run.duplicated == 0
-        && run.disconnected == 0
-        && run.order_consistent
-        && run.delivered == run.offered
+    problems(run).is_empty() && run.delivered == run.offered
 }
 
-/// What kept a run from being clean, e.g. "1,200 lost, 3 disconnected".
+/// What kept a run from being clean, in the words of the run summary, made
+/// safe for a table cell; empty for a clean run.
 fn troubles(run: &RunResult) -> String {
-    let mut found = Vec::new();
-    if run.lost > 0 {
-        found.push(format!("{} lost", group(run.lost)));
-    }
-    if run.disconnected > 0 {
-        found.push(format!("{} disconnected", group(run.disconnected as u64)));
-    }
-    if run.duplicated > 0 {
-        found.push(format!("{} duplicated", group(run.duplicated)));
-    }
-    if let Some(error) = &run.error {
-        found.push(format!("stopped short: {}", cell(error)));
-    } else if !run.order_consistent {
-        found.push("order not consistent".to_string());
-    }
-    found.join(", ")
+    cell(&problems(run).join(", "))
 }
 
 /// Labels in order of first appearance among the runs `pick` accepts.

@@ -107,7 +107,7 @@ fn a_disconnect_or_a_loss_fails_the_flood_however_fast() {
     lossy.lost = 1;
     let checks = check(&sweep(vec![dropped, lossy, run("ngircd", 100, 0.0, 1_000_000.0, 0)]));
     assert_eq!(verdict(&checks, "prethread/1, N=100: 0 lost"), Some(false));
-    assert_eq!(found(&checks, "prethread/1, N=100: 0 lost").measured, "3 disconnected");
+    assert_eq!(found(&checks, "prethread/1, N=100: 0 lost").measured, "3 clients disconnected");
     assert_eq!(verdict(&checks, "prethread/1, N=100: deliveries/s"), Some(false));
     assert_eq!(verdict(&checks, "prefork/1, N=100: 0 lost"), Some(false));
     assert_eq!(verdict(&checks, "prefork/1, N=100: deliveries/s"), Some(false));
@@ -124,7 +124,11 @@ fn only_the_open_loop_flood_counts_and_peers_are_compared_with_their_troubles() 
     assert_eq!(verdict(&checks, "prethread/1, N=100: 0 lost"), None);
     let prefork = found(&checks, "prefork/1, N=100: deliveries/s");
     assert_eq!(prefork.met, Some(true));
-    assert!(prefork.measured.contains("vs ngircd 1,000,000/s (39,600 lost, 40 disconnected) = 2.00×"));
+    assert!(
+        prefork
+            .measured
+            .contains("vs ngircd 1,000,000/s (39,600 deliveries lost, 40 clients disconnected) = 2.00×")
+    );
 }
 
 #[test]
