@@ -53,7 +53,7 @@ pub fn rate_text(rate: f64) -> String {
 /// How a run's messages were sent: "unpaced, open loop", "paced, 2,000
 /// msg/s", "unpaced, closed loop, at most 1,000 in flight", or "idle".
 pub fn load_text(spec: &RunSpec) -> String {
-    if spec.senders == 0 || spec.messages == 0 {
+    if spec.is_idle() {
         return "idle".to_string();
     }
     pace_text(spec.rate, spec.window)

@@ -109,17 +109,13 @@ fn choose(sweep: &Sweep, wanted: impl Fn(&RunResult, &RunSpec) -> bool) -> Chose
     Chosen { plotted, left_out }
 }
 
-fn carries_messages(spec: &RunSpec) -> bool {
-    spec.senders > 0 && spec.messages > 0
-}
-
 /// The four plots, decided from the data.
 pub fn plots(sweep: &Sweep) -> Vec<Plot> {
     vec![deliveries(sweep), latency(sweep), peak_rss(sweep), cpu_per_million(sweep)]
 }
 
 fn deliveries(sweep: &Sweep) -> Plot {
-    let chosen = choose(sweep, |_, s| carries_messages(s) && s.rate <= 0.0);
+    let chosen = choose(sweep, |_, s| !s.is_idle() && s.rate <= 0.0);
     let (series, load) = lines(points(&chosen, |r| Some(r.deliveries_per_sec)), false);
     Plot {
         file: "deliveries.svg",
@@ -137,7 +133,7 @@ fn deliveries(sweep: &Sweep) -> Plot {
 }
 
 fn latency(sweep: &Sweep) -> Plot {
-    let chosen = choose(sweep, |r, s| carries_messages(s) && s.rate > 0.0 && r.latency.count > 0);
+    let chosen = choose(sweep, |r, s| !s.is_idle() && s.rate > 0.0 && r.latency.count > 0);
     // The sweep paces each size at its own rate; one line per server across
     // them reads as "latency under the sweep's steady load", with the rates
     // in the caption.
@@ -189,7 +185,7 @@ fn peak_rss(sweep: &Sweep) -> Plot {
 
 fn cpu_per_million(sweep: &Sweep) -> Plot {
     let chosen = choose(sweep, |r, s| {
-        carries_messages(s)
+        !s.is_idle()
             && s.rate <= 0.0
             && r.delivered > 0
             && r.server.as_ref().is_some_and(|u| u.flow_cpu_secs > 0.0)

@@ -29,6 +29,14 @@ pub struct RunSpec {
     pub connect_concurrency: usize,
 }
 
+impl RunSpec {
+    /// Clients that only register and stay silent: a run for memory, with
+    /// nothing to deliver.
+    pub fn is_idle(&self) -> bool {
+        self.senders == 0 || self.messages == 0
+    }
+}
+
 /// Delivery latency percentiles, in microseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latency {

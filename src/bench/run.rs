@@ -212,8 +212,9 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
             Proto::Line => "line".into(),
         },
         clients: plan.clients,
-        senders: plan.senders.min(plan.clients),
-        messages: plan.messages,
+        // Clients that never join send nothing, whatever was asked.
+        senders: if plan.join { plan.senders.min(plan.clients) } else { 0 },
+        messages: if plan.join { plan.messages } else { 0 },
         rate: plan.rate,
         window: plan.window,
         connect_concurrency: plan.connect_concurrency,
@@ -223,7 +224,7 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
         proto: plan.proto,
         clients: plan.clients,
         senders: spec.senders,
-        messages: plan.messages,
+        messages: spec.messages,
         rate: plan.rate,
         window: plan.window,
         connect_concurrency: plan.connect_concurrency,
@@ -358,19 +359,25 @@ pub fn summary(result: &RunResult, workers_defaulted: bool) -> String {
             format!(" ({w} {noun}{default})")
         });
         out += &format!("server         {}{workers}, {} protocol\n", spec.server, spec.proto);
+        let messages = if spec.is_idle() {
+            String::new()
+        } else {
+            format!("; {} senders × {} messages", group(spec.senders as u64), group(spec.messages as u64))
+        };
         out += &format!(
-            "load           {} clients; {} senders × {} messages, {}\n",
+            "load           {} clients{messages}, {}\n",
             group(spec.clients as u64),
-            group(spec.senders as u64),
-            group(spec.messages as u64),
             load_text(spec)
         );
     }
+    let joined = match &result.spec {
+        Some(spec) if spec.is_idle() => "; idle: no channel, no messages".to_string(),
+        _ => format!("; all joined the channel in {:.3} s", result.join_secs),
+    };
     out += &format!(
-        "registered     {} clients in {:.3} s; all joined the channel in {:.3} s\n",
+        "registered     {} clients in {:.3} s{joined}\n",
         group(result.connected as u64),
-        result.connect_secs,
-        result.join_secs
+        result.connect_secs
     );
     out += &format!(
         "deliveries     {} of {} in {:.3} s = {}/s\n",

@@ -121,7 +121,7 @@ pub enum Kind {
 impl Kind {
     pub fn of(run: &RunResult) -> Kind {
         match &run.spec {
-            Some(spec) if spec.senders == 0 || spec.messages == 0 => Kind::Idle,
+            Some(spec) if spec.is_idle() => Kind::Idle,
             Some(spec) if spec.rate > 0.0 => Kind::Paced(spec.rate, spec.window),
             Some(spec) => Kind::Unpaced(spec.window),
             None => Kind::Unspecified,

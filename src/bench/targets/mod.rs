@@ -343,7 +343,7 @@ fn iterative_holds(sweep: &Sweep) -> Check {
 fn parity_checks(sweep: &Sweep, pools: &[String]) -> Vec<Check> {
     let Some(threads) = pools.iter().find(|l| l.starts_with("prethread")) else { return Vec::new() };
     let Some(procs) = pools.iter().find(|l| l.starts_with("prefork")) else { return Vec::new() };
-    let unpaced = |s: &RunSpec| s.rate == 0.0 && s.window.is_none() && s.messages > 0 && s.senders > 0;
+    let unpaced = |s: &RunSpec| s.rate == 0.0 && s.window.is_none() && !s.is_idle();
     let mut sizes: Vec<usize> = sweep
         .runs
         .iter()
