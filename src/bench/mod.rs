@@ -3,7 +3,8 @@
 //! measures throughput, delivery latency and the server's resource use.
 //! `chatter bench sweep` runs a matrix of such runs and writes the report.
 //!
-//! - [`load`]: the simulated clients (tokio, one thread).
+//! - [`load`]: the simulated clients (tokio, one thread); [`client`]: what
+//!   one of them says and reads.
 //! - [`accounting`]: loss, duplicates, order and latency from what arrived.
 //! - [`procstat`]: the server's CPU, memory, threads, switches and fds.
 //! - [`run`]: one run end to end; [`sweep`]: the matrix; [`report`]: the
@@ -12,6 +13,7 @@
 //!   the data they share; [`format`]: how numbers are printed everywhere.
 
 pub mod accounting;
+pub mod client;
 #[cfg(test)]
 mod fixtures;
 pub mod format;

@@ -1,0 +1,184 @@
+//! One simulated client's side of the conversation: connecting and
+//! registering, joining the channel, and reading what the server says —
+//! the bench's own message lines, and the lines a server sends before it
+//! closes a connection. Kept apart from [`super::load`], which drives
+//! thousands of these at once, so the protocol details can be read (and
+//! tested) without the concurrency around them.
+
+use std::io;
+use std::rc::Rc;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::Mutex;
+
+use crate::bench::load::{LoadConfig, Proto};
+
+/// A registered client: its buffered reading half, and its writing half,
+/// shared between the task that sends and the one that answers PINGs.
+pub struct Client {
+    pub reader: BufReader<OwnedReadHalf>,
+    pub writer: Rc<Mutex<OwnedWriteHalf>>,
+}
+
+/// Asks for immediate ACKs. Linux clears the flag again after a while, so
+/// it is set after every read: delayed ACKs would add tens of milliseconds
+/// to loopback latency.
+pub fn quickack(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
+}
+
+/// Connects client `i` and registers it.
+pub async fn connect_one(config: &LoadConfig, i: usize) -> io::Result<Client> {
+    let stream = TcpStream::connect(config.addr).await?;
+    stream.set_nodelay(true)?;
+    quickack(&stream);
+    let (read, write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let writer = Rc::new(Mutex::new(write));
+    let nick = format!("{}{i}", config.nick_prefix);
+    let hello = match config.proto {
+        Proto::Irc => format!("NICK {nick}\r\nUSER {nick} 0 * :chatter bench\r\n"),
+        Proto::Line => format!("{nick}\r\n"),
+    };
+    writer.lock().await.write_all(hello.as_bytes()).await?;
+    let registered = |line: &str| match config.proto {
+        Proto::Irc => is_numeric(line, "376") || is_numeric(line, "422"),
+        Proto::Line => line.starts_with("* In #lobby"),
+    };
+    read_until(&mut reader, &writer, registered).await?;
+    Ok(Client { reader, writer })
+}
+
+/// Joins `channel` and waits for the end of the member list.
+pub async fn join_channel(
+    reader: &mut BufReader<OwnedReadHalf>,
+    writer: &Rc<Mutex<OwnedWriteHalf>>,
+    proto: Proto,
+    channel: &str,
+) -> io::Result<()> {
+    let join = match proto {
+        Proto::Irc => format!("JOIN {channel}\r\n"),
+        Proto::Line => format!("/join {channel}\r\n"),
+    };
+    writer.lock().await.write_all(join.as_bytes()).await?;
+    let names_done = format!("* In {channel}");
+    read_until(reader, writer, |line: &str| match proto {
+        Proto::Irc => is_numeric(line, "366"),
+        Proto::Line => line.starts_with(&names_done),
+    })
+    .await
+}
+
+fn is_numeric(line: &str, code: &str) -> bool {
+    line.split(' ').nth(1) == Some(code)
+}
+
+/// Reads lines (answering PINGs, refusing errors) until `done` matches.
+async fn read_until(
+    reader: &mut BufReader<OwnedReadHalf>,
+    writer: &Rc<Mutex<OwnedWriteHalf>>,
+    done: impl Fn(&str) -> bool,
+) -> io::Result<()> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection"));
+        }
+        let text = line.trim_end();
+        if done(text) {
+            return Ok(());
+        }
+        if let Some(token) = text.strip_prefix("PING ") {
+            writer.lock().await.write_all(format!("PONG {token}\r\n").as_bytes()).await?;
+        } else if text.starts_with("ERROR")
+            || ["432", "433", "464", "465"].iter().any(|c| is_numeric(text, c))
+        {
+            return Err(io::Error::other(format!("server refused: {text}")));
+        }
+    }
+}
+
+/// The three numbers at the end of a bench message line, if it is one.
+pub fn parse_message(line: &str) -> Option<(u32, u32, u64)> {
+    parse_message_bytes(line.trim_end().as_bytes())
+}
+
+/// [`parse_message`] on raw bytes, without allocating: the hot path.
+pub fn parse_message_bytes(line: &[u8]) -> Option<(u32, u32, u64)> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut words = line.rsplit(|b| *b == b' ');
+    let sent = number(words.next()?)?;
+    let seq = number(words.next()?)?;
+    let sender_word = words.next()?;
+    // IRC puts the text after " :"; a plain line after "name: ".
+    let sender = number(sender_word.strip_prefix(b":").unwrap_or(sender_word))?;
+    Some((u32::try_from(sender).ok()?, u32::try_from(seq).ok()?, sent))
+}
+
+fn number(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// The reason in a line a server sends before it closes a connection: an
+/// IRC `ERROR` or chatter's plain-line `* Disconnected: ...`.
+pub fn closing_line(line: &[u8]) -> Option<String> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    (line.starts_with(b"ERROR") || line.starts_with(b"* Disconnected"))
+        .then(|| String::from_utf8_lossy(line).into_owned())
+}
+
+/// A connection that failed while reading, in a few words.
+pub fn read_error_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset => "connection reset".to_string(),
+        io::ErrorKind::ConnectionAborted => "connection aborted".to_string(),
+        _ => format!("read failed: {e}"),
+    }
+}
+
+/// A write failed because the server had closed the connection.
+pub fn closed_by_peer(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closing_lines_and_read_errors_give_a_reason() {
+        assert_eq!(
+            closing_line(b"ERROR :Closing Link: 127.0.0.1 (SendQ exceeded)\r").as_deref(),
+            Some("ERROR :Closing Link: 127.0.0.1 (SendQ exceeded)")
+        );
+        assert_eq!(
+            closing_line(b"* Disconnected: Server shutting down").as_deref(),
+            Some("* Disconnected: Server shutting down")
+        );
+        assert_eq!(closing_line(b":b1!b1@127.0.0.1 PRIVMSG #bench :ERROR"), None);
+        assert_eq!(closing_line(b"b1: * Disconnected"), None);
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(read_error_reason(&reset), "connection reset");
+        assert!(read_error_reason(&io::Error::other("boom")).contains("boom"));
+        assert!(closed_by_peer(&io::Error::from(io::ErrorKind::BrokenPipe)));
+        assert!(!closed_by_peer(&io::Error::from(io::ErrorKind::TimedOut)));
+    }
+
+    #[test]
+    fn messages_parse_in_both_protocols() {
+        assert_eq!(parse_message(":b3!b3@127.0.0.1 PRIVMSG #bench :3 17 123456\r\n"), Some((3, 17, 123456)));
+        assert_eq!(parse_message("b3: 3 17 123456\r\n"), Some((3, 17, 123456)));
+        assert_eq!(parse_message("[#bench] b3: 3 17 123456"), Some((3, 17, 123456)));
+        assert_eq!(parse_message("* b3 joined #bench"), None);
+        assert_eq!(parse_message(":server 353 b1 = #bench :b1 b2 b3"), None);
+    }
+}
