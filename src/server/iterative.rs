@@ -10,6 +10,12 @@
 //!
 //! A client thread's read has a timeout of the ping interval: on the first
 //! timeout the client is PINGed, on the second it is dropped.
+//!
+//! Flow control: before each line a client thread waits at the `FlowGate`
+//! (see `outbox`) while some reader the server waits for is behind, or
+//! while its own client is. The lines it has not read stay in the kernel,
+//! so TCP slows the sender; the wait holds no lock, and every holder is
+//! released within bounded time by the flow rule, so it cannot deadlock.
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};
@@ -26,8 +32,10 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::chat::reply::closing_link;
 use crate::chat::{Action, ConnId, Event, Session, State};
+use crate::server::conn::CLOSE_GRACE;
+use crate::server::flow::{self, Policy, Receivers};
 use crate::server::listener::{ACCEPT_BACKOFF, is_fd_exhaustion, server_full_line};
-use crate::server::outbox::{CLOSE_GRACE, Enqueued, Flusher, Outbox};
+use crate::server::outbox::{Enqueued, FlowGate, Flusher, Outbox};
 use crate::server::{Config, unix_now};
 use crate::wire::message::write_line;
 use crate::wire::{Frame, LineReader};
@@ -39,11 +47,13 @@ const CLIENT_STACK_BYTES: usize = 256 * 1024;
 struct Hub {
     state: State,
     outboxes: HashMap<ConnId, Arc<Outbox>>,
+    receivers: Receivers,
 }
 
 struct Shared {
     config: Config,
     hub: Mutex<Hub>,
+    gate: Arc<FlowGate>,
     flusher: Flusher,
     clients: AtomicUsize,
     sendq_drops: AtomicU64,
@@ -73,13 +83,43 @@ impl ToFlush {
     }
 }
 
+/// The moment deliveries are queued at, read once per event.
+#[derive(Clone, Copy)]
+struct Stamp {
+    ms: u32,
+    now: Instant,
+}
+
+impl Stamp {
+    fn now() -> Stamp {
+        Stamp { ms: flow::millis(), now: Instant::now() }
+    }
+}
+
 impl Hub {
-    fn send(&self, to: ConnId, bytes: Arc<[u8]>, flush: &mut ToFlush, overflowed: &mut Vec<ConnId>) {
+    /// Queues bytes for `to`; `broadcast` marks deliveries of an event (which
+    /// make `to` a receiver in the flow census), not replies.
+    fn send(
+        &mut self,
+        to: ConnId,
+        bytes: Arc<[u8]>,
+        at: Stamp,
+        broadcast: bool,
+        flush: &mut ToFlush,
+        overflowed: &mut Vec<ConnId>,
+    ) {
         let Some(outbox) = self.outboxes.get(&to) else {
             return;
         };
-        match outbox.enqueue(bytes) {
-            Enqueued::Queued => flush.add(outbox),
+        match outbox.enqueue(bytes, at.ms, at.now) {
+            Enqueued::Queued => {
+                if broadcast {
+                    let mut window = outbox.receiver_window.load(Ordering::Relaxed);
+                    self.receivers.note(at.ms, &mut window);
+                    outbox.receiver_window.store(window, Ordering::Relaxed);
+                }
+                flush.add(outbox)
+            }
             Enqueued::Overflow => overflowed.push(to),
             Enqueued::Closed => {}
         }
@@ -96,16 +136,18 @@ impl Hub {
     /// Queues bytes for one connection, dropping it if its sendq overflows.
     fn deliver(&mut self, to: ConnId, bytes: Arc<[u8]>, shared: &Shared, flush: &mut ToFlush) {
         let mut overflowed = Vec::new();
-        self.send(to, bytes, flush, &mut overflowed);
+        self.send(to, bytes, Stamp::now(), false, flush, &mut overflowed);
         self.drop_overflowed(overflowed, shared, flush);
     }
 
     /// Applies `event` and queues its deliveries.
     fn apply(&mut self, event: &Event, shared: &Shared, flush: &mut ToFlush) {
         let mut overflowed = Vec::new();
+        let at = Stamp::now();
         for d in self.state.apply(event).items {
-            self.send(d.to, d.bytes, flush, &mut overflowed);
+            self.send(d.to, d.bytes, at, true, flush, &mut overflowed);
         }
+        shared.gate.set_receivers(self.receivers.count(at.ms));
         self.drop_overflowed(overflowed, shared, flush);
     }
 
@@ -125,18 +167,25 @@ impl Hub {
             outbox.begin_close(self.closing_line(conn, "SendQ exceeded"), &shared.flusher);
             flush.add(&outbox);
             let quit = Event::Quit { conn, reason: "SendQ exceeded".into() };
+            let at = Stamp::now();
             for d in self.state.apply(&quit).items {
-                self.send(d.to, d.bytes, flush, &mut overflowed);
+                self.send(d.to, d.bytes, at, true, flush, &mut overflowed);
             }
         }
     }
 }
 
 pub fn run(config: Config, listener: TcpListener) -> io::Result<()> {
+    let gate = Arc::new(FlowGate::new(Policy::for_sendq(config.sendq_bytes)));
     let shared = Arc::new(Shared {
-        hub: Mutex::new(Hub { state: State::new(config.info.clone()), outboxes: HashMap::new() }),
+        hub: Mutex::new(Hub {
+            state: State::new(config.info.clone()),
+            outboxes: HashMap::new(),
+            receivers: Receivers::default(),
+        }),
         config,
-        flusher: Flusher::start()?,
+        flusher: Flusher::start(gate.clone())?,
+        gate,
         clients: AtomicUsize::new(0),
         sendq_drops: AtomicU64::new(0),
     });
@@ -203,8 +252,13 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, slot: u32) {
         .name(format!("client-{slot}"))
         .stack_size(CLIENT_STACK_BYTES)
         .spawn(move || {
-            serve_client(&thread_shared, stream, conn);
+            let closing = serve_client(&thread_shared, stream, conn);
+            // Gone as far as the client can tell: its place is free even
+            // while its thread reads out what it still sends.
             thread_shared.clients.fetch_sub(1, Ordering::AcqRel);
+            if let Some(outbox) = closing {
+                linger(&outbox);
+            }
         });
     if let Err(e) = spawned {
         tracing::warn!("cannot start a client thread: {e}");
@@ -212,19 +266,21 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, slot: u32) {
     }
 }
 
-/// One client's whole life, on its own thread.
-fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) {
+/// One client's whole life, on its own thread. Returns its outbox if the
+/// connection is closing (rather than closed), for [`linger`].
+fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> Option<Arc<Outbox>> {
     let host = stream.peer_addr().map_or_else(|_| "unknown".into(), |a| a.ip().to_string());
     let _ = stream.set_read_timeout(Some(shared.config.ping_interval));
     // One descriptor per client: the outbox owns the socket, and this
     // thread reads through a shared reference to it.
-    let outbox = Arc::new(Outbox::new(stream, shared.config.sendq_bytes));
+    let outbox = Arc::new(Outbox::new(stream, shared.config.sendq_bytes, shared.gate.clone()));
     let mut session = Session::new(conn, host, shared.config.info.clone());
     let mut to_flush = ToFlush::default();
     {
         let mut hub = shared.hub();
         hub.outboxes.insert(conn, outbox.clone());
-        if outbox.enqueue(session.greeting(None).into()) == Enqueued::Queued {
+        let at = Stamp::now();
+        if outbox.enqueue(session.greeting(None).into(), at.ms, at.now) == Enqueued::Queued {
             to_flush.add(&outbox);
         }
     }
@@ -247,7 +303,8 @@ fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) {
                 let mut ping = Vec::new();
                 write_line(&mut ping, None, "PING", &[], Some(&shared.config.info.name));
                 let hub = shared.hub();
-                if outbox.enqueue(ping.into()) == Enqueued::Queued {
+                let at = Stamp::now();
+                if outbox.enqueue(ping.into(), at.ms, at.now) == Enqueued::Queued {
                     to_flush.add(&outbox);
                 }
                 drop(hub);
@@ -258,6 +315,9 @@ fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) {
             Err(e) => break format!("Read error: {e}"),
         }
         while let Some(frame) = reader.next_frame() {
+            // Not while a reader the server waits for is behind, or our own
+            // client is: this line, and all after it, wait in the kernel.
+            shared.gate.wait(&outbox);
             if outbox.is_closing() {
                 break 'serve "Closing".to_string();
             }
@@ -297,10 +357,44 @@ fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) {
     }
     hub.outboxes.remove(&conn);
     drop(hub);
-    if !outbox.is_closing() {
-        outbox.shut();
-    }
     to_flush.flush(&shared.flusher);
+    if outbox.is_closing() {
+        return Some(outbox);
+    }
+    outbox.shut();
+    None
+}
+
+/// Reads and discards what a closing client still sends until it closes its
+/// end (after our closing line and end of stream) or the grace period ends:
+/// closing with unread input would reset the connection, and a reset makes
+/// the client's kernel discard what it has not yet handed over, the closing
+/// line included.
+fn linger(outbox: &Outbox) {
+    linger_reading(outbox);
+    outbox.shut();
+}
+
+fn linger_reading(outbox: &Outbox) {
+    let deadline = Instant::now() + CLOSE_GRACE;
+    let mut stream = outbox.stream();
+    let mut sink = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left.min(Duration::from_millis(100)))).is_err() {
+            return;
+        }
+        match std::io::Read::read(&mut stream, &mut sink) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(_) => return,
+        }
+    }
 }
 
 /// SIGINT/SIGTERM: every client gets a closing line, then the process ends.

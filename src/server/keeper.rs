@@ -4,22 +4,31 @@
 //! the keeper's own appends (WorkerLost after a worker dies).
 //!
 //! The keeper is a LIVE reader like any worker (cell 0), so it must keep
-//! draining: the model calls [`Keeper::drain`] whenever it wakes.
+//! draining: the model calls [`Keeper::tend`] whenever it wakes. It also
+//! watches the workers' heartbeats and evicts one that has stopped running
+//! while others' events wait for it (see `log`).
 
 use crate::chat::{Event, ServerInfo, State};
 use crate::server::codec;
-use crate::server::log::{KEEPER, Log, Read, Wake};
+use crate::server::log::{KEEPER, Log, Read, StallWatch, Wake};
 use std::sync::Arc;
 
 pub struct Keeper {
     pub state: State,
     pub cursor: u64,
     buf: Vec<u8>,
+    watch: StallWatch,
 }
 
 impl Keeper {
     pub fn new(info: Arc<ServerInfo>) -> Keeper {
-        Keeper { state: State::observer(info), cursor: 0, buf: Vec::new() }
+        Keeper { state: State::observer(info), cursor: 0, buf: Vec::new(), watch: StallWatch::default() }
+    }
+
+    /// Drains the log and evicts stalled workers; returns the cells evicted.
+    pub fn tend(&mut self, log: &Log) -> Vec<usize> {
+        self.drain(log);
+        log.evict_stalled(&mut self.watch, std::time::Instant::now())
     }
 
     /// Applies everything published so far.
@@ -47,7 +56,9 @@ impl Keeper {
     pub fn publish(&mut self, log: &Log, wake: &dyn Wake, event: &Event) {
         let mut record = Vec::new();
         codec::encode(event, &mut record);
-        log.append(KEEPER, &record, wake, || self.drain(log));
+        log.append(KEEPER, &record, wake, || {
+            self.tend(log);
+        });
         self.drain(log);
     }
 
@@ -55,7 +66,9 @@ impl Keeper {
     /// log, tell everyone its users are gone, and free the cell.
     pub fn bury(&mut self, log: &Log, wake: &dyn Wake, cell: usize, reason: &str) {
         let generation = log.generation(cell);
-        if let Some(seq) = log.repair(cell, || self.drain(log)) {
+        if let Some(seq) = log.repair(cell, || {
+            self.tend(log);
+        }) {
             tracing::warn!(cell, seq, "filled the log entry a dead worker had claimed");
         }
         let lost = Event::WorkerLost { worker: cell as u16, generation, reason: reason.to_string() };

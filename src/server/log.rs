@@ -23,14 +23,24 @@
 //!   makes "which sequence did this writer claim" recoverable after a crash at
 //!   any instruction: see *Repair*. It guards three stores, so it is never
 //!   held for long.
-//! - **Gate.** Slot `s % capacity` last held sequence `s - capacity`. The
-//!   writer waits until every LIVE cell's cursor is past that, i.e.
-//!   `s < min(cursor) + capacity`. Nothing is ever overwritten unread: a full
-//!   ring makes writers wait, not lose. While it waits a writer drains the
-//!   log itself (its own cursor counts too). A writer that waits longer than
-//!   [`STALL_TIMEOUT`] marks the laggard EVICTED, which stops it gating; the
-//!   model then deals with it (prefork kills and replaces it; prethread lets
-//!   the thread drop its clients and replaces it once it exits).
+//! - **Gate.** Slot `s % capacity` last held sequence `s - capacity`, so
+//!   `s` may be claimed only once every LIVE cell's cursor is past that,
+//!   i.e. `s < min(cursor) + capacity`. Workers claim with [`Log::try_append`],
+//!   which checks this under the claim lock and claims nothing when the
+//!   ring is full: a worker never waits inside the log, it keeps its event
+//!   and stops reading its clients until there is room (that is how a full
+//!   ring pushes back on senders; see `flow` and `worker`). The keeper,
+//!   which serves no clients, uses [`Log::append`], which waits for room
+//!   while draining. Nothing is ever overwritten unread: a full ring makes
+//!   writers wait, not lose.
+//! - **Stalls.** Every worker bumps a heartbeat in its cell each time round
+//!   its loop, holding the flow or not. The keeper evicts a LIVE worker
+//!   that has unread records but whose heartbeat has not moved for
+//!   [`STALL_TIMEOUT`] (stopped with SIGSTOP, or hung): it is marked
+//!   EVICTED, which stops it gating; the model then deals with it (prefork
+//!   kills and replaces it; prethread lets the thread drop its clients and
+//!   replaces it once it exits). A worker that holds the flow for its slow
+//!   readers keeps beating, so backpressure is never mistaken for a stall.
 //! - **Write, publish.** The writer copies the record into the slot, then
 //!   stores `published = s + 1` with Release, then clears `pending`.
 //! - **Read.** A reader with cursor `c` loads `published` of slot `c %
@@ -63,6 +73,8 @@ use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
 
+use crate::server::flow::Census;
+
 /// Participants: the keeper (cell 0) and up to 64 workers.
 pub const MAX_CELLS: usize = 65;
 /// The keeper's cell.
@@ -71,8 +83,8 @@ pub const KEEPER: usize = 0;
 pub const SLOT_DATA_BYTES: usize = WORDS * 8;
 /// Slots in the ring: 4 MiB of shared memory.
 pub const DEFAULT_CAPACITY: usize = 4096;
-/// How long a writer waits on a reader that does not advance before it
-/// evicts that reader.
+/// How long a worker with unread records may go without a heartbeat
+/// before the keeper evicts it.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(3);
 
 const WORDS: usize = 126;
@@ -114,6 +126,12 @@ pub struct Cell {
     pending: AtomicU64,
     /// Connections this cell serves (for the server-wide client limit).
     clients: AtomicU32,
+    /// Bumped by a worker every time round its loop.
+    heartbeat: AtomicU64,
+    /// This cell's part of the flow census: connections behind, and
+    /// connections sent to lately (see `flow::Census`).
+    behind: AtomicU32,
+    receivers: AtomicU32,
 }
 
 #[repr(C)]
@@ -155,6 +173,18 @@ pub enum Read {
     Filler,
 }
 
+/// The keeper's memory of each cell's heartbeat: its last value and when
+/// it was first seen (or when the cell last had nothing to read).
+pub struct StallWatch {
+    seen: Vec<(u64, Instant)>,
+}
+
+impl Default for StallWatch {
+    fn default() -> Self {
+        StallWatch { seen: vec![(0, Instant::now()); MAX_CELLS] }
+    }
+}
+
 /// Wakes a sleeping cell: a `mio::Waker` for threads, SIGUSR1 for processes.
 pub trait Wake {
     fn wake(&self, cell: usize);
@@ -188,6 +218,11 @@ impl Drop for Mapping {
 pub struct Log {
     region: Region,
     capacity: u64,
+    /// A floor every LIVE cursor is known to be at or past. Cursors only
+    /// grow (a cell opens at the keeper's cursor, which gates too), so a
+    /// stale value is merely conservative; it spares [`Log::try_append`]
+    /// reading every cell while the ring has room. Per process.
+    floor_hint: AtomicU64,
 }
 
 fn header_bytes() -> usize {
@@ -206,7 +241,11 @@ impl Log {
             cells: std::array::from_fn(|_| Cell::default()),
         });
         let slots: Box<[Slot]> = (0..capacity).map(|_| Slot::new()).collect();
-        let log = Log { region: Region::Heap { header, slots }, capacity: capacity as u64 };
+        let log = Log {
+            region: Region::Heap { header, slots },
+            capacity: capacity as u64,
+            floor_hint: AtomicU64::new(0),
+        };
         log.init_cells();
         log
     }
@@ -239,6 +278,7 @@ impl Log {
         let log = Log {
             region: Region::Mapped(Mapping { header, slots, base: base.as_ptr() as usize, len }),
             capacity: capacity as u64,
+            floor_hint: AtomicU64::new(0),
         };
         log.init_cells();
         Ok(log)
@@ -293,6 +333,8 @@ impl Log {
         c.sleeping.store(AWAKE, Ordering::SeqCst);
         c.pid.store(pid, Ordering::SeqCst);
         c.clients.store(0, Ordering::SeqCst);
+        c.behind.store(0, Ordering::SeqCst);
+        c.receivers.store(0, Ordering::SeqCst);
         let generation = c.generation.fetch_add(1, Ordering::SeqCst) + 1;
         c.status.store(LIVE, Ordering::SeqCst);
         generation
@@ -327,6 +369,8 @@ impl Log {
     pub fn vacate(&self, cell: usize) {
         let c = self.cell(cell);
         c.clients.store(0, Ordering::SeqCst);
+        c.behind.store(0, Ordering::SeqCst);
+        c.receivers.store(0, Ordering::SeqCst);
         c.status.store(VACANT, Ordering::SeqCst);
     }
 
@@ -347,6 +391,54 @@ impl Log {
         self.cell(cell).clients.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// `me` is alive and going round its loop.
+    pub fn beat(&self, me: usize) {
+        self.cell(me).heartbeat.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Publishes `me`'s part of the flow census.
+    pub fn set_census(&self, me: usize, census: Census) {
+        let c = self.cell(me);
+        c.behind.store(census.behind as u32, Ordering::Relaxed);
+        c.receivers.store(census.receivers as u32, Ordering::Relaxed);
+    }
+
+    /// The flow census summed over every LIVE cell.
+    pub fn census(&self) -> Census {
+        let mut total = Census::default();
+        for c in self.header().cells.iter().filter(|c| c.status.load(Ordering::Relaxed) == LIVE) {
+            total.behind += c.behind.load(Ordering::Relaxed) as usize;
+            total.receivers += c.receivers.load(Ordering::Relaxed) as usize;
+        }
+        total
+    }
+
+    /// Evicts LIVE workers that have records to read but have not beaten
+    /// for [`STALL_TIMEOUT`]; `watch` is the caller's (the keeper's) memory
+    /// of when each heartbeat last moved. Returns the cells evicted.
+    pub fn evict_stalled(&self, watch: &mut StallWatch, now: Instant) -> Vec<usize> {
+        let head = self.head();
+        let mut evicted = Vec::new();
+        for (i, c) in self.header().cells.iter().enumerate().skip(KEEPER + 1) {
+            let beat = c.heartbeat.load(Ordering::Relaxed);
+            let seen = &mut watch.seen[i];
+            if seen.0 != beat || c.status.load(Ordering::SeqCst) != LIVE {
+                *seen = (beat, now);
+                continue;
+            }
+            let waiting = c.cursor.load(Ordering::Acquire) < head;
+            if !waiting {
+                seen.1 = now;
+            } else if now.saturating_duration_since(seen.1) > STALL_TIMEOUT
+                && c.status.compare_exchange(LIVE, EVICTED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+            {
+                tracing::warn!(cell = i, "evicting a worker that stopped reading the log");
+                evicted.push(i);
+            }
+        }
+        evicted
+    }
+
     // ---- writing ----
 
     fn lock_claim(&self, me: usize) {
@@ -357,10 +449,61 @@ impl Log {
         }
     }
 
-    /// Appends one record as `me` and returns its sequence number. While the
-    /// ring is full, `while_gated` is called repeatedly; it must advance
-    /// `me`'s own cursor if it can (drain the log), or the writer could wait
-    /// on itself.
+    /// Appends one record as `me` if the ring has room for it, and returns
+    /// its sequence number; claims nothing and returns `None` when the ring
+    /// is full. Never waits: for workers, which must keep serving their
+    /// sockets while the ring is full.
+    pub fn try_append(&self, me: usize, record: &[u8], wake: &dyn Wake) -> Option<u64> {
+        assert!(record.len() <= SLOT_DATA_BYTES, "record of {} bytes does not fit a slot", record.len());
+        let header = self.header();
+        let cell = self.cell(me);
+        self.lock_claim(me);
+        let seq = header.next.load(Ordering::SeqCst);
+        if seq >= self.floor_hint.load(Ordering::Relaxed) + self.capacity {
+            let floor = self.live_floor(seq);
+            self.floor_hint.fetch_max(floor, Ordering::Relaxed);
+            if seq >= floor + self.capacity {
+                header.claim_lock.store(0, Ordering::Release);
+                return None;
+            }
+        }
+        cell.pending.store(seq, Ordering::SeqCst);
+        header.next.store(seq + 1, Ordering::SeqCst);
+        header.claim_lock.store(0, Ordering::Release);
+
+        self.write_slot(seq, KIND_EVENT, record);
+        cell.pending.store(NONE, Ordering::SeqCst);
+        self.wake_sleepers(me, seq, wake);
+        Some(seq)
+    }
+
+    /// Whether a record could be appended now (it may not be by the time
+    /// one is: other writers race for the same room).
+    pub fn has_room(&self) -> bool {
+        let head = self.head();
+        head < self.floor_hint.load(Ordering::Relaxed) + self.capacity || {
+            let floor = self.live_floor(head);
+            self.floor_hint.fetch_max(floor, Ordering::Relaxed);
+            head < floor + self.capacity
+        }
+    }
+
+    /// The lowest cursor of any LIVE cell, or `upto` if none is lower.
+    fn live_floor(&self, upto: u64) -> u64 {
+        self.header()
+            .cells
+            .iter()
+            .filter(|c| c.status.load(Ordering::SeqCst) == LIVE)
+            .map(|c| c.cursor.load(Ordering::Acquire))
+            .fold(upto, u64::min)
+    }
+
+    /// Appends one record as `me` and returns its sequence number, waiting
+    /// while the ring is full: for the keeper, which serves no clients.
+    /// While it waits, `while_gated` is called repeatedly; it must advance
+    /// `me`'s own cursor if it can (drain the log), or the writer could
+    /// wait on itself, and it should evict stalled workers (see
+    /// [`Log::evict_stalled`]), or a stopped worker would hold it forever.
     pub fn append(&self, me: usize, record: &[u8], wake: &dyn Wake, mut while_gated: impl FnMut()) -> u64 {
         assert!(record.len() <= SLOT_DATA_BYTES, "record of {} bytes does not fit a slot", record.len());
         let header = self.header();
@@ -371,7 +514,7 @@ impl Log {
         header.next.store(seq + 1, Ordering::SeqCst);
         header.claim_lock.store(0, Ordering::Release);
 
-        self.wait_for_gate(me, seq, &mut while_gated);
+        self.wait_for_gate(seq, &mut while_gated);
         self.write_slot(seq, KIND_EVENT, record);
         cell.pending.store(NONE, Ordering::SeqCst);
         self.wake_sleepers(me, seq, wake);
@@ -379,43 +522,15 @@ impl Log {
     }
 
     /// Waits until slot `seq` holds nothing a LIVE reader still needs.
-    fn wait_for_gate(&self, me: usize, seq: u64, while_gated: &mut impl FnMut()) {
+    fn wait_for_gate(&self, seq: u64, while_gated: &mut impl FnMut()) {
         let mut backoff = Backoff::default();
-        let mut since: Option<Instant> = None;
         loop {
-            let floor = seq.saturating_sub(self.capacity - 1);
-            let laggards = self.laggards(floor);
-            if laggards.is_empty() {
+            if seq < self.live_floor(seq) + self.capacity {
                 return;
             }
             while_gated();
-            let started = *since.get_or_insert_with(Instant::now);
-            if started.elapsed() > STALL_TIMEOUT {
-                for cell in laggards.into_iter().filter(|c| *c != me && *c != KEEPER) {
-                    if self
-                        .cell(cell)
-                        .status
-                        .compare_exchange(LIVE, EVICTED, Ordering::SeqCst, Ordering::SeqCst)
-                        .is_ok()
-                    {
-                        tracing::warn!(cell, "evicting a worker that stopped reading the log");
-                    }
-                }
-                since = None;
-            }
             backoff.wait();
         }
-    }
-
-    /// LIVE cells whose cursor is below `floor`.
-    fn laggards(&self, floor: u64) -> Vec<usize> {
-        let mut behind = Vec::new();
-        for (i, c) in self.header().cells.iter().enumerate() {
-            if c.status.load(Ordering::SeqCst) == LIVE && c.cursor.load(Ordering::Acquire) < floor {
-                behind.push(i);
-            }
-        }
-        behind
     }
 
     fn write_slot(&self, seq: u64, kind: u64, record: &[u8]) {
@@ -521,7 +636,7 @@ impl Log {
         if claimed == NONE || self.is_published(claimed) {
             return None;
         }
-        self.wait_for_gate(KEEPER, claimed, &mut while_gated);
+        self.wait_for_gate(claimed, &mut while_gated);
         self.write_slot(claimed, KIND_FILLER, &[]);
         Some(claimed)
     }
@@ -650,22 +765,63 @@ mod tests {
     }
 
     #[test]
-    fn a_reader_that_stops_is_evicted() {
+    fn a_full_ring_refuses_a_try_and_claims_nothing() {
         let log = Log::on_heap(4);
         log.open_cell(1, 0, 0);
-        log.open_cell(2, 0, 0); // never reads
+        log.open_cell(2, 0, 0);
         let wake = no_wake();
-        let mut cursor = 0;
-        let mut buf = Vec::new();
-        for i in 0..6u8 {
-            log.append(1, &[i], &wake, || {
-                while log.read(cursor, &mut buf) == Read::Record {
-                    cursor += 1;
-                }
-                log.advance(1, cursor);
-            });
+        for i in 0..4u8 {
+            assert_eq!(log.try_append(1, &[i], &wake), Some(i as u64));
         }
+        assert!(!log.has_room());
+        assert_eq!(log.try_append(1, b"no room", &wake), None);
+        assert_eq!(log.head(), 4, "nothing was claimed");
+        // Both readers must move on before slot 0 is reused.
+        log.advance(1, 1);
+        assert_eq!(log.try_append(1, b"x", &wake), None, "cell 2 still needs slot 0");
+        log.advance(2, 2);
+        assert!(log.has_room());
+        assert_eq!(log.try_append(2, b"x", &wake), Some(4));
+        let mut buf = Vec::new();
+        assert_eq!(log.read(4, &mut buf), Read::Record);
+        assert_eq!(buf, b"x");
+        assert_eq!(log.read(1, &mut buf), Read::Record, "slot 1 was not overwritten");
+        assert_eq!(buf, [1]);
+    }
+
+    #[test]
+    fn a_worker_that_stops_beating_is_evicted_one_that_beats_is_not() {
+        let log = Log::on_heap(4);
+        log.open_cell(KEEPER, 0, 0);
+        log.open_cell(1, 0, 0); // beats but holds: never reads
+        log.open_cell(2, 0, 0); // stopped
+        log.open_cell(3, 0, 0); // stopped, but has nothing to read
+        let wake = no_wake();
+        let mut watch = StallWatch::default();
+        let start = Instant::now();
+        assert!(log.evict_stalled(&mut watch, start).is_empty());
+        log.append(KEEPER, b"e", &wake, || {});
+        log.advance(KEEPER, 1);
+        log.advance(3, 1);
+        log.beat(1);
+        assert!(log.evict_stalled(&mut watch, start + STALL_TIMEOUT / 2).is_empty());
+        log.beat(1);
+        assert_eq!(log.evict_stalled(&mut watch, start + STALL_TIMEOUT * 2), vec![2]);
+        assert_eq!(log.status(1), CellStatus::Live);
         assert_eq!(log.status(2), CellStatus::Evicted);
+        assert_eq!(log.status(3), CellStatus::Live);
+    }
+
+    #[test]
+    fn census_sums_the_live_cells() {
+        let log = Log::on_heap(4);
+        log.open_cell(1, 0, 0);
+        log.open_cell(2, 0, 0);
+        log.set_census(1, Census { behind: 1, receivers: 10 });
+        log.set_census(2, Census { behind: 2, receivers: 5 });
+        assert_eq!(log.census(), Census { behind: 3, receivers: 15 });
+        log.mark_dead(2);
+        assert_eq!(log.census(), Census { behind: 1, receivers: 10 });
     }
 
     /// Several writer threads, several readers: every reader sees every

@@ -4,6 +4,8 @@
 
 pub mod codec;
 pub mod config;
+pub mod conn;
+pub mod flow;
 pub mod iterative;
 pub mod keeper;
 pub mod listener;

@@ -12,25 +12,122 @@
 //! per-recipient order is the order deliveries were queued under the lock,
 //! and the cost is one extra thread in all rather than a writer per client.
 //! A client whose queue passes its limit is sent a closing line and shut
-//! down, with a grace period for that line to get out.
+//! down, with a grace period for that line to get out; once it is out the
+//! write side is shut (the client sees the line, then end of stream) and
+//! the client's own thread reads out what it still sends before closing,
+//! so the close is never a reset that would throw the line away.
+//!
+//! Flow control (see `flow`) lives here too, in a [`FlowGate`] every outbox
+//! reports to: an outbox whose queue passes the behind mark while the
+//! server still waits for it holds the gate shut, and every client thread
+//! waits at the gate before handling its next line, so senders stop being
+//! read and TCP slows them. Persistently behind outboxes are exactly the
+//! parked ones (a queue only stays long when the socket would block), so
+//! the flusher, which owns them, is what re-evaluates them every
+//! `flow::TICK` and cuts loose the ones that hold everyone up.
 
 use std::collections::HashMap;
 use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use nix::sys::socket::{MsgFlags, sendmsg};
 
+use crate::server::conn::CLOSE_GRACE;
+use crate::server::flow::{self, Census, Change, ConnFlow, Policy};
 use crate::server::sendq::{Flush, Overflow, SendQueue};
 
-/// How long a closing client gets to read its last line.
-pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// The iterative model's flow state, shared by every outbox and client
+/// thread: how many outboxes hold the flow, how many are behind, how many
+/// were sent to lately, and a condition variable for the threads that wait.
+pub struct FlowGate {
+    policy: Policy,
+    holders: AtomicUsize,
+    behind: AtomicUsize,
+    receivers: AtomicUsize,
+    lock: Mutex<()>,
+    released: Condvar,
+    /// The flusher's waker: a gate that shuts must start its ticks.
+    flusher: std::sync::OnceLock<Arc<Waker>>,
+}
+
+impl FlowGate {
+    pub fn new(policy: Policy) -> FlowGate {
+        FlowGate {
+            policy,
+            holders: AtomicUsize::new(0),
+            behind: AtomicUsize::new(0),
+            receivers: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            released: Condvar::new(),
+            flusher: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn holding(&self) -> bool {
+        self.holders.load(Ordering::Acquire) > 0
+    }
+
+    pub fn census(&self) -> Census {
+        Census {
+            behind: self.behind.load(Ordering::Relaxed),
+            receivers: self.receivers.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Records how many connections were sent to lately.
+    pub fn set_receivers(&self, count: usize) {
+        self.receivers.store(count, Ordering::Relaxed);
+    }
+
+    fn apply(&self, change: Change) {
+        if change.is_none() {
+            return;
+        }
+        let mut release = false;
+        if change.behind != 0 {
+            let was = self.behind.fetch_add(change.behind as usize, Ordering::AcqRel);
+            release |= change.behind < 0 && was > 0;
+        }
+        if change.holds != 0 {
+            let was = self.holders.fetch_add(change.holds as usize, Ordering::AcqRel);
+            tracing::debug!(holders = was.wrapping_add(change.holds as usize), "flow gate");
+            release |= change.holds < 0 && was == 1;
+            if change.holds > 0
+                && was == 0
+                && let Some(waker) = self.flusher.get()
+            {
+                let _ = waker.wake();
+            }
+        }
+        if release {
+            // Under the lock, so a thread between its check and its wait
+            // cannot miss this.
+            let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+            self.released.notify_all();
+        }
+    }
+
+    /// Waits while the flow is held, or while `outbox`'s own client is
+    /// behind (it may not talk while it is not listening); returns at once
+    /// if the outbox is closing.
+    pub fn wait(&self, outbox: &Outbox) {
+        let mut guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        while (self.holding() || outbox.is_behind()) && !outbox.is_closing() {
+            // The timeout only guards against a missed release; releases notify.
+            guard = match self.released.wait_timeout(guard, Duration::from_millis(50)) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+}
 
 /// What became of a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,9 +144,11 @@ struct Inner {
     queue: SendQueue,
     /// The flusher is draining this outbox; others only append.
     parked: bool,
-    /// A closing line is queued; shut the socket once it is written.
+    /// A closing line is queued; shut the write side once it is written.
     closing: bool,
+    /// Nothing more is written (the closing line is out, or the socket failed).
     closed: bool,
+    flow: ConnFlow,
 }
 
 #[derive(Debug)]
@@ -58,6 +157,21 @@ pub struct Outbox {
     inner: Mutex<Inner>,
     /// Set while this outbox is on some thread's to-flush list.
     listed: AtomicBool,
+    gate: Arc<FlowGate>,
+    /// Mirrors `inner.flow.is_behind()` and `inner.closing || inner.closed`
+    /// for the gate's waiters, which must not take the inner lock: a thread
+    /// holding it takes the gate's lock to report a change.
+    behind: AtomicBool,
+    ending: AtomicBool,
+    /// The receiver window it was last counted in (`flow::Receivers`);
+    /// touched only under the directory lock.
+    pub receiver_window: AtomicU32,
+}
+
+impl std::fmt::Debug for FlowGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowGate").field("census", &self.census()).finish()
+    }
 }
 
 /// Writes with `MSG_DONTWAIT | MSG_NOSIGNAL`: non-blocking for this call
@@ -80,7 +194,7 @@ impl Write for DontWait<'_> {
 }
 
 impl Outbox {
-    pub fn new(stream: TcpStream, sendq_bytes: usize) -> Self {
+    pub fn new(stream: TcpStream, sendq_bytes: usize, gate: Arc<FlowGate>) -> Self {
         Outbox {
             stream,
             inner: Mutex::new(Inner {
@@ -88,9 +202,53 @@ impl Outbox {
                 parked: false,
                 closing: false,
                 closed: false,
+                flow: ConnFlow::default(),
             }),
             listed: AtomicBool::new(false),
+            gate,
+            behind: AtomicBool::new(false),
+            ending: AtomicBool::new(false),
+            receiver_window: AtomicU32::new(0),
         }
+    }
+
+    pub fn is_behind(&self) -> bool {
+        self.behind.load(Ordering::Acquire)
+    }
+
+    /// Re-reads the queue's length into the flow standing.
+    fn account(&self, inner: &mut Inner, now: Instant) {
+        let change = inner.flow.queued(inner.queue.queued(), &self.gate.policy, now);
+        self.settle_flow(inner, change);
+    }
+
+    fn settle_flow(&self, inner: &Inner, change: Change) {
+        if !change.is_none() {
+            self.behind.store(inner.flow.is_behind(), Ordering::Release);
+            self.gate.apply(change);
+        }
+    }
+
+    /// This outbox is closing: it stops counting for flow control.
+    fn leave_flow(&self, inner: &mut Inner) {
+        self.ending.store(true, Ordering::Release);
+        let change = inner.flow.leave();
+        self.settle_flow(inner, change);
+    }
+
+    /// Accounts `elapsed` of holding the flow, if this outbox holds it (see
+    /// `flow::ConnFlow::held`); called by the flusher while the gate is shut.
+    fn held(&self, elapsed: Duration, census: Census, now_ms: u32) {
+        let mut inner = self.lock();
+        if !inner.flow.holds() || inner.closing {
+            return;
+        }
+        let lag = inner.queue.oldest_stamp().map_or(Duration::ZERO, |s| flow::age(s, now_ms));
+        let change = inner.flow.held(elapsed, lag, census, &self.gate.policy);
+        if change.holds < 0 {
+            tracing::info!(?lag, ?census, "no longer waiting for a slow reader");
+        }
+        self.settle_flow(&inner, change);
     }
 
     /// The socket, for the owner's (blocking) reads.
@@ -102,14 +260,18 @@ impl Outbox {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Queues bytes; the caller flushes after releasing the directory lock.
-    pub fn enqueue(&self, bytes: Arc<[u8]>) -> Enqueued {
+    /// Queues bytes (queued at `stamp`, `flow::millis`; `now` is the same
+    /// moment); the caller flushes after releasing the directory lock.
+    pub fn enqueue(&self, bytes: Arc<[u8]>, stamp: u32, now: Instant) -> Enqueued {
         let mut inner = self.lock();
         if inner.closing || inner.closed {
             return Enqueued::Closed;
         }
-        match inner.queue.push(bytes) {
-            Ok(()) => Enqueued::Queued,
+        match inner.queue.push(bytes, stamp) {
+            Ok(()) => {
+                self.account(&mut inner, now);
+                Enqueued::Queued
+            }
             Err(Overflow) => Enqueued::Overflow,
         }
     }
@@ -123,8 +285,9 @@ impl Outbox {
             return;
         }
         inner.queue.discard_unstarted();
-        inner.queue.push_unbounded(closing_line.into());
+        inner.queue.push_unbounded(closing_line.into(), flow::millis());
         inner.closing = true;
+        self.leave_flow(&mut inner);
         if inner.parked {
             drop(inner);
             flusher.park(self.clone(), Some(Instant::now() + CLOSE_GRACE));
@@ -135,6 +298,7 @@ impl Outbox {
     pub fn close_when_flushed(self: &Arc<Self>, flusher: &Flusher) {
         let mut inner = self.lock();
         inner.closing = true;
+        self.leave_flow(&mut inner);
         if inner.parked {
             drop(inner);
             flusher.park(self.clone(), Some(Instant::now() + CLOSE_GRACE));
@@ -142,8 +306,7 @@ impl Outbox {
     }
 
     pub fn is_closing(&self) -> bool {
-        let inner = self.lock();
-        inner.closing || inner.closed
+        self.ending.load(Ordering::Acquire)
     }
 
     pub fn is_closed(&self) -> bool {
@@ -181,19 +344,25 @@ impl Outbox {
     }
 
     fn shut_locked(&self, inner: &mut Inner) {
-        if !inner.closed {
-            inner.closed = true;
-            inner.queue.discard_unstarted();
-            let _ = self.stream.shutdown(Shutdown::Both);
-        }
+        inner.closed = true;
+        inner.queue.discard_unstarted();
+        self.leave_flow(inner);
+        let _ = self.stream.shutdown(Shutdown::Both);
     }
 
     /// One drain attempt; `None` when the socket failed or the outbox closed.
     fn write_queued(&self, inner: &mut Inner) -> Option<Flush> {
-        match inner.queue.write_to(&mut DontWait(&self.stream)) {
+        let written = inner.queue.write_to(&mut DontWait(&self.stream));
+        if !inner.closing {
+            self.account(inner, Instant::now());
+        }
+        match written {
             Ok(Flush::Drained) => {
                 if inner.closing {
-                    self.shut_locked(inner);
+                    // The closing line is out: end of stream after it. The
+                    // client's thread reads out the rest and closes.
+                    inner.closed = true;
+                    let _ = self.stream.shutdown(Shutdown::Write);
                     return None;
                 }
                 Some(Flush::Drained)
@@ -215,12 +384,15 @@ pub struct Flusher {
 }
 
 impl Flusher {
-    /// Starts the flusher thread.
-    pub fn start() -> io::Result<Flusher> {
+    /// Starts the flusher thread, which also keeps `gate`'s holders honest.
+    pub fn start(gate: Arc<FlowGate>) -> io::Result<Flusher> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        let _ = gate.flusher.set(waker.clone());
         let (parked, incoming) = channel();
-        std::thread::Builder::new().name("flusher".into()).spawn(move || run_flusher(poll, incoming))?;
+        std::thread::Builder::new()
+            .name("flusher".into())
+            .spawn(move || run_flusher(poll, incoming, &gate))?;
         Ok(Flusher { parked, waker })
     }
 
@@ -238,15 +410,19 @@ struct Parked {
     deadline: Option<Instant>,
 }
 
-fn run_flusher(mut poll: Poll, incoming: Receiver<(Arc<Outbox>, Option<Instant>)>) {
+fn run_flusher(mut poll: Poll, incoming: Receiver<(Arc<Outbox>, Option<Instant>)>, gate: &FlowGate) {
     let mut events = Events::with_capacity(256);
     // Keyed by the outbox's address, which is stable while we hold it, so a
     // second park of the same outbox (to set a closing deadline) finds it.
     let mut parked: HashMap<Token, Parked> = HashMap::new();
+    let mut last_tick = Instant::now();
     loop {
         let now = Instant::now();
-        let timeout =
+        let mut timeout =
             parked.values().filter_map(|p| p.deadline).min().map(|d| d.saturating_duration_since(now));
+        if gate.holding() {
+            timeout = Some(timeout.map_or(flow::TICK, |t| t.min(flow::TICK)));
+        }
         if let Err(e) = poll.poll(&mut events, timeout)
             && e.kind() != io::ErrorKind::Interrupted
         {
@@ -280,6 +456,17 @@ fn run_flusher(mut poll: Poll, incoming: Receiver<(Arc<Outbox>, Option<Instant>)
         for p in parked.values() {
             if p.deadline.is_some_and(|d| d <= now) {
                 p.outbox.shut();
+            }
+        }
+        // Holders that persist are parked here: account their holding.
+        let elapsed = now.saturating_duration_since(last_tick);
+        if !gate.holding() {
+            last_tick = now;
+        } else if elapsed >= flow::TICK {
+            last_tick = now;
+            let (census, now_ms) = (gate.census(), flow::millis());
+            for p in parked.values() {
+                p.outbox.held(elapsed.min(4 * flow::TICK), census, now_ms);
             }
         }
         for token in ready {

@@ -39,9 +39,9 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 
 use crate::server::Config;
+use crate::server::conn::CLOSE_GRACE;
 use crate::server::keeper::Keeper;
 use crate::server::log::{CellStatus, DEFAULT_CAPACITY, KEEPER, Log, Wake};
-use crate::server::outbox::CLOSE_GRACE;
 use crate::server::worker::{self, WAKE, WorkerSetup};
 
 /// Wakes a cell by sending SIGUSR1 to the process recorded in it.
@@ -114,7 +114,7 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
     let mut events = Events::with_capacity(8);
     let mut killed: Vec<Pid> = Vec::new();
     loop {
-        sup.keeper.drain(&sup.log);
+        sup.keeper.tend(&sup.log);
         let timeout = if sup.log.prepare_sleep(KEEPER, sup.keeper.cursor) {
             Duration::from_millis(100)
         } else {

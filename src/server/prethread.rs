@@ -76,7 +76,7 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
 
     let mut events = Events::with_capacity(16);
     loop {
-        keeper.drain(log);
+        keeper.tend(log);
         let timeout = if log.prepare_sleep(KEEPER, keeper.cursor) {
             Duration::from_millis(100)
         } else {

@@ -5,6 +5,9 @@
 //! writes, so a burst of small lines costs one system call. The queue is
 //! bounded in bytes: a client that stops reading fills it, and the owner then
 //! drops that client instead of letting its backlog grow or delay anyone.
+//! Each chunk carries the coarse time it was queued (`flow::millis`), so
+//! the owner can tell how late the oldest unsent line is (the lag rule of
+//! `flow`).
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
@@ -34,7 +37,8 @@ pub enum Flush {
 
 #[derive(Debug)]
 pub struct SendQueue {
-    chunks: VecDeque<Arc<[u8]>>,
+    /// Lines to send, each with the time it was queued.
+    chunks: VecDeque<(Arc<[u8]>, u32)>,
     /// Bytes of the front chunk already written.
     front_written: usize,
     queued: usize,
@@ -55,23 +59,29 @@ impl SendQueue {
         self.queued == 0
     }
 
-    /// Queues `bytes` unless that would take the queue past its limit.
-    pub fn push(&mut self, bytes: Arc<[u8]>) -> Result<(), Overflow> {
+    /// When the oldest line still (partly) unsent was queued.
+    pub fn oldest_stamp(&self) -> Option<u32> {
+        self.chunks.front().map(|(_, stamp)| *stamp)
+    }
+
+    /// Queues `bytes`, queued at `stamp`, unless that would take the queue
+    /// past its limit.
+    pub fn push(&mut self, bytes: Arc<[u8]>, stamp: u32) -> Result<(), Overflow> {
         if self.queued + bytes.len() > self.limit {
             return Err(Overflow);
         }
-        self.push_unbounded(bytes);
+        self.push_unbounded(bytes, stamp);
         Ok(())
     }
 
     /// Queues `bytes` whatever the limit: for the one closing line a dropped
     /// client is still owed.
-    pub fn push_unbounded(&mut self, bytes: Arc<[u8]>) {
+    pub fn push_unbounded(&mut self, bytes: Arc<[u8]>, stamp: u32) {
         if bytes.is_empty() {
             return;
         }
         self.queued += bytes.len();
-        self.chunks.push_back(bytes);
+        self.chunks.push_back((bytes, stamp));
     }
 
     /// Forgets everything not yet started, keeping the rest of a line that is
@@ -79,7 +89,7 @@ impl SendQueue {
     pub fn discard_unstarted(&mut self) {
         let keep = if self.front_written > 0 { 1 } else { 0 };
         while self.chunks.len() > keep {
-            if let Some(chunk) = self.chunks.pop_back() {
+            if let Some((chunk, _)) = self.chunks.pop_back() {
                 self.queued -= chunk.len();
             }
         }
@@ -91,7 +101,7 @@ impl SendQueue {
         while !self.chunks.is_empty() {
             let written = {
                 let mut slices = Vec::with_capacity(self.chunks.len().min(MAX_SLICES));
-                for (i, chunk) in self.chunks.iter().take(MAX_SLICES).enumerate() {
+                for (i, (chunk, _)) in self.chunks.iter().take(MAX_SLICES).enumerate() {
                     let start = if i == 0 { self.front_written } else { 0 };
                     slices.push(IoSlice::new(&chunk[start..]));
                 }
@@ -121,7 +131,7 @@ impl SendQueue {
             return;
         }
         while written > 0 {
-            let Some(front) = self.chunks.front() else {
+            let Some((front, _)) = self.chunks.front() else {
                 break;
             };
             let left = front.len() - self.front_written;
@@ -169,36 +179,39 @@ mod tests {
     #[test]
     fn drains_in_order_across_partial_writes() {
         let mut q = SendQueue::new(100);
-        q.push(chunk("hello ")).unwrap();
-        q.push(chunk("world\r\n")).unwrap();
+        q.push(chunk("hello "), 1).unwrap();
+        q.push(chunk("world\r\n"), 2).unwrap();
         let mut w = Throttled { taken: Vec::new(), room: 5 };
+        assert_eq!(q.oldest_stamp(), Some(1));
         assert_eq!(q.write_to(&mut w).unwrap(), Flush::Blocked);
         assert_eq!(q.queued(), 8);
+        assert_eq!(q.oldest_stamp(), Some(1), "a line partly sent is still the oldest");
         w.room = 100;
         assert_eq!(q.write_to(&mut w).unwrap(), Flush::Drained);
         assert_eq!(w.taken, b"hello world\r\n");
         assert!(q.is_empty());
+        assert_eq!(q.oldest_stamp(), None);
     }
 
     #[test]
     fn refuses_past_the_limit_but_takes_the_closing_line() {
         let mut q = SendQueue::new(10);
-        q.push(chunk("12345678")).unwrap();
-        assert_eq!(q.push(chunk("abc")), Err(Overflow));
+        q.push(chunk("12345678"), 0).unwrap();
+        assert_eq!(q.push(chunk("abc"), 0), Err(Overflow));
         assert_eq!(q.queued(), 8);
-        q.push_unbounded(chunk("ERROR\r\n"));
+        q.push_unbounded(chunk("ERROR\r\n"), 0);
         assert_eq!(q.queued(), 15);
     }
 
     #[test]
     fn discard_keeps_a_half_written_line_whole() {
         let mut q = SendQueue::new(100);
-        q.push(chunk("first\r\n")).unwrap();
-        q.push(chunk("second\r\n")).unwrap();
+        q.push(chunk("first\r\n"), 0).unwrap();
+        q.push(chunk("second\r\n"), 0).unwrap();
         let mut w = Throttled { taken: Vec::new(), room: 3 };
         q.write_to(&mut w).unwrap();
         q.discard_unstarted();
-        q.push_unbounded(chunk("bye\r\n"));
+        q.push_unbounded(chunk("bye\r\n"), 0);
         w.room = 100;
         q.write_to(&mut w).unwrap();
         assert_eq!(w.taken, b"first\r\nbye\r\n");

@@ -113,6 +113,11 @@ impl LineReader {
         frame
     }
 
+    /// Whether complete frames are waiting to be taken.
+    pub fn has_frames(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
     /// Bytes held waiting for a line end (never more than max_line_bytes + one read's worth; see below).
     ///
     /// Between calls it is in fact at most the longest body plus one byte
