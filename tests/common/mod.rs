@@ -81,7 +81,8 @@ impl Server {
             .args(["--listen", "127.0.0.1:0"])
             .args(model.args())
             .args(extra)
-            .env("RUST_LOG", "warn")
+            // CHATTER_TEST_LOG=info shows what the server did, for debugging.
+            .env("RUST_LOG", std::env::var("CHATTER_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -257,6 +258,12 @@ impl Client {
             );
         }
         self.unread.drain(..).collect()
+    }
+
+    /// The socket, for tests that read and write it themselves from here on
+    /// (lines already received but not consumed are dropped).
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
     }
 
     pub fn shutdown(&self) {
