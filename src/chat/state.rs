@@ -14,6 +14,8 @@
 //! session's view may be a moment old, the log's order is the truth.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use crate::chat::names::{TOPIC_LEN, fold};
@@ -91,7 +93,10 @@ pub struct Channel {
 pub struct State {
     info: Arc<ServerInfo>,
     local_worker: Option<u16>,
-    users: HashMap<ConnId, User>,
+    /// Keyed by server-assigned ids, looked up once per recipient of every
+    /// event: a fast hash (no client controls these keys).
+    users: FxHashMap<ConnId, User>,
+    /// Keyed by client-chosen names: the standard, DoS-resistant hash.
     nicks: HashMap<String, ConnId>,
     channels: BTreeMap<String, Channel>,
 }
@@ -102,7 +107,7 @@ impl State {
         State {
             info,
             local_worker: None,
-            users: HashMap::new(),
+            users: FxHashMap::default(),
             nicks: HashMap::new(),
             channels: BTreeMap::new(),
         }

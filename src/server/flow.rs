@@ -41,7 +41,7 @@
 use std::time::{Duration, Instant};
 
 /// Default mark past which a reader is behind.
-pub const BEHIND_AT: usize = 16 * 1024;
+pub const BEHIND_AT: usize = 8 * 1024;
 
 /// One in how many lately sent-to connections may be behind for the behind
 /// ones to count as a minority holding up the rest.
@@ -292,8 +292,8 @@ mod tests {
 
     #[test]
     fn a_small_sendq_keeps_room_to_catch_up() {
-        let p = Policy::for_sendq(64 * 1024);
-        assert_eq!(p.behind_at, 16 * 1024);
+        let p = Policy::for_sendq(256 * 1024);
+        assert_eq!(p.behind_at, BEHIND_AT);
         let p = Policy::for_sendq(8 * 1024);
         assert_eq!(p.behind_at, 2 * 1024);
         assert!(p.caught_up_at < p.behind_at);

@@ -13,16 +13,15 @@ use std::time::Duration;
 /// Pause before retrying accept after running out of descriptors.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Binds `addr` (SO_REUSEADDR is set by the standard library on Unix) and
-/// makes the listener non-blocking.
+/// Binds `addr` with the same listen backlog as the pools' sockets (the
+/// kernel's maximum, `net.core.somaxconn`), so that many clients
+/// connecting at once queue instead of overflowing the backlog and
+/// retrying their SYN a second later, and makes the listener non-blocking.
 pub fn bind(addr: &str) -> io::Result<TcpListener> {
     let mut last_error = io::Error::new(io::ErrorKind::InvalidInput, format!("no address in {addr:?}"));
     for candidate in addr.to_socket_addrs()? {
-        match TcpListener::bind(candidate) {
-            Ok(listener) => {
-                listener.set_nonblocking(true)?;
-                return Ok(listener);
-            }
+        match listen_on(candidate, false) {
+            Ok(listener) => return Ok(listener),
             Err(e) => last_error = e,
         }
     }
@@ -62,12 +61,14 @@ pub fn bind_group(addr: &str, count: usize) -> io::Result<Vec<TcpListener>> {
     let actual = TcpListener::bind(target)?.local_addr()?;
     let mut group = Vec::with_capacity(count);
     for _ in 0..count {
-        group.push(bind_reuseport(actual)?);
+        group.push(listen_on(actual, true)?);
     }
     Ok(group)
 }
 
-fn bind_reuseport(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+/// A non-blocking listening socket on `addr` with SO_REUSEADDR, the
+/// maximum backlog, and SO_REUSEPORT if `share_port`.
+fn listen_on(addr: std::net::SocketAddr, share_port: bool) -> io::Result<TcpListener> {
     use nix::sys::socket::{
         AddressFamily, Backlog, SockFlag, SockType, SockaddrIn, SockaddrIn6, bind, listen, setsockopt,
         socket, sockopt,
@@ -76,7 +77,9 @@ fn bind_reuseport(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
     let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
     let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)?;
     setsockopt(&fd, sockopt::ReuseAddr, &true)?;
-    setsockopt(&fd, sockopt::ReusePort, &true)?;
+    if share_port {
+        setsockopt(&fd, sockopt::ReusePort, &true)?;
+    }
     match addr {
         std::net::SocketAddr::V4(v4) => bind(fd.as_raw_fd(), &SockaddrIn::from(v4))?,
         std::net::SocketAddr::V6(v6) => bind(fd.as_raw_fd(), &SockaddrIn6::from(v6))?,

@@ -81,8 +81,10 @@ pub const MAX_CELLS: usize = 65;
 pub const KEEPER: usize = 0;
 /// Bytes a slot can carry.
 pub const SLOT_DATA_BYTES: usize = WORDS * 8;
-/// Slots in the ring: 4 MiB of shared memory.
-pub const DEFAULT_CAPACITY: usize = 4096;
+/// Slots in the ring: 1 MiB of shared memory. With flow control the ring
+/// only needs to absorb how far workers drift apart between turns; every
+/// slot is memory each process that maps it touches.
+pub const DEFAULT_CAPACITY: usize = 1024;
 /// How long a worker with unread records may go without a heartbeat
 /// before the keeper evicts it.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(3);

@@ -50,7 +50,9 @@
 //! Accepts are spread by the kernel: each worker has its own listening
 //! socket bound to the same port with SO_REUSEPORT (see `listener`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
 use std::io::{self, ErrorKind, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -146,7 +148,8 @@ struct Worker<'a> {
     cursor: u64,
     poll: Poll,
     listener: TcpListener,
-    conns: HashMap<u32, Conn>,
+    /// Keyed by slot, which the worker assigns: a fast hash is safe.
+    conns: FxHashMap<u32, Conn>,
     next_slot: u32,
     /// Connections with bytes to write.
     dirty: Vec<u32>,
@@ -206,7 +209,7 @@ pub fn run(
         own_until: setup.start,
         poll,
         listener,
-        conns: HashMap::new(),
+        conns: FxHashMap::default(),
         next_slot: 0,
         dirty: Vec::new(),
         overflowed: Vec::new(),
@@ -450,41 +453,50 @@ impl Worker<'_> {
     fn flush_dirty(&mut self) {
         while !self.dirty.is_empty() {
             for slot in std::mem::take(&mut self.dirty) {
-                let Some(conn) = self.conns.get_mut(&slot) else { continue };
-                conn.dirty = false;
-                let written = conn.sendq.write_to(&mut conn.stream);
-                if conn.is_open() {
-                    let change = conn.flow.queued(conn.sendq.queued(), &self.flow.policy, self.now);
-                    self.flow.apply(change);
-                    if change.behind < 0 && conn.input_parked {
-                        conn.input_parked = false;
-                        if conn.has_input() && !conn.queued_for_input {
-                            conn.queued_for_input = true;
-                            self.input.push_back(slot);
-                        }
-                    }
-                }
-                match written {
-                    Ok(Flush::Drained) => {
-                        if let Stage::Closing { .. } = conn.stage {
-                            // Told, and its QUIT already out (or never registered).
-                            let quit = conn.session.quit_event(&self.state, "Closed");
-                            conn.linger(self.now);
-                            // Gone as far as anyone can tell: its place is free.
-                            self.log.remove_client(self.cell);
-                            if conn.discard_input(&mut self.scratch) {
-                                self.remove(slot);
-                            }
-                            if let Some(quit) = quit {
-                                self.publish(quit);
-                            }
-                        }
-                    }
-                    Ok(Flush::Blocked) => {}
-                    Err(_) => self.drop_client(slot, "Write error", false),
-                }
+                self.flush(slot);
             }
             self.drop_overflowed();
+        }
+    }
+
+    /// Writes what the socket takes of one connection's queue, if it has
+    /// anything new (its dirty flag), and follows up on what that changes.
+    fn flush(&mut self, slot: u32) {
+        let Some(conn) = self.conns.get_mut(&slot) else { return };
+        if !conn.dirty {
+            return;
+        }
+        conn.dirty = false;
+        let written = conn.sendq.write_to(&mut conn.stream);
+        if conn.is_open() {
+            let change = conn.flow.queued(conn.sendq.queued(), &self.flow.policy, self.now);
+            self.flow.apply(change);
+            if change.behind < 0 && conn.input_parked {
+                conn.input_parked = false;
+                if conn.has_input() && !conn.queued_for_input {
+                    conn.queued_for_input = true;
+                    self.input.push_back(slot);
+                }
+            }
+        }
+        match written {
+            Ok(Flush::Drained) => {
+                if let Stage::Closing { .. } = conn.stage {
+                    // Told, and its QUIT already out (or never registered).
+                    let quit = conn.session.quit_event(&self.state, "Closed");
+                    conn.linger(self.now);
+                    // Gone as far as anyone can tell: its place is free.
+                    self.log.remove_client(self.cell);
+                    if conn.discard_input(&mut self.scratch) {
+                        self.remove(slot);
+                    }
+                    if let Some(quit) = quit {
+                        self.publish(quit);
+                    }
+                }
+            }
+            Ok(Flush::Blocked) => {}
+            Err(_) => self.drop_client(slot, "Write error", false),
         }
     }
 
@@ -629,6 +641,9 @@ impl Worker<'_> {
                 },
             };
             self.handle_frame(slot, frame);
+            // Its answer goes out now: a large one (NAMES of a big channel)
+            // left queued would count it as behind and stop everyone's input.
+            self.flush(slot);
             handled += 1;
             if !self.admitting() {
                 return;
