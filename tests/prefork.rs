@@ -9,9 +9,9 @@
 //!   users) never wedges the shared log for the worker that keeps running.
 //! - SIGINT stops every child process, each client gets its closing line, and
 //!   the supervisor exits 0.
-//! - A SIGSTOPped worker cannot hold the log hostage: once the ring is full
-//!   the writers evict it, the supervisor kills and replaces it, and the
-//!   clients that kept talking lose nothing.
+//! - A SIGSTOPped worker cannot hold the log hostage: its heartbeat stops,
+//!   the keeper evicts it once others' events wait for it, the supervisor
+//!   kills and replaces it, and the clients that kept talking lose nothing.
 //!
 //! Only the server this test started and its own children are signalled.
 //! Nothing here asserts how long anything takes; every wait is bounded by

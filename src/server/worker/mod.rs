@@ -1,0 +1,379 @@
+//! The event-loop worker both pool models run, one per thread (prethread) or
+//! per process (prefork).
+//!
+//! A worker owns the connections it accepted (see `conn`) and a replica of
+//! the chat `State`. It never touches another worker's connections or a
+//! shared directory: a client's events are appended to the ordered log,
+//! every worker applies every logged event to its replica in log order,
+//! and each writes the resulting deliveries to its own connections only.
+//! How a sleeping worker is woken is the caller's (a `mio::Waker` or a
+//! signalfd for SIGUSR1, registered in the worker's poll at [`WAKE`]).
+//!
+//! # One turn of the loop
+//!
+//! 1. Apply the log (unless holding, below), queueing deliveries.
+//! 2. Append events still waiting for room in the ring.
+//! 3. Handle client input, if admitted: round-robin over the connections
+//!    with input, at most [`LINES_PER_TURN`] lines each, so one flooding
+//!    client cannot starve the others. Before each line the replica is
+//!    brought up to everything published (a client never sees less than
+//!    another has already been shown); after each line its events are
+//!    appended and applied (read-your-writes: `JOIN #a` then `NAMES #a`
+//!    sees the join, a NICK claim's outcome is known before the next line).
+//! 4. Write to sockets, drop clients that overflowed, account the flow.
+//! 5. Poll: not at all if there is more to do, briefly while holding or
+//!    waiting for room, else sleep until woken.
+//!
+//! # Flow control
+//!
+//! Input is admitted only while the worker is not *holding* (no connection
+//! it waits for is behind, see `flow`), has no event waiting for room in
+//! the ring, and has applied its own last event. So a burst stops being
+//! read as soon as readers fall behind: unread lines stay in the kernel,
+//! and TCP slows the senders. Across workers the pressure travels through
+//! the log: a holding worker stops applying it, its cursor stops, the ring
+//! fills, and every other worker finds no room for its next event and
+//! stops reading its clients too. When the readers catch up (or the ones
+//! that hold everyone up are cut loose), the holding worker applies the log
+//! again, the ring empties, and reading resumes everywhere.
+//!
+//! Why this cannot deadlock: no worker ever waits inside the log or on
+//! another worker. Appends that find the ring full are kept and retried;
+//! waiting for our own event to be applied gives up after a bounded spin
+//! and is retried next turn. The only thing a holding worker waits for is
+//! its own sockets becoming writable, and every holder is released within
+//! bounded time by the flow rule (patience, or `max_lag`) whether its
+//! client reads or not. So the slowest cursor always moves again, and with
+//! it every writer. A worker that stops running altogether (SIGSTOP) stops
+//! beating its heartbeat and is evicted by the keeper.
+//!
+//! Accepts are spread by the kernel: each worker has its own listening
+//! socket bound to the same port with SO_REUSEPORT (see `listener`).
+//!
+//! This file is the loop and the worker's side of the log; `clients` is
+//! accepting, reading and ending connections; `outbound` is queueing,
+//! writing and the flow book-keeping.
+
+mod clients;
+mod outbound;
+
+use std::collections::VecDeque;
+use std::io::{self, ErrorKind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+use rustc_hash::FxHashMap;
+
+use crate::chat::{ConnId, Deliveries, Event, State};
+use crate::server::Config;
+use crate::server::codec;
+use crate::server::conn::Conn;
+use crate::server::flow::{self, Census, Policy, Receivers};
+use crate::server::listener::ACCEPT_BACKOFF;
+use crate::server::log::{self, CellStatus, Log, Wake};
+
+use outbound::FlowBook;
+
+pub const LISTENER: Token = Token(0);
+/// Where the caller registers the worker's wake-up source.
+pub const WAKE: Token = Token(1);
+const FIRST_CONN: usize = 2;
+
+/// Housekeeping period (pings, closing deadlines) and the longest sleep.
+const TICK: Duration = Duration::from_millis(500);
+/// Lines handled per connection per turn.
+const LINES_PER_TURN: usize = 32;
+/// Bytes read from a client at a time: what its line reader may hold
+/// beyond one unfinished line. The rest waits in the kernel.
+const READ_CHUNK: usize = 4096;
+/// How often to look for room in a full ring.
+const ROOM_POLL: Duration = Duration::from_millis(1);
+/// Rounds to wait for our own event to be applied before going back to
+/// the loop (an earlier sequence is being written by another worker, or
+/// is a hole a stopped worker left that the keeper will fill).
+const CATCH_UP_ROUNDS: u32 = 200;
+
+/// Everything a worker starts from.
+pub struct WorkerSetup {
+    pub cell: usize,
+    pub generation: u32,
+    /// The log position `state` corresponds to.
+    pub start: u64,
+    /// A replica of the directory at `start`, rendering for this worker.
+    pub state: State,
+    pub listener: std::net::TcpListener,
+    pub config: Arc<Config>,
+    /// How this worker names itself in greetings, e.g. "worker 2, pid 123".
+    pub label: String,
+}
+
+/// Why the worker loop returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Shutdown,
+    Evicted,
+}
+
+struct Worker<'a> {
+    cell: usize,
+    generation: u32,
+    log: &'a Log,
+    wake: &'a dyn Wake,
+    config: Arc<Config>,
+    label: String,
+    state: State,
+    cursor: u64,
+    poll: Poll,
+    listener: TcpListener,
+    /// Keyed by slot, which the worker assigns: a fast hash is safe.
+    conns: FxHashMap<u32, Conn>,
+    next_slot: u32,
+    /// Connections with bytes to write.
+    dirty: Vec<u32>,
+    /// Connections whose sendq overflowed; dropped after the current step.
+    overflowed: Vec<u32>,
+    /// Connections with input to handle, in turn order.
+    input: VecDeque<u32>,
+    /// Events waiting for room in the ring, in order.
+    outgoing: VecDeque<Event>,
+    /// One past the last sequence this worker appended: input waits until
+    /// the replica has applied it.
+    own_until: u64,
+    flow: FlowBook,
+    /// The time this turn, read once per turn.
+    now: Instant,
+    now_ms: u32,
+    read_buf: Vec<u8>,
+    encode_buf: Vec<u8>,
+    /// Where socket reads land before their lines are cut out.
+    scratch: Box<[u8]>,
+    accept_paused_until: Option<Instant>,
+    /// Clients dropped for falling a whole sendq behind.
+    sendq_drops: u64,
+}
+
+/// Runs a worker until shutdown or eviction. `poll` must already have the
+/// wake-up source registered at [`WAKE`]; `on_wake` is called for each event
+/// on it and returns true when the worker must shut down.
+pub fn run(
+    setup: WorkerSetup,
+    log: &Log,
+    wake: &dyn Wake,
+    poll: Poll,
+    mut on_wake: impl FnMut() -> bool,
+) -> io::Result<Exit> {
+    let mut listener = TcpListener::from_std(setup.listener);
+    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+    let now = Instant::now();
+    let mut worker = Worker {
+        cell: setup.cell,
+        generation: setup.generation,
+        log,
+        wake,
+        flow: FlowBook {
+            policy: Policy::for_sendq(setup.config.sendq_bytes),
+            holders: 0,
+            behind: 0,
+            receivers: Receivers::default(),
+            behind_list: Vec::new(),
+            last_tick: now,
+            published: Census::default(),
+        },
+        config: setup.config,
+        label: setup.label,
+        state: setup.state,
+        cursor: setup.start,
+        own_until: setup.start,
+        poll,
+        listener,
+        conns: FxHashMap::default(),
+        next_slot: 0,
+        dirty: Vec::new(),
+        overflowed: Vec::new(),
+        input: VecDeque::new(),
+        outgoing: VecDeque::new(),
+        now,
+        now_ms: flow::millis(),
+        read_buf: Vec::new(),
+        encode_buf: Vec::new(),
+        scratch: vec![0; 16 * 1024].into_boxed_slice(),
+        accept_paused_until: None,
+        sendq_drops: 0,
+    };
+    let mut events = Events::with_capacity(1024);
+    let mut last_housekeeping = now;
+    let mut shutdown = false;
+    loop {
+        log.beat(worker.cell);
+        worker.clock();
+        worker.drain_log();
+        worker.append_outgoing();
+        worker.handle_input();
+        worker.settle();
+        worker.flow_tick();
+        worker.publish_census();
+        if shutdown {
+            worker.close_all("Server shutting down");
+            tracing::info!(cell = worker.cell, sendq_drops = worker.sendq_drops, "worker stopped");
+            return Ok(Exit::Shutdown);
+        }
+        if log.status(worker.cell) != CellStatus::Live {
+            worker.close_all("Server worker fell behind");
+            return Ok(Exit::Evicted);
+        }
+        let (timeout, sleeping) = worker.poll_timeout();
+        let polled = worker.poll.poll(&mut events, Some(timeout));
+        if sleeping {
+            log.awake(worker.cell);
+        }
+        if let Err(e) = polled {
+            if e.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        worker.clock();
+        let mut accept = false;
+        for event in events.iter() {
+            match event.token() {
+                LISTENER => accept = true,
+                WAKE => shutdown |= on_wake(),
+                Token(t) => {
+                    let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                    worker.socket_ready((t - FIRST_CONN) as u32, readable, event.is_writable());
+                }
+            }
+        }
+        if worker.accept_paused_until.is_some_and(|t| worker.now >= t) {
+            worker.accept_paused_until = None;
+            accept = true;
+        }
+        if accept {
+            worker.accept_all();
+        }
+        if worker.now.duration_since(last_housekeeping) >= TICK {
+            last_housekeeping = worker.now;
+            worker.housekeeping();
+        }
+    }
+}
+
+impl Worker<'_> {
+    fn conn_id(&self, slot: u32) -> ConnId {
+        ConnId { worker: self.cell as u16, slot, generation: self.generation }
+    }
+
+    fn clock(&mut self) {
+        self.now = Instant::now();
+        self.now_ms = flow::millis();
+    }
+
+    /// Input is handled only while nothing holds it back: see the module doc.
+    fn admitting(&self) -> bool {
+        !self.flow.holding() && self.outgoing.is_empty() && self.cursor >= self.own_until
+    }
+
+    fn poll_timeout(&self) -> (Duration, bool) {
+        if self.flow.holding() {
+            // Woken by writable sockets; the timeout re-evaluates patience.
+            return (flow::TICK, false);
+        }
+        if !self.input.is_empty() && self.admitting() {
+            return (Duration::ZERO, false);
+        }
+        if !self.outgoing.is_empty() || self.cursor < self.own_until {
+            return (ROOM_POLL, false);
+        }
+        let timeout = if self.accept_paused_until.is_some() { ACCEPT_BACKOFF } else { TICK };
+        if self.log.prepare_sleep(self.cell, self.cursor) { (timeout, true) } else { (Duration::ZERO, false) }
+    }
+
+    // ---- the log ----
+
+    /// Applies published events this worker has not seen yet and queues the
+    /// deliveries for its own connections; stops as soon as a connection it
+    /// waits for falls behind (it is holding the flow: see `flow`).
+    fn drain_log(&mut self) {
+        let mut buf = std::mem::take(&mut self.read_buf);
+        let start = self.cursor;
+        while !self.flow.holding() {
+            match self.log.read(self.cursor, &mut buf) {
+                log::Read::NotYet => break,
+                log::Read::Filler => self.cursor += 1,
+                log::Read::Record => {
+                    self.cursor += 1;
+                    match codec::decode(&buf) {
+                        Ok(event) => {
+                            let deliveries = self.state.apply(&event);
+                            self.deliver(deliveries);
+                        }
+                        Err(e) => tracing::error!(seq = self.cursor - 1, "undecodable log record: {e}"),
+                    }
+                }
+            }
+            if (self.cursor - start).is_multiple_of(64) {
+                self.log.advance(self.cell, self.cursor);
+            }
+        }
+        if self.cursor != start {
+            self.log.advance(self.cell, self.cursor);
+        }
+        self.read_buf = buf;
+    }
+
+    fn deliver(&mut self, deliveries: Deliveries) {
+        for d in deliveries.items {
+            if d.to.worker as usize == self.cell && d.to.generation == self.generation {
+                self.queue(d.to.slot, d.bytes, true);
+            }
+        }
+    }
+
+    /// Queues an event; appends what fits and applies it.
+    fn publish(&mut self, event: Event) {
+        self.outgoing.push_back(event);
+        self.append_outgoing();
+    }
+
+    /// Appends waiting events while the ring has room, then waits (bounded)
+    /// until the replica has applied them.
+    fn append_outgoing(&mut self) {
+        let mut record = std::mem::take(&mut self.encode_buf);
+        while let Some(event) = self.outgoing.front() {
+            record.clear();
+            codec::encode(event, &mut record);
+            match self.log.try_append(self.cell, &record, self.wake) {
+                Some(seq) => {
+                    self.own_until = seq + 1;
+                    self.outgoing.pop_front();
+                }
+                None => break,
+            }
+        }
+        self.encode_buf = record;
+        self.catch_up();
+    }
+
+    /// Applies the log up to this worker's own last event, so that its
+    /// client's next line sees its effect, unless a reader falls behind on
+    /// the way (input is not admitted until then anyway). Waits a bounded
+    /// while for earlier sequences other writers have claimed but not yet
+    /// published; if they are still missing, the loop retries next turn.
+    fn catch_up(&mut self) {
+        let mut rounds = 0u32;
+        while self.cursor < self.own_until && rounds < CATCH_UP_ROUNDS {
+            self.drain_log();
+            if self.cursor >= self.own_until || self.flow.holding() {
+                return;
+            }
+            rounds += 1;
+            if rounds < 100 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+    }
+}
