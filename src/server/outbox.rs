@@ -243,7 +243,7 @@ impl Outbox {
         if !inner.flow.holds() || inner.closing {
             return;
         }
-        let lag = inner.queue.oldest_stamp().map_or(Duration::ZERO, |s| flow::age(s, now_ms));
+        let lag = inner.queue.lag(now_ms);
         let change = inner.flow.held(elapsed, lag, census, &self.gate.policy);
         if change.holds < 0 {
             tracing::info!(?lag, ?census, "no longer waiting for a slow reader");

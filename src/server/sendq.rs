@@ -64,6 +64,12 @@ impl SendQueue {
         self.chunks.front().map(|(_, stamp)| *stamp)
     }
 
+    /// How long the oldest line still (partly) unsent has waited at
+    /// `now_ms` (`flow::millis`); zero when nothing is queued.
+    pub fn lag(&self, now_ms: u32) -> std::time::Duration {
+        self.oldest_stamp().map_or(std::time::Duration::ZERO, |s| crate::server::flow::age(s, now_ms))
+    }
+
     /// Queues `bytes`, queued at `stamp`, unless that would take the queue
     /// past its limit.
     pub fn push(&mut self, bytes: Arc<[u8]>, stamp: u32) -> Result<(), Overflow> {

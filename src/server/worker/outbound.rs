@@ -3,7 +3,7 @@
 //! that follows every change of a queue's length (see `flow`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::server::conn::Stage;
 use crate::server::flow::{self, Census, Change, Policy, Receivers};
@@ -161,7 +161,7 @@ impl Worker<'_> {
                 return false;
             }
             if conn.flow.holds() {
-                let lag = conn.sendq.oldest_stamp().map_or(Duration::ZERO, |s| flow::age(s, self.now_ms));
+                let lag = conn.sendq.lag(self.now_ms);
                 let change = conn.flow.held(elapsed, lag, census, &self.flow.policy);
                 if change.holds < 0 {
                     tracing::info!(
