@@ -54,6 +54,9 @@ pub struct LineReader {
     /// Frames already cut but not yet taken. Kept in arrival order so a
     /// `TooLong` sits exactly where its line was.
     ready: VecDeque<Frame>,
+    /// Bytes of the lines in `ready` (flood control bounds what a client
+    /// may have waiting, see [`held`](Self::held)).
+    ready_bytes: usize,
 }
 
 impl LineReader {
@@ -67,6 +70,7 @@ impl LineReader {
             partial: Vec::new(),
             discarding: false,
             ready: VecDeque::new(),
+            ready_bytes: 0,
         }
     }
 
@@ -107,6 +111,7 @@ impl LineReader {
     /// The next complete frame, or None when more bytes are needed.
     pub fn next_frame(&mut self) -> Option<Frame> {
         let frame = self.ready.pop_front();
+        self.ready_bytes -= frame.as_ref().map_or(0, frame_bytes);
         if frame.is_none() && self.ready.capacity() > IDLE_CAPACITY / 64 {
             self.ready = VecDeque::new();
         }
@@ -116,6 +121,12 @@ impl LineReader {
     /// Whether complete frames are waiting to be taken.
     pub fn has_frames(&self) -> bool {
         !self.ready.is_empty()
+    }
+
+    /// Every byte received and not yet taken: complete lines waiting in
+    /// the reader plus the unfinished one.
+    pub fn held(&self) -> usize {
+        self.ready_bytes + self.partial.len()
     }
 
     /// Bytes held waiting for a line end (never more than max_line_bytes + one read's worth; see below).
@@ -140,8 +151,10 @@ impl LineReader {
                 // The LF ends the overlong line already reported.
                 self.discarding = false;
             } else {
-                let frame = cut(&self.partial[line_start..lf], self.max_body);
-                self.ready.extend(frame);
+                if let Some(frame) = cut(&self.partial[line_start..lf], self.max_body) {
+                    self.ready_bytes += frame_bytes(&frame);
+                    self.ready.push_back(frame);
+                }
             }
             line_start = lf + 1;
             scan = line_start;
@@ -152,6 +165,7 @@ impl LineReader {
         // so only one byte beyond that proves the line is too long.
         if !self.discarding && tail_len > self.max_body.saturating_add(1) {
             self.ready.push_back(Frame::TooLong);
+            self.ready_bytes += frame_bytes(&Frame::TooLong);
             self.discarding = true;
         }
         if self.discarding {
@@ -170,6 +184,15 @@ impl LineReader {
 impl Default for LineReader {
     fn default() -> Self {
         Self::new(MAX_LINE_BYTES)
+    }
+}
+
+/// What a waiting frame counts for in [`LineReader::held`]: its line with
+/// the ending (an overlong line's bytes are already gone: one byte).
+fn frame_bytes(frame: &Frame) -> usize {
+    match frame {
+        Frame::Line(body) => body.len() + 2,
+        Frame::TooLong => 1,
     }
 }
 
@@ -198,6 +221,21 @@ mod tests {
 
     fn line(s: &str) -> Frame {
         Frame::Line(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn held_counts_waiting_lines_and_the_unfinished_one() {
+        let mut r = LineReader::default();
+        r.push(b"one\r\ntwo\ntail");
+        assert_eq!(r.held(), 5 + 5 + 4);
+        r.next_frame();
+        assert_eq!(r.held(), 5 + 4);
+        r.next_frame();
+        assert_eq!(r.held(), 4);
+        r.push(&[b'x'; 600]);
+        r.push(b"\n");
+        assert_eq!(r.next_frame(), Some(Frame::TooLong));
+        assert_eq!(r.held(), 0);
     }
 
     #[test]

@@ -9,12 +9,18 @@
 //! Serialising is where safety matters most, because parameters often carry
 //! text chosen by another user. A CR, LF or NUL written verbatim would end
 //! the line early and let that user inject a command of their own into
-//! someone else's stream, so every such byte is written as a space instead.
-//! [`write_line`] exists beside [`Message::write_to`] so that the hot path
+//! someone else's stream, so every such byte is written as a space instead;
+//! a space inside a word (the source, a middle param) would split it and
+//! shift every field after it, so words are kept whole; and a line longer
+//! than 512 bytes is cut, so no relay is overlong for its receivers. The
+//! session validates names before they are ever stored; these rules hold
+//! even if a check there is missed. [`write_line`] exists beside [`Message::write_to`] so that the hot path
 //! (relaying one PRIVMSG to many members) can build lines from borrowed
 //! pieces without allocating a `Message` for each.
 
 use std::fmt;
+
+use crate::wire::framing::MAX_LINE_BYTES;
 
 /// One IRC message: optional source, command, and parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,17 +130,17 @@ impl Message {
     ///
     /// The last param is written as trailing (":" prefix) when it is empty,
     /// contains a space, or starts with ':'; otherwise it is written bare.
-    /// Middle params are not escaped: those from [`parse`](Self::parse) can
-    /// never contain a space or start with ':', and code building messages
-    /// by hand must put free text only in the last param. An empty middle
-    /// param would likewise vanish on the way back. CR, LF and NUL anywhere
-    /// become spaces so that no field can end the line early.
+    /// Every other part is written as one word whatever it holds (see
+    /// [`write_line`]), CR, LF and NUL in the last param become spaces, and
+    /// the line is cut to [`MAX_LINE_BYTES`]: no field can end the line
+    /// early, split into more fields, or make it overlong.
     pub fn write_to(&self, out: &mut Vec<u8>) {
+        let start = out.len();
         write_head(out, self.prefix.as_deref(), &self.command);
         if let Some((last, middle)) = self.params.split_last() {
             for param in middle {
                 out.push(b' ');
-                push_clean(out, param);
+                push_word(out, param);
             }
             // Decided on the raw text: a CR/LF/NUL is about to become a
             // space, and a space forces the trailing form.
@@ -144,7 +150,7 @@ impl Message {
             out.extend_from_slice(if needs_colon { b" :" } else { b" " });
             push_clean(out, last);
         }
-        out.extend_from_slice(b"\r\n");
+        end_line(out, start);
     }
 
     /// The serialised line without "\r\n".
@@ -164,10 +170,19 @@ impl fmt::Display for Message {
     }
 }
 
-/// Appends ":prefix COMMAND p1 p2 :trailing\r\n"; `trailing` is always written with ':' (so it may be empty or hold spaces).
+/// Appends ":prefix COMMAND p1 p2 :trailing\r\n"; `trailing` is always
+/// written with ':' (so it may be empty or hold spaces).
 ///
-/// The same rules as [`Message::write_to`] apply: middle params are written
-/// as given (no spaces, no leading ':'), and CR, LF and NUL become spaces.
+/// This is the one place chatter's output takes its shape, so the rules that
+/// keep one user's text from becoming another user's protocol live here,
+/// whatever the caller validated before:
+/// * the prefix, the command and each middle param are written as exactly
+///   one word: a space, CR, LF or NUL inside becomes '_', a leading ':'
+///   becomes '_', and an empty one is written as '*';
+/// * CR, LF and NUL in the trailing param become spaces;
+/// * the line, CR LF included, is cut to [`MAX_LINE_BYTES`] at a character
+///   boundary, so a long relay loses the end of its text (as ngIRCd and
+///   InspIRCd cut relays) instead of being overlong for its receivers.
 pub fn write_line(
     out: &mut Vec<u8>,
     prefix: Option<&str>,
@@ -175,26 +190,42 @@ pub fn write_line(
     middle: &[&str],
     trailing: Option<&str>,
 ) {
+    let start = out.len();
     write_head(out, prefix, command);
     for param in middle {
         out.push(b' ');
-        push_clean(out, param);
+        push_word(out, param);
     }
     if let Some(trailing) = trailing {
         out.extend_from_slice(b" :");
         push_clean(out, trailing);
     }
-    out.extend_from_slice(b"\r\n");
+    end_line(out, start);
 }
 
 /// Writes the optional ":prefix " and the command.
 fn write_head(out: &mut Vec<u8>, prefix: Option<&str>, command: &str) {
     if let Some(prefix) = prefix {
         out.push(b':');
-        push_clean(out, prefix);
+        push_word(out, prefix);
         out.push(b' ');
     }
-    push_clean(out, command);
+    push_word(out, command);
+}
+
+/// Cuts the line that starts at `start` to fit [`MAX_LINE_BYTES`] with its
+/// CR LF, and appends the CR LF.
+fn end_line(out: &mut Vec<u8>, start: usize) {
+    let max_body = MAX_LINE_BYTES - 2;
+    if out.len() - start > max_body {
+        let mut end = start + max_body;
+        // Never split a UTF-8 sequence: back off continuation bytes.
+        while end > start && (out[end] & 0b1100_0000) == 0b1000_0000 {
+            end -= 1;
+        }
+        out.truncate(end);
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Bytes that would end or truncate a line for the receiver.
@@ -212,6 +243,23 @@ fn push_clean(out: &mut Vec<u8>, text: &str) {
         rest = &rest[pos + 1..];
     }
     out.extend_from_slice(rest);
+}
+
+/// Appends `text` as exactly one word: see [`write_line`].
+fn push_word(out: &mut Vec<u8>, text: &str) {
+    if text.is_empty() {
+        out.push(b'*');
+        return;
+    }
+    let bytes = text.as_bytes();
+    if !bytes.iter().any(|&b| b == b' ' || is_line_breaking(b)) && bytes[0] != b':' {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    for (i, &b) in bytes.iter().enumerate() {
+        let breaks_word = b == b' ' || is_line_breaking(b) || (i == 0 && b == b':');
+        out.push(if breaks_word { b'_' } else { b });
+    }
 }
 
 /// Splits off the first space-delimited word; the rest starts at that space.
@@ -342,14 +390,14 @@ mod tests {
         let m = Message::new("PRIVMSG", strings(&["#c\r\nQUIT", "a\r\nKILL x\0"])).with_prefix("p\nq");
         let mut out = Vec::new();
         m.write_to(&mut out);
-        assert_eq!(out, b":p q PRIVMSG #c  QUIT :a  KILL x \r\n");
+        assert_eq!(out, b":p_q PRIVMSG #c__QUIT :a  KILL x \r\n");
         // A bare-looking last param that only gains a space once cleaned
         // must still be sent in trailing form, or its tail would be lost.
         assert_eq!(Message::new("X", strings(&["a\nb"])).to_line(), "X :a b");
 
         let mut out = Vec::new();
         write_line(&mut out, Some("s\r"), "NOTICE", &["a\nb"], Some("x\r\ny"));
-        assert_eq!(out, b":s  NOTICE a b :x  y\r\n");
+        assert_eq!(out, b":s_ NOTICE a_b :x  y\r\n");
     }
 
     #[test]
@@ -359,6 +407,24 @@ mod tests {
         write_line(&mut out, None, "PING", &[], Some(""));
         write_line(&mut out, None, "MODE", &["#c", "+o", "bob"], None);
         assert_eq!(out, b":srv 001 alice :Welcome home\r\nPING :\r\nMODE #c +o bob\r\n");
+    }
+
+    #[test]
+    fn write_line_keeps_words_whole() {
+        let mut out = Vec::new();
+        write_line(&mut out, Some("m!x QUIT :@h"), "PRIVMSG", &["a b", ":c", ""], Some("hi\0there"));
+        assert_eq!(out, b":m!x_QUIT_:@h PRIVMSG a_b _c * :hi there\r\n");
+    }
+
+    #[test]
+    fn write_line_cuts_long_lines_at_a_character() {
+        let mut out = Vec::new();
+        let text = "é".repeat(300);
+        write_line(&mut out, Some("alice!a@host"), "PRIVMSG", &["#c"], Some(&text));
+        assert!(out.len() <= MAX_LINE_BYTES, "{} bytes", out.len());
+        assert!(out.len() >= MAX_LINE_BYTES - 1);
+        let line = std::str::from_utf8(&out).expect("still UTF-8");
+        assert!(line.starts_with(":alice!a@host PRIVMSG #c :éé") && line.ends_with("é\r\n"));
     }
 
     fn no_breaks(s: &str) -> bool {
@@ -374,7 +440,8 @@ mod tests {
     }
 
     fn free_text() -> impl Strategy<Value = String> {
-        prop_oneof![any::<String>(), "[ :a-z]{0,12}", Just(String::new()),]
+        let any_chars = prop::collection::vec(any::<char>(), 0..60).prop_map(String::from_iter);
+        prop_oneof![any_chars, "[ :a-z]{0,12}", Just(String::new()),]
             .prop_filter("no line breaks", |s| no_breaks(s))
     }
 
@@ -407,6 +474,38 @@ mod tests {
                 m.write_to(&mut out);
                 prop_assert!(out.ends_with(b"\r\n"));
                 prop_assert!(!out[..out.len() - 2].iter().any(|&b| is_line_breaking(b)));
+            }
+        }
+
+        /// Whatever the fields hold, the output is one line of at most
+        /// 512 bytes with exactly the fields it was given: nothing a user
+        /// controls can end it, split it, or add a parameter or a source.
+        #[test]
+        fn write_line_never_splits(
+            prefix in prop::option::of(any::<String>()),
+            command in command(),
+            middle in prop::collection::vec(any::<String>(), 0..=8),
+            trailing in prop::option::of(any::<String>()),
+            long in 0usize..700,
+        ) {
+            let trailing = trailing.map(|t| t + &"x".repeat(long));
+            let refs: Vec<&str> = middle.iter().map(String::as_str).collect();
+            let mut out = b"earlier\r\n".to_vec();
+            write_line(&mut out, prefix.as_deref(), &command, &refs, trailing.as_deref());
+            let line = &out[b"earlier\r\n".len()..];
+            prop_assert!(line.len() <= MAX_LINE_BYTES);
+            prop_assert!(line.ends_with(b"\r\n"));
+            let body = &line[..line.len() - 2];
+            prop_assert!(!body.iter().any(|&b| is_line_breaking(b)));
+            let text = std::str::from_utf8(body).unwrap();
+            let m = Message::parse(text).unwrap();
+            prop_assert_eq!(m.prefix.is_some(), prefix.is_some());
+            if let Some(source) = &m.prefix {
+                prop_assert!(!source.contains(' '));
+            }
+            prop_assert_eq!(&m.command, &command);
+            if line.len() < MAX_LINE_BYTES {
+                prop_assert_eq!(m.params.len(), middle.len() + usize::from(trailing.is_some()));
             }
         }
 
