@@ -1,6 +1,7 @@
-//! What the server says about itself: name, network, version, MOTD and the
-//! optional connection password. Fixed at start-up and shared read-only by
-//! every session and state replica.
+//! What the server says about itself: name, network, version, MOTD, the
+//! optional connection password and the limits it enforces on the
+//! directory. Fixed at start-up and shared read-only by every session and
+//! state replica (so every replica enforces the same limits in log order).
 
 /// Server identity and settings the chat core needs.
 #[derive(Debug, Clone)]
@@ -16,7 +17,18 @@ pub struct ServerInfo {
     pub motd: Option<Vec<String>>,
     /// Required PASS, if any.
     pub password: Option<String>,
+    /// Channels one client may be in at once (advertised as CHANLIMIT).
+    pub channels_per_client: usize,
+    /// Channels that may exist at once; creating more is refused.
+    pub max_channels: usize,
 }
+
+/// Default for [`ServerInfo::channels_per_client`] (InspIRCd's is 20, with
+/// 50 common on networks; a bound, not a style).
+pub const DEFAULT_CHANNELS_PER_CLIENT: usize = 50;
+/// Default for [`ServerInfo::max_channels`]: as many as the default
+/// `--max-clients`, far more than a small server sees, still bounded.
+pub const DEFAULT_MAX_CHANNELS: usize = 10_000;
 
 impl ServerInfo {
     pub fn new(name: impl Into<String>) -> Self {
@@ -27,6 +39,8 @@ impl ServerInfo {
             created: "at start-up".into(),
             motd: None,
             password: None,
+            channels_per_client: DEFAULT_CHANNELS_PER_CLIENT,
+            max_channels: DEFAULT_MAX_CHANNELS,
         }
     }
 }

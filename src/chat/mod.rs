@@ -9,13 +9,16 @@
 
 pub mod event;
 pub mod info;
+pub mod listing;
 pub mod names;
+pub mod printable;
 pub mod reply;
 pub mod session;
 pub mod state;
 
 pub use event::{ConnId, Event, MessageKind, Protocol};
 pub use info::ServerInfo;
+pub use listing::Listing;
 pub use session::{Action, Session};
 pub use state::{Deliveries, Delivery, State};
 

@@ -1,9 +1,16 @@
-//! Nick and channel names: what is valid and how names compare.
+//! Names and texts a client chooses: what is valid, how long each may be,
+//! and how names compare.
 //!
 //! Names compare under the rfc1459 casemapping (advertised in 005), so
 //! `Alice`, `alice` and `ALICE` are one nick and `[a]` equals `{a}`. Both the
 //! session (to reject bad names before they become events) and the state (to
 //! key its maps) use these functions, so the two can never disagree.
+//!
+//! Names end up inside other lines (a source is `nick!user@host`, a channel
+//! is a parameter), so their grammars leave out everything that could split
+//! a line, a parameter or a source: spaces, controls, `!`, `@`, `:`, `,`.
+//! Free texts (real name, topic, away message) are always last on a line,
+//! where any character but CR, LF and NUL is safe; they are only bounded.
 
 /// Longest nick accepted (advertised as NICKLEN).
 pub const NICK_LEN: usize = 30;
@@ -11,6 +18,15 @@ pub const NICK_LEN: usize = 30;
 pub const CHANNEL_LEN: usize = 50;
 /// Longest topic kept (advertised as TOPICLEN); longer topics are cut.
 pub const TOPIC_LEN: usize = 390;
+/// Longest user name kept (advertised as USERLEN); longer ones are cut.
+pub const USER_LEN: usize = 10;
+/// Longest away message kept (advertised as AWAYLEN); longer ones are cut.
+pub const AWAY_LEN: usize = 200;
+/// Most targets one PRIVMSG, NOTICE or NAMES may name (advertised as
+/// MAXTARGETS); more are refused with 407.
+pub const MAX_TARGETS: usize = 20;
+/// Longest real name kept; longer ones are cut.
+pub const REALNAME_LEN: usize = 100;
 
 /// The rfc1459 case fold: ASCII letters plus `[]\~` ↔ `{}|^`.
 pub fn fold(name: &str) -> String {
@@ -43,12 +59,35 @@ pub fn is_valid_nick(nick: &str) -> bool {
 }
 
 /// A channel is '#' then at least one character that is not a space, comma,
-/// BEL, NUL, CR, LF or ':' (':' would be ambiguous on the wire).
+/// ':' (ambiguous on the wire) or a control character (NUL, CR, LF, BEL,
+/// ESC, colour codes: a name is an identifier, not a place for styling).
 pub fn is_valid_channel(name: &str) -> bool {
     name.len() > 1
         && name.len() <= CHANNEL_LEN
         && name.starts_with('#')
-        && !name[1..].chars().any(|c| matches!(c, ' ' | ',' | '\x07' | '\0' | '\r' | '\n' | ':'))
+        && !name[1..].chars().any(|c| matches!(c, ' ' | ',' | ':') || c.is_control())
+}
+
+/// The user name from USER, cut to [`USER_LEN`], if it is one: letters,
+/// digits and any of ``-.[]\^_`{|}~`` (InspIRCd's ident grammar). Anything else,
+/// `!` and `@` above all, would let the name pose as part of another
+/// source; ngIRCd and InspIRCd refuse such names too.
+pub fn valid_user(user: &str) -> Option<&str> {
+    let user = truncate_at_char(user, USER_LEN);
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-.[]\\^_`{|}~".contains(c);
+    (!user.is_empty() && user.chars().all(allowed)).then_some(user)
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+pub fn truncate_at_char(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Whether an IRC target names a channel rather than a nick.
@@ -80,9 +119,19 @@ mod tests {
     fn channel_grammar() {
         assert!(is_valid_channel("#rust"));
         assert!(is_valid_channel("#a.b-c"));
-        for bad in ["#", "rust", "#a b", "#a,b", "#a:b", "&x"] {
+        for bad in ["#", "rust", "#a b", "#a,b", "#a:b", "&x", "#\x1b[2Jx", "#a\x03", "#a\u{85}"] {
             assert!(!is_valid_channel(bad), "{bad}");
         }
         assert!(!is_valid_channel(&format!("#{}", "a".repeat(50))));
+    }
+
+    #[test]
+    fn user_grammar() {
+        assert_eq!(valid_user("alice"), Some("alice"));
+        assert_eq!(valid_user("~j.smith-2"), Some("~j.smith-2"));
+        assert_eq!(valid_user("averyverylongname"), Some("averyveryl"));
+        for bad in ["", "x\0QUIT\0:", "alice!x@y", "a b", "a:b", "josé", "a@b", "a\x1b"] {
+            assert_eq!(valid_user(bad), None, "{bad:?}");
+        }
     }
 }

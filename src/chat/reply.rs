@@ -5,7 +5,9 @@
 //! (the welcome burst, NAMES) costs one buffer, and fan-out can build a line
 //! once and share it among recipients.
 
-use crate::chat::names::{CHANNEL_LEN, NICK_LEN, TOPIC_LEN};
+use crate::chat::names::{AWAY_LEN, CHANNEL_LEN, MAX_TARGETS, NICK_LEN, TOPIC_LEN, USER_LEN};
+use crate::chat::printable::push_printable;
+use crate::chat::state::User;
 use crate::chat::{Protocol, ServerInfo};
 use crate::wire::message::write_line;
 
@@ -48,6 +50,8 @@ pub const RPL_TIME: u16 = 391;
 pub const ERR_NOSUCHNICK: u16 = 401;
 pub const ERR_NOSUCHCHANNEL: u16 = 403;
 pub const ERR_CANNOTSENDTOCHAN: u16 = 404;
+pub const ERR_TOOMANYCHANNELS: u16 = 405;
+pub const ERR_TOOMANYTARGETS: u16 = 407;
 pub const ERR_NORECIPIENT: u16 = 411;
 pub const ERR_NOTEXTTOSEND: u16 = 412;
 pub const ERR_INPUTTOOLONG: u16 = 417;
@@ -56,11 +60,13 @@ pub const ERR_NOMOTD: u16 = 422;
 pub const ERR_NONICKNAMEGIVEN: u16 = 431;
 pub const ERR_ERRONEUSNICKNAME: u16 = 432;
 pub const ERR_NICKNAMEINUSE: u16 = 433;
+pub const ERR_UNAVAILRESOURCE: u16 = 437;
 pub const ERR_NOTONCHANNEL: u16 = 442;
 pub const ERR_NOTREGISTERED: u16 = 451;
 pub const ERR_NEEDMOREPARAMS: u16 = 461;
 pub const ERR_ALREADYREGISTERED: u16 = 462;
 pub const ERR_PASSWDMISMATCH: u16 = 464;
+pub const ERR_INVALIDUSERNAME: u16 = 468;
 pub const ERR_UNKNOWNMODE: u16 = 472;
 pub const ERR_CHANOPRIVSNEEDED: u16 = 482;
 pub const ERR_UMODEUNKNOWNFLAG: u16 = 501;
@@ -76,6 +82,52 @@ pub fn numeric(out: &mut Vec<u8>, server: &str, code: u16, client: &str, middle:
     write_line(out, Some(server), &code, &params, Some(text));
 }
 
+/// Room for the items of a list reply on one line, leaving the source,
+/// numeric, target and middle params well within 512 bytes.
+const LIST_TEXT_BYTES: usize = 400;
+
+/// A numeric whose text is a space-separated list (NAMES, ISON, WHOIS
+/// channels), split over as many lines as it takes so that no item is cut.
+/// Nothing is written for an empty list.
+pub fn numeric_list<'a>(
+    out: &mut Vec<u8>,
+    server: &str,
+    code: u16,
+    client: &str,
+    middle: &[&str],
+    items: impl IntoIterator<Item = &'a str>,
+) {
+    let mut text = String::new();
+    for item in items {
+        if !text.is_empty() && text.len() + 1 + item.len() > LIST_TEXT_BYTES {
+            numeric(out, server, code, client, middle, &text);
+            text.clear();
+        }
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(item);
+    }
+    if !text.is_empty() {
+        numeric(out, server, code, client, middle, &text);
+    }
+}
+
+/// One RPL_WHOREPLY: flags H(ere) or G(one, away), then @ for a channel
+/// operator; the text is the hop count and real name.
+pub fn who_line(out: &mut Vec<u8>, server: &str, client: &str, channel: &str, user: &User, op: bool) {
+    let text = format!("0 {}", user.realname);
+    let flags = format!("{}{}", if user.away.is_some() { "G" } else { "H" }, if op { "@" } else { "" });
+    numeric(
+        out,
+        server,
+        RPL_WHOREPLY,
+        client,
+        &[channel, &user.user, &user.host, server, &user.nick, &flags],
+        &text,
+    );
+}
+
 /// A numeric whose last parameter is not free text (e.g. 004, 333), so it is
 /// written without the trailing ':' the way clients expect it.
 pub fn numeric_bare(out: &mut Vec<u8>, server: &str, code: u16, client: &str, params: &[&str]) {
@@ -86,11 +138,11 @@ pub fn numeric_bare(out: &mut Vec<u8>, server: &str, code: u16, client: &str, pa
     write_line(out, Some(server), &code, &all, None);
 }
 
-/// One readable line for a plain client. CR, LF and NUL become spaces so a
-/// name or message can never forge a second line.
+/// One readable line for a plain client: control characters are shown, not
+/// obeyed, so no name or message can forge a line or drive the terminal
+/// (see `printable`).
 pub fn plain(out: &mut Vec<u8>, text: &str) {
-    out.extend(text.bytes().map(|b| if matches!(b, b'\r' | b'\n' | 0) { b' ' } else { b }));
-    out.extend_from_slice(b"\r\n");
+    push_printable(out, text);
 }
 
 /// An error as the client's protocol wants it: a numeric for IRC, or
@@ -113,8 +165,18 @@ pub fn error(
     }
 }
 
+/// The 005 lines: the tokens, at most 12 to a line (a message has at most
+/// 15 parameters, and the client's nick and the closing text are two).
+pub fn isupport(out: &mut Vec<u8>, info: &ServerInfo, client: &str) {
+    let tokens = isupport_tokens(info);
+    for chunk in tokens.chunks(12) {
+        let middle: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        numeric(out, &info.name, RPL_ISUPPORT, client, &middle, "are supported by this server");
+    }
+}
+
 /// The 005 tokens: what a client may rely on from this server.
-pub fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
+fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
     vec![
         "CASEMAPPING=rfc1459".into(),
         "CHANTYPES=#".into(),
@@ -124,16 +186,22 @@ pub fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
         format!("CHANNELLEN={CHANNEL_LEN}"),
         format!("TOPICLEN={TOPIC_LEN}"),
         format!("NETWORK={}", info.network),
-        "CHANLIMIT=#:".into(),
-        "MAXTARGETS=20".into(),
+        format!("CHANLIMIT=#:{}", info.channels_per_client),
+        format!("MAXTARGETS={MAX_TARGETS}"),
+        format!("USERLEN={USER_LEN}"),
+        format!("AWAYLEN={AWAY_LEN}"),
     ]
 }
 
 /// `ERROR :Closing Link: host (reason)`, the last line before a disconnect;
-/// plain clients get the same reason in words.
+/// plain clients get the same reason in words. So does a connection that
+/// never said what it speaks: IRC clients speak first, so a silent one is
+/// most likely a person at `nc` waiting to be told something.
 pub fn closing_link(out: &mut Vec<u8>, protocol: Option<Protocol>, host: &str, reason: &str) {
     match protocol {
-        Some(Protocol::Plain) => plain(out, &format!("* Disconnected: {reason}")),
-        _ => write_line(out, None, "ERROR", &[], Some(&format!("Closing Link: {host} ({reason})"))),
+        Some(Protocol::Irc) => {
+            write_line(out, None, "ERROR", &[], Some(&format!("Closing Link: {host} ({reason})")))
+        }
+        Some(Protocol::Plain) | None => plain(out, &format!("*** Disconnected: {reason}")),
     }
 }

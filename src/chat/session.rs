@@ -14,7 +14,11 @@
 
 use std::sync::Arc;
 
-use crate::chat::names::{is_channel_target, is_valid_channel, is_valid_nick};
+use crate::chat::listing::Listing;
+use crate::chat::names::{
+    AWAY_LEN, MAX_TARGETS, REALNAME_LEN, USER_LEN, fold, is_channel_target, is_valid_channel, is_valid_nick,
+    truncate_at_char, valid_user,
+};
 use crate::chat::reply::{self, closing_link, numeric, numeric_bare, plain};
 use crate::chat::state::User;
 use crate::chat::{ConnId, Event, MessageKind, Protocol, ServerInfo, State};
@@ -28,6 +32,9 @@ pub enum Action {
     Reply(Vec<u8>),
     /// Hand this event to the directory (and send what it delivers).
     Event(Event),
+    /// Send this long reply, a piece at a time as the client reads it
+    /// (see `listing`); the client's next line waits until it is done.
+    Listing(Listing),
     /// Close the connection once the bytes before this are sent.
     Close,
 }
@@ -52,6 +59,10 @@ impl Out<'_> {
 
     fn close(&mut self) {
         self.0.push(Action::Close);
+    }
+
+    fn listing(&mut self, listing: Listing) {
+        self.0.push(Action::Listing(listing));
     }
 }
 
@@ -96,9 +107,15 @@ impl Session {
     pub fn greeting(&self, served_by: Option<&str>) -> Vec<u8> {
         let mut out = Vec::new();
         let on = served_by.map(|w| format!(" ({w})")).unwrap_or_default();
-        let text = format!(
-            "*** Welcome to chatter{on}! Using nc or telnet? Type a name and press Enter to start chatting."
-        );
+        let text = if self.info.password.is_some() {
+            format!(
+                "*** Welcome to chatter{on}! This server needs a password. Using nc or telnet? Type the password and press Enter."
+            )
+        } else {
+            format!(
+                "*** Welcome to chatter{on}! Using nc or telnet? Type a name and press Enter to start chatting."
+            )
+        };
         write_line(&mut out, Some(&self.info.name), "NOTICE", &["*"], Some(&text));
         out
     }
@@ -206,13 +223,15 @@ impl Session {
                 }
             },
             "USER" => {
-                if msg.params.len() < 4 || msg.params[0].is_empty() {
+                if msg.params.len() < 4 || msg.params[0].is_empty() || msg.params[3].is_empty() {
                     self.numeric(out, &client, reply::ERR_NEEDMOREPARAMS, &["USER"], "Not enough parameters");
-                } else {
-                    let user: String =
-                        msg.params[0].chars().filter(|c| !c.is_whitespace()).take(10).collect();
-                    self.user = Some((user, msg.params[3].clone()));
+                } else if let Some(user) = valid_user(&msg.params[0]) {
+                    let realname = truncate_at_char(&msg.params[3], REALNAME_LEN);
+                    self.user = Some((user.to_string(), realname.to_string()));
                     self.try_register(out);
+                } else {
+                    // As InspIRCd: the client may send USER again.
+                    self.numeric(out, &client, reply::ERR_INVALIDUSERNAME, &[], "Your username is not valid");
                 }
             }
             "PING" => self.pong(msg, &client, out),
@@ -363,7 +382,27 @@ impl Session {
                     }
                     return;
                 };
+                // Each target once, at most MAX_TARGETS of them (as ngIRCd:
+                // the first ones are served, the first one too many gets 407).
+                let mut seen: Vec<String> = Vec::new();
                 for target in targets.split(',').filter(|t| !t.is_empty()) {
+                    let key = fold(target);
+                    if seen.contains(&key) {
+                        continue;
+                    }
+                    if seen.len() == MAX_TARGETS {
+                        if !quiet {
+                            self.numeric(
+                                out,
+                                nick,
+                                reply::ERR_TOOMANYTARGETS,
+                                &[target],
+                                "Too many recipients",
+                            );
+                        }
+                        break;
+                    }
+                    seen.push(key);
                     out.event(Event::Message {
                         conn,
                         kind,
@@ -374,13 +413,23 @@ impl Session {
             }
             "NAMES" => match msg.param(0).filter(|p| !p.is_empty()) {
                 Some(list) => {
-                    for channel in list.split(',') {
-                        state.write_names(out.buf(), nick, channel);
+                    for (i, channel) in list.split(',').enumerate() {
+                        if i == MAX_TARGETS {
+                            self.numeric(
+                                out,
+                                nick,
+                                reply::ERR_TOOMANYTARGETS,
+                                &[channel],
+                                "Too many recipients",
+                            );
+                            break;
+                        }
+                        out.listing(Listing::names(channel));
                     }
                 }
                 None => {
-                    for chan in state.channels().filter(|c| c.members.contains_key(&conn)) {
-                        state.write_names(out.buf(), nick, &chan.name);
+                    for key in &user.channels {
+                        out.listing(Listing::names(key));
                     }
                 }
             },
@@ -431,16 +480,7 @@ impl Session {
                     &[&self.info.version, server],
                     "chatter IRC server",
                 );
-                let tokens = reply::isupport_tokens(&self.info);
-                let params: Vec<&str> = tokens.iter().map(String::as_str).collect();
-                numeric(
-                    out.buf(),
-                    server,
-                    reply::RPL_ISUPPORT,
-                    nick,
-                    &params,
-                    "are supported by this server",
-                );
+                reply::isupport(out.buf(), &self.info, nick);
             }
             "TIME" => {
                 let server = self.info.name.clone();
@@ -451,7 +491,8 @@ impl Session {
             "WHO" => self.who(msg, nick, state, out),
             "WHOIS" => self.whois(msg, nick, state, out),
             "AWAY" => {
-                let message = msg.param(0).filter(|m| !m.is_empty()).map(str::to_string);
+                let message =
+                    msg.param(0).filter(|m| !m.is_empty()).map(|m| truncate_at_char(m, AWAY_LEN).to_string());
                 out.event(Event::Away { conn, message });
             }
             // USERHOST and ISON answer about nicks that exist, in one line each.
@@ -459,7 +500,10 @@ impl Session {
                 if !need_params(out, 1) {
                     return;
                 }
-                let asked = msg.params.iter().flat_map(|p| p.split(' ')).filter(|n| !n.is_empty());
+                // USERHOST answers at most five nicks (RFC 2812); ISON as many
+                // as fit the line, answered over as many lines as it takes.
+                let most = if msg.command == "USERHOST" { 5 } else { usize::MAX };
+                let asked = msg.params.iter().flat_map(|p| p.split(' ')).filter(|n| !n.is_empty()).take(most);
                 let found: Vec<String> = asked
                     .filter_map(|n| state.find_nick(n).and_then(|c| state.user(c)))
                     .map(|u| match msg.command.as_str() {
@@ -474,18 +518,20 @@ impl Session {
                     })
                     .collect();
                 let code = if msg.command == "ISON" { reply::RPL_ISON } else { reply::RPL_USERHOST };
-                numeric(out.buf(), &self.info.name, code, nick, &[], &found.join(" "));
-            }
-            "LIST" => {
-                let server = self.info.name.as_str();
-                numeric(out.buf(), server, reply::RPL_LISTSTART, nick, &["Channel"], "Users  Name");
-                for chan in state.channels() {
-                    let count = chan.members.len().to_string();
-                    let topic = chan.topic.as_ref().map_or("", |t| t.text.as_str());
-                    numeric(out.buf(), server, reply::RPL_LIST, nick, &[&chan.name, &count], topic);
+                if found.is_empty() {
+                    numeric(out.buf(), &self.info.name, code, nick, &[], "");
+                } else {
+                    reply::numeric_list(
+                        out.buf(),
+                        &self.info.name,
+                        code,
+                        nick,
+                        &[],
+                        found.iter().map(String::as_str),
+                    );
                 }
-                numeric(out.buf(), server, reply::RPL_LISTEND, nick, &[], "End of /LIST");
             }
+            "LIST" => out.listing(Listing::channels()),
             other => self.numeric(out, nick, reply::ERR_UNKNOWNCOMMAND, &[other], "Unknown command"),
         }
     }
@@ -577,30 +623,12 @@ impl Session {
     fn who(&self, msg: &Message, nick: &str, state: &State, out: &mut Out) {
         let server = self.info.name.as_str();
         let mask = msg.param(0).unwrap_or("*");
-        // Flags: H(ere) or G(one, away), then @ for a channel operator.
-        let who_line = |out: &mut Out, channel: &str, user: &User, op: bool| {
-            let text = format!("0 {}", user.realname);
-            let flags =
-                format!("{}{}", if user.away.is_some() { "G" } else { "H" }, if op { "@" } else { "" });
-            numeric(
-                out.buf(),
-                server,
-                reply::RPL_WHOREPLY,
-                nick,
-                &[channel, &user.user, &user.host, server, &user.nick, &flags],
-                &text,
-            );
-        };
         if is_channel_target(mask) {
-            if let Some(chan) = state.channel(mask) {
-                for (member, op) in &chan.members {
-                    if let Some(user) = state.user(*member) {
-                        who_line(out, &chan.name, user, *op);
-                    }
-                }
-            }
-        } else if let Some(user) = state.find_nick(mask).and_then(|c| state.user(c)) {
-            who_line(out, "*", user, false);
+            out.listing(Listing::who(mask, mask));
+            return;
+        }
+        if let Some(user) = state.find_nick(mask).and_then(|c| state.user(c)) {
+            reply::who_line(out.buf(), server, nick, "*", user, false);
         }
         numeric(out.buf(), server, reply::RPL_ENDOFWHO, nick, &[mask], "End of WHO list");
     }
@@ -624,18 +652,15 @@ impl Session {
                     &[&user.nick, &user.user, &user.host, "*"],
                     &user.realname,
                 );
-                let channels: Vec<&str> =
-                    user.channels.iter().filter_map(|k| state.channel(k).map(|c| c.name.as_str())).collect();
-                if !channels.is_empty() {
-                    numeric(
-                        out.buf(),
-                        server,
-                        reply::RPL_WHOISCHANNELS,
-                        nick,
-                        &[&user.nick],
-                        &channels.join(" "),
-                    );
-                }
+                let channels = user.channels.iter().filter_map(|k| state.channel(k).map(|c| c.name.as_str()));
+                reply::numeric_list(
+                    out.buf(),
+                    server,
+                    reply::RPL_WHOISCHANNELS,
+                    nick,
+                    &[&user.nick],
+                    channels,
+                );
                 numeric(
                     out.buf(),
                     server,
@@ -653,20 +678,17 @@ impl Session {
 
     fn plain_name(&mut self, line: &str, out: &mut Out) {
         let name = line.trim();
-        if let Some(pass) = name.strip_prefix("PASS ") {
-            self.password = Some(pass.trim().to_string());
-            return;
-        }
         if !self.password_ok() {
-            if self.password.is_some() {
-                plain(out.buf(), "! Password incorrect");
+            // With a password set, a person's first line is the password
+            // (as the greeting asks); "PASS secret" works too.
+            let given = name.strip_prefix("PASS ").unwrap_or(name).trim();
+            self.password = Some(given.to_string());
+            if self.password_ok() {
+                plain(out.buf(), "*** Password accepted. Type a name and press Enter to start chatting.");
+            } else {
+                plain(out.buf(), "! Wrong password");
                 out.buf().extend(self.closing_line("Bad password"));
                 out.close();
-            } else {
-                plain(
-                    out.buf(),
-                    "! This server needs a password: send PASS <password> first, then your name.",
-                );
             }
             return;
         }
@@ -679,7 +701,9 @@ impl Session {
             );
             return;
         }
-        out.event(self.register_event(name, name, name, Protocol::Plain));
+        // A plain client's name is its user name too, cut as USERLEN says.
+        let user = truncate_at_char(name, USER_LEN);
+        out.event(self.register_event(name, user, name, Protocol::Plain));
     }
 
     fn plain_line(&mut self, line: &str, user: &User, state: &State, now: u64, out: &mut Out) {
@@ -755,15 +779,15 @@ impl Session {
                     at: now,
                 }),
                 Some(channel) => match state.channel(channel).and_then(|c| c.topic.as_ref()) {
-                    Some(topic) => plain(out.buf(), &format!("* Topic of {channel}: {}", topic.text)),
-                    None => plain(out.buf(), &format!("* {channel} has no topic")),
+                    Some(topic) => plain(out.buf(), &format!("*** Topic of {channel}: {}", topic.text)),
+                    None => plain(out.buf(), &format!("*** {channel} has no topic")),
                 },
                 None => plain(out.buf(), "! You are in no room"),
             },
             "names" | "who" => {
                 let channel = if rest.is_empty() { focus.clone() } else { Some(rest.to_string()) };
                 match channel {
-                    Some(channel) => state.write_plain_names(out.buf(), &channel),
+                    Some(channel) => out.listing(Listing::names(&channel)),
                     None => plain(out.buf(), "! You are in no room"),
                 }
             }
@@ -775,16 +799,16 @@ impl Session {
             }
             "help" => {
                 for help in [
-                    "* Lines you type go to your current room. Commands:",
-                    "*   /nick NAME        change your name",
-                    "*   /join #room       join a room; your lines then go there",
-                    "*   /part [#room]     leave a room",
-                    "*   /msg NAME text    send a private message",
-                    "*   /me action        describe an action",
-                    "*   /topic [text]     show or set the room's topic",
-                    "*   /names [#room]    who is in the room",
-                    "*   /quit [reason]    leave the chat",
-                    "*   //text            send a line that starts with /",
+                    "*** Lines you type go to your current room. Commands:",
+                    "***   /nick NAME        change your name",
+                    "***   /join #room       join a room; your lines then go there",
+                    "***   /part [#room]     leave a room",
+                    "***   /msg NAME text    send a private message",
+                    "***   /me action        describe an action",
+                    "***   /topic [text]     show or set the room's topic",
+                    "***   /names [#room]    who is in the room",
+                    "***   /quit [reason]    leave the chat",
+                    "***   //text            send a line that starts with /",
                 ] {
                     plain(out.buf(), help);
                 }

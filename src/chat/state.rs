@@ -14,13 +14,14 @@
 //! session's view may be a moment old, the log's order is the truth.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
-use crate::chat::names::{TOPIC_LEN, fold};
+use crate::chat::names::{TOPIC_LEN, fold, truncate_at_char};
 use crate::chat::reply::{self, numeric, numeric_bare, plain};
-use crate::chat::{ConnId, Event, MessageKind, Protocol, ServerInfo};
+use crate::chat::{ConnId, Event, Listing, MessageKind, Protocol, ServerInfo};
 use crate::wire::message::write_line;
 
 /// The channel plain clients are put in when they arrive.
@@ -38,6 +39,9 @@ pub struct Delivery {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Deliveries {
     pub items: Vec<Delivery>,
+    /// Long replies to stream to a connection after its items (a joiner's
+    /// NAMES), see `listing`.
+    pub listings: Vec<(ConnId, Listing)>,
 }
 
 impl Deliveries {
@@ -148,6 +152,11 @@ impl State {
 
     pub fn channels(&self) -> impl Iterator<Item = &Channel> {
         self.channels.values()
+    }
+
+    /// Channels by folded name, in order, from `from` on (a listing's cursor).
+    pub fn channels_from(&self, from: Bound<&str>) -> impl Iterator<Item = (&String, &Channel)> {
+        self.channels.range::<str, _>((from, Bound::Unbounded))
     }
 
     pub fn user_count(&self) -> usize {
@@ -326,7 +335,7 @@ impl State {
                 plain(
                     &mut bytes,
                     &format!(
-                        "* Welcome to {}, {nick}! What you type goes to {LOBBY}; /help lists commands.",
+                        "*** Welcome to {}, {nick}! What you type goes to {LOBBY}; /help lists commands.",
                         self.info.network
                     ),
                 );
@@ -369,11 +378,7 @@ impl State {
             &format!("This server was created {}", info.created),
         );
         numeric_bare(out, server, reply::RPL_MYINFO, nick, &[server, &info.version, "i", "no"]);
-        let tokens = reply::isupport_tokens(info);
-        let mut params: Vec<&str> = tokens.iter().map(String::as_str).collect();
-        params.push("are supported by this server");
-        let (middle, text) = params.split_at(params.len() - 1);
-        numeric(out, server, reply::RPL_ISUPPORT, nick, middle, text[0]);
+        reply::isupport(out, info, nick);
         self.write_lusers(out, nick);
         self.write_motd(out, nick);
     }
@@ -423,50 +428,6 @@ impl State {
                 }
                 numeric(out, server, reply::RPL_ENDOFMOTD, client, &[], "End of /MOTD command.");
             }
-        }
-    }
-
-    /// NAMES for one channel as `client` should see it: 353 lines (split so
-    /// each stays well under 512 bytes) then 366. A missing channel gets only
-    /// the 366, as the spec says.
-    pub fn write_names(&self, out: &mut Vec<u8>, client: &str, channel: &str) {
-        let server = self.info.name.as_str();
-        if let Some(chan) = self.channels.get(&fold(channel)) {
-            let mut line = String::new();
-            for (member, op) in &chan.members {
-                let Some(user) = self.users.get(member) else {
-                    continue;
-                };
-                if line.len() + user.nick.len() + 2 > 400 {
-                    numeric(out, server, reply::RPL_NAMREPLY, client, &["=", &chan.name], &line);
-                    line.clear();
-                }
-                if !line.is_empty() {
-                    line.push(' ');
-                }
-                if *op {
-                    line.push('@');
-                }
-                line.push_str(&user.nick);
-            }
-            if !line.is_empty() {
-                numeric(out, server, reply::RPL_NAMREPLY, client, &["=", &chan.name], &line);
-            }
-            numeric(out, server, reply::RPL_ENDOFNAMES, client, &[&chan.name], "End of /NAMES list");
-        } else {
-            numeric(out, server, reply::RPL_ENDOFNAMES, client, &[channel], "End of /NAMES list");
-        }
-    }
-
-    /// `* In #room: a, b, c` for plain clients.
-    pub fn write_plain_names(&self, out: &mut Vec<u8>, channel: &str) {
-        match self.channels.get(&fold(channel)) {
-            Some(chan) => {
-                let nicks: Vec<&str> =
-                    chan.members.keys().filter_map(|m| self.users.get(m).map(|u| u.nick.as_str())).collect();
-                plain(out, &format!("* In {}: {}", chan.name, nicks.join(", ")));
-            }
-            None => plain(out, &format!("! No such channel: {channel}")),
         }
     }
 
@@ -533,9 +494,9 @@ impl State {
         }
         self.fan_out(out, recipients, &line, |to| {
             Some(if to.nick == nick {
-                format!("* You are now known as {nick}")
+                format!("*** You are now known as {nick}")
             } else {
-                format!("* {old_nick} is now known as {nick}")
+                format!("*** {old_nick} is now known as {nick}")
             })
         });
     }
@@ -552,11 +513,29 @@ impl State {
                 user.focus = Some(key.clone());
                 let name = self.channels.get(&key).map_or(channel, |c| c.name.as_str());
                 let mut bytes = Vec::new();
-                plain(&mut bytes, &format!("* Your lines now go to {name}"));
+                plain(&mut bytes, &format!("*** Your lines now go to {name}"));
                 self.send(out, conn, bytes);
             }
             return;
         }
+        if user.channels.len() >= self.info.channels_per_client {
+            self.error_to(
+                out,
+                conn,
+                reply::ERR_TOOMANYCHANNELS,
+                channel,
+                "You have joined too many channels",
+            );
+            return;
+        }
+        if !self.channels.contains_key(&key) && self.channels.len() >= self.info.max_channels {
+            let text = "Channel is temporarily unavailable: the server has all the channels it can hold";
+            self.error_to(out, conn, reply::ERR_UNAVAILRESOURCE, channel, text);
+            return;
+        }
+        let Some(user) = self.users.get_mut(&conn) else {
+            return;
+        };
         user.channels.insert(key.clone());
         if user.protocol == Protocol::Plain {
             user.focus = Some(key.clone());
@@ -576,28 +555,23 @@ impl State {
 
         let mut line = Vec::new();
         write_line(&mut line, Some(&prefix), "JOIN", &[&chan_name], None);
-        self.fan_out(out, members, &line, |_| Some(format!("* {nick} joined {chan_name}")));
+        self.fan_out(out, members, &line, |_| Some(format!("*** {nick} joined {chan_name}")));
 
         if !self.is_local(conn) {
             return;
         }
         let chan = &self.channels[&key];
         let mut bytes = Vec::new();
-        match protocol {
-            Protocol::Irc => {
-                if chan.topic.is_some() {
-                    self.write_topic(&mut bytes, &nick, chan);
-                }
-                self.write_names(&mut bytes, &nick, &chan_name);
+        match (protocol, &chan.topic) {
+            (Protocol::Irc, Some(_)) => self.write_topic(&mut bytes, &nick, chan),
+            (Protocol::Plain, Some(topic)) => {
+                plain(&mut bytes, &format!("*** Topic of {chan_name}: {}", topic.text))
             }
-            Protocol::Plain => {
-                if let Some(topic) = &chan.topic {
-                    plain(&mut bytes, &format!("* Topic of {chan_name}: {}", topic.text));
-                }
-                self.write_plain_names(&mut bytes, &chan_name);
-            }
+            (_, None) => {}
         }
         self.send(out, conn, bytes);
+        // The member list can be long: it is streamed (see `listing`).
+        out.listings.push((conn, Listing::names(&chan_name)));
     }
 
     /// The user and a channel they are in, or `None` after telling them
@@ -627,8 +601,8 @@ impl State {
         let members: Vec<ConnId> = chan.members.keys().copied().collect();
         self.fan_out(out, members, &line, |_| {
             Some(match reason {
-                Some(reason) => format!("* {nick} left {chan_name} ({reason})"),
-                None => format!("* {nick} left {chan_name}"),
+                Some(reason) => format!("*** {nick} left {chan_name} ({reason})"),
+                None => format!("*** {nick} left {chan_name}"),
             })
         });
         self.remove_member(conn, &key);
@@ -702,7 +676,7 @@ impl State {
                     Protocol::Irc => {
                         numeric(&mut bytes, &self.info.name, reply::RPL_AWAY, nick, &[to_nick], away)
                     }
-                    Protocol::Plain => plain(&mut bytes, &format!("* {to_nick} is away: {away}")),
+                    Protocol::Plain => plain(&mut bytes, &format!("*** {to_nick} is away: {away}")),
                 }
                 self.send(out, conn, bytes);
             }
@@ -724,9 +698,9 @@ impl State {
         let chan_name = chan.name.clone();
         self.fan_out(out, members, &line, |_| {
             Some(if topic.is_empty() {
-                format!("* {nick} cleared the topic of {chan_name}")
+                format!("*** {nick} cleared the topic of {chan_name}")
             } else {
-                format!("* {nick} set the topic of {chan_name} to: {topic}")
+                format!("*** {nick} set the topic of {chan_name} to: {topic}")
             })
         });
         if let Some(chan) = self.channels.get_mut(&key) {
@@ -746,7 +720,7 @@ impl State {
         };
         match protocol {
             Protocol::Irc => numeric(&mut bytes, &self.info.name, code, &nick, &[], text),
-            Protocol::Plain => plain(&mut bytes, &format!("* {text}")),
+            Protocol::Plain => plain(&mut bytes, &format!("*** {text}")),
         }
         self.send(out, conn, bytes);
     }
@@ -775,7 +749,7 @@ impl State {
         self.fan_out(out, recipients, &line, |to| {
             let shared = to.channels.intersection(&quitter_channels).next();
             let name = shared.and_then(|k| self.channels.get(k)).map_or("", |c| c.name.as_str());
-            Some(format!("* {nick} left {name} ({reason})"))
+            Some(format!("*** {nick} left {name} ({reason})"))
         });
         for key in quitter_channels {
             self.remove_member(conn, &key);
@@ -795,15 +769,4 @@ fn plain_speech(nick: &str, kind: MessageKind, text: &str) -> String {
         MessageKind::Privmsg => format!("{nick}: {text}"),
         MessageKind::Notice => format!("-{nick}- {text}"),
     }
-}
-
-fn truncate_at_char(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }

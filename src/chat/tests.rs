@@ -70,11 +70,27 @@ fn run(session: &mut Session, state: &mut State, line: &str) -> (String, bool) {
     for action in actions {
         match action {
             Action::Reply(bytes) => out.push_str(&String::from_utf8(bytes).unwrap()),
-            Action::Event(event) => out.push_str(&text(&state.apply(&event), session.conn())),
+            Action::Event(event) => {
+                let deliveries = state.apply(&event);
+                out.push_str(&text(&deliveries, session.conn()));
+                for (to, listing) in deliveries.listings {
+                    if to == session.conn() {
+                        out.push_str(&whole(listing, state, to));
+                    }
+                }
+            }
+            Action::Listing(listing) => out.push_str(&whole(listing, state, session.conn())),
             Action::Close => closed = true,
         }
     }
     (out, closed)
+}
+
+/// A long reply, all of it.
+fn whole(mut listing: Listing, state: &State, conn: ConnId) -> String {
+    let mut bytes = Vec::new();
+    while !listing.write_next(state, conn, &mut bytes, 4096) {}
+    String::from_utf8(bytes).unwrap()
 }
 
 #[test]

@@ -1,0 +1,260 @@
+//! Replies that can be longer than any queue should hold: LIST, NAMES of
+//! a channel, WHO of a channel.
+//!
+//! A server with 10 000 channels answers LIST with about 600 KB; NAMES of a
+//! channel of 10 000 members is over 100 KB. Built whole, such a reply
+//! either overflows the asker's sendq (and the asker, who did nothing
+//! wrong, is dropped as a slow consumer) or makes the server hold it all
+//! in memory. So a long reply is a [`Listing`]: a cursor into the
+//! directory that writes the reply a piece at a time, each piece only when
+//! the asker's queue has drained (the models decide when; see
+//! [`Listing::write_next`]). Memory is one piece, and the asker is never
+//! counted as behind for what it asked for.
+//!
+//! The reply is read from the live directory as it goes, the way big IRC
+//! servers walk their hash tables: a channel made or a member who joins
+//! during the walk may or may not be listed, a removed one is skipped, and
+//! nothing is listed twice (the cursor is a position in an ordered map).
+
+use std::ops::Bound;
+
+use crate::chat::reply::{self, numeric, plain};
+use crate::chat::state::{Channel, User};
+use crate::chat::{ConnId, Protocol, State};
+
+/// Longest line written, with its CR LF: a piece stops before a line
+/// could take it past its room.
+const LINE_MAX: usize = crate::wire::MAX_LINE_BYTES;
+/// Text of one NAMES line, as `reply::numeric_list` packs it.
+const NAMES_TEXT_BYTES: usize = 400;
+
+/// Where a long reply has got to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listing {
+    /// LIST: 321, a 322 per channel, 323.
+    Channels { started: bool, after: Option<String> },
+    /// NAMES of one channel (353s then 366; plain: `*** In #room: ...`).
+    Names { channel: String, after: Option<ConnId> },
+    /// WHO of one channel: a 352 per member, then 315 with `mask`.
+    Who { channel: String, mask: String, after: Option<ConnId> },
+}
+
+impl Listing {
+    pub fn channels() -> Listing {
+        Listing::Channels { started: false, after: None }
+    }
+
+    pub fn names(channel: &str) -> Listing {
+        Listing::Names { channel: channel.to_string(), after: None }
+    }
+
+    pub fn who(channel: &str, mask: &str) -> Listing {
+        Listing::Who { channel: channel.to_string(), mask: mask.to_string(), after: None }
+    }
+
+    /// Appends the next piece of the reply for `conn`: whole lines, at
+    /// least one, and no more than fit in `room` bytes. Returns true when
+    /// the reply is complete (also when `conn` is no longer a user).
+    pub fn write_next(&mut self, state: &State, conn: ConnId, out: &mut Vec<u8>, room: usize) -> bool {
+        let Some(user) = state.user(conn) else { return true };
+        let limit = out.len() + room.max(LINE_MAX);
+        let server = state.info().name.as_str();
+        let nick = user.nick.as_str();
+        match self {
+            Listing::Channels { started, after } => {
+                if !*started {
+                    numeric(out, server, reply::RPL_LISTSTART, nick, &["Channel"], "Users  Name");
+                    *started = true;
+                }
+                let start = after.clone();
+                let from = start.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+                for (key, chan) in state.channels_from(from) {
+                    if out.len() + LINE_MAX > limit {
+                        return false;
+                    }
+                    let count = chan.members.len().to_string();
+                    let topic = chan.topic.as_ref().map_or("", |t| t.text.as_str());
+                    numeric(out, server, reply::RPL_LIST, nick, &[&chan.name, &count], topic);
+                    *after = Some(key.clone());
+                }
+                numeric(out, server, reply::RPL_LISTEND, nick, &[], "End of /LIST");
+                true
+            }
+            Listing::Names { channel, after } => {
+                let Some(chan) = state.channel(channel) else {
+                    if user.protocol == Protocol::Irc {
+                        numeric(out, server, reply::RPL_ENDOFNAMES, nick, &[channel], "End of /NAMES list");
+                    } else {
+                        plain(out, &format!("! No such channel: {channel}"));
+                    }
+                    return true;
+                };
+                let done = write_names(state, chan, user, after, out, limit);
+                if done && user.protocol == Protocol::Irc {
+                    numeric(out, server, reply::RPL_ENDOFNAMES, nick, &[&chan.name], "End of /NAMES list");
+                }
+                done
+            }
+            Listing::Who { channel, mask, after } => {
+                if let Some(chan) = state.channel(channel) {
+                    let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+                    for (member, op) in chan.members.range((from, Bound::Unbounded)) {
+                        if out.len() + LINE_MAX > limit {
+                            return false;
+                        }
+                        *after = Some(*member);
+                        if let Some(them) = state.user(*member) {
+                            reply::who_line(out, server, nick, &chan.name, them, *op);
+                        }
+                    }
+                }
+                numeric(out, server, reply::RPL_ENDOFWHO, nick, &[mask], "End of WHO list");
+                true
+            }
+        }
+    }
+}
+
+/// Writes NAMES lines for `chan` from `after` on, for `asker`, while they
+/// fit before `limit`; true when every member is written.
+fn write_names(
+    state: &State,
+    chan: &Channel,
+    asker: &User,
+    after: &mut Option<ConnId>,
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> bool {
+    let server = state.info().name.as_str();
+    let irc = asker.protocol == Protocol::Irc;
+    let head = if irc { String::new() } else { format!("*** In {}:", chan.name) };
+    let mut text = head.clone();
+    let mut last_in_text = *after;
+    let emit = |out: &mut Vec<u8>, text: &str| {
+        if irc {
+            numeric(out, server, reply::RPL_NAMREPLY, &asker.nick, &["=", &chan.name], text);
+        } else {
+            plain(out, text);
+        }
+    };
+    let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+    for (member, op) in chan.members.range((from, Bound::Unbounded)) {
+        let Some(user) = state.user(*member) else { continue };
+        let name = if *op && irc { format!("@{}", user.nick) } else { user.nick.clone() };
+        if text.len() > head.len() && text.len() + 2 + name.len() > NAMES_TEXT_BYTES {
+            emit(out, &text);
+            *after = last_in_text;
+            text.truncate(head.len());
+            if out.len() + LINE_MAX > limit {
+                return false;
+            }
+        }
+        let separator = match (text.len() > head.len(), irc) {
+            (false, true) => "",
+            (false, false) => " ",
+            (true, true) => " ",
+            (true, false) => ", ",
+        };
+        text.push_str(separator);
+        text.push_str(&name);
+        last_in_text = Some(*member);
+    }
+    if text.len() > head.len() || (!irc && after.is_none()) {
+        emit(out, &text);
+    }
+    *after = last_in_text;
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::{Event, ServerInfo};
+    use std::sync::Arc;
+
+    fn conn(slot: u32) -> ConnId {
+        ConnId { worker: 0, slot, generation: 0 }
+    }
+
+    fn state_with(channels: usize, members: u32) -> State {
+        let mut info = ServerInfo::new("srv");
+        info.channels_per_client = channels + 1;
+        info.max_channels = channels + 1;
+        let mut state = State::new(Arc::new(info));
+        for slot in 0..members {
+            state.apply(&Event::Register {
+                conn: conn(slot),
+                nick: format!("member{slot}"),
+                user: "u".into(),
+                realname: "r".into(),
+                host: "h".into(),
+                protocol: Protocol::Irc,
+            });
+            state.apply(&Event::Join { conn: conn(slot), channel: "#big".into() });
+        }
+        for i in 0..channels {
+            state.apply(&Event::Join { conn: conn(0), channel: format!("#c{i:05}") });
+        }
+        state
+    }
+
+    /// The whole reply, piece by piece, with `room` per piece.
+    fn stream(state: &State, mut listing: Listing, room: usize) -> (String, usize) {
+        let mut out = Vec::new();
+        let mut pieces = 0;
+        loop {
+            let before = out.len();
+            let done = listing.write_next(state, conn(0), &mut out, room);
+            pieces += 1;
+            assert!(out.len() - before <= room.max(LINE_MAX), "a piece overflowed its room");
+            if done {
+                return (String::from_utf8(out).unwrap(), pieces);
+            }
+        }
+    }
+
+    #[test]
+    fn list_is_written_in_pieces_and_whole() {
+        let state = state_with(300, 1);
+        let (text, pieces) = stream(&state, Listing::channels(), 2048);
+        assert!(pieces > 5, "{pieces} pieces");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.iter().filter(|l| l.contains(" 322 ")).count(), 301);
+        assert!(lines[0].contains(" 321 ") && lines.last().unwrap().contains(" 323 "));
+        let (whole, one) = stream(&state, Listing::channels(), usize::MAX / 2);
+        assert_eq!((whole, one), (text, 1));
+    }
+
+    #[test]
+    fn names_of_a_big_channel_lose_and_repeat_no_one() {
+        let state = state_with(0, 600);
+        let (text, pieces) = stream(&state, Listing::names("#big"), 1024);
+        assert!(pieces > 5, "{pieces} pieces");
+        let mut nicks: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(" 353 "))
+            .flat_map(|l| l.split_once(" :").unwrap().1.split(' '))
+            .collect();
+        assert!(text.lines().last().unwrap().contains(" 366 "));
+        assert_eq!(nicks.len(), 600);
+        nicks.sort();
+        nicks.dedup();
+        assert_eq!(nicks.len(), 600);
+        assert!(nicks.contains(&"@member0"));
+    }
+
+    #[test]
+    fn who_of_a_big_channel_is_every_member_once() {
+        let state = state_with(0, 300);
+        let (text, _) = stream(&state, Listing::who("#big", "#big"), 1024);
+        assert_eq!(text.lines().filter(|l| l.contains(" 352 ")).count(), 300);
+        assert!(text.lines().last().unwrap().contains(" 315 "));
+    }
+
+    #[test]
+    fn a_missing_channel_gets_its_end_line() {
+        let state = state_with(0, 1);
+        let (text, _) = stream(&state, Listing::names("#nope"), 1024);
+        assert!(text.contains(" 366 member0 #nope :End of /NAMES list"), "{text}");
+    }
+}
