@@ -217,12 +217,33 @@ struct ServeArgs {
     /// Most clients connected at once; more are turned away.
     #[arg(long, default_value_t = 10_000)]
     max_clients: usize,
+    /// Channels one client may be in at once (advertised as CHANLIMIT; more get 405).
+    #[arg(long, default_value_t = chatter::chat::info::DEFAULT_CHANNELS_PER_CLIENT)]
+    max_channels_per_client: usize,
+    /// Channels that may exist at once (creating more gets 437).
+    #[arg(long, default_value_t = chatter::chat::info::DEFAULT_MAX_CHANNELS)]
+    max_channels: usize,
     /// Outbound queue per client in bytes; a client that falls this far behind is dropped.
     #[arg(long, default_value_t = DEFAULT_SENDQ_BYTES)]
     sendq: usize,
     /// Seconds of silence before a client is PINGed (and as many again before it is dropped).
     #[arg(long, default_value_t = 120)]
     ping_interval: u64,
+    /// Seconds a new connection has to register (NICK and USER, or a name) before it is closed.
+    #[arg(long, default_value_t = 60)]
+    registration_timeout: u64,
+    /// Turn per-client flood control off (for benchmarks; never on an open server).
+    #[arg(long)]
+    no_flood_control: bool,
+    /// Flood control: lines a client may send at once before the rate applies.
+    #[arg(long, default_value_t = chatter::server::flood::DEFAULT_BURST)]
+    flood_burst: u32,
+    /// Flood control: lines per second handled after the burst (the rest wait).
+    #[arg(long, default_value_t = chatter::server::flood::DEFAULT_RATE)]
+    flood_rate: u32,
+    /// Flood control: bytes of waiting input beyond which a client is dropped (Excess Flood).
+    #[arg(long, default_value_t = chatter::server::flood::DEFAULT_RECVQ_BYTES)]
+    flood_recvq: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -342,12 +363,28 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     info.network = args.network;
     info.password = args.password;
     info.created = chrono_free_now();
+    info.channels_per_client = args.max_channels_per_client;
+    info.max_channels = args.max_channels;
     if let Some(path) = &args.motd {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading MOTD file {}", path.display()))?;
         info.motd = Some(text.lines().map(str::to_string).collect());
     }
     anyhow::ensure!(args.ping_interval > 0, "--ping-interval must be at least 1 second");
+    anyhow::ensure!(args.registration_timeout > 0, "--registration-timeout must be at least 1 second");
+    anyhow::ensure!(
+        args.flood_burst > 0 && args.flood_rate > 0,
+        "--flood-burst and --flood-rate must be at least 1 (--no-flood-control turns it off)"
+    );
+    anyhow::ensure!(
+        args.flood_recvq >= 1024,
+        "--flood-recvq must be at least 1024 bytes (two full lines and some)"
+    );
+    let flood = (!args.no_flood_control).then_some(chatter::server::flood::FloodPolicy {
+        burst: args.flood_burst,
+        rate: args.flood_rate,
+        recvq_bytes: args.flood_recvq,
+    });
     check_workers(args.model, args.workers)?;
     let config = Config {
         listen: args.listen,
@@ -361,6 +398,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_clients: args.max_clients,
         sendq_bytes: args.sendq,
         ping_interval: Duration::from_secs(args.ping_interval),
+        registration_timeout: Duration::from_secs(args.registration_timeout),
+        flood,
     };
     server::run(config).context("server failed")
 }

@@ -45,7 +45,7 @@ pub async fn connect_one(config: &LoadConfig, i: usize) -> io::Result<Client> {
     writer.lock().await.write_all(hello.as_bytes()).await?;
     let registered = |line: &str| match config.proto {
         Proto::Irc => is_numeric(line, "376") || is_numeric(line, "422"),
-        Proto::Line => line.starts_with("* In #lobby"),
+        Proto::Line => line.starts_with("*** In #lobby"),
     };
     read_until(&mut reader, &writer, registered).await?;
     Ok(Client { reader, writer })
@@ -63,7 +63,7 @@ pub async fn join_channel(
         Proto::Line => format!("/join {channel}\r\n"),
     };
     writer.lock().await.write_all(join.as_bytes()).await?;
-    let names_done = format!("* In {channel}");
+    let names_done = format!("*** In {channel}");
     read_until(reader, writer, |line: &str| match proto {
         Proto::Irc => is_numeric(line, "366"),
         Proto::Line => line.starts_with(&names_done),
@@ -126,10 +126,10 @@ fn number(digits: &[u8]) -> Option<u64> {
 }
 
 /// The reason in a line a server sends before it closes a connection: an
-/// IRC `ERROR` or chatter's plain-line `* Disconnected: ...`.
+/// IRC `ERROR` or chatter's plain-line `*** Disconnected: ...`.
 pub fn closing_line(line: &[u8]) -> Option<String> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    (line.starts_with(b"ERROR") || line.starts_with(b"* Disconnected"))
+    (line.starts_with(b"ERROR") || line.starts_with(b"*** Disconnected"))
         .then(|| String::from_utf8_lossy(line).into_owned())
 }
 
@@ -161,11 +161,11 @@ mod tests {
             Some("ERROR :Closing Link: 127.0.0.1 (SendQ exceeded)")
         );
         assert_eq!(
-            closing_line(b"* Disconnected: Server shutting down").as_deref(),
-            Some("* Disconnected: Server shutting down")
+            closing_line(b"*** Disconnected: Server shutting down").as_deref(),
+            Some("*** Disconnected: Server shutting down")
         );
         assert_eq!(closing_line(b":b1!b1@127.0.0.1 PRIVMSG #bench :ERROR"), None);
-        assert_eq!(closing_line(b"b1: * Disconnected"), None);
+        assert_eq!(closing_line(b"b1: *** Disconnected"), None);
         let reset = io::Error::from(io::ErrorKind::ConnectionReset);
         assert_eq!(read_error_reason(&reset), "connection reset");
         assert!(read_error_reason(&io::Error::other("boom")).contains("boom"));

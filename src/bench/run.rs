@@ -71,6 +71,8 @@ impl SpawnedServer {
         }
         command
             .args(["--max-clients", &max_clients.to_string()])
+            // A benchmark floods on purpose: measure the server, not its limits.
+            .arg("--no-flood-control")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

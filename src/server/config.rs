@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::chat::ServerInfo;
+use crate::server::flood::FloodPolicy;
+use crate::server::liveness::Timeouts;
 
 /// Which concurrency model serves the clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,4 +32,14 @@ pub struct Config {
     pub sendq_bytes: usize,
     /// A client silent this long is PINGed; silent as long again, dropped.
     pub ping_interval: Duration,
+    /// A connection not registered this long after it opened is closed.
+    pub registration_timeout: Duration,
+    /// Per-client flood control; `None` turns it off (benchmarks).
+    pub flood: Option<FloodPolicy>,
+}
+
+impl Config {
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts { ping_interval: self.ping_interval, registration: self.registration_timeout }
+    }
 }

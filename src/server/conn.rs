@@ -1,5 +1,6 @@
 //! One client connection of a pool worker: the socket, its line reader and
-//! session, its bounded sendq with its flow standing, and how it ends.
+//! session, its bounded sendq with its flow standing, its liveness and
+//! flood penalty, and how it ends.
 //!
 //! A connection ends in two steps, so that the last line a dropped client
 //! is owed really reaches it. First it is *closing*: whatever it had not
@@ -12,14 +13,17 @@
 //! throw away data it has not yet handed to the client, the closing line
 //! included; lingering avoids that (as Apache's lingering close does).
 
+use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
-use crate::chat::Session;
+use crate::chat::{Action, Listing, Session};
+use crate::server::flood::Penalty;
 use crate::server::flow::{self, ConnFlow};
+use crate::server::liveness::Liveness;
 use crate::server::sendq::SendQueue;
 use crate::wire::LineReader;
 
@@ -49,8 +53,12 @@ pub struct Conn {
     pub sendq: SendQueue,
     pub flow: ConnFlow,
     pub stage: Stage,
-    pub last_heard: Instant,
-    pub pinged: bool,
+    pub liveness: Liveness,
+    /// Flood control's clock for this client.
+    pub penalty: Penalty,
+    /// Over its flood allowance: its lines wait until then (it is read,
+    /// but not served, meanwhile).
+    pub waiting_until: Option<Instant>,
     /// On the worker's to-flush list.
     pub dirty: bool,
     /// On the worker's input list (its socket may hold more, or lines are ready).
@@ -63,6 +71,12 @@ pub struct Conn {
     pub listed_behind: bool,
     /// The receiver window this connection was last counted in (`flow::Receivers`).
     pub receiver_window: u32,
+    /// Long replies being sent a piece at a time (see `chat::listing`);
+    /// the client's next line waits until they are done.
+    pub listings: VecDeque<Listing>,
+    /// The rest of a line's actions, held back behind a long reply (see
+    /// `worker::clients::run_actions`).
+    pub pending_actions: VecDeque<Action>,
 }
 
 impl Conn {
@@ -74,14 +88,17 @@ impl Conn {
             sendq,
             flow: ConnFlow::default(),
             stage: Stage::Open,
-            last_heard: now,
-            pinged: false,
+            liveness: Liveness::new(now),
+            penalty: Penalty::new(),
+            waiting_until: None,
             dirty: false,
             queued_for_input: false,
             input_parked: false,
             readable: true,
             listed_behind: false,
             receiver_window: 0,
+            listings: VecDeque::new(),
+            pending_actions: VecDeque::new(),
         }
     }
 
@@ -95,10 +112,14 @@ impl Conn {
         !matches!(self.stage, Stage::Lingering { .. })
     }
 
-    /// Whether it may have input worth visiting: lines already cut, or a
-    /// socket not yet read to WouldBlock.
+    /// Whether it may have input worth visiting now: lines already cut, or
+    /// a socket not yet read to WouldBlock; and not waiting out a flood
+    /// penalty (its timer brings it back) or for a long reply to be sent
+    /// (its end brings it back).
     pub fn has_input(&self) -> bool {
-        self.readable || self.reader.has_frames()
+        self.waiting_until.is_none()
+            && self.listings.is_empty()
+            && (self.readable || self.reader.has_frames() || !self.pending_actions.is_empty())
     }
 
     /// Replaces what it has not started to receive by its closing line.
@@ -136,16 +157,13 @@ impl Conn {
     }
 
     /// Reads at most `scratch.len()` bytes into the line reader. `Ok(0)`
-    /// is end of stream; `WouldBlock` clears `readable`.
-    pub fn read_some(&mut self, scratch: &mut [u8], now: Instant) -> io::Result<usize> {
+    /// is end of stream; `WouldBlock` clears `readable`. Bytes are not
+    /// hearing from the client: only a complete line is (see `liveness`).
+    pub fn read_some(&mut self, scratch: &mut [u8]) -> io::Result<usize> {
         loop {
             match self.stream.read(scratch) {
                 Ok(n) => {
-                    if n > 0 {
-                        self.reader.push(&scratch[..n]);
-                        self.last_heard = now;
-                        self.pinged = false;
-                    }
+                    self.reader.push(&scratch[..n]);
                     return Ok(n);
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,

@@ -8,10 +8,38 @@
 
 use std::io;
 use std::net::{TcpListener, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Pause before retrying accept after running out of descriptors.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Least time between two warnings about exhausted descriptors.
+const EXHAUSTION_WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// Warns about exhausted descriptors at most once per
+/// [`EXHAUSTION_WARN_EVERY`], counting the failed accepts in between: a
+/// server retrying every [`ACCEPT_BACKOFF`] would otherwise write ten
+/// warnings a second for as long as it lasts.
+#[derive(Debug, Default)]
+pub struct ExhaustionLog {
+    last_warned: Option<Instant>,
+    since: u64,
+}
+
+impl ExhaustionLog {
+    pub fn note(&mut self, error: &io::Error, now: Instant) {
+        self.since += 1;
+        if self.last_warned.is_some_and(|at| now.duration_since(at) < EXHAUSTION_WARN_EVERY) {
+            return;
+        }
+        tracing::warn!(
+            failed_accepts = self.since,
+            "accept: {error}; retrying every {ACCEPT_BACKOFF:?} (warning at most every {EXHAUSTION_WARN_EVERY:?})"
+        );
+        self.last_warned = Some(now);
+        self.since = 0;
+    }
+}
 
 /// Binds `addr` with the same listen backlog as the pools' sockets (the
 /// kernel's maximum, `net.core.somaxconn`), so that many clients
@@ -108,11 +136,4 @@ pub fn raise_open_files(wanted: u64) -> u64 {
         let _ = setrlimit(Resource::RLIMIT_NOFILE, target, hard);
     }
     getrlimit(Resource::RLIMIT_NOFILE).map_or(soft, |(now, _)| now)
-}
-
-/// What a connection past `--max-clients` gets before it is closed.
-pub fn server_full_line() -> Vec<u8> {
-    let mut line = Vec::new();
-    crate::chat::reply::closing_link(&mut line, None, "server full", "too many clients");
-    line
 }

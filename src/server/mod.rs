@@ -5,14 +5,17 @@
 pub mod codec;
 pub mod config;
 pub mod conn;
+pub mod flood;
 pub mod flow;
 pub mod iterative;
 pub mod keeper;
 pub mod listener;
+pub mod liveness;
 pub mod log;
 pub mod outbox;
 pub mod prefork;
 pub mod prethread;
+pub mod refusal;
 pub mod sendq;
 pub mod worker;
 

@@ -251,6 +251,16 @@ impl Outbox {
         self.settle_flow(&inner, change);
     }
 
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.lock().queue.queued()
+    }
+
+    /// The flow policy whose marks a long reply is paced by.
+    pub fn policy(&self) -> &Policy {
+        &self.gate.policy
+    }
+
     /// The socket, for the owner's (blocking) reads.
     pub fn stream(&self) -> &TcpStream {
         &self.stream

@@ -1,16 +1,21 @@
 //! A pool worker's connections: accepting them, handing their input to
-//! their sessions in fair turns, and ending them (drops, timeouts,
-//! shutdown).
+//! their sessions in fair turns and at the pace flood control allows, and
+//! ending them (drops, timeouts, shutdown).
 
-use std::io::{ErrorKind, Write};
+use std::cmp::Reverse;
+use std::collections::VecDeque;
+use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Token};
+use socket2::SockRef;
 
 use crate::chat::{Action, Session};
 use crate::server::conn::{CLOSE_GRACE, Conn, Stage};
-use crate::server::listener::{ACCEPT_BACKOFF, is_fd_exhaustion, server_full_line};
+use crate::server::flood::Penalty;
+use crate::server::listener::{ACCEPT_BACKOFF, is_fd_exhaustion};
+use crate::server::liveness::{self, Due, standing};
 use crate::server::sendq::{Flush, SendQueue};
 use crate::server::unix_now;
 use crate::wire::Frame;
@@ -86,6 +91,16 @@ impl Worker<'_> {
                 conn.input_parked = true;
                 return;
             }
+            if !conn.listings.is_empty() || self.resume_actions(slot) {
+                return;
+            }
+            let Some(conn) = self.conns.get_mut(&slot) else { return };
+            if !conn.is_open() || !conn.listings.is_empty() {
+                return;
+            }
+            if conn.waiting_until.is_some() {
+                return self.read_while_waiting(slot);
+            }
             if conn.reader.has_frames() {
                 // Queries are answered from this replica: bring it up to
                 // everything published before the line is handled, unless
@@ -94,12 +109,18 @@ impl Worker<'_> {
                 if !self.admitting() {
                     return;
                 }
+                let Some(conn) = self.conns.get_mut(&slot) else { return };
+                if let Err(until) = conn.penalty.admit(self.now, self.config.flood.as_ref()) {
+                    conn.waiting_until = Some(until);
+                    self.flood_timers.push(Reverse((until, slot)));
+                    return self.read_while_waiting(slot);
+                }
             }
             let Some(conn) = self.conns.get_mut(&slot) else { return };
             let frame = match conn.reader.next_frame() {
                 Some(frame) => frame,
                 None if !conn.readable => return,
-                None => match conn.read_some(&mut self.scratch[..READ_CHUNK], self.now) {
+                None => match conn.read_some(&mut self.scratch[..READ_CHUNK]) {
                     Ok(0) => return self.drop_client(slot, "Connection closed", false),
                     Ok(_) => continue,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -117,17 +138,74 @@ impl Worker<'_> {
         }
     }
 
+    /// A client over its flood allowance: what it sends is still read, so
+    /// that one sending far beyond it is noticed and dropped, but nothing
+    /// is served until its timer (see `flood`). What it may have waiting
+    /// is bounded by the receive queue plus one read.
+    fn read_while_waiting(&mut self, slot: u32) {
+        loop {
+            let Some(conn) = self.conns.get_mut(&slot) else { return };
+            if Penalty::is_excess(conn.reader.held(), self.config.flood.as_ref()) {
+                self.flood_drops += 1;
+                tracing::info!(cell = self.cell, slot, "dropping client: excess flood");
+                return self.drop_client(slot, "Excess Flood", true);
+            }
+            if !conn.readable {
+                return;
+            }
+            match conn.read_some(&mut self.scratch[..READ_CHUNK]) {
+                Ok(0) => return self.drop_client(slot, "Connection closed", false),
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) => return self.drop_client(slot, &format!("Read error: {e}"), false),
+            }
+        }
+    }
+
+    /// Brings back the clients whose flood penalty has run out.
+    pub(super) fn end_flood_waits(&mut self) {
+        while let Some(&Reverse((at, slot))) = self.flood_timers.peek() {
+            if at > self.now {
+                break;
+            }
+            self.flood_timers.pop();
+            let Some(conn) = self.conns.get_mut(&slot) else { continue };
+            if conn.waiting_until.is_some_and(|until| until <= self.now) {
+                conn.waiting_until = None;
+                if conn.is_open() && !conn.queued_for_input && !conn.input_parked {
+                    conn.queued_for_input = true;
+                    self.input.push_back(slot);
+                }
+            }
+        }
+    }
+
     pub(super) fn handle_frame(&mut self, slot: u32, frame: Frame) {
         let Some(conn) = self.conns.get_mut(&slot) else { return };
+        conn.liveness.heard(self.now);
         let mut actions = Vec::new();
         match frame {
             Frame::Line(line) => conn.session.on_line(&line, &self.state, unix_now(), &mut actions),
             Frame::TooLong => conn.session.on_too_long(&self.state, &mut actions),
         }
-        for action in actions {
+        self.run_actions(slot, actions.into());
+    }
+
+    /// Carries out a line's actions in order. A long reply (or an event
+    /// not yet applied, whose effect may be one) holds the rest back until
+    /// it is done, so a client's replies keep the order of its requests:
+    /// `JOIN #a,#b` answers #a's NAMES before #b's JOIN.
+    pub(super) fn run_actions(&mut self, slot: u32, mut actions: VecDeque<Action>) {
+        while let Some(action) = actions.pop_front() {
             match action {
                 Action::Reply(bytes) => self.reply(slot, bytes),
                 Action::Event(event) => self.publish(event),
+                Action::Listing(listing) => {
+                    if let Some(conn) = self.conns.get_mut(&slot) {
+                        conn.listings.push_back(listing);
+                    }
+                    self.mark_dirty(slot);
+                }
                 Action::Close => {
                     if let Some(conn) = self.conns.get_mut(&slot) {
                         conn.close_when_flushed(self.now);
@@ -135,8 +213,29 @@ impl Worker<'_> {
                     self.mark_dirty(slot);
                 }
             }
+            let applied = self.cursor >= self.own_until;
+            let Some(conn) = self.conns.get_mut(&slot) else { return };
+            if !actions.is_empty() && (!conn.listings.is_empty() || !applied) {
+                conn.pending_actions = actions;
+                break;
+            }
         }
         self.drop_overflowed();
+    }
+
+    /// Carries on with a connection's held-back actions once nothing holds
+    /// them (see [`run_actions`](Self::run_actions)); true if some remain.
+    fn resume_actions(&mut self, slot: u32) -> bool {
+        let Some(conn) = self.conns.get_mut(&slot) else { return false };
+        if conn.pending_actions.is_empty() {
+            return false;
+        }
+        if !conn.listings.is_empty() || self.cursor < self.own_until {
+            return true;
+        }
+        let actions = std::mem::take(&mut conn.pending_actions);
+        self.run_actions(slot, actions);
+        self.conns.get(&slot).is_some_and(|c| !c.pending_actions.is_empty())
     }
 
     pub(super) fn accept_all(&mut self) {
@@ -146,7 +245,7 @@ impl Worker<'_> {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if is_fd_exhaustion(&e) => {
-                    tracing::warn!("accept: {e}; retrying in {ACCEPT_BACKOFF:?}");
+                    self.exhaustion.note(&e, self.now);
                     self.accept_paused_until = Some(self.now + ACCEPT_BACKOFF);
                     break;
                 }
@@ -160,8 +259,10 @@ impl Worker<'_> {
 
     pub(super) fn admit(&mut self, mut stream: TcpStream, host: String) {
         let _ = stream.set_nodelay(true);
+        // Plain clients are never PINGed: TCP finds their dead peers.
+        let _ = SockRef::from(&stream).set_tcp_keepalive(&liveness::keepalive(self.config.ping_interval));
         if self.log.total_clients() as usize >= self.config.max_clients {
-            let _ = stream.write(&server_full_line());
+            self.refusals.refuse(self.poll.registry(), stream, host, self.now);
             return;
         }
         let slot = self.next_slot;
@@ -235,36 +336,37 @@ impl Worker<'_> {
         }
     }
 
-    /// Pings silent clients, drops those that never answered, and closes
-    /// connections whose closing line or lingering ran out of time.
+    /// Pings silent clients, drops those that never answered or never
+    /// registered (see `liveness`), and closes connections whose closing
+    /// line or lingering ran out of time.
     pub(super) fn housekeeping(&mut self) {
         let now = self.now;
-        let interval = self.config.ping_interval;
+        let timeouts = self.config.timeouts();
         let mut to_ping = Vec::new();
-        let mut timed_out = Vec::new();
+        let mut to_drop = Vec::new();
         let mut expired = Vec::new();
-        for (slot, conn) in &self.conns {
+        for (slot, conn) in &mut self.conns {
             match conn.stage {
                 Stage::Closing { by } | Stage::Lingering { by } if now >= by => expired.push(*slot),
                 Stage::Closing { .. } | Stage::Lingering { .. } => {}
-                Stage::Open if conn.pinged && now - conn.last_heard >= 2 * interval => timed_out.push(*slot),
-                Stage::Open if !conn.pinged && now - conn.last_heard >= interval => to_ping.push(*slot),
-                Stage::Open => {}
+                Stage::Open => {
+                    match conn.liveness.check(now, standing(&conn.session, &self.state), &timeouts) {
+                        Due::Nothing => {}
+                        Due::Ping => to_ping.push(*slot),
+                        Due::Close(reason) => to_drop.push((*slot, reason)),
+                    }
+                }
             }
         }
         for slot in expired {
             self.remove(slot);
         }
-        let reason = format!("Ping timeout: {} seconds", 2 * interval.as_secs());
-        for slot in timed_out {
+        for (slot, reason) in to_drop {
             self.drop_client(slot, &reason, true);
         }
         let mut ping = Vec::new();
         write_line(&mut ping, None, "PING", &[], Some(&self.config.info.name));
         for slot in to_ping {
-            if let Some(conn) = self.conns.get_mut(&slot) {
-                conn.pinged = true;
-            }
             self.reply(slot, ping.clone());
         }
         self.settle();

@@ -15,7 +15,8 @@
 //! 2. Append events still waiting for room in the ring.
 //! 3. Handle client input, if admitted: round-robin over the connections
 //!    with input, at most [`LINES_PER_TURN`] lines each, so one flooding
-//!    client cannot starve the others. Before each line the replica is
+//!    client cannot starve the others; a client past its flood allowance
+//!    (see `flood`) is read but not served until its timer. Before each line the replica is
 //!    brought up to everything published (a client never sees less than
 //!    another has already been shown); after each line its events are
 //!    appended and applied (read-your-writes: `JOIN #a` then `NAMES #a`
@@ -57,7 +58,8 @@
 mod clients;
 mod outbound;
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, ErrorKind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,8 +73,9 @@ use crate::server::Config;
 use crate::server::codec;
 use crate::server::conn::Conn;
 use crate::server::flow::{self, Census, Policy, Receivers};
-use crate::server::listener::ACCEPT_BACKOFF;
+use crate::server::listener::{ACCEPT_BACKOFF, ExhaustionLog};
 use crate::server::log::{self, CellStatus, Log, Wake};
+use crate::server::refusal::Refusals;
 
 use outbound::FlowBook;
 
@@ -80,6 +83,8 @@ pub const LISTENER: Token = Token(0);
 /// Where the caller registers the worker's wake-up source.
 pub const WAKE: Token = Token(1);
 const FIRST_CONN: usize = 2;
+/// Tokens of refused connections (see `refusal`): far above any slot's.
+const FIRST_REFUSAL: usize = 1 << 40;
 
 /// Housekeeping period (pings, closing deadlines) and the longest sleep.
 const TICK: Duration = Duration::from_millis(500);
@@ -150,8 +155,16 @@ struct Worker<'a> {
     /// Where socket reads land before their lines are cut out.
     scratch: Box<[u8]>,
     accept_paused_until: Option<Instant>,
+    /// Rate-limits the warning while descriptors are exhausted.
+    exhaustion: ExhaustionLog,
+    /// When clients waiting out a flood penalty may go on, soonest first.
+    flood_timers: BinaryHeap<Reverse<(Instant, u32)>>,
+    /// Connections turned away because the server is full, until told.
+    refusals: Refusals,
     /// Clients dropped for falling a whole sendq behind.
     sendq_drops: u64,
+    /// Clients dropped for sending far beyond their flood allowance.
+    flood_drops: u64,
 }
 
 /// Runs a worker until shutdown or eviction. `poll` must already have the
@@ -200,7 +213,11 @@ pub fn run(
         encode_buf: Vec::new(),
         scratch: vec![0; 16 * 1024].into_boxed_slice(),
         accept_paused_until: None,
+        exhaustion: ExhaustionLog::default(),
+        flood_timers: BinaryHeap::new(),
+        refusals: Refusals::new(FIRST_REFUSAL),
         sendq_drops: 0,
+        flood_drops: 0,
     };
     let mut events = Events::with_capacity(1024);
     let mut last_housekeeping = now;
@@ -208,6 +225,7 @@ pub fn run(
     loop {
         log.beat(worker.cell);
         worker.clock();
+        worker.end_flood_waits();
         worker.drain_log();
         worker.append_outgoing();
         worker.handle_input();
@@ -216,7 +234,12 @@ pub fn run(
         worker.publish_census();
         if shutdown {
             worker.close_all("Server shutting down");
-            tracing::info!(cell = worker.cell, sendq_drops = worker.sendq_drops, "worker stopped");
+            tracing::info!(
+                cell = worker.cell,
+                sendq_drops = worker.sendq_drops,
+                flood_drops = worker.flood_drops,
+                "worker stopped"
+            );
             return Ok(Exit::Shutdown);
         }
         if log.status(worker.cell) != CellStatus::Live {
@@ -240,12 +263,16 @@ pub fn run(
             match event.token() {
                 LISTENER => accept = true,
                 WAKE => shutdown |= on_wake(),
+                token if worker.refusals.owns(token) => {
+                    worker.refusals.ready(worker.poll.registry(), token, worker.now)
+                }
                 Token(t) => {
                     let readable = event.is_readable() || event.is_read_closed() || event.is_error();
                     worker.socket_ready((t - FIRST_CONN) as u32, readable, event.is_writable());
                 }
             }
         }
+        worker.refusals.expire(worker.poll.registry(), worker.now);
         if worker.accept_paused_until.is_some_and(|t| worker.now >= t) {
             worker.accept_paused_until = None;
             accept = true;
@@ -286,7 +313,11 @@ impl Worker<'_> {
         if !self.outgoing.is_empty() || self.cursor < self.own_until {
             return (ROOM_POLL, false);
         }
-        let timeout = if self.accept_paused_until.is_some() { ACCEPT_BACKOFF } else { TICK };
+        let mut timeout = if self.accept_paused_until.is_some() { ACCEPT_BACKOFF } else { TICK };
+        let flood_due = self.flood_timers.peek().map(|Reverse((at, _))| *at);
+        for at in flood_due.into_iter().chain(self.refusals.next_deadline()) {
+            timeout = timeout.min(at.saturating_duration_since(self.now));
+        }
         if self.log.prepare_sleep(self.cell, self.cursor) { (timeout, true) } else { (Duration::ZERO, false) }
     }
 
@@ -324,9 +355,19 @@ impl Worker<'_> {
     }
 
     fn deliver(&mut self, deliveries: Deliveries) {
+        let (cell, generation) = (self.cell, self.generation);
+        let mine = |to: ConnId| to.worker as usize == cell && to.generation == generation;
         for d in deliveries.items {
-            if d.to.worker as usize == self.cell && d.to.generation == self.generation {
+            if mine(d.to) {
                 self.queue(d.to.slot, d.bytes, true);
+            }
+        }
+        for (to, listing) in deliveries.listings {
+            if mine(to)
+                && let Some(conn) = self.conns.get_mut(&to.slot)
+            {
+                conn.listings.push_back(listing);
+                self.mark_dirty(to.slot);
             }
         }
     }

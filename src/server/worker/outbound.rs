@@ -133,7 +133,43 @@ impl Worker<'_> {
                 }
             }
             Ok(Flush::Blocked) => {}
-            Err(_) => self.drop_client(slot, "Write error", false),
+            Err(_) => return self.drop_client(slot, "Write error", false),
+        }
+        self.continue_listing(slot);
+    }
+
+    /// Queues the next pieces of a connection's long replies while its
+    /// queue is at most the caught-up mark, each no bigger than keeps it
+    /// under the behind mark: the asker gets the whole reply, and is never
+    /// behind (let alone dropped) for it. When the last is done, its
+    /// input is read again.
+    fn continue_listing(&mut self, slot: u32) {
+        if self.conns.get(&slot).is_none_or(|conn| conn.listings.is_empty()) {
+            return;
+        }
+        loop {
+            let Some(conn) = self.conns.get_mut(&slot) else { return };
+            if !conn.is_open() {
+                return;
+            }
+            let queued = conn.sendq.queued();
+            let Some(listing) = conn.listings.front_mut() else { break };
+            if queued > self.flow.policy.caught_up_at {
+                return;
+            }
+            let mut piece = Vec::new();
+            let room = self.flow.policy.behind_at.saturating_sub(queued);
+            if listing.write_next(&self.state, conn.session.conn(), &mut piece, room) {
+                conn.listings.pop_front();
+            }
+            if !piece.is_empty() {
+                self.queue(slot, piece.into(), false);
+            }
+        }
+        let Some(conn) = self.conns.get_mut(&slot) else { return };
+        if conn.has_input() && !conn.queued_for_input && !conn.input_parked {
+            conn.queued_for_input = true;
+            self.input.push_back(slot);
         }
     }
 

@@ -8,14 +8,19 @@
 //! recipient gets lines in the order events were applied; the socket writes
 //! happen after the lock is released (see `outbox` for how and why).
 //!
-//! A client thread's read has a timeout of the ping interval: on the first
-//! timeout the client is PINGed, on the second it is dropped.
+//! A client thread's read has a timeout set to the next thing due for it
+//! (see `liveness` for PINGs and timeouts, `flood` for a client waiting out
+//! its flood penalty), and never longer than a ping interval. This file is
+//! the shared directory, the accept loop and shutdown; `client` is one
+//! client's life.
 //!
 //! Flow control: before each line a client thread waits at the `FlowGate`
 //! (see `outbox`) while some reader the server waits for is behind, or
 //! while its own client is. The lines it has not read stay in the kernel,
 //! so TCP slows the sender; the wait holds no lock, and every holder is
 //! released within bounded time by the flow rule, so it cannot deadlock.
+
+mod client;
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};
@@ -31,14 +36,19 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::chat::reply::closing_link;
-use crate::chat::{Action, ConnId, Event, Session, State};
+use crate::chat::{ConnId, Event, Listing, Protocol, State};
+use crate::server::Config;
 use crate::server::conn::CLOSE_GRACE;
 use crate::server::flow::{self, Policy, Receivers};
-use crate::server::listener::{ACCEPT_BACKOFF, is_fd_exhaustion, server_full_line};
+use crate::server::listener::{ACCEPT_BACKOFF, ExhaustionLog, is_fd_exhaustion};
 use crate::server::outbox::{Enqueued, FlowGate, Flusher, Outbox};
-use crate::server::{Config, unix_now};
-use crate::wire::message::write_line;
-use crate::wire::{Frame, LineReader};
+use crate::server::refusal::Refusals;
+
+use client::{linger, serve_client};
+
+/// Tokens of the accept loop's poll: the listener, the signals, then the
+/// refused connections it holds.
+const FIRST_REFUSAL: usize = 2;
 
 /// Client threads need little stack: buffers live on the heap.
 const CLIENT_STACK_BYTES: usize = 256 * 1024;
@@ -48,6 +58,9 @@ struct Hub {
     state: State,
     outboxes: HashMap<ConnId, Arc<Outbox>>,
     receivers: Receivers,
+    /// What connections that have not registered yet speak, and their
+    /// host, so that their closing line is in their protocol too.
+    unregistered: HashMap<ConnId, (Protocol, String)>,
 }
 
 struct Shared {
@@ -57,6 +70,7 @@ struct Shared {
     flusher: Flusher,
     clients: AtomicUsize,
     sendq_drops: AtomicU64,
+    flood_drops: AtomicU64,
 }
 
 impl Shared {
@@ -127,9 +141,13 @@ impl Hub {
 
     /// The last line a connection gets before the server drops it.
     fn closing_line(&self, conn: ConnId, reason: &str) -> Vec<u8> {
-        let user = self.state.user(conn);
+        let (protocol, host) = match (self.state.user(conn), self.unregistered.get(&conn)) {
+            (Some(user), _) => (Some(user.protocol), user.host.as_str()),
+            (None, Some((protocol, host))) => (Some(*protocol), host.as_str()),
+            (None, None) => (None, ""),
+        };
         let mut line = Vec::new();
-        closing_link(&mut line, user.map(|u| u.protocol), user.map_or("", |u| u.host.as_str()), reason);
+        closing_link(&mut line, protocol, host, reason);
         line
     }
 
@@ -140,15 +158,18 @@ impl Hub {
         self.drop_overflowed(overflowed, shared, flush);
     }
 
-    /// Applies `event` and queues its deliveries.
-    fn apply(&mut self, event: &Event, shared: &Shared, flush: &mut ToFlush) {
+    /// Applies `event` and queues its deliveries; returns the long replies
+    /// it starts (a joiner's NAMES), which the actor's thread streams.
+    fn apply(&mut self, event: &Event, shared: &Shared, flush: &mut ToFlush) -> Vec<(ConnId, Listing)> {
         let mut overflowed = Vec::new();
         let at = Stamp::now();
-        for d in self.state.apply(event).items {
+        let deliveries = self.state.apply(event);
+        for d in deliveries.items {
             self.send(d.to, d.bytes, at, true, flush, &mut overflowed);
         }
         shared.gate.set_receivers(self.receivers.count(at.ms));
         self.drop_overflowed(overflowed, shared, flush);
+        deliveries.listings
     }
 
     /// A recipient whose sendq overflowed is dropped on the spot: it gets its
@@ -182,12 +203,14 @@ pub fn run(config: Config, listener: TcpListener) -> io::Result<()> {
             state: State::new(config.info.clone()),
             outboxes: HashMap::new(),
             receivers: Receivers::default(),
+            unregistered: HashMap::new(),
         }),
         config,
         flusher: Flusher::start(gate.clone())?,
         gate,
         clients: AtomicUsize::new(0),
         sendq_drops: AtomicU64::new(0),
+        flood_drops: AtomicU64::new(0),
     });
 
     const LISTENER: Token = Token(0);
@@ -201,8 +224,17 @@ pub fn run(config: Config, listener: TcpListener) -> io::Result<()> {
     let next_slot = AtomicU32::new(0);
     let mut events = Events::with_capacity(16);
     let mut backoff: Option<Duration> = None;
+    let mut exhaustion = ExhaustionLog::default();
+    // Connections refused because the server is full, until they are told.
+    let mut refusals = Refusals::new(FIRST_REFUSAL);
     loop {
-        if let Err(e) = poll.poll(&mut events, backoff) {
+        let now = Instant::now();
+        let refusal_due = refusals.next_deadline().map(|at| at.saturating_duration_since(now));
+        let timeout = match (backoff, refusal_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == ErrorKind::Interrupted {
                 continue;
             }
@@ -212,19 +244,31 @@ pub fn run(config: Config, listener: TcpListener) -> io::Result<()> {
             shut_down(&shared);
             return Ok(());
         }
+        let now = Instant::now();
+        for event in events.iter() {
+            if refusals.owns(event.token()) {
+                refusals.ready(poll.registry(), event.token(), now);
+            }
+        }
+        refusals.expire(poll.registry(), now);
         // Accept until the backlog is empty (the poll is edge-triggered), or
         // until descriptors run out: then retry after a pause, not in a spin.
         backoff = None;
         loop {
             match listener.accept() {
-                Ok((stream, _)) => {
+                Ok((stream, addr)) => {
                     let slot = next_slot.fetch_add(1, Ordering::Relaxed);
-                    admit(&shared, stream, slot);
+                    if let Err(stream) = admit(&shared, stream, slot)
+                        && stream.set_nonblocking(true).is_ok()
+                    {
+                        let stream = mio::net::TcpStream::from_std(stream);
+                        refusals.refuse(poll.registry(), stream, addr.ip().to_string(), now);
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if is_fd_exhaustion(&e) => {
-                    tracing::warn!("accept: {e}; retrying in {ACCEPT_BACKOFF:?}");
+                    exhaustion.note(&e, now);
                     backoff = Some(ACCEPT_BACKOFF);
                     break;
                 }
@@ -237,14 +281,13 @@ pub fn run(config: Config, listener: TcpListener) -> io::Result<()> {
     }
 }
 
-/// Starts a thread for a new client, or turns it away when the server is full.
-fn admit(shared: &Arc<Shared>, stream: TcpStream, slot: u32) {
+/// Starts a thread for a new client; hands the stream back when the server
+/// is full (it is refused, see `refusal`).
+fn admit(shared: &Arc<Shared>, stream: TcpStream, slot: u32) -> Result<(), TcpStream> {
     let _ = stream.set_nodelay(true);
     if shared.clients.fetch_add(1, Ordering::AcqRel) >= shared.config.max_clients {
         shared.clients.fetch_sub(1, Ordering::AcqRel);
-        // A fresh socket's send buffer is empty: this write cannot block.
-        let _ = std::io::Write::write(&mut &stream, &server_full_line());
-        return;
+        return Err(stream);
     }
     let conn = ConnId { worker: 0, slot, generation: 0 };
     let thread_shared = shared.clone();
@@ -264,137 +307,7 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, slot: u32) {
         tracing::warn!("cannot start a client thread: {e}");
         shared.clients.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-/// One client's whole life, on its own thread. Returns its outbox if the
-/// connection is closing (rather than closed), for [`linger`].
-fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> Option<Arc<Outbox>> {
-    let host = stream.peer_addr().map_or_else(|_| "unknown".into(), |a| a.ip().to_string());
-    let _ = stream.set_read_timeout(Some(shared.config.ping_interval));
-    // One descriptor per client: the outbox owns the socket, and this
-    // thread reads through a shared reference to it.
-    let outbox = Arc::new(Outbox::new(stream, shared.config.sendq_bytes, shared.gate.clone()));
-    let mut session = Session::new(conn, host, shared.config.info.clone());
-    let mut to_flush = ToFlush::default();
-    {
-        let mut hub = shared.hub();
-        hub.outboxes.insert(conn, outbox.clone());
-        let at = Stamp::now();
-        if outbox.enqueue(session.greeting(None).into(), at.ms, at.now) == Enqueued::Queued {
-            to_flush.add(&outbox);
-        }
-    }
-    to_flush.flush(&shared.flusher);
-
-    let ping_interval = shared.config.ping_interval;
-    let mut reader = LineReader::default();
-    let mut awaiting_pong = false;
-    let mut actions = Vec::new();
-    let mut read_half = outbox.stream();
-    let reason = 'serve: loop {
-        match reader.read_from(&mut read_half) {
-            Ok(0) => break "Connection closed".to_string(),
-            Ok(_) => awaiting_pong = false,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                if awaiting_pong {
-                    break format!("Ping timeout: {} seconds", 2 * ping_interval.as_secs());
-                }
-                awaiting_pong = true;
-                let mut ping = Vec::new();
-                write_line(&mut ping, None, "PING", &[], Some(&shared.config.info.name));
-                let hub = shared.hub();
-                let at = Stamp::now();
-                if outbox.enqueue(ping.into(), at.ms, at.now) == Enqueued::Queued {
-                    to_flush.add(&outbox);
-                }
-                drop(hub);
-                to_flush.flush(&shared.flusher);
-                continue;
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => break format!("Read error: {e}"),
-        }
-        while let Some(frame) = reader.next_frame() {
-            // Not while a reader the server waits for is behind, or our own
-            // client is: this line, and all after it, wait in the kernel.
-            shared.gate.wait(&outbox);
-            if outbox.is_closing() {
-                break 'serve "Closing".to_string();
-            }
-            let mut hub = shared.hub();
-            actions.clear();
-            match frame {
-                Frame::Line(line) => session.on_line(&line, &hub.state, unix_now(), &mut actions),
-                Frame::TooLong => session.on_too_long(&hub.state, &mut actions),
-            }
-            let mut close = false;
-            for action in actions.drain(..) {
-                match action {
-                    Action::Reply(bytes) => hub.deliver(conn, bytes.into(), shared, &mut to_flush),
-                    Action::Event(event) => hub.apply(&event, shared, &mut to_flush),
-                    Action::Close => close = true,
-                }
-            }
-            drop(hub);
-            if close {
-                outbox.close_when_flushed(&shared.flusher);
-                to_flush.add(&outbox);
-            }
-            to_flush.flush(&shared.flusher);
-            if close {
-                break 'serve "Closed".to_string();
-            }
-        }
-    };
-
-    let mut hub = shared.hub();
-    if let Some(quit) = session.quit_event(&hub.state, &reason) {
-        hub.apply(&quit, shared, &mut to_flush);
-        if reason.starts_with("Ping timeout") {
-            outbox.begin_close(session.closing_line(&reason), &shared.flusher);
-            to_flush.add(&outbox);
-        }
-    }
-    hub.outboxes.remove(&conn);
-    drop(hub);
-    to_flush.flush(&shared.flusher);
-    if outbox.is_closing() {
-        return Some(outbox);
-    }
-    outbox.shut();
-    None
-}
-
-/// Reads and discards what a closing client still sends until it closes its
-/// end (after our closing line and end of stream) or the grace period ends:
-/// closing with unread input would reset the connection, and a reset makes
-/// the client's kernel discard what it has not yet handed over, the closing
-/// line included.
-fn linger(outbox: &Outbox) {
-    linger_reading(outbox);
-    outbox.shut();
-}
-
-fn linger_reading(outbox: &Outbox) {
-    let deadline = Instant::now() + CLOSE_GRACE;
-    let mut stream = outbox.stream();
-    let mut sink = [0u8; 4096];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left.min(Duration::from_millis(100)))).is_err() {
-            return;
-        }
-        match std::io::Read::read(&mut stream, &mut sink) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) => {}
-            Err(_) => return,
-        }
-    }
+    Ok(())
 }
 
 /// SIGINT/SIGTERM: every client gets a closing line, then the process ends.
@@ -416,6 +329,7 @@ fn shut_down(shared: &Shared) {
     while Instant::now() < deadline && outboxes.iter().any(|o| !o.is_closed()) {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let drops = shared.sendq_drops.load(Ordering::Relaxed);
-    tracing::info!(clients = outboxes.len(), sendq_drops = drops, "stopped");
+    let sendq_drops = shared.sendq_drops.load(Ordering::Relaxed);
+    let flood_drops = shared.flood_drops.load(Ordering::Relaxed);
+    tracing::info!(clients = outboxes.len(), sendq_drops, flood_drops, "stopped");
 }

@@ -1,0 +1,144 @@
+//! Flood control: how fast one client's lines are handled, whatever the
+//! server could do. Separate from flow control (`flow`), which slows
+//! senders when *readers* fall behind; this limits what one client may ask
+//! of the server at all.
+//!
+//! The scheme is the penalty clock of RFC 1459 §8.10, as the classic
+//! servers (ircd2, Hybrid, ngIRCd) and Ergo's "fakelag" use it. Each client
+//! has a clock that runs ahead of real time by what it has used: a line
+//! moves it `1 / rate` seconds on. While it is less than a burst's worth
+//! ahead, the next line is handled at once; beyond that, the client's lines
+//! wait (and the server stops reading it, so TCP slows it down) until real
+//! time catches up. A client within its allowance never notices; a burst
+//! is handled at once; a paste is handled at the sustained rate.
+//!
+//! A client that keeps sending far beyond its allowance is not slowed, it
+//! is dropped (`Excess Flood`): while it waits, the server still reads what
+//! it sends, and once more than the receive queue is held unhandled, that
+//! client is clearly not a person typing.
+//!
+//! Time is passed in, so the policy is tested without waiting.
+
+use std::time::{Duration, Instant};
+
+/// Lines handled at once before the sustained rate applies.
+pub const DEFAULT_BURST: u32 = 20;
+/// Lines per second handled after a burst.
+pub const DEFAULT_RATE: u32 = 5;
+/// Unhandled input held for a client beyond which it is dropped.
+pub const DEFAULT_RECVQ_BYTES: usize = 8192;
+
+/// The flood limits, from the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloodPolicy {
+    pub burst: u32,
+    pub rate: u32,
+    pub recvq_bytes: usize,
+}
+
+impl Default for FloodPolicy {
+    fn default() -> Self {
+        FloodPolicy { burst: DEFAULT_BURST, rate: DEFAULT_RATE, recvq_bytes: DEFAULT_RECVQ_BYTES }
+    }
+}
+
+impl FloodPolicy {
+    fn cost(&self) -> Duration {
+        Duration::from_secs(1) / self.rate.max(1)
+    }
+
+    fn allowance(&self) -> Duration {
+        self.cost() * self.burst.max(1)
+    }
+}
+
+/// One client's penalty clock; `None` policy means flood control is off.
+#[derive(Debug, Clone)]
+pub struct Penalty {
+    clock: Option<Instant>,
+}
+
+impl Penalty {
+    pub fn new() -> Self {
+        Penalty { clock: None }
+    }
+
+    /// Whether a line may be handled at `now`; if so, charges it. When not,
+    /// returns the moment it may (the caller stops reading until then).
+    pub fn admit(&mut self, now: Instant, policy: Option<&FloodPolicy>) -> Result<(), Instant> {
+        let Some(policy) = policy else { return Ok(()) };
+        let clock = self.clock.map_or(now, |c| c.max(now));
+        let ahead = clock - now;
+        if ahead + policy.cost() > policy.allowance() {
+            return Err(clock + policy.cost() - policy.allowance());
+        }
+        self.clock = Some(clock + policy.cost());
+        Ok(())
+    }
+
+    /// Whether `held` bytes of unhandled input are more than a waiting
+    /// client may have sent.
+    pub fn is_excess(held: usize, policy: Option<&FloodPolicy>) -> bool {
+        policy.is_some_and(|p| held > p.recvq_bytes)
+    }
+}
+
+impl Default for Penalty {
+    fn default() -> Self {
+        Penalty::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: FloodPolicy = FloodPolicy { burst: 5, rate: 2, recvq_bytes: 100 };
+
+    #[test]
+    fn a_burst_is_handled_at_once_then_the_rate_applies() {
+        let t0 = Instant::now();
+        let mut p = Penalty::new();
+        for _ in 0..5 {
+            assert_eq!(p.admit(t0, Some(&POLICY)), Ok(()));
+        }
+        let wait = p.admit(t0, Some(&POLICY)).expect_err("the burst is spent");
+        assert_eq!(wait, t0 + Duration::from_millis(500));
+        assert!(p.admit(wait - Duration::from_millis(1), Some(&POLICY)).is_err());
+        assert_eq!(p.admit(wait, Some(&POLICY)), Ok(()));
+        assert_eq!(p.admit(wait, Some(&POLICY)), Err(wait + Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn a_client_within_the_rate_never_waits() {
+        let t0 = Instant::now();
+        let mut p = Penalty::new();
+        for i in 0..1000 {
+            assert_eq!(p.admit(t0 + Duration::from_millis(500) * i, Some(&POLICY)), Ok(()));
+        }
+    }
+
+    #[test]
+    fn quiet_time_earns_the_burst_back() {
+        let t0 = Instant::now();
+        let mut p = Penalty::new();
+        while p.admit(t0, Some(&POLICY)).is_ok() {}
+        let later = t0 + Duration::from_secs(10);
+        for _ in 0..5 {
+            assert_eq!(p.admit(later, Some(&POLICY)), Ok(()));
+        }
+        assert!(p.admit(later, Some(&POLICY)).is_err());
+    }
+
+    #[test]
+    fn off_means_off() {
+        let t0 = Instant::now();
+        let mut p = Penalty::new();
+        for _ in 0..10_000 {
+            assert_eq!(p.admit(t0, None), Ok(()));
+        }
+        assert!(!Penalty::is_excess(usize::MAX, None));
+        assert!(Penalty::is_excess(101, Some(&POLICY)));
+        assert!(!Penalty::is_excess(100, Some(&POLICY)));
+    }
+}
