@@ -244,7 +244,7 @@ fn flood_reaches_every_reader(model: Model) {
     const SENDERS: usize = 4;
     const READERS: usize = 12;
     const MESSAGES: usize = 5000;
-    let server = Server::start_with(model, &["--sendq", SENDQ]);
+    let server = Server::start_with(model, &["--sendq", SENDQ, "--no-flood-control"]);
     let never = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..READERS)
         .map(|i| {
@@ -281,7 +281,7 @@ fn flood_with_odd_reader(model: Model, odd_pace: Pace) -> (Vec<Received>, Receiv
     const READERS: usize = 8;
     // Far more than any socket buffers hold: the odd reader must fall out.
     const LIMIT: usize = 200_000;
-    let server = Server::start_with(model, &["--sendq", SENDQ]);
+    let server = Server::start_with(model, &["--sendq", SENDQ, "--no-flood-control"]);
     // Set by the readers when they see the odd reader leave: the flood
     // stops, and the odd one reads out what it was sent, to the end.
     let odd_gone = Arc::new(AtomicBool::new(false));
@@ -357,7 +357,7 @@ fn reader_far_slower_than_the_channel_is_dropped(model: Model) {
 /// flooder is still flooding.
 fn flood_does_not_stop_another_channel(model: Model) {
     const ROUNDS: usize = 20;
-    let server = Server::start_with(model, &["--sendq", SENDQ]);
+    let server = Server::start_with(model, &["--sendq", SENDQ, "--no-flood-control"]);
     // Everyone on one worker (pools): connect until enough land together.
     let mut same: Vec<Client> = Vec::new();
     let mut worker = None;

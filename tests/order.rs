@@ -12,7 +12,7 @@ const CLIENTS: usize = 8;
 const MESSAGES: usize = 250;
 
 fn everyone_sees_one_order(model: Model) {
-    let server = Server::start(model);
+    let server = Server::start_with(model, &["--no-flood-control"]);
     let mut clients: Vec<Client> =
         (0..CLIENTS).map(|i| Client::register(&server, &format!("c{i}"))).collect();
     for client in &mut clients {

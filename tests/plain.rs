@@ -24,17 +24,17 @@ fn plain_and_irc_clients_talk_in_the_lobby(model: Model) {
     irc.expect_line(":nelly!nelly@127.0.0.1 PRIVMSG ircy :private reply");
 
     let mut other = Client::plain(&server, "otto");
-    plain.expect_line("* otto joined #lobby");
+    plain.expect_line("*** otto joined #lobby");
     other.send("hi nelly");
     plain.expect_line("otto: hi nelly");
     irc.expect_line(":otto!otto@127.0.0.1 PRIVMSG #lobby :hi nelly");
 
     irc.send("PART #lobby :bye plain folk");
-    plain.expect_line("* ircy left #lobby (bye plain folk)");
+    plain.expect_line("*** ircy left #lobby (bye plain folk)");
     other.send("/quit off to lunch");
-    other.expect_line("* Disconnected: Quit: off to lunch");
+    other.expect_line("*** Disconnected: Quit: off to lunch");
     other.read_to_close();
-    plain.expect_line("* otto left #lobby (Quit: off to lunch)");
+    plain.expect_line("*** otto left #lobby (Quit: off to lunch)");
 }
 
 fn taken_or_invalid_names_can_be_retried(model: Model) {
@@ -47,8 +47,8 @@ fn taken_or_invalid_names_can_be_retried(model: Model) {
     plain.send("not a name");
     plain.expect_line("is not a valid name");
     plain.send("free");
-    plain.expect_line("* Welcome to chatter, free!");
-    plain.expect_line("* free joined #lobby");
+    plain.expect_line("*** Welcome to chatter, free!");
+    plain.expect_line("*** free joined #lobby");
 }
 
 fn slash_commands(model: Model) {
@@ -59,15 +59,15 @@ fn slash_commands(model: Model) {
     irc.join("#side");
 
     pat.send("/names");
-    let names = pat.expect_line("* In #lobby:");
+    let names = pat.expect_line("*** In #lobby:");
     assert!(names.contains("pat") && names.contains("watcher"), "{names}");
 
     pat.send("/nick patricia");
-    pat.expect_line("* You are now known as patricia");
+    pat.expect_line("*** You are now known as patricia");
     irc.expect_line(":pat!pat@127.0.0.1 NICK :patricia");
 
     pat.send("/join #side");
-    pat.expect_line("* patricia joined #side");
+    pat.expect_line("*** patricia joined #side");
     irc.expect_line(":patricia!pat@127.0.0.1 JOIN #side");
     pat.send("now in side");
     irc.expect_line(":patricia!pat@127.0.0.1 PRIVMSG #side :now in side");
@@ -77,7 +77,7 @@ fn slash_commands(model: Model) {
     pat.expect_line("watcher: side chatter");
 
     pat.send("/join #lobby");
-    pat.expect_line("* Your lines now go to #lobby");
+    pat.expect_line("*** Your lines now go to #lobby");
     pat.send("back in lobby");
     irc.expect_line(":patricia!pat@127.0.0.1 PRIVMSG #lobby :back in lobby");
 
@@ -97,27 +97,44 @@ fn slash_commands(model: Model) {
     irc.expect_line(":patricia!pat@127.0.0.1 PRIVMSG #lobby :/slash at start");
     pat.send("/topic plain topic");
     irc.expect_line(":patricia!pat@127.0.0.1 TOPIC #lobby :plain topic");
-    pat.expect_line("* patricia set the topic of #lobby to: plain topic");
+    pat.expect_line("*** patricia set the topic of #lobby to: plain topic");
 
     pat.send("/quit");
-    pat.expect_line("* Disconnected: Quit");
+    pat.expect_line("*** Disconnected: Quit");
     pat.read_to_close();
     irc.expect_line(":patricia!pat@127.0.0.1 QUIT :Quit");
 }
 
 fn plain_client_with_password(model: Model) {
     let server = Server::start_with(model, &["--password", "sesame"]);
+    // The greeting asks for the password, and the first line is taken as it.
     let mut c = server.connect();
+    c.expect_line("This server needs a password. Using nc or telnet? Type the password and press Enter.");
+    c.send("sesame");
+    c.expect_line("*** Password accepted. Type a name");
     c.send("dora");
-    c.expect_line("! This server needs a password");
-    c.send("PASS sesame");
-    c.send("dora");
-    c.expect_line("* dora joined #lobby");
+    c.expect_line("*** dora joined #lobby");
+    // "PASS secret" first, as an IRC client would, works too.
+    let mut p = server.connect();
+    p.send("PASS sesame");
+    p.send("pia");
+    p.expect_line("*** pia joined #lobby");
+
+    let mut wrong = server.connect();
+    wrong.send("nope");
+    wrong.expect_line("! Wrong password");
+    wrong.expect_line("*** Disconnected: Bad password");
+    wrong.read_to_close();
     let mut wrong = server.connect();
     wrong.send("PASS nope");
     wrong.send("eve");
-    wrong.expect_line("! Password incorrect");
+    wrong.expect_line("! Wrong password");
     wrong.read_to_close();
+    // After the greeting, no line the server sent these plain clients
+    // was IRC protocol.
+    for line in c.seen.iter().chain(&wrong.seen).filter(|l| !l.contains("*** Welcome to chatter")) {
+        assert!(!line.starts_with(':') && !line.starts_with("ERROR"), "{line}");
+    }
 }
 
 all_models!(

@@ -72,7 +72,7 @@ fn garbage_does_not_disturb_others(model: Model) {
 }
 
 fn slow_reader_is_dropped_while_others_keep_chatting(model: Model) {
-    let server = Server::start_with(model, &["--sendq", "65536"]);
+    let server = Server::start_with(model, &["--sendq", "65536", "--no-flood-control"]);
     let mut slow = Client::register(&server, "slow");
     slow.join("#flood");
     let mut sender = Client::register(&server, "sender");
@@ -127,12 +127,18 @@ fn shutdown_signal_closes_every_client(model: Model, signal: &str) {
     let mut plain = Client::plain(&server, "pete");
     let mut unregistered = server.connect();
     unregistered.expect_line("Type a name");
+    // Half-registered: it said it speaks IRC.
+    let mut halfway = server.connect();
+    halfway.send("NICK halfway");
+    halfway.sync();
     let status = server.signal_and_wait(signal);
     assert_eq!(status.code(), Some(0), "exit status after SIG{signal}: {status:?}");
     alice.expect_line("ERROR :Closing Link: 127.0.0.1 (Server shutting down)");
-    plain.expect_line("* Disconnected: Server shutting down");
-    unregistered.expect_line("ERROR :Closing Link");
-    for c in [&mut alice, &mut plain, &mut unregistered] {
+    plain.expect_line("*** Disconnected: Server shutting down");
+    // Silent since it connected, most likely a person at nc: told in words.
+    unregistered.expect_line("*** Disconnected: Server shutting down");
+    halfway.expect_line("ERROR :Closing Link: 127.0.0.1 (Server shutting down)");
+    for c in [&mut alice, &mut plain, &mut unregistered, &mut halfway] {
         c.read_to_close();
     }
 }
@@ -149,9 +155,16 @@ fn clients_beyond_the_limit_are_turned_away(model: Model) {
     let server = Server::start_with(model, &["--max-clients", "2"]);
     let _a = Client::register(&server, "one");
     let mut b = Client::register(&server, "two");
+    // Refused in the client's own terms: an IRC client (it speaks first)
+    // gets an ERROR line, a silent one (a person at nc) a sentence.
     let mut third = server.connect();
-    third.expect_line("ERROR :Closing Link");
+    third.send("NICK three");
+    third.expect_line("ERROR :Closing Link: 127.0.0.1 (Server is full, try again later)");
     third.read_to_close();
+    let mut person = server.connect();
+    person.expect_line("*** Disconnected: Server is full, try again later");
+    person.read_to_close();
+    assert!(person.seen.iter().all(|l| !l.starts_with(':') && !l.starts_with("ERROR")), "{:?}", person.seen);
     b.send("QUIT");
     b.read_to_close();
     // A slot freed up: the next one gets in. The count drops once the
@@ -198,7 +211,42 @@ fn silent_clients_are_pinged_then_dropped(model: Model) {
     alice.sync();
 }
 
+fn descriptor_exhaustion_neither_spins_nor_floods_the_log(model: Model) {
+    let log = std::env::temp_dir().join(format!("chatter-emfile-{}-{model:?}.log", std::process::id()));
+    let server = Server::start_limited(model, &[], 64, &log);
+    let mut alice = Client::register(&server, "alice");
+    alice.join("#c");
+    // Far more connections than descriptors: the kernel completes them,
+    // the server cannot accept them all.
+    let crowd: Vec<std::net::TcpStream> =
+        (0..100).filter_map(|_| std::net::TcpStream::connect(&server.addr).ok()).collect();
+    assert!(crowd.len() > 64, "only {} connections", crowd.len());
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // Still serving the clients it has...
+    alice.send("PRIVMSG #c :still here");
+    alice.sync();
+    // ...and it said so in a few lines, not ten a second per worker.
+    let text = std::fs::read_to_string(&log).expect("read the log");
+    let warnings = text.lines().filter(|l| l.contains("accept:")).count();
+    let accept_loops = if model == Model::Iterative { 1 } else { POOL_WORKERS };
+    assert!((1..=2 * accept_loops).contains(&warnings), "{warnings} warnings:\n{text}");
+    // Once descriptors are free again, new clients get in.
+    drop(crowd);
+    let mut later = None;
+    wait_until("a client admitted after the crowd left", || {
+        let mut c = server.connect();
+        let first = c.expect("any line", |_| true);
+        let admitted = first.contains("Welcome to chatter");
+        if admitted {
+            later = Some(c);
+        }
+        admitted
+    });
+    let _ = std::fs::remove_file(&log);
+}
+
 all_models!(
+    descriptor_exhaustion_neither_spins_nor_floods_the_log,
     too_long_line_is_refused_and_connection_survives,
     invalid_utf8_is_relayed_without_harm,
     garbage_does_not_disturb_others,

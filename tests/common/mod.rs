@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 /// ever waits this long.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// The longest line IRC allows, CR LF included.
+pub const MAX_LINE_BYTES: usize = 512;
+
 /// The concurrency models a test body runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Model {
@@ -75,7 +78,23 @@ impl Server {
     }
 
     pub fn start_with(model: Model, extra: &[&str]) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_chatter"));
+        Server::spawn(Command::new(env!("CARGO_BIN_EXE_chatter")), model, extra, Stdio::inherit())
+    }
+
+    /// Starts chatter with at most `open_files` descriptors (set by the
+    /// shell that execs it, so the server cannot raise it) and its log
+    /// written to `log`.
+    pub fn start_limited(model: Model, extra: &[&str], open_files: u64, log: &std::path::Path) -> Server {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {open_files} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_chatter"));
+        let file = std::fs::File::create(log).expect("create the log file");
+        Server::spawn(command, model, extra, Stdio::from(file))
+    }
+
+    fn spawn(mut command: Command, model: Model, extra: &[&str], stderr: Stdio) -> Server {
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
@@ -85,7 +104,7 @@ impl Server {
             .env("RUST_LOG", std::env::var("CHATTER_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         let mut child = command.spawn().expect("start chatter");
         let stdout = child.stdout.take().expect("stdout");
         let mut first = String::new();
@@ -176,6 +195,15 @@ impl Client {
                 self.pending.extend_from_slice(&buf[..n]);
                 while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
                     let raw: Vec<u8> = self.pending.drain(..=end).collect();
+                    // Every test checks this of every line it receives: no
+                    // line chatter writes is longer than IRC allows.
+                    assert!(
+                        raw.len() <= MAX_LINE_BYTES,
+                        "{}: a {}-byte line: {:?}",
+                        self.nick,
+                        raw.len(),
+                        String::from_utf8_lossy(&raw)
+                    );
                     let line = String::from_utf8_lossy(&raw).trim_end_matches(['\r', '\n']).to_string();
                     self.seen.push(line.clone());
                     self.unread.push_back(line);
@@ -287,8 +315,8 @@ impl Client {
         client.nick = name.to_string();
         client.expect_line("Type a name");
         client.send(name);
-        client.expect_line(&format!("* {name} joined #lobby"));
-        client.expect_line("* In #lobby:");
+        client.expect_line(&format!("*** {name} joined #lobby"));
+        client.expect_line("*** In #lobby:");
         client
     }
 
