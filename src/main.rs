@@ -359,6 +359,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Every client is a descriptor: take all the kernel allows this process.
     let open_files = chatter::server::listener::raise_open_files(u64::MAX);
     tracing::debug!(open_files, "open-files limit");
+    // The name is the source of every numeric: a host-name-like word.
+    let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    anyhow::ensure!(
+        (1..=63).contains(&args.server_name.len()) && args.server_name.chars().all(name_ok),
+        "--server-name must be 1 to 63 letters, digits, '.', '-' or '_'"
+    );
     let mut info = ServerInfo::new(args.server_name);
     info.network = args.network;
     info.password = args.password;

@@ -182,7 +182,8 @@ impl fmt::Display for Message {
 /// * CR, LF and NUL in the trailing param become spaces;
 /// * the line, CR LF included, is cut to [`MAX_LINE_BYTES`] at a character
 ///   boundary, so a long relay loses the end of its text (as ngIRCd and
-///   InspIRCd cut relays) instead of being overlong for its receivers.
+///   InspIRCd cut relays) instead of being overlong for its receivers; the
+///   source is cut to [`MAX_PREFIX_BYTES`] first, so the command survives.
 pub fn write_line(
     out: &mut Vec<u8>,
     prefix: Option<&str>,
@@ -203,11 +204,19 @@ pub fn write_line(
     end_line(out, start);
 }
 
+/// Longest source written: a longer one is cut, so that a line, however
+/// it is cut to fit, always keeps its command.
+pub const MAX_PREFIX_BYTES: usize = 255;
+
 /// Writes the optional ":prefix " and the command.
 fn write_head(out: &mut Vec<u8>, prefix: Option<&str>, command: &str) {
     if let Some(prefix) = prefix {
         out.push(b':');
-        push_word(out, prefix);
+        let mut end = prefix.len().min(MAX_PREFIX_BYTES);
+        while !prefix.is_char_boundary(end) {
+            end -= 1;
+        }
+        push_word(out, &prefix[..end]);
         out.push(b' ');
     }
     push_word(out, command);
@@ -417,6 +426,15 @@ mod tests {
     }
 
     #[test]
+    fn a_long_source_never_costs_the_command() {
+        let mut out = Vec::new();
+        write_line(&mut out, Some(&"é".repeat(400)), "PRIVMSG", &["#c"], Some("hi"));
+        let line = std::str::from_utf8(&out[..out.len() - 2]).expect("UTF-8");
+        let m = Message::parse(line).expect("still a message");
+        assert_eq!((m.command.as_str(), m.params.len()), ("PRIVMSG", 2));
+    }
+
+    #[test]
     fn write_line_cuts_long_lines_at_a_character() {
         let mut out = Vec::new();
         let text = "é".repeat(300);
@@ -504,7 +522,9 @@ mod tests {
                 prop_assert!(!source.contains(' '));
             }
             prop_assert_eq!(&m.command, &command);
-            if line.len() < MAX_LINE_BYTES {
+            // A cut backs off at most three bytes of a character, so a line
+            // shorter than that was not cut.
+            if line.len() < MAX_LINE_BYTES - 3 {
                 prop_assert_eq!(m.params.len(), middle.len() + usize::from(trailing.is_some()));
             }
         }
