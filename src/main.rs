@@ -226,7 +226,8 @@ struct ServeArgs {
     /// Outbound queue per client in bytes; a client that falls this far behind is dropped.
     #[arg(long, default_value_t = DEFAULT_SENDQ_BYTES)]
     sendq: usize,
-    /// Seconds of silence before a client is PINGed (and as many again before it is dropped).
+    /// Seconds without a complete line before an IRC client is PINGed (and as many again before it
+    /// is dropped); plain clients are never PINGed, TCP keepalive with this period finds dead ones.
     #[arg(long, default_value_t = 120)]
     ping_interval: u64,
     /// Seconds a new connection has to register (NICK and USER, or a name) before it is closed.
