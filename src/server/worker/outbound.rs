@@ -104,6 +104,7 @@ impl Worker<'_> {
             return;
         }
         conn.dirty = false;
+        let listing = !conn.listings.is_empty();
         let written = conn.sendq.write_to(&mut conn.stream);
         if conn.is_open() {
             let change = conn.flow.queued(conn.sendq.queued(), &self.flow.policy, self.now);
@@ -135,7 +136,9 @@ impl Worker<'_> {
             Ok(Flush::Blocked) => {}
             Err(_) => return self.drop_client(slot, "Write error", false),
         }
-        self.continue_listing(slot);
+        if listing {
+            self.continue_listing(slot);
+        }
     }
 
     /// Queues the next pieces of a connection's long replies while its
@@ -144,9 +147,6 @@ impl Worker<'_> {
     /// behind (let alone dropped) for it. When the last is done, its
     /// input is read again.
     fn continue_listing(&mut self, slot: u32) {
-        if self.conns.get(&slot).is_none_or(|conn| conn.listings.is_empty()) {
-            return;
-        }
         loop {
             let Some(conn) = self.conns.get_mut(&slot) else { return };
             if !conn.is_open() {
