@@ -23,8 +23,8 @@ pub struct ServerInfo {
     pub max_channels: usize,
 }
 
-/// Default for [`ServerInfo::channels_per_client`] (InspIRCd's is 20, with
-/// 50 common on networks; a bound, not a style).
+/// Default for [`ServerInfo::channels_per_client`]: InspIRCd, as probed
+/// for the hardening work, stopped a client at 50 too.
 pub const DEFAULT_CHANNELS_PER_CLIENT: usize = 50;
 /// Default for [`ServerInfo::max_channels`]: as many as the default
 /// `--max-clients`, far more than a small server sees, still bounded.
