@@ -12,6 +12,8 @@
 //! Free texts (real name, topic, away message) are always last on a line,
 //! where any character but CR, LF and NUL is safe; they are only bounded.
 
+pub use crate::wire::truncate_at_char;
+
 /// Longest nick accepted (advertised as NICKLEN).
 pub const NICK_LEN: usize = 30;
 /// Longest channel name accepted, '#' included (advertised as CHANNELLEN).
@@ -76,18 +78,6 @@ pub fn valid_user(user: &str) -> Option<&str> {
     let user = truncate_at_char(user, USER_LEN);
     let allowed = |c: char| c.is_ascii_alphanumeric() || "-.[]\\^_`{|}~".contains(c);
     (!user.is_empty() && user.chars().all(allowed)).then_some(user)
-}
-
-/// `text` cut to at most `max` bytes, at a character boundary.
-pub fn truncate_at_char(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// Whether an IRC target names a channel rather than a nick.

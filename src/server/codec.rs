@@ -27,6 +27,7 @@
 //! and never panics.
 
 use crate::chat::{ConnId, Event, MessageKind, Protocol};
+use crate::wire::truncate_at_char;
 
 /// Largest encoding of any event. Sessions read lines of at most 512 bytes
 /// (510 without CR LF), so every event built from one line plus a host (at
@@ -183,19 +184,6 @@ fn fields<'a>(event: &'a Event, mut f: impl FnMut(Field<'a>)) {
     }
 }
 
-/// The longest prefix of `s` that is at most `max` bytes and ends on a
-/// char boundary.
-fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 fn put_str(out: &mut Vec<u8>, s: &str) {
     let len = u16::try_from(s.len()).expect("strings are cut to MAX_EVENT_BYTES");
     out.extend_from_slice(&len.to_le_bytes());
@@ -247,7 +235,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
         Field::U32(v) => out.extend_from_slice(&v.to_le_bytes()),
         Field::U64(v) => out.extend_from_slice(&v.to_le_bytes()),
         Field::Name(s) => {
-            let s = cut(s, name_room);
+            let s = truncate_at_char(s, name_room);
             name_room -= s.len();
             put_str(out, s);
         }
@@ -255,7 +243,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
             if matches!(field, Field::OptText(_)) {
                 out.push(1);
             }
-            let s = cut(s, text_room);
+            let s = truncate_at_char(s, text_room);
             text_room -= s.len();
             put_str(out, s);
         }
@@ -377,7 +365,7 @@ mod tests {
     /// Any chars, at most `max_chars` of them and at most `max_bytes` bytes.
     fn text(max_chars: usize, max_bytes: usize) -> impl Strategy<Value = String> {
         prop::collection::vec(any::<char>(), 0..=max_chars)
-            .prop_map(move |chars| cut(&String::from_iter(chars), max_bytes).to_owned())
+            .prop_map(move |chars| truncate_at_char(&String::from_iter(chars), max_bytes).to_owned())
     }
 
     fn nick() -> impl Strategy<Value = String> {

@@ -212,14 +212,22 @@ pub const MAX_PREFIX_BYTES: usize = 255;
 fn write_head(out: &mut Vec<u8>, prefix: Option<&str>, command: &str) {
     if let Some(prefix) = prefix {
         out.push(b':');
-        let mut end = prefix.len().min(MAX_PREFIX_BYTES);
-        while !prefix.is_char_boundary(end) {
-            end -= 1;
-        }
-        push_word(out, &prefix[..end]);
+        push_word(out, truncate_at_char(prefix, MAX_PREFIX_BYTES));
         out.push(b' ');
     }
     push_word(out, command);
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+pub fn truncate_at_char(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Cuts the line that starts at `start` to fit [`MAX_LINE_BYTES`] with its

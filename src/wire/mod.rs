@@ -13,4 +13,4 @@ pub mod framing;
 pub mod message;
 
 pub use framing::{Frame, LineReader, MAX_LINE_BYTES};
-pub use message::{Message, ParseError};
+pub use message::{Message, ParseError, truncate_at_char};
