@@ -32,16 +32,23 @@ pub const REALNAME_LEN: usize = 100;
 
 /// The rfc1459 case fold: ASCII letters plus `[]\~` ↔ `{}|^`.
 pub fn fold(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            'A'..='Z' => c.to_ascii_lowercase(),
-            '[' => '{',
-            ']' => '}',
-            '\\' => '|',
-            '~' => '^',
-            _ => c,
-        })
-        .collect()
+    name.chars().map(fold_char).collect()
+}
+
+fn fold_char(c: char) -> char {
+    match c {
+        'A'..='Z' => c.to_ascii_lowercase(),
+        '[' => '{',
+        ']' => '}',
+        '\\' => '|',
+        '~' => '^',
+        _ => c,
+    }
+}
+
+/// Whether two names are one under the casemapping, without allocating.
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.chars().map(fold_char).eq(b.chars().map(fold_char))
 }
 
 fn is_special(c: char) -> bool {
@@ -93,6 +100,13 @@ mod tests {
     fn fold_follows_rfc1459() {
         assert_eq!(fold("Alice[]\\~"), "alice{}|^");
         assert_eq!(fold("#Lobby"), "#lobby");
+    }
+
+    #[test]
+    fn same_name_folds_without_allocating() {
+        assert!(same_name("Alice[]", "alice{}"));
+        assert!(!same_name("alice", "alicf"));
+        assert!(!same_name("a", "ab"));
     }
 
     #[test]

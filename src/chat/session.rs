@@ -16,14 +16,22 @@ use std::sync::Arc;
 
 use crate::chat::listing::Listing;
 use crate::chat::names::{
-    AWAY_LEN, MAX_TARGETS, REALNAME_LEN, USER_LEN, fold, is_channel_target, is_valid_channel, is_valid_nick,
-    truncate_at_char, valid_user,
+    AWAY_LEN, MAX_TARGETS, REALNAME_LEN, USER_LEN, is_channel_target, is_valid_channel, is_valid_nick,
+    same_name, truncate_at_char, valid_user,
 };
 use crate::chat::reply::{self, closing_link, numeric, numeric_bare, plain};
 use crate::chat::state::User;
 use crate::chat::{ConnId, Event, MessageKind, Protocol, ServerInfo, State};
 use crate::wire::Message;
 use crate::wire::message::write_line;
+
+/// Whether a first line with this (upper-case) command is an IRC client
+/// registering; anything else starts a plain client. PASS opens IRC too,
+/// though a session waits for the next line to decide (a person may type
+/// `PASS secret` before a name).
+pub fn opens_irc(command: &str) -> bool {
+    matches!(command, "CAP" | "NICK" | "USER" | "PASS")
+}
 
 /// What the connection's owner must do, in this order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +176,7 @@ impl Session {
                 let msg = Message::parse(&text).ok();
                 match msg.as_ref().map(|m| m.command.as_str()) {
                     Some("PASS") => self.irc_registration(msg.as_ref().expect("parsed"), state, &mut out),
-                    Some("CAP" | "NICK" | "USER") => {
+                    Some(command) if opens_irc(command) => {
                         self.protocol = Some(Protocol::Irc);
                         self.irc_registration(msg.as_ref().expect("parsed"), state, &mut out);
                     }
@@ -384,13 +392,14 @@ impl Session {
                 };
                 // Each target once, at most MAX_TARGETS of them (as ngIRCd:
                 // the first ones are served, the first one too many gets 407).
-                let mut seen: Vec<String> = Vec::new();
-                for target in targets.split(',').filter(|t| !t.is_empty()) {
-                    let key = fold(target);
-                    if seen.contains(&key) {
+                // Earlier targets are compared in place: the usual message
+                // has one target and costs no allocation for this.
+                let mut served = 0;
+                for (i, target) in targets.split(',').enumerate().filter(|(_, t)| !t.is_empty()) {
+                    if targets.split(',').take(i).any(|earlier| same_name(earlier, target)) {
                         continue;
                     }
-                    if seen.len() == MAX_TARGETS {
+                    if served == MAX_TARGETS {
                         if !quiet {
                             self.numeric(
                                 out,
@@ -402,7 +411,7 @@ impl Session {
                         }
                         break;
                     }
-                    seen.push(key);
+                    served += 1;
                     out.event(Event::Message {
                         conn,
                         kind,

@@ -26,6 +26,8 @@ use mio::{Interest, Registry, Token};
 
 use crate::chat::Protocol;
 use crate::chat::reply::closing_link;
+use crate::chat::session::opens_irc;
+use crate::wire::Message;
 
 /// How long a refused client has to say what it speaks.
 pub const WAIT: Duration = Duration::from_secs(1);
@@ -138,11 +140,12 @@ fn refuse_now(held: &mut Held, protocol: Option<Protocol>, now: Instant) {
     held.deadline = now + GRACE;
 }
 
-/// IRC if the first word is an IRC registration command, as the session
-/// decides it; anything else is a person.
+/// IRC if the first line opens IRC as the session decides it; anything
+/// else is a person.
 fn protocol_of(heard: &[u8]) -> Option<Protocol> {
-    let first = heard.split(|b| matches!(b, b' ' | b'\r' | b'\n')).next().unwrap_or_default();
-    let irc = ["CAP", "NICK", "USER", "PASS"].iter().any(|c| first.eq_ignore_ascii_case(c.as_bytes()));
+    let first = heard.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(first);
+    let irc = Message::parse(line.trim_end_matches('\r')).is_ok_and(|m| opens_irc(&m.command));
     Some(if irc { Protocol::Irc } else { Protocol::Plain })
 }
 
