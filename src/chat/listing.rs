@@ -25,8 +25,6 @@ use crate::chat::{ConnId, Protocol, State};
 /// Longest line written, with its CR LF: a piece stops before a line
 /// could take it past its room.
 const LINE_MAX: usize = crate::wire::MAX_LINE_BYTES;
-/// Text of one NAMES line, as `reply::numeric_list` packs it.
-const NAMES_TEXT_BYTES: usize = 400;
 
 /// Where a long reply has got to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,7 +139,7 @@ fn write_names(
     for (member, op) in chan.members.range((from, Bound::Unbounded)) {
         let Some(user) = state.user(*member) else { continue };
         let name = if *op && irc { format!("@{}", user.nick) } else { user.nick.clone() };
-        if text.len() > head.len() && text.len() + 2 + name.len() > NAMES_TEXT_BYTES {
+        if text.len() > head.len() && text.len() + 2 + name.len() > reply::LIST_TEXT_BYTES {
             emit(out, &text);
             *after = last_in_text;
             text.truncate(head.len());

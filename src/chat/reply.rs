@@ -84,7 +84,7 @@ pub fn numeric(out: &mut Vec<u8>, server: &str, code: u16, client: &str, middle:
 
 /// Room for the items of a list reply on one line, leaving the source,
 /// numeric, target and middle params well within 512 bytes.
-const LIST_TEXT_BYTES: usize = 400;
+pub const LIST_TEXT_BYTES: usize = 400;
 
 /// A numeric whose text is a space-separated list (NAMES, ISON, WHOIS
 /// channels), split over as many lines as it takes so that no item is cut.
