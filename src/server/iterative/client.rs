@@ -66,6 +66,9 @@ pub(super) fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> 
     let mut liveness = Liveness::new(Instant::now());
     let mut penalty = Penalty::new();
     let mut standing = Standing::Unregistered;
+    // On the directory's list of connections that speak but have not
+    // registered (for their closing line's protocol).
+    let mut listed_unregistered = false;
     // Over its flood allowance: its lines wait until then, it is still read.
     let mut waiting_until: Option<Instant> = None;
     let mut reader = LineReader::default();
@@ -118,13 +121,21 @@ pub(super) fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> 
                     hub = shared.hub();
                 }
             }
-            standing = liveness::standing(&session, &hub.state);
-            if let (Standing::Unregistered, Some(protocol)) = (standing, session.protocol())
-                && !hub.unregistered.contains_key(&conn)
-            {
-                hub.unregistered.insert(conn, (protocol, host.clone()));
-            } else if standing != Standing::Unregistered && !hub.unregistered.is_empty() {
-                hub.unregistered.remove(&conn);
+            // Only registering changes the standing (a user stays one until
+            // its connection ends), so nothing is looked up once registered.
+            if standing == Standing::Unregistered {
+                standing = liveness::standing(&session, &hub.state);
+                match (standing, session.protocol()) {
+                    (Standing::Unregistered, Some(protocol)) if !listed_unregistered => {
+                        hub.unregistered.insert(conn, (protocol, host.clone()));
+                        listed_unregistered = true;
+                    }
+                    (Standing::Irc | Standing::Plain, _) if listed_unregistered => {
+                        hub.unregistered.remove(&conn);
+                        listed_unregistered = false;
+                    }
+                    _ => {}
+                }
             }
             drop(hub);
             to_flush.flush(&shared.flusher);
