@@ -231,19 +231,19 @@ struct ServeArgs {
     #[arg(long, default_value_t = 120)]
     ping_interval: u64,
     /// Seconds a new connection has to register (NICK and USER, or a name) before it is closed.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = chatter::server::connection::DEFAULT_REGISTRATION_TIMEOUT.as_secs())]
     registration_timeout: u64,
     /// Turn per-client flood control off (for benchmarks; never on an open server).
     #[arg(long)]
     no_flood_control: bool,
     /// Flood control: lines a client may send at once before the rate applies.
-    #[arg(long, default_value_t = chatter::server::flood::DEFAULT_BURST)]
+    #[arg(long, default_value_t = chatter::server::connection::flood::DEFAULT_BURST)]
     flood_burst: u32,
     /// Flood control: lines per second handled after the burst (the rest wait).
-    #[arg(long, default_value_t = chatter::server::flood::DEFAULT_RATE)]
+    #[arg(long, default_value_t = chatter::server::connection::flood::DEFAULT_RATE)]
     flood_rate: u32,
     /// Flood control: bytes of waiting input beyond which a client is dropped (Excess Flood).
-    #[arg(long, default_value_t = chatter::server::flood::DEFAULT_RECVQ_BYTES)]
+    #[arg(long, default_value_t = chatter::server::connection::flood::DEFAULT_RECVQ_BYTES)]
     flood_recvq: usize,
 }
 
@@ -387,7 +387,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.flood_recvq >= 1024,
         "--flood-recvq must be at least 1024 bytes (two full lines and some)"
     );
-    let flood = (!args.no_flood_control).then_some(chatter::server::flood::FloodPolicy {
+    let flood = (!args.no_flood_control).then_some(chatter::server::connection::flood::FloodPolicy {
         burst: args.flood_burst,
         rate: args.flood_rate,
         recvq_bytes: args.flood_recvq,

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::chat::ServerInfo;
-use crate::server::flood::FloodPolicy;
-use crate::server::liveness::Timeouts;
+use crate::server::connection::flood::FloodPolicy;
+use crate::server::connection::liveness::Timeouts;
 
 /// Which concurrency model serves the clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

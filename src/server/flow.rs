@@ -143,6 +143,7 @@ impl ConnFlow {
         self.behind && !self.cut_loose
     }
 
+    #[cfg(test)]
     pub fn is_cut_loose(&self) -> bool {
         self.cut_loose
     }

@@ -2,22 +2,14 @@
 //! module per concurrency model. The chat behaviour lives in `crate::chat`;
 //! everything here is concurrency and I/O.
 
-pub mod codec;
 pub mod config;
-pub mod conn;
-pub mod flood;
-pub mod flow;
-pub mod iterative;
-pub mod keeper;
+pub mod connection;
+pub(crate) mod flow;
+pub(crate) mod iterative;
 pub mod listener;
-pub mod liveness;
-pub mod log;
-pub mod outbox;
-pub mod prefork;
-pub mod prethread;
-pub mod refusal;
+pub(crate) mod pool;
+pub(crate) mod refusal;
 pub mod sendq;
-pub mod worker;
 
 pub use config::{Config, Model};
 
@@ -31,7 +23,7 @@ pub fn run(config: Config) -> io::Result<()> {
     let listeners = match config.model {
         Model::Iterative => vec![listener::bind(&config.listen)?],
         Model::Prethread | Model::Prefork => {
-            if !(1..=log::MAX_CELLS - 1).contains(&config.workers) {
+            if !(1..=pool::log::MAX_CELLS - 1).contains(&config.workers) {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     "--workers must be between 1 and 64",
@@ -47,8 +39,8 @@ pub fn run(config: Config) -> io::Result<()> {
     tracing::info!(%addr, model = ?config.model, workers = config.workers, "listening");
     match config.model {
         Model::Iterative => iterative::run(config, listeners.into_iter().next().expect("one listener")),
-        Model::Prethread => prethread::run(config, listeners),
-        Model::Prefork => prefork::run(config, listeners),
+        Model::Prethread => pool::prethread::run(config, listeners),
+        Model::Prefork => pool::prefork::run(config, listeners),
     }
 }
 

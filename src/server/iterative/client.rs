@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
+use super::outbox::{Enqueued, Outbox};
 use crate::chat::{Action, ConnId, Listing, Session};
-use crate::server::conn::CLOSE_GRACE;
-use crate::server::flood::Penalty;
-use crate::server::liveness::{self, Due, Liveness, Standing};
-use crate::server::outbox::{Enqueued, Outbox};
+use crate::server::connection::CLOSE_GRACE;
+use crate::server::connection::flood::Penalty;
+use crate::server::connection::liveness::{self, Due, Liveness, Standing};
 use crate::server::unix_now;
 use crate::wire::message::write_line;
 use crate::wire::{Frame, LineReader};

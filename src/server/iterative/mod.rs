@@ -21,6 +21,7 @@
 //! released within bounded time by the flow rule, so it cannot deadlock.
 
 mod client;
+mod outbox;
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};
@@ -38,11 +39,11 @@ use signal_hook_mio::v1_0::Signals;
 use crate::chat::reply::closing_link;
 use crate::chat::{ConnId, Event, Listing, Protocol, State};
 use crate::server::Config;
-use crate::server::conn::CLOSE_GRACE;
+use crate::server::connection::CLOSE_GRACE;
 use crate::server::flow::{self, Policy, Receivers};
 use crate::server::listener::{ACCEPT_BACKOFF, ExhaustionLog, is_fd_exhaustion};
-use crate::server::outbox::{Enqueued, FlowGate, Flusher, Outbox};
 use crate::server::refusal::Refusals;
+use outbox::{Enqueued, FlowGate, Flusher, Outbox};
 
 use client::{linger, serve_client};
 

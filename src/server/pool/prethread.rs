@@ -21,9 +21,9 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::server::Config;
-use crate::server::keeper::Keeper;
-use crate::server::log::{DEFAULT_CAPACITY, KEEPER, Log, MAX_CELLS, Wake};
-use crate::server::worker::{self, Exit, WAKE, WorkerSetup};
+use crate::server::pool::keeper::Keeper;
+use crate::server::pool::log::{DEFAULT_CAPACITY, KEEPER, Log, MAX_CELLS, Wake};
+use crate::server::pool::worker::{self, Exit, WAKE, WorkerSetup};
 
 /// One waker per cell; a worker installs its own when its poll exists.
 struct Wakers(RwLock<Vec<Option<Arc<Waker>>>>);

@@ -9,8 +9,8 @@
 //! while others' events wait for it (see `log`).
 
 use crate::chat::{Event, ServerInfo, State};
-use crate::server::codec;
-use crate::server::log::{KEEPER, Log, Read, StallWatch, Wake};
+use crate::server::pool::codec;
+use crate::server::pool::log::{KEEPER, Log, Read, StallWatch, Wake};
 use std::sync::Arc;
 
 pub struct Keeper {

@@ -56,6 +56,7 @@
 //! writing and the flow book-keeping.
 
 mod clients;
+mod conn;
 mod outbound;
 
 use std::cmp::Reverse;
@@ -70,12 +71,12 @@ use rustc_hash::FxHashMap;
 
 use crate::chat::{ConnId, Deliveries, Event, State};
 use crate::server::Config;
-use crate::server::codec;
-use crate::server::conn::Conn;
 use crate::server::flow::{self, Census, Policy, Receivers};
 use crate::server::listener::{ACCEPT_BACKOFF, ExhaustionLog};
-use crate::server::log::{self, CellStatus, Log, Wake};
+use crate::server::pool::codec;
+use crate::server::pool::log::{self, CellStatus, Log, Wake};
 use crate::server::refusal::Refusals;
+use conn::Conn;
 
 use outbound::FlowBook;
 

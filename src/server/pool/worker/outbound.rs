@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::server::conn::Stage;
+use super::conn::Stage;
 use crate::server::flow::{self, Census, Change, Policy, Receivers};
 use crate::server::sendq::Flush;
 

@@ -314,10 +314,6 @@ impl Log {
         &self.slots()[(seq % self.capacity) as usize]
     }
 
-    pub fn capacity(&self) -> u64 {
-        self.capacity
-    }
-
     /// The next sequence to be claimed: every sequence below it is claimed.
     pub fn head(&self) -> u64 {
         self.header().next.load(Ordering::Acquire)
@@ -364,6 +360,7 @@ impl Log {
     }
 
     /// Stops `cell` gating writers; it is then repaired and vacated.
+    #[cfg(test)]
     pub fn mark_dead(&self, cell: usize) {
         self.cell(cell).status.store(DEAD, Ordering::SeqCst);
     }
@@ -374,10 +371,6 @@ impl Log {
         c.behind.store(0, Ordering::SeqCst);
         c.receivers.store(0, Ordering::SeqCst);
         c.status.store(VACANT, Ordering::SeqCst);
-    }
-
-    pub fn cursor(&self, cell: usize) -> u64 {
-        self.cell(cell).cursor.load(Ordering::Acquire)
     }
 
     /// Connections counted across every cell (the server-wide total).
@@ -481,6 +474,7 @@ impl Log {
 
     /// Whether a record could be appended now (it may not be by the time
     /// one is: other writers race for the same room).
+    #[cfg(test)]
     pub fn has_room(&self) -> bool {
         let head = self.head();
         head < self.floor_hint.load(Ordering::Relaxed) + self.capacity || {

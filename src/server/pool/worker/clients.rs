@@ -11,11 +11,12 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Token};
 use socket2::SockRef;
 
+use super::conn::{Conn, Stage};
 use crate::chat::{Action, Session};
-use crate::server::conn::{CLOSE_GRACE, Conn, Stage};
-use crate::server::flood::Penalty;
+use crate::server::connection::CLOSE_GRACE;
+use crate::server::connection::flood::Penalty;
+use crate::server::connection::liveness::{self, Due, standing};
 use crate::server::listener::{ACCEPT_BACKOFF, is_fd_exhaustion};
-use crate::server::liveness::{self, Due, standing};
 use crate::server::sendq::{Flush, SendQueue};
 use crate::server::unix_now;
 use crate::wire::Frame;

@@ -16,20 +16,17 @@
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read};
 use std::net::Shutdown;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::net::TcpStream;
 
 use crate::chat::{Action, Listing, Session};
-use crate::server::flood::Penalty;
+use crate::server::connection::CLOSE_GRACE;
+use crate::server::connection::flood::Penalty;
+use crate::server::connection::liveness::Liveness;
 use crate::server::flow::{self, ConnFlow};
-use crate::server::liveness::Liveness;
 use crate::server::sendq::SendQueue;
 use crate::wire::LineReader;
-
-/// How long a closing client gets to read its last line (and a lingering
-/// one to close its end).
-pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -39,7 +39,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use nix::sys::socket::{MsgFlags, sendmsg};
 
-use crate::server::conn::CLOSE_GRACE;
+use crate::server::connection::CLOSE_GRACE;
 use crate::server::flow::{self, Census, Change, ConnFlow, Policy};
 use crate::server::sendq::{Flush, Overflow, SendQueue};
 

@@ -39,10 +39,10 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 
 use crate::server::Config;
-use crate::server::conn::CLOSE_GRACE;
-use crate::server::keeper::Keeper;
-use crate::server::log::{CellStatus, DEFAULT_CAPACITY, KEEPER, Log, Wake};
-use crate::server::worker::{self, WAKE, WorkerSetup};
+use crate::server::connection::CLOSE_GRACE;
+use crate::server::pool::keeper::Keeper;
+use crate::server::pool::log::{CellStatus, DEFAULT_CAPACITY, KEEPER, Log, Wake};
+use crate::server::pool::worker::{self, WAKE, WorkerSetup};
 
 /// Wakes a cell by sending SIGUSR1 to the process recorded in it.
 struct SignalWake<'a>(&'a Log);
