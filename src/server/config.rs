@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::chat::ServerInfo;
+use crate::server::connection::Limits;
 use crate::server::connection::flood::FloodPolicy;
 use crate::server::connection::liveness::Timeouts;
 
@@ -39,6 +40,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// What every connection is held to.
+    pub fn limits(&self) -> Limits {
+        Limits { timeouts: self.timeouts(), flood: self.flood, info: self.info.clone() }
+    }
+
     pub fn timeouts(&self) -> Timeouts {
         Timeouts { ping_interval: self.ping_interval, registration: self.registration_timeout }
     }

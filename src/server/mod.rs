@@ -10,8 +10,10 @@ pub mod listener;
 pub(crate) mod pool;
 pub(crate) mod refusal;
 pub mod sendq;
+pub mod shutdown;
 
 pub use config::{Config, Model};
+pub use shutdown::{Shutdown, ShutdownHandle};
 
 use std::io;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,26 +22,58 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// scripts read this line to learn an ephemeral port) and runs the chosen
 /// model until SIGINT or SIGTERM.
 pub fn run(config: Config) -> io::Result<()> {
-    let listeners = match config.model {
-        Model::Iterative => vec![listener::bind(&config.listen)?],
-        Model::Prethread | Model::Prefork => {
-            if !(1..=pool::log::MAX_CELLS - 1).contains(&config.workers) {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "--workers must be between 1 and 64",
-                ));
-            }
-            listener::bind_group(&config.listen, config.workers)?
-        }
-    };
-    let addr = listeners[0].local_addr()?;
+    let bound = Bound::new(&config)?;
+    let addr = bound.local_addr()?;
     println!("listening on {addr}");
     use std::io::Write;
     io::stdout().flush()?;
     tracing::info!(%addr, model = ?config.model, workers = config.workers, "listening");
+    serve(config, bound, Shutdown::on_signals()?)
+}
+
+/// The listening sockets of a server not yet serving: one, or one per
+/// pool worker (see `listener::bind_group`).
+pub struct Bound {
+    listeners: Vec<std::net::TcpListener>,
+}
+
+impl Bound {
+    /// Binds what `config`'s model listens on.
+    pub fn new(config: &Config) -> io::Result<Self> {
+        let listeners = match config.model {
+            Model::Iterative => vec![listener::bind(&config.listen)?],
+            Model::Prethread | Model::Prefork => {
+                if !(1..=pool::log::MAX_CELLS - 1).contains(&config.workers) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "--workers must be between 1 and 64",
+                    ));
+                }
+                listener::bind_group(&config.listen, config.workers)?
+            }
+        };
+        Ok(Bound { listeners })
+    }
+
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.listeners[0].local_addr()
+    }
+}
+
+/// Serves clients on `bound` with `config`'s model until `shutdown` says
+/// stop; every client gets its closing line first. The prefork model stops
+/// on signals only (see `shutdown`).
+pub fn serve(config: Config, bound: Bound, shutdown: Shutdown) -> io::Result<()> {
+    let listeners = bound.listeners;
     match config.model {
-        Model::Iterative => iterative::run(config, listeners.into_iter().next().expect("one listener")),
-        Model::Prethread => pool::prethread::run(config, listeners),
+        Model::Iterative => {
+            iterative::run(config, listeners.into_iter().next().expect("one listener"), shutdown)
+        }
+        Model::Prethread => pool::prethread::run(config, listeners, shutdown),
+        Model::Prefork if !shutdown.is_signals() => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "prefork stops on SIGINT or SIGTERM only: its workers are processes",
+        )),
         Model::Prefork => pool::prefork::run(config, listeners),
     }
 }

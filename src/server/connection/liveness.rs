@@ -20,6 +20,7 @@
 use std::time::{Duration, Instant};
 
 use crate::chat::{Protocol, Session, State};
+use crate::server::connection::DisconnectReason;
 
 /// How long a client has to register when nothing else is said.
 pub const DEFAULT_REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -57,8 +58,8 @@ pub enum Due {
     Nothing,
     /// Send a PING.
     Ping,
-    /// Close the connection with this reason (closing line first).
-    Close(String),
+    /// Close the connection for this reason (closing line first).
+    Close(DisconnectReason),
 }
 
 /// One connection's liveness.
@@ -86,7 +87,7 @@ impl Liveness {
         match standing {
             Standing::Unregistered => {
                 if now.saturating_duration_since(self.connected_at) >= timeouts.registration {
-                    Due::Close("Registration timed out".into())
+                    Due::Close(DisconnectReason::RegistrationTimeout)
                 } else {
                     Due::Nothing
                 }
@@ -95,7 +96,7 @@ impl Liveness {
             Standing::Irc => {
                 let silent = now.saturating_duration_since(self.last_heard);
                 if self.pinged && silent >= 2 * interval {
-                    Due::Close(format!("Ping timeout: {} seconds", (2 * interval).as_secs()))
+                    Due::Close(DisconnectReason::PingTimeout((2 * interval).as_secs()))
                 } else if !self.pinged && silent >= interval {
                     self.pinged = true;
                     Due::Ping
@@ -148,7 +149,7 @@ mod tests {
         assert_eq!(l.next_check(Standing::Unregistered, &TIMEOUTS), Some(at(t0, 60)));
         assert_eq!(
             l.check(at(t0, 60), Standing::Unregistered, &TIMEOUTS),
-            Due::Close("Registration timed out".into())
+            Due::Close(DisconnectReason::RegistrationTimeout)
         );
     }
 
@@ -162,7 +163,7 @@ mod tests {
         assert_eq!(l.next_check(Standing::Irc, &TIMEOUTS), Some(at(t0, 20)));
         assert_eq!(
             l.check(at(t0, 20), Standing::Irc, &TIMEOUTS),
-            Due::Close("Ping timeout: 20 seconds".into())
+            Due::Close(DisconnectReason::PingTimeout(20))
         );
     }
 

@@ -1,13 +1,13 @@
 //! One iterative client's whole life, on its own thread: reading lines at
 //! the pace flood control allows, serving them under the directory lock,
 //! streaming long replies as the client reads them, the PINGs and timeouts
-//! `liveness` calls for, and a lingering close.
+//! its `Connection` calls for, and a lingering close.
 //!
 //! Everything here blocks only this client's thread: in `recv` (with a
 //! timeout set to the next thing due), at the flow gate, or while a long
 //! reply waits for the client to read. No lock is held while blocked.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,29 +15,24 @@ use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
-use super::outbox::{Enqueued, Outbox};
 use crate::chat::{Action, ConnId, Listing, Session};
-use crate::server::connection::CLOSE_GRACE;
-use crate::server::connection::flood::Penalty;
-use crate::server::connection::liveness::{self, Due, Liveness, Standing};
+use crate::server::connection::{
+    CLOSE_GRACE, Connection, DisconnectReason, LinePoll, TimeoutOutcome, Transmit, liveness,
+};
 use crate::server::unix_now;
-use crate::wire::message::write_line;
-use crate::wire::{Frame, LineReader};
 
+use super::outbox::{Enqueued, Flusher, Outbox};
 use super::{Shared, Stamp, ToFlush};
+
+/// Bytes read from the client at a time.
+const READ_CHUNK: usize = 4096;
 
 /// How often a thread streaming a long reply looks at its client's queue.
 const LISTING_POLL: Duration = Duration::from_millis(2);
 
-/// How a client thread's serving loop ended.
-enum End {
-    /// The client went away (end of stream, read error): nothing to tell it.
-    Gone(String),
-    /// The server ends it for this reason: the client gets its closing line.
-    Dropped(String),
-    /// It is closing already (its QUIT, or another thread dropped it).
-    Closing,
-}
+/// How a client thread's serving loop ended: for a reason, or (`None`)
+/// because it is closing already (its QUIT, or another thread dropped it).
+type End = Option<DisconnectReason>;
 
 /// One client's whole life, on its own thread. Returns its outbox if the
 /// connection is closing (rather than closed), for [`linger`].
@@ -49,54 +44,40 @@ pub(super) fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> 
     // One descriptor per client: the outbox owns the socket, and this
     // thread reads through a shared reference to it.
     let outbox = Arc::new(Outbox::new(stream, config.sendq_bytes, shared.gate.clone()));
-    let mut session = Session::new(conn, host.clone(), config.info.clone());
+    let session = Session::new(conn, host.clone(), config.info.clone());
+    let mut connection = Connection::new(session, shared.limits.clone(), None, Instant::now());
     let mut to_flush = ToFlush::default();
     {
         let mut hub = shared.hub();
         hub.outboxes.insert(conn, outbox.clone());
-        let at = Stamp::now();
-        if outbox.enqueue(session.greeting(None).into(), at.ms, at.now) == Enqueued::Queued {
-            to_flush.add(&outbox);
-        }
+        send_transmits(&mut connection, &outbox, &shared.flusher, &mut to_flush);
     }
     to_flush.flush(&shared.flusher);
 
-    let timeouts = config.timeouts();
-    let flood = config.flood.as_ref();
-    let mut liveness = Liveness::new(Instant::now());
-    let mut penalty = Penalty::new();
-    let mut standing = Standing::Unregistered;
     // On the directory's list of connections that speak but have not
     // registered (for their closing line's protocol).
     let mut listed_unregistered = false;
-    // Over its flood allowance: its lines wait until then, it is still read.
-    let mut waiting_until: Option<Instant> = None;
-    let mut reader = LineReader::default();
     let mut actions = Vec::new();
     let mut listings = Vec::new();
     let mut read_half = outbox.stream();
     let mut read_timeout = ReadTimeout::default();
-    let end = 'serve: loop {
-        while reader.has_frames() {
-            let now = Instant::now();
-            if let Err(until) = penalty.admit(now, flood) {
-                waiting_until = Some(until);
-                break;
-            }
-            let Some(frame) = reader.next_frame() else { break };
-            liveness.heard(now);
+    let mut scratch = vec![0u8; READ_CHUNK];
+    let end: End = 'serve: loop {
+        loop {
+            let frame = match connection.poll_line(Instant::now()) {
+                LinePoll::Line(frame) => frame,
+                LinePoll::Empty | LinePoll::WaitUntil(_) => break,
+                LinePoll::Drop(reason) => break 'serve Some(reason),
+            };
             // Not while a reader the server waits for is behind, or our own
             // client is: this line, and all after it, wait in the kernel.
             shared.gate.wait(&outbox);
             if outbox.is_closing() {
-                break 'serve End::Closing;
+                break 'serve None;
             }
             let mut hub = shared.hub();
             actions.clear();
-            match frame {
-                Frame::Line(line) => session.on_line(&line, &hub.state, unix_now(), &mut actions),
-                Frame::TooLong => session.on_too_long(&hub.state, &mut actions),
-            }
+            connection.handle_line(frame, &hub.state, unix_now(), &mut actions);
             let mut close = false;
             for action in actions.drain(..) {
                 match action {
@@ -121,16 +102,14 @@ pub(super) fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> 
                     hub = shared.hub();
                 }
             }
-            // Only registering changes the standing (a user stays one until
-            // its connection ends), so nothing is looked up once registered.
-            if standing == Standing::Unregistered {
-                standing = liveness::standing(&session, &hub.state);
-                match (standing, session.protocol()) {
-                    (Standing::Unregistered, Some(protocol)) if !listed_unregistered => {
+            if !connection.is_registered() {
+                connection.refresh_standing(&hub.state);
+                match (connection.is_registered(), connection.session().protocol()) {
+                    (false, Some(protocol)) if !listed_unregistered => {
                         hub.unregistered.insert(conn, (protocol, host.clone()));
                         listed_unregistered = true;
                     }
-                    (Standing::Irc | Standing::Plain, _) if listed_unregistered => {
+                    (true, _) if listed_unregistered => {
                         hub.unregistered.remove(&conn);
                         listed_unregistered = false;
                     }
@@ -143,66 +122,54 @@ pub(super) fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> 
                 outbox.close_when_flushed(&shared.flusher);
                 to_flush.add(&outbox);
                 to_flush.flush(&shared.flusher);
-                break 'serve End::Closing;
+                break 'serve None;
             }
         }
 
-        // Read until the next thing due: the end of a flood wait, a PING or
-        // a timeout; never longer than a ping interval, so a connection
-        // another thread closed is noticed.
+        // Read until the connection's next deadline (the end of a flood
+        // wait, a PING, a timeout); never longer than a ping interval, so a
+        // connection another thread closed is noticed.
         let now = Instant::now();
-        let due = [waiting_until, liveness.next_check(standing, &timeouts)].into_iter().flatten().min();
-        let wait = due.map_or(config.ping_interval, |at| at.saturating_duration_since(now));
+        let wait =
+            connection.poll_timeout().map_or(config.ping_interval, |at| at.saturating_duration_since(now));
         read_timeout.set(read_half, wait.min(config.ping_interval));
-        match reader.read_from(&mut read_half) {
-            Ok(0) => break End::Gone("Connection closed".into()),
-            Ok(_) => {
-                if waiting_until.is_some() && Penalty::is_excess(reader.held(), flood) {
-                    shared.flood_drops.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(?conn, "dropping client: excess flood");
-                    break End::Dropped("Excess Flood".into());
+        match read_half.read(&mut scratch) {
+            Ok(0) => break Some(DisconnectReason::PeerClosed),
+            Ok(n) => {
+                if let Err(reason) = connection.handle_bytes(&scratch[..n]) {
+                    break Some(reason);
                 }
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
-            Err(e) => break End::Gone(format!("Read error: {e}")),
+            Err(e) => break Some(DisconnectReason::ReadError(e.to_string())),
         }
         if outbox.is_closing() {
-            break End::Closing;
+            break None;
         }
-        let now = Instant::now();
-        if waiting_until.is_some_and(|until| until <= now) {
-            waiting_until = None;
+        match connection.handle_timeout(Instant::now()) {
+            TimeoutOutcome::Nothing | TimeoutOutcome::Expired => {}
+            TimeoutOutcome::Drop(reason) => break Some(reason),
         }
-        match liveness.check(now, standing, &timeouts) {
-            Due::Nothing => {}
-            Due::Close(reason) => break End::Dropped(reason),
-            Due::Ping => {
-                let mut ping = Vec::new();
-                write_line(&mut ping, None, "PING", &[], Some(&config.info.name));
-                // Queued under the directory lock, like every delivery.
-                let hub = shared.hub();
-                let at = Stamp::now();
-                if outbox.enqueue(ping.into(), at.ms, at.now) == Enqueued::Queued {
-                    to_flush.add(&outbox);
-                }
-                drop(hub);
-                to_flush.flush(&shared.flusher);
-            }
+        if connection.has_transmit() {
+            // Queued under the directory lock, like every delivery.
+            let hub = shared.hub();
+            send_transmits(&mut connection, &outbox, &shared.flusher, &mut to_flush);
+            drop(hub);
+            to_flush.flush(&shared.flusher);
         }
     };
 
+    if end == Some(DisconnectReason::ExcessFlood) {
+        shared.flood_drops.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(?conn, "dropping client: excess flood");
+    }
     let mut hub = shared.hub();
-    let reason = match &end {
-        End::Gone(reason) | End::Dropped(reason) => reason.as_str(),
-        End::Closing => "Closed",
-    };
-    if let Some(quit) = session.quit_event(&hub.state, reason) {
+    let reason = end.unwrap_or(DisconnectReason::Closed);
+    if let Some(quit) = connection.quit_event(&hub.state, &reason) {
         hub.apply(&quit, shared, &mut to_flush);
     }
-    if let End::Dropped(reason) = &end {
-        outbox.begin_close(session.closing_line(reason), &shared.flusher);
-        to_flush.add(&outbox);
-    }
+    connection.close(reason, Instant::now());
+    send_transmits(&mut connection, &outbox, &shared.flusher, &mut to_flush);
     hub.outboxes.remove(&conn);
     hub.unregistered.remove(&conn);
     drop(hub);
@@ -212,6 +179,31 @@ pub(super) fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> 
     }
     outbox.shut();
     None
+}
+
+/// Queues what the connection itself wants sent: its greeting and PINGs
+/// after what is queued, its closing line in place of what the client has
+/// not started to receive. The caller holds the directory lock.
+fn send_transmits(
+    connection: &mut Connection,
+    outbox: &Arc<Outbox>,
+    flusher: &Flusher,
+    to_flush: &mut ToFlush,
+) {
+    while let Some(transmit) = connection.poll_transmit() {
+        match transmit {
+            Transmit::Send(bytes) => {
+                let at = Stamp::now();
+                if outbox.enqueue(bytes.into(), at.ms, at.now) == Enqueued::Queued {
+                    to_flush.add(outbox);
+                }
+            }
+            Transmit::Close(line) => {
+                outbox.begin_close(line, flusher);
+                to_flush.add(outbox);
+            }
+        }
+    }
 }
 
 /// Sends a long reply (see `chat::listing`) a piece at a time: each piece
@@ -231,7 +223,7 @@ fn stream_listing(
         let mut progress_at = Instant::now();
         let queued = loop {
             if outbox.is_closing() {
-                return Err(End::Closing);
+                return Err(None);
             }
             let queued = outbox.queued();
             if queued <= policy.caught_up_at {
@@ -241,7 +233,7 @@ fn stream_listing(
                 lowest = queued;
                 progress_at = Instant::now();
             } else if progress_at.elapsed() > policy.max_lag {
-                return Err(End::Dropped("SendQ exceeded".into()));
+                return Err(Some(DisconnectReason::SendQExceeded));
             }
             std::thread::sleep(LISTING_POLL);
         };

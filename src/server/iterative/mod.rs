@@ -33,16 +33,15 @@ use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook_mio::v1_0::Signals;
 
 use crate::chat::reply::closing_link;
 use crate::chat::{ConnId, Event, Listing, Protocol, State};
-use crate::server::Config;
-use crate::server::connection::CLOSE_GRACE;
+use crate::server::connection::slot::{ClientCount, ClientSlot};
+use crate::server::connection::{CLOSE_GRACE, DisconnectReason, Limits};
 use crate::server::flow::{self, Policy, Receivers};
 use crate::server::listener::{ACCEPT_BACKOFF, ExhaustionLog, is_fd_exhaustion};
 use crate::server::refusal::Refusals;
+use crate::server::{Config, Shutdown};
 use outbox::{Enqueued, FlowGate, Flusher, Outbox};
 
 use client::{linger, serve_client};
@@ -66,6 +65,8 @@ struct Hub {
 
 struct Shared {
     config: Config,
+    /// What every connection is held to.
+    limits: Arc<Limits>,
     hub: Mutex<Hub>,
     gate: Arc<FlowGate>,
     flusher: Flusher,
@@ -77,6 +78,21 @@ struct Shared {
 impl Shared {
     fn hub(&self) -> MutexGuard<'_, Hub> {
         self.hub.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The server-wide client count, for `--max-clients`.
+impl ClientCount for Arc<Shared> {
+    fn try_add(&self, max: usize) -> bool {
+        if self.clients.fetch_add(1, Ordering::AcqRel) >= max {
+            self.clients.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    fn remove(&self) {
+        self.clients.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -141,14 +157,14 @@ impl Hub {
     }
 
     /// The last line a connection gets before the server drops it.
-    fn closing_line(&self, conn: ConnId, reason: &str) -> Vec<u8> {
+    fn closing_line(&self, conn: ConnId, reason: &DisconnectReason) -> Vec<u8> {
         let (protocol, host) = match (self.state.user(conn), self.unregistered.get(&conn)) {
             (Some(user), _) => (Some(user.protocol), user.host.as_str()),
             (None, Some((protocol, host))) => (Some(*protocol), host.as_str()),
             (None, None) => (None, ""),
         };
         let mut line = Vec::new();
-        closing_link(&mut line, protocol, host, reason);
+        closing_link(&mut line, protocol, host, &reason.to_string());
         line
     }
 
@@ -186,9 +202,9 @@ impl Hub {
             }
             shared.sendq_drops.fetch_add(1, Ordering::Relaxed);
             tracing::info!(?conn, "dropping client: sendq exceeded");
-            outbox.begin_close(self.closing_line(conn, "SendQ exceeded"), &shared.flusher);
+            outbox.begin_close(self.closing_line(conn, &DisconnectReason::SendQExceeded), &shared.flusher);
             flush.add(&outbox);
-            let quit = Event::Quit { conn, reason: "SendQ exceeded".into() };
+            let quit = Event::Quit { conn, reason: DisconnectReason::SendQExceeded.to_string() };
             let at = Stamp::now();
             for d in self.state.apply(&quit).items {
                 self.send(d.to, d.bytes, at, true, flush, &mut overflowed);
@@ -197,7 +213,7 @@ impl Hub {
     }
 }
 
-pub fn run(config: Config, listener: TcpListener) -> io::Result<()> {
+pub fn run(config: Config, listener: TcpListener, mut shutdown: Shutdown) -> io::Result<()> {
     let gate = Arc::new(FlowGate::new(Policy::for_sendq(config.sendq_bytes)));
     let shared = Arc::new(Shared {
         hub: Mutex::new(Hub {
@@ -206,6 +222,7 @@ pub fn run(config: Config, listener: TcpListener) -> io::Result<()> {
             receivers: Receivers::default(),
             unregistered: HashMap::new(),
         }),
+        limits: Arc::new(config.limits()),
         config,
         flusher: Flusher::start(gate.clone())?,
         gate,
@@ -215,12 +232,11 @@ pub fn run(config: Config, listener: TcpListener) -> io::Result<()> {
     });
 
     const LISTENER: Token = Token(0);
-    const SIGNALS: Token = Token(1);
+    const SHUTDOWN: Token = Token(1);
     let mut poll = Poll::new()?;
     let fd = listener.as_raw_fd();
     poll.registry().register(&mut SourceFd(&fd), LISTENER, Interest::READABLE)?;
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
+    shutdown.register(poll.registry(), SHUTDOWN)?;
 
     let next_slot = AtomicU32::new(0);
     let mut events = Events::with_capacity(16);
@@ -241,7 +257,7 @@ pub fn run(config: Config, listener: TcpListener) -> io::Result<()> {
             }
             return Err(e);
         }
-        if signals.pending().next().is_some() {
+        if shutdown.requested() {
             shut_down(&shared);
             return Ok(());
         }
@@ -286,10 +302,9 @@ pub fn run(config: Config, listener: TcpListener) -> io::Result<()> {
 /// is full (it is refused, see `refusal`).
 fn admit(shared: &Arc<Shared>, stream: TcpStream, slot: u32) -> Result<(), TcpStream> {
     let _ = stream.set_nodelay(true);
-    if shared.clients.fetch_add(1, Ordering::AcqRel) >= shared.config.max_clients {
-        shared.clients.fetch_sub(1, Ordering::AcqRel);
+    let Some(mut place) = ClientSlot::try_take(shared.clone(), shared.config.max_clients) else {
         return Err(stream);
-    }
+    };
     let conn = ConnId { worker: 0, slot, generation: 0 };
     let thread_shared = shared.clone();
     let spawned = std::thread::Builder::new()
@@ -299,14 +314,14 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, slot: u32) -> Result<(), TcpSt
             let closing = serve_client(&thread_shared, stream, conn);
             // Gone as far as the client can tell: its place is free even
             // while its thread reads out what it still sends.
-            thread_shared.clients.fetch_sub(1, Ordering::AcqRel);
+            place.release();
             if let Some(outbox) = closing {
                 linger(&outbox);
             }
         });
     if let Err(e) = spawned {
+        // The closure, and the place in it, are dropped: the place is free.
         tracing::warn!("cannot start a client thread: {e}");
-        shared.clients.fetch_sub(1, Ordering::AcqRel);
     }
     Ok(())
 }
@@ -320,7 +335,7 @@ fn shut_down(shared: &Shared) {
         let mut all: Vec<(ConnId, Arc<Outbox>)> = hub.outboxes.iter().map(|(c, o)| (*c, o.clone())).collect();
         all.sort_by_key(|(c, _)| *c);
         for (conn, outbox) in &all {
-            outbox.begin_close(hub.closing_line(*conn, "Server shutting down"), &shared.flusher);
+            outbox.begin_close(hub.closing_line(*conn, &DisconnectReason::ServerShutdown), &shared.flusher);
             to_flush.add(outbox);
         }
         all.into_iter().map(|(_, o)| o).collect()

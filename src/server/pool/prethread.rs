@@ -16,14 +16,12 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use mio::{Events, Interest, Poll, Token, Waker};
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook_mio::v1_0::Signals;
+use mio::{Events, Poll, Token, Waker};
 
-use crate::server::Config;
 use crate::server::pool::keeper::Keeper;
 use crate::server::pool::log::{DEFAULT_CAPACITY, KEEPER, Log, MAX_CELLS, Wake};
 use crate::server::pool::worker::{self, Exit, WAKE, WorkerSetup};
+use crate::server::{Config, Shutdown};
 
 /// One waker per cell; a worker installs its own when its poll exists.
 struct Wakers(RwLock<Vec<Option<Arc<Waker>>>>);
@@ -49,7 +47,7 @@ struct Shared {
     shutdown: AtomicBool,
 }
 
-pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
+pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) -> io::Result<()> {
     let shared = Arc::new(Shared {
         log: Log::on_heap(DEFAULT_CAPACITY),
         wakers: Wakers(RwLock::new(vec![None; MAX_CELLS])),
@@ -58,10 +56,9 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
     });
     let log = &shared.log;
 
-    const SIGNALS: Token = Token(0);
+    const SHUTDOWN: Token = Token(0);
     let mut poll = Poll::new()?;
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
+    shutdown.register(poll.registry(), SHUTDOWN)?;
     shared.wakers.set(KEEPER, Some(Arc::new(Waker::new(poll.registry(), WAKE)?)));
     log.open_cell(KEEPER, std::process::id(), 0);
     let mut keeper = Keeper::new(shared.config.info.clone());
@@ -89,7 +86,7 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
         {
             return Err(e);
         }
-        if signals.pending().next().is_some() {
+        if shutdown.requested() {
             break;
         }
         for cell in 1..MAX_CELLS {

@@ -1,6 +1,8 @@
 //! A pool worker's connections: accepting them, handing their input to
 //! their sessions in fair turns and at the pace flood control allows, and
-//! ending them (drops, timeouts, shutdown).
+//! ending them (drops, timeouts, shutdown). What a connection's input
+//! means and when it is due something are its `Connection`'s decisions;
+//! this is the event loop carrying them out.
 
 use std::cmp::Reverse;
 use std::collections::VecDeque;
@@ -11,20 +13,20 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Token};
 use socket2::SockRef;
 
-use super::conn::{Conn, Stage};
 use crate::chat::{Action, Session};
-use crate::server::connection::CLOSE_GRACE;
-use crate::server::connection::flood::Penalty;
-use crate::server::connection::liveness::{self, Due, standing};
+use crate::server::connection::slot::ClientSlot;
+use crate::server::connection::{
+    CLOSE_GRACE, Connection, DisconnectReason, LinePoll, Stage, TimeoutOutcome, Transmit, liveness,
+};
 use crate::server::listener::{ACCEPT_BACKOFF, is_fd_exhaustion};
 use crate::server::sendq::{Flush, SendQueue};
 use crate::server::unix_now;
 use crate::wire::Frame;
-use crate::wire::message::write_line;
 
+use super::conn::{CellClients, Conn};
 use super::{FIRST_CONN, LINES_PER_TURN, READ_CHUNK, Worker};
 
-impl Worker<'_> {
+impl<'a> Worker<'a> {
     pub(super) fn socket_ready(&mut self, slot: u32, readable: bool, writable: bool) {
         let Some(conn) = self.conns.get_mut(&slot) else { return };
         if writable && !conn.dirty {
@@ -34,7 +36,7 @@ impl Worker<'_> {
         if !readable {
             return;
         }
-        match conn.stage {
+        match conn.connection.stage() {
             Stage::Open => {
                 conn.readable = true;
                 if !conn.queued_for_input && !conn.input_parked {
@@ -44,7 +46,7 @@ impl Worker<'_> {
             }
             // Its input no longer matters; it is read once the line is out.
             Stage::Closing { .. } => {}
-            Stage::Lingering { .. } => {
+            Stage::Lingering { .. } | Stage::Done => {
                 if conn.discard_input(&mut self.scratch) {
                     self.remove(slot);
                 }
@@ -99,36 +101,36 @@ impl Worker<'_> {
             if !conn.is_open() || !conn.listings.is_empty() {
                 return;
             }
-            if conn.waiting_until.is_some() {
+            if conn.connection.waiting_until().is_some() {
                 return self.read_while_waiting(slot);
             }
-            if conn.reader.has_frames() {
-                // Queries are answered from this replica: bring it up to
-                // everything published before the line is handled, unless
-                // that puts a reader behind (then the line waits).
-                self.drain_log();
-                if !self.admitting() {
+            if !conn.connection.has_line() {
+                if !conn.readable {
                     return;
                 }
-                let Some(conn) = self.conns.get_mut(&slot) else { return };
-                if let Err(until) = conn.penalty.admit(self.now, self.config.flood.as_ref()) {
-                    conn.waiting_until = Some(until);
+                match conn.read_some(&mut self.scratch[..READ_CHUNK]) {
+                    Ok(true) => continue,
+                    Ok(false) => return,
+                    Err(reason) => return self.drop_client(slot, reason),
+                }
+            }
+            // Queries are answered from this replica: bring it up to
+            // everything published before the line is handled, unless that
+            // puts a reader behind (then the line waits).
+            self.drain_log();
+            if !self.admitting() {
+                return;
+            }
+            let Some(conn) = self.conns.get_mut(&slot) else { return };
+            match conn.connection.poll_line(self.now) {
+                LinePoll::Empty => return,
+                LinePoll::Line(frame) => self.handle_frame(slot, frame),
+                LinePoll::WaitUntil(until) => {
                     self.flood_timers.push(Reverse((until, slot)));
                     return self.read_while_waiting(slot);
                 }
+                LinePoll::Drop(reason) => return self.drop_client(slot, reason),
             }
-            let Some(conn) = self.conns.get_mut(&slot) else { return };
-            let frame = match conn.reader.next_frame() {
-                Some(frame) => frame,
-                None if !conn.readable => return,
-                None => match conn.read_some(&mut self.scratch[..READ_CHUNK]) {
-                    Ok(0) => return self.drop_client(slot, "Connection closed", false),
-                    Ok(_) => continue,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                    Err(e) => return self.drop_client(slot, &format!("Read error: {e}"), false),
-                },
-            };
-            self.handle_frame(slot, frame);
             // Its answer goes out now: a large one (NAMES of a big channel)
             // left queued would count it as behind and stop everyone's input.
             self.flush(slot);
@@ -146,19 +148,13 @@ impl Worker<'_> {
     fn read_while_waiting(&mut self, slot: u32) {
         loop {
             let Some(conn) = self.conns.get_mut(&slot) else { return };
-            if Penalty::is_excess(conn.reader.held(), self.config.flood.as_ref()) {
-                self.flood_drops += 1;
-                tracing::info!(cell = self.cell, slot, "dropping client: excess flood");
-                return self.drop_client(slot, "Excess Flood", true);
-            }
             if !conn.readable {
                 return;
             }
             match conn.read_some(&mut self.scratch[..READ_CHUNK]) {
-                Ok(0) => return self.drop_client(slot, "Connection closed", false),
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) => return self.drop_client(slot, &format!("Read error: {e}"), false),
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(reason) => return self.drop_client(slot, reason),
             }
         }
     }
@@ -171,24 +167,24 @@ impl Worker<'_> {
             }
             self.flood_timers.pop();
             let Some(conn) = self.conns.get_mut(&slot) else { continue };
-            if conn.waiting_until.is_some_and(|until| until <= self.now) {
-                conn.waiting_until = None;
-                if conn.is_open() && !conn.queued_for_input && !conn.input_parked {
-                    conn.queued_for_input = true;
-                    self.input.push_back(slot);
-                }
+            if conn.connection.waiting_until().is_some_and(|until| until <= self.now) {
+                conn.connection.handle_timeout(self.now);
+            }
+            if conn.connection.waiting_until().is_none()
+                && conn.is_open()
+                && !conn.queued_for_input
+                && !conn.input_parked
+            {
+                conn.queued_for_input = true;
+                self.input.push_back(slot);
             }
         }
     }
 
     pub(super) fn handle_frame(&mut self, slot: u32, frame: Frame) {
         let Some(conn) = self.conns.get_mut(&slot) else { return };
-        conn.liveness.heard(self.now);
         let mut actions = Vec::new();
-        match frame {
-            Frame::Line(line) => conn.session.on_line(&line, &self.state, unix_now(), &mut actions),
-            Frame::TooLong => conn.session.on_too_long(&self.state, &mut actions),
-        }
+        conn.connection.handle_line(frame, &self.state, unix_now(), &mut actions);
         self.run_actions(slot, actions.into());
     }
 
@@ -209,7 +205,7 @@ impl Worker<'_> {
                 }
                 Action::Close => {
                     if let Some(conn) = self.conns.get_mut(&slot) {
-                        conn.close_when_flushed(self.now);
+                        conn.connection.close_when_flushed(self.now);
                     }
                     self.mark_dirty(slot);
                 }
@@ -262,10 +258,11 @@ impl Worker<'_> {
         let _ = stream.set_nodelay(true);
         // Plain clients are never PINGed: TCP finds their dead peers.
         let _ = SockRef::from(&stream).set_tcp_keepalive(&liveness::keepalive(self.config.ping_interval));
-        if self.log.total_clients() as usize >= self.config.max_clients {
+        let clients = CellClients { log: self.log, cell: self.cell };
+        let Some(place) = ClientSlot::try_take(clients, self.config.max_clients) else {
             self.refusals.refuse(self.poll.registry(), stream, host, self.now);
             return;
-        }
+        };
         let slot = self.next_slot;
         self.next_slot = self.next_slot.wrapping_add(1);
         let token = Token(slot as usize + FIRST_CONN);
@@ -276,13 +273,29 @@ impl Worker<'_> {
             return;
         }
         let session = Session::new(self.conn_id(slot), host, self.config.info.clone());
-        let mut sendq = SendQueue::new(self.config.sendq_bytes);
-        sendq.push_unbounded(session.greeting(Some(&self.label)).into(), self.now_ms);
-        let mut conn = Conn::new(stream, session, sendq, self.now);
+        let connection = Connection::new(session, self.limits.clone(), Some(&self.label), self.now);
+        let sendq = SendQueue::new(self.config.sendq_bytes);
+        let mut conn = Conn::new(stream, connection, sendq, place);
         conn.queued_for_input = true;
         self.conns.insert(slot, conn);
         self.input.push_back(slot);
-        self.log.add_client(self.cell);
+        self.transmit(slot);
+    }
+
+    /// Queues what the connection itself wants sent (greeting, PING, its
+    /// closing line in place of what it had not started to receive).
+    pub(super) fn transmit(&mut self, slot: u32) {
+        loop {
+            let Some(conn) = self.conns.get_mut(&slot) else { return };
+            match conn.connection.poll_transmit() {
+                None => break,
+                Some(Transmit::Send(bytes)) => self.reply(slot, bytes),
+                Some(Transmit::Close(line)) => {
+                    conn.sendq.discard_unstarted();
+                    conn.sendq.push_unbounded(line.into(), self.now_ms);
+                }
+            }
+        }
         self.mark_dirty(slot);
     }
 
@@ -294,30 +307,33 @@ impl Worker<'_> {
             if self.conns.get(&slot).is_some_and(Conn::is_open) {
                 self.sendq_drops += 1;
                 tracing::info!(cell = self.cell, slot, "dropping client: sendq exceeded");
-                self.drop_client(slot, "SendQ exceeded", true);
+                self.drop_client(slot, DisconnectReason::SendQExceeded);
             }
         }
     }
 
-    /// Ends a client: publishes its QUIT if it had registered, then either
-    /// closes at once or, with `tell`, sends the closing line first.
-    pub(super) fn drop_client(&mut self, slot: u32, reason: &str, tell: bool) {
+    /// Ends a client: publishes its QUIT if it had registered, then closes
+    /// at once or, for a reason it is told, sends the closing line first.
+    pub(super) fn drop_client(&mut self, slot: u32, reason: DisconnectReason) {
         let Some(conn) = self.conns.get_mut(&slot) else { return };
         if !conn.is_open() {
-            if !tell {
+            if !reason.tells_client() {
                 self.remove(slot);
             }
             return;
         }
-        let quit = conn.session.quit_event(&self.state, reason);
+        if reason == DisconnectReason::ExcessFlood {
+            self.flood_drops += 1;
+            tracing::info!(cell = self.cell, slot, "dropping client: excess flood");
+        }
+        let quit = conn.connection.quit_event(&self.state, &reason);
         let change = conn.flow.leave();
         self.flow.apply(change);
-        if tell {
-            let line = conn.session.closing_line(reason);
-            conn.begin_close(line, self.now);
-            self.mark_dirty(slot);
-        } else {
+        conn.connection.close(reason, self.now);
+        if conn.connection.is_done() {
             self.remove(slot);
+        } else {
+            self.transmit(slot);
         }
         if let Some(quit) = quit {
             self.publish(quit);
@@ -331,44 +347,40 @@ impl Worker<'_> {
             // Unread input would make the close a reset.
             conn.discard_input(&mut self.scratch);
             let _ = self.poll.registry().deregister(&mut conn.stream);
-            if conn.counts_as_client() {
-                self.log.remove_client(self.cell);
-            }
         }
     }
 
-    /// Pings silent clients, drops those that never answered or never
-    /// registered (see `liveness`), and closes connections whose closing
-    /// line or lingering ran out of time.
+    /// Gives every connection its due (see `Connection::handle_timeout`):
+    /// PINGs for the silent, drops for those that never answered or never
+    /// registered, and the end of closing lines or lingering that ran out
+    /// of time.
     pub(super) fn housekeeping(&mut self) {
         let now = self.now;
-        let timeouts = self.config.timeouts();
-        let mut to_ping = Vec::new();
+        let mut to_transmit = Vec::new();
         let mut to_drop = Vec::new();
         let mut expired = Vec::new();
         for (slot, conn) in &mut self.conns {
-            match conn.stage {
-                Stage::Closing { by } | Stage::Lingering { by } if now >= by => expired.push(*slot),
-                Stage::Closing { .. } | Stage::Lingering { .. } => {}
-                Stage::Open => {
-                    match conn.liveness.check(now, standing(&conn.session, &self.state), &timeouts) {
-                        Due::Nothing => {}
-                        Due::Ping => to_ping.push(*slot),
-                        Due::Close(reason) => to_drop.push((*slot, reason)),
-                    }
-                }
+            // Registering moves its next deadline (a PING is due sooner
+            // than the registration timeout).
+            conn.connection.refresh_standing(&self.state);
+            if conn.connection.poll_timeout().is_none_or(|at| at > now) {
+                continue;
+            }
+            match conn.connection.handle_timeout(now) {
+                TimeoutOutcome::Nothing if conn.connection.has_transmit() => to_transmit.push(*slot),
+                TimeoutOutcome::Nothing => {}
+                TimeoutOutcome::Drop(reason) => to_drop.push((*slot, reason)),
+                TimeoutOutcome::Expired => expired.push(*slot),
             }
         }
         for slot in expired {
             self.remove(slot);
         }
         for (slot, reason) in to_drop {
-            self.drop_client(slot, &reason, true);
+            self.drop_client(slot, reason);
         }
-        let mut ping = Vec::new();
-        write_line(&mut ping, None, "PING", &[], Some(&self.config.info.name));
-        for slot in to_ping {
-            self.reply(slot, ping.clone());
+        for slot in to_transmit {
+            self.transmit(slot);
         }
         self.settle();
     }
@@ -376,42 +388,37 @@ impl Worker<'_> {
     /// Sends every client its closing line and waits (bounded) for the lines
     /// to go out. Used at shutdown and on eviction; no QUITs are published,
     /// since either everyone is leaving or the keeper publishes them.
-    pub(super) fn close_all(&mut self, reason: &str) {
+    pub(super) fn close_all(&mut self, reason: DisconnectReason) {
         let now = Instant::now();
-        for conn in self.conns.values_mut() {
-            if conn.is_open() {
-                let line = conn.session.closing_line(reason);
-                conn.begin_close(line, now);
+        let slots: Vec<u32> = self.conns.keys().copied().collect();
+        for slot in slots {
+            if let Some(conn) = self.conns.get_mut(&slot)
+                && conn.is_open()
+            {
+                conn.connection.close(reason.clone(), now);
+                self.transmit(slot);
             }
         }
         let deadline = now + CLOSE_GRACE;
         let mut events = Events::with_capacity(256);
         loop {
-            let (scratch, log, cell) = (&mut self.scratch, self.log, self.cell);
-            self.conns.retain(|_, conn| {
-                let done = match conn.sendq.write_to(&mut conn.stream) {
-                    Ok(Flush::Blocked) => false,
-                    Ok(Flush::Drained) => {
-                        let _ = conn.stream.shutdown(std::net::Shutdown::Write);
-                        conn.discard_input(scratch);
-                        true
-                    }
-                    Err(_) => true,
-                };
-                if done && conn.counts_as_client() {
-                    log.remove_client(cell);
+            let scratch = &mut self.scratch;
+            // A connection leaves the map when its line is out (or cannot
+            // be): dropping it gives its place back.
+            self.conns.retain(|_, conn| match conn.sendq.write_to(&mut conn.stream) {
+                Ok(Flush::Blocked) => true,
+                Ok(Flush::Drained) => {
+                    let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+                    conn.discard_input(scratch);
+                    false
                 }
-                !done
+                Err(_) => false,
             });
             if self.conns.is_empty() || Instant::now() >= deadline {
                 break;
             }
             let _ = self.poll.poll(&mut events, Some(Duration::from_millis(50)));
         }
-        for (_, conn) in self.conns.drain() {
-            if conn.counts_as_client() {
-                self.log.remove_client(self.cell);
-            }
-        }
+        self.conns.clear();
     }
 }

@@ -71,6 +71,7 @@ use rustc_hash::FxHashMap;
 
 use crate::chat::{ConnId, Deliveries, Event, State};
 use crate::server::Config;
+use crate::server::connection::{DisconnectReason, Limits};
 use crate::server::flow::{self, Census, Policy, Receivers};
 use crate::server::listener::{ACCEPT_BACKOFF, ExhaustionLog};
 use crate::server::pool::codec;
@@ -134,7 +135,9 @@ struct Worker<'a> {
     poll: Poll,
     listener: TcpListener,
     /// Keyed by slot, which the worker assigns: a fast hash is safe.
-    conns: FxHashMap<u32, Conn>,
+    conns: FxHashMap<u32, Conn<'a>>,
+    /// What every connection is held to.
+    limits: Arc<Limits>,
     next_slot: u32,
     /// Connections with bytes to write.
     dirty: Vec<u32>,
@@ -181,6 +184,7 @@ pub fn run(
     let mut listener = TcpListener::from_std(setup.listener);
     poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
     let now = Instant::now();
+    let limits = Arc::new(setup.config.limits());
     let mut worker = Worker {
         cell: setup.cell,
         generation: setup.generation,
@@ -203,6 +207,7 @@ pub fn run(
         poll,
         listener,
         conns: FxHashMap::default(),
+        limits,
         next_slot: 0,
         dirty: Vec::new(),
         overflowed: Vec::new(),
@@ -234,7 +239,7 @@ pub fn run(
         worker.flow_tick();
         worker.publish_census();
         if shutdown {
-            worker.close_all("Server shutting down");
+            worker.close_all(DisconnectReason::ServerShutdown);
             tracing::info!(
                 cell = worker.cell,
                 sendq_drops = worker.sendq_drops,
@@ -244,7 +249,7 @@ pub fn run(
             return Ok(Exit::Shutdown);
         }
         if log.status(worker.cell) != CellStatus::Live {
-            worker.close_all("Server worker fell behind");
+            worker.close_all(DisconnectReason::WorkerFellBehind);
             return Ok(Exit::Evicted);
         }
         let (timeout, sleeping) = worker.poll_timeout();

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::conn::Stage;
+use crate::server::connection::DisconnectReason;
 use crate::server::flow::{self, Census, Change, Policy, Receivers};
 use crate::server::sendq::Flush;
 
@@ -119,12 +119,9 @@ impl Worker<'_> {
         }
         match written {
             Ok(Flush::Drained) => {
-                if let Stage::Closing { .. } = conn.stage {
+                if conn.flushed(self.now) {
                     // Told, and its QUIT already out (or never registered).
-                    let quit = conn.session.quit_event(&self.state, "Closed");
-                    conn.linger(self.now);
-                    // Gone as far as anyone can tell: its place is free.
-                    self.log.remove_client(self.cell);
+                    let quit = conn.connection.quit_event(&self.state, &DisconnectReason::Closed);
                     if conn.discard_input(&mut self.scratch) {
                         self.remove(slot);
                     }
@@ -134,7 +131,7 @@ impl Worker<'_> {
                 }
             }
             Ok(Flush::Blocked) => {}
-            Err(_) => return self.drop_client(slot, "Write error", false),
+            Err(_) => return self.drop_client(slot, DisconnectReason::WriteError),
         }
         if listing {
             self.continue_listing(slot);
@@ -159,7 +156,7 @@ impl Worker<'_> {
             }
             let mut piece = Vec::new();
             let room = self.flow.policy.behind_at.saturating_sub(queued);
-            if listing.write_next(&self.state, conn.session.conn(), &mut piece, room) {
+            if listing.write_next(&self.state, conn.connection.session().conn(), &mut piece, room) {
                 conn.listings.pop_front();
             }
             if !piece.is_empty() {
