@@ -200,3 +200,49 @@ proptest! {
         }
     }
 }
+
+fn registered(protocol: Protocol) -> (Session, State) {
+    let mut state = State::new(info());
+    let mut s = Session::new(conn(0, 1), "host", info());
+    match protocol {
+        Protocol::Irc => {
+            run(&mut s, &mut state, "NICK n");
+            run(&mut s, &mut state, "USER u 0 * :R");
+        }
+        Protocol::Plain => {
+            run(&mut s, &mut state, "n");
+        }
+    }
+    assert!(state.user(conn(0, 1)).is_some());
+    (s, state)
+}
+
+#[test]
+fn a_command_without_a_handler_is_unknown() {
+    let (mut s, mut state) = registered(Protocol::Irc);
+    assert_eq!(run(&mut s, &mut state, "FROB x").0, ":test.server 421 n FROB :Unknown command\r\n");
+    assert_eq!(run(&mut s, &mut state, "kick #a b").0, ":test.server 421 n KICK :Unknown command\r\n");
+    let (mut s, mut state) = registered(Protocol::Plain);
+    assert_eq!(run(&mut s, &mut state, "/Frob x").0, "! Unknown command /Frob; /help lists commands\r\n");
+    // "/me" says nothing without an action, so it is no command either.
+    assert_eq!(run(&mut s, &mut state, "/ME").0, "! Unknown command /ME; /help lists commands\r\n");
+}
+
+#[test]
+fn handlers_share_the_not_enough_parameters_answer() {
+    let (mut s, mut state) = registered(Protocol::Irc);
+    for command in ["JOIN", "PART", "TOPIC", "USERHOST", "ISON"] {
+        let expected = format!(":test.server 461 n {command} :Not enough parameters\r\n");
+        assert_eq!(run(&mut s, &mut state, command).0, expected);
+        assert_eq!(run(&mut s, &mut state, &format!("{command} :")).0, expected);
+    }
+}
+
+#[test]
+fn commands_are_found_in_any_case() {
+    let (mut s, mut state) = registered(Protocol::Irc);
+    assert_eq!(run(&mut s, &mut state, "time").0, ":test.server 391 n test.server :0 (Unix time)\r\n");
+    let (mut s, mut state) = registered(Protocol::Plain);
+    let help = run(&mut s, &mut state, "/HeLp").0;
+    assert!(help.starts_with("*** Lines you type go to your current room. Commands:\r\n"));
+}

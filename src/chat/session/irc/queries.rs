@@ -1,0 +1,109 @@
+//! Questions answered straight from the directory, with no event: WHO,
+//! WHOIS, USERHOST, ISON, MOTD, LUSERS, VERSION, TIME.
+//!
+//! The answer reflects the directory as this session sees it when the line
+//! is read; nothing here changes state, so none of it needs event order.
+
+use crate::chat::listing::Listing;
+use crate::chat::names::is_channel_target;
+use crate::chat::reply::{self, numeric};
+use crate::chat::state::User;
+
+use super::Ctx;
+
+/// WHO of a channel can be long, so it is a `Listing`; WHO of a nick is at
+/// most one line.
+pub(super) fn who(ctx: &mut Ctx<'_>) {
+    let (nick, state) = (ctx.nick(), ctx.state);
+    let server = ctx.session.info.name.as_str();
+    let mask = ctx.message.param(0).unwrap_or("*");
+    if is_channel_target(mask) {
+        ctx.out.listing(Listing::who(mask, mask));
+        return;
+    }
+    if let Some(user) = state.find_nick(mask).and_then(|c| state.user(c)) {
+        reply::who_line(ctx.out.buf(), server, nick, "*", user, false);
+    }
+    numeric(ctx.out.buf(), server, reply::RPL_ENDOFWHO, nick, &[mask], "End of WHO list");
+}
+
+/// WHOIS [server] nick: the nick is the last parameter.
+pub(super) fn whois(ctx: &mut Ctx<'_>) {
+    let (nick, state) = (ctx.nick(), ctx.state);
+    let info = &ctx.session.info;
+    let server = info.name.as_str();
+    let Some(target) = ctx.message.params.last().filter(|t| !t.is_empty()) else {
+        numeric(ctx.out.buf(), server, reply::ERR_NONICKNAMEGIVEN, nick, &[], "No nickname given");
+        return;
+    };
+    let out = &mut ctx.out;
+    match state.find_nick(target).and_then(|c| state.user(c)) {
+        None => numeric(out.buf(), server, reply::ERR_NOSUCHNICK, nick, &[target], "No such nick/channel"),
+        Some(user) => {
+            let whois_user = [user.nick.as_str(), &user.user, &user.host, "*"];
+            numeric(out.buf(), server, reply::RPL_WHOISUSER, nick, &whois_user, &user.realname);
+            let channels = user.channels.iter().filter_map(|k| state.channel(k).map(|c| c.name.as_str()));
+            reply::numeric_list(out.buf(), server, reply::RPL_WHOISCHANNELS, nick, &[&user.nick], channels);
+            let whois_server = [user.nick.as_str(), server];
+            numeric(out.buf(), server, reply::RPL_WHOISSERVER, nick, &whois_server, &info.network);
+        }
+    }
+    numeric(out.buf(), server, reply::RPL_ENDOFWHOIS, nick, &[target], "End of /WHOIS list");
+}
+
+/// USERHOST answers at most five nicks (RFC 2812).
+pub(super) fn userhost(ctx: &mut Ctx<'_>) {
+    let describe =
+        |u: &User| format!("{}={}{}@{}", u.nick, if u.away.is_some() { '-' } else { '+' }, u.user, u.host);
+    answer_present_nicks(ctx, reply::RPL_USERHOST, 5, describe);
+}
+
+/// ISON answers as many nicks as fit the line.
+pub(super) fn ison(ctx: &mut Ctx<'_>) {
+    answer_present_nicks(ctx, reply::RPL_ISON, usize::MAX, |u| u.nick.clone());
+}
+
+/// USERHOST and ISON answer about the asked nicks that exist, one word
+/// each, over as many lines as it takes; none found is one empty reply.
+fn answer_present_nicks(ctx: &mut Ctx<'_>, code: u16, most: usize, describe: impl Fn(&User) -> String) {
+    if !ctx.need_params(1) {
+        return;
+    }
+    let (nick, state) = (ctx.nick(), ctx.state);
+    let server = ctx.session.info.name.as_str();
+    let asked = ctx.message.params.iter().flat_map(|p| p.split(' ')).filter(|n| !n.is_empty()).take(most);
+    let found: Vec<String> =
+        asked.filter_map(|n| state.find_nick(n).and_then(|c| state.user(c))).map(describe).collect();
+    if found.is_empty() {
+        numeric(ctx.out.buf(), server, code, nick, &[], "");
+    } else {
+        reply::numeric_list(ctx.out.buf(), server, code, nick, &[], found.iter().map(String::as_str));
+    }
+}
+
+pub(super) fn motd(ctx: &mut Ctx<'_>) {
+    let (state, out, nick) = (ctx.state, &mut ctx.out, ctx.user.nick.as_str());
+    state.write_motd(out.buf(), nick);
+}
+
+pub(super) fn lusers(ctx: &mut Ctx<'_>) {
+    let (state, out, nick) = (ctx.state, &mut ctx.out, ctx.user.nick.as_str());
+    state.write_lusers(out.buf(), nick);
+}
+
+/// VERSION also repeats ISUPPORT (005), as servers do, so a client can
+/// ask for it again.
+pub(super) fn version(ctx: &mut Ctx<'_>) {
+    let nick = ctx.nick();
+    let info = &ctx.session.info;
+    let server = info.name.as_str();
+    numeric(ctx.out.buf(), server, reply::RPL_VERSION, nick, &[&info.version, server], "chatter IRC server");
+    reply::isupport(ctx.out.buf(), info, nick);
+}
+
+pub(super) fn time(ctx: &mut Ctx<'_>) {
+    let nick = ctx.nick();
+    let server = ctx.session.info.name.as_str();
+    let text = format!("{} (Unix time)", ctx.now);
+    numeric(ctx.out.buf(), server, reply::RPL_TIME, nick, &[server], &text);
+}

@@ -1,0 +1,251 @@
+//! One connection's protocol state: which protocol it speaks, how far it has
+//! got with registration, and what each of its lines means.
+//!
+//! A session never changes shared state itself. For each line it produces
+//! [`Action`]s in order: bytes for its own client right away (errors, PONG,
+//! answers to queries read from a `State`), events for the directory, or a
+//! request to close. Syntax is checked here, before anything reaches the
+//! directory; whatever depends on other users (nick taken, no such nick) is
+//! decided by `State::apply` in event order. The session reads the clock only
+//! through the `now` its caller passes, so it is as testable as `State`.
+//!
+//! A session is registered exactly when the directory has a user for its
+//! connection, so it keeps no "registered" flag that could disagree.
+//!
+//! The meaning of each line lives in the submodules, one function per
+//! command, because the IRC command set is large and grows by whole
+//! commands: `registration` (IRC before registration, with `cap` beside it
+//! since IRCv3 capability negotiation grows on its own), `irc` (registered
+//! IRC, a table from command name to handler) and `plain` (people typing
+//! lines, with `/commands`). This file keeps what every protocol shares:
+//! the session's state, how a line is routed to the right submodule, and
+//! the few helpers more than one of them needs.
+
+use std::sync::Arc;
+
+use crate::chat::listing::Listing;
+use crate::chat::reply::{self, closing_link, numeric};
+use crate::chat::{ConnId, Event, Protocol, ServerInfo, State};
+use crate::wire::Message;
+use crate::wire::message::write_line;
+
+mod cap;
+mod irc;
+mod plain;
+mod registration;
+
+/// Whether a first line with this (upper-case) command is an IRC client
+/// registering; anything else starts a plain client. PASS opens IRC too,
+/// though a session waits for the next line to decide (a person may type
+/// `PASS secret` before a name).
+pub fn opens_irc(command: &str) -> bool {
+    matches!(command, "CAP" | "NICK" | "USER" | "PASS")
+}
+
+/// What the connection's owner must do, in this order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send these bytes to this session's client.
+    Reply(Vec<u8>),
+    /// Hand this event to the directory (and send what it delivers).
+    Event(Event),
+    /// Send this long reply, a piece at a time as the client reads it
+    /// (see `listing`); the client's next line waits until it is done.
+    Listing(Listing),
+    /// Close the connection once the bytes before this are sent.
+    Close,
+}
+
+/// Collects a line's actions, merging consecutive replies into one buffer.
+struct Out<'a>(&'a mut Vec<Action>);
+
+impl Out<'_> {
+    fn buf(&mut self) -> &mut Vec<u8> {
+        if !matches!(self.0.last(), Some(Action::Reply(_))) {
+            self.0.push(Action::Reply(Vec::new()));
+        }
+        match self.0.last_mut() {
+            Some(Action::Reply(bytes)) => bytes,
+            _ => unreachable!("a reply was just pushed"),
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        self.0.push(Action::Event(event));
+    }
+
+    fn close(&mut self) {
+        self.0.push(Action::Close);
+    }
+
+    fn listing(&mut self, listing: Listing) {
+        self.0.push(Action::Listing(listing));
+    }
+}
+
+pub struct Session {
+    conn: ConnId,
+    host: String,
+    info: Arc<ServerInfo>,
+    /// Decided by the first line that is not PASS.
+    protocol: Option<Protocol>,
+    password: Option<String>,
+    nick: Option<String>,
+    user: Option<(String, String)>,
+    /// Between CAP LS/REQ and CAP END registration waits, as the spec says.
+    cap_negotiating: bool,
+}
+
+impl Session {
+    pub fn new(conn: ConnId, host: impl Into<String>, info: Arc<ServerInfo>) -> Self {
+        Session {
+            conn,
+            host: host.into(),
+            info,
+            protocol: None,
+            password: None,
+            nick: None,
+            user: None,
+            cap_negotiating: false,
+        }
+    }
+
+    pub fn conn(&self) -> ConnId {
+        self.conn
+    }
+
+    pub fn protocol(&self) -> Option<Protocol> {
+        self.protocol
+    }
+
+    /// The first line every client gets: IRC clients show it as a server
+    /// notice, and it tells a person at `nc` what to do. `served_by` names
+    /// the pool worker, so people (and tests) can see how clients spread.
+    pub fn greeting(&self, served_by: Option<&str>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let on = served_by.map(|w| format!(" ({w})")).unwrap_or_default();
+        let text = if self.info.password.is_some() {
+            format!(
+                "*** Welcome to chatter{on}! This server needs a password. Using nc or telnet? Type the password and press Enter."
+            )
+        } else {
+            format!(
+                "*** Welcome to chatter{on}! Using nc or telnet? Type a name and press Enter to start chatting."
+            )
+        };
+        write_line(&mut out, Some(&self.info.name), "NOTICE", &["*"], Some(&text));
+        out
+    }
+
+    /// The last line before the server drops this client for `reason`.
+    pub fn closing_line(&self, reason: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        closing_link(&mut out, self.protocol, &self.host, reason);
+        out
+    }
+
+    /// The event that tells others this client is gone, if it had registered.
+    pub fn quit_event(&self, state: &State, reason: &str) -> Option<Event> {
+        state.user(self.conn).map(|_| Event::Quit { conn: self.conn, reason: reason.to_string() })
+    }
+
+    /// A line longer than the protocol allows was dropped.
+    pub fn on_too_long(&self, state: &State, actions: &mut Vec<Action>) {
+        let mut out = Out(actions);
+        let client = self.client_name(state);
+        reply::error(
+            out.buf(),
+            self.protocol.unwrap_or(Protocol::Irc),
+            &self.info.name,
+            reply::ERR_INPUTTOOLONG,
+            &client,
+            None,
+            "Input line was too long",
+        );
+    }
+
+    /// Handles one line from the client. `now` is Unix seconds.
+    pub fn on_line(&mut self, line: &[u8], state: &State, now: u64, actions: &mut Vec<Action>) {
+        let text = String::from_utf8_lossy(line);
+        let mut out = Out(actions);
+        match (self.protocol, state.user(self.conn)) {
+            (Some(Protocol::Plain), Some(user)) => self.plain_line(&text, user, state, now, out),
+            (Some(Protocol::Irc), Some(user)) => {
+                if let Ok(msg) = Message::parse(&text) {
+                    self.irc_command(&msg, user, state, now, out);
+                }
+            }
+            (Some(Protocol::Plain), None) => self.plain_name(&text, &mut out),
+            (Some(Protocol::Irc), None) => {
+                if let Ok(msg) = Message::parse(&text) {
+                    self.irc_registration(&msg, state, &mut out);
+                }
+            }
+            (None, _) => {
+                let msg = Message::parse(&text).ok();
+                match msg.as_ref().map(|m| m.command.as_str()) {
+                    Some("PASS") => self.irc_registration(msg.as_ref().expect("parsed"), state, &mut out),
+                    Some(command) if opens_irc(command) => {
+                        self.protocol = Some(Protocol::Irc);
+                        self.irc_registration(msg.as_ref().expect("parsed"), state, &mut out);
+                    }
+                    _ => {
+                        self.protocol = Some(Protocol::Plain);
+                        self.plain_name(&text, &mut out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Who the client is in replies: its nick once it has one, `*` before.
+    fn client_name(&self, state: &State) -> String {
+        state
+            .user(self.conn)
+            .map(|u| u.nick.clone())
+            .or_else(|| self.nick.clone())
+            .unwrap_or_else(|| "*".into())
+    }
+
+    fn numeric(&self, out: &mut Out, client: &str, code: u16, middle: &[&str], text: &str) {
+        numeric(out.buf(), &self.info.name, code, client, middle, text);
+    }
+
+    fn password_ok(&self) -> bool {
+        match &self.info.password {
+            None => true,
+            Some(wanted) => self.password.as_deref() == Some(wanted.as_str()),
+        }
+    }
+
+    /// Both protocols register through the same event, so the directory
+    /// alone decides whether the name is free.
+    fn register_event(&self, nick: &str, user: &str, realname: &str, protocol: Protocol) -> Event {
+        Event::Register {
+            conn: self.conn,
+            nick: nick.to_string(),
+            user: user.to_string(),
+            realname: realname.to_string(),
+            host: self.host.clone(),
+            protocol,
+        }
+    }
+
+    /// Says goodbye for `reason` and asks for the connection to be closed.
+    fn close_with(&self, out: &mut Out, reason: &str) {
+        out.buf().extend(self.closing_line(reason));
+        out.close();
+    }
+
+    /// PING is answered the same before and after registration (clients
+    /// ping while they wait for CAP or a free nick).
+    fn pong(&self, msg: &Message, client: &str, out: &mut Out) {
+        match msg.param(0) {
+            Some(token) => {
+                let server = self.info.name.as_str();
+                write_line(out.buf(), Some(server), "PONG", &[server], Some(token));
+            }
+            None => self.numeric(out, client, reply::ERR_NEEDMOREPARAMS, &["PING"], "Not enough parameters"),
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Plain-line clients: a person at `nc` or `telnet`.
+//!
+//! Before registration a line is the password (if the server has one) and
+//! then a name. After it, a line is text for the current room unless it
+//! starts with `/`: then it is a command, looked up by name in
+//! [`COMMANDS`] like the IRC ones, so new commands are a function and a
+//! row. Replies are short sentences a person can read (`*** ...` for
+//! information, `! ...` for mistakes), never numerics.
+
+use crate::chat::listing::Listing;
+use crate::chat::names::{USER_LEN, is_valid_channel, is_valid_nick, truncate_at_char};
+use crate::chat::reply::plain;
+use crate::chat::state::User;
+use crate::chat::{ConnId, Event, MessageKind, Protocol, State};
+
+use super::{Out, Session};
+
+/// What a `/command` is handed.
+struct Ctx<'a> {
+    session: &'a Session,
+    state: &'a State,
+    now: u64,
+    /// The command as typed (for "unknown command"), without the `/`.
+    verb: &'a str,
+    /// Everything after the command, trimmed.
+    rest: &'a str,
+    /// The name of the room the person's lines go to, if any.
+    focus: Option<String>,
+    out: Out<'a>,
+}
+
+impl Ctx<'_> {
+    fn conn(&self) -> ConnId {
+        self.session.conn
+    }
+}
+
+type Handler = fn(&mut Ctx<'_>);
+
+/// Every `/command`, by its lower-case name (commands are typed in any case).
+const COMMANDS: &[(&str, Handler)] = &[
+    ("nick", nick),
+    ("join", join),
+    ("part", part),
+    ("leave", part),
+    ("msg", msg),
+    ("me", me),
+    ("topic", topic),
+    ("names", names),
+    ("who", names),
+    ("quit", quit),
+    ("help", help),
+];
+
+fn handler(verb: &str) -> Option<Handler> {
+    COMMANDS.iter().find(|(name, _)| *name == verb).map(|&(_, handler)| handler)
+}
+
+const HELP: &[&str] = &[
+    "*** Lines you type go to your current room. Commands:",
+    "***   /nick NAME        change your name",
+    "***   /join #room       join a room; your lines then go there",
+    "***   /part [#room]     leave a room",
+    "***   /msg NAME text    send a private message",
+    "***   /me action        describe an action",
+    "***   /topic [text]     show or set the room's topic",
+    "***   /names [#room]    who is in the room",
+    "***   /quit [reason]    leave the chat",
+    "***   //text            send a line that starts with /",
+];
+
+const NO_ROOM_TO_SPEAK: &str = "! You are in no room: /join #room first";
+
+impl Session {
+    /// A plain client's lines before it has a name: the password, if the
+    /// server wants one, then names until one is free.
+    pub(super) fn plain_name(&mut self, line: &str, out: &mut Out) {
+        let name = line.trim();
+        if !self.password_ok() {
+            // With a password set, a person's first line is the password
+            // (as the greeting asks); "PASS secret" works too.
+            let given = name.strip_prefix("PASS ").unwrap_or(name).trim();
+            self.password = Some(given.to_string());
+            if self.password_ok() {
+                plain(out.buf(), "*** Password accepted. Type a name and press Enter to start chatting.");
+            } else {
+                plain(out.buf(), "! Wrong password");
+                self.close_with(out, "Bad password");
+            }
+            return;
+        }
+        if !is_valid_nick(name) {
+            plain(
+                out.buf(),
+                &format!(
+                    "! {name:?} is not a valid name: use up to 30 letters, digits or -_[]{{}}\\`^|, starting with a letter. Type another name:"
+                ),
+            );
+            return;
+        }
+        // A plain client's name is its user name too, cut as USERLEN says.
+        let user = truncate_at_char(name, USER_LEN);
+        out.event(self.register_event(name, user, name, Protocol::Plain));
+    }
+
+    /// A registered plain client's line: text for its room, or a command.
+    pub(super) fn plain_line(&self, line: &str, user: &User, state: &State, now: u64, mut out: Out) {
+        let focus = user.focus.as_deref().and_then(|key| state.channel(key)).map(|c| c.name.clone());
+        let Some(command) = line.strip_prefix('/').filter(|rest| !rest.starts_with('/')) else {
+            // "//text" sends "/text" as it is.
+            let text = line.strip_prefix('/').unwrap_or(line);
+            if text.trim().is_empty() {
+                return;
+            }
+            match focus {
+                Some(channel) => out.event(Event::Message {
+                    conn: self.conn,
+                    kind: MessageKind::Privmsg,
+                    target: channel,
+                    text: text.to_string(),
+                }),
+                None => plain(out.buf(), NO_ROOM_TO_SPEAK),
+            }
+            return;
+        };
+        let (verb, rest) = command.split_once(' ').unwrap_or((command, ""));
+        let mut ctx = Ctx { session: self, state, now, verb, rest: rest.trim(), focus, out };
+        match handler(&verb.to_ascii_lowercase()) {
+            Some(handle) => handle(&mut ctx),
+            None => unknown(&mut ctx),
+        }
+    }
+}
+
+fn unknown(ctx: &mut Ctx<'_>) {
+    plain(ctx.out.buf(), &format!("! Unknown command /{}; /help lists commands", ctx.verb));
+}
+
+fn nick(ctx: &mut Ctx<'_>) {
+    let name = ctx.rest;
+    if is_valid_nick(name) {
+        ctx.out.event(Event::Nick { conn: ctx.conn(), nick: name.to_string() });
+    } else {
+        plain(ctx.out.buf(), &format!("! {name:?} is not a valid name"));
+    }
+}
+
+/// `/join room` and `/join #room` are the same: people need not know
+/// channel syntax.
+fn join(ctx: &mut Ctx<'_>) {
+    let rest = ctx.rest;
+    let channel = if rest.starts_with('#') { rest.to_string() } else { format!("#{rest}") };
+    if !is_valid_channel(&channel) {
+        plain(ctx.out.buf(), &format!("! {channel:?} is not a valid room name"));
+    } else {
+        ctx.out.event(Event::Join { conn: ctx.conn(), channel });
+    }
+}
+
+/// `/part` leaves the current room; `/part #room [reason]` a named one.
+fn part(ctx: &mut Ctx<'_>) {
+    let conn = ctx.conn();
+    match (ctx.rest.is_empty(), &ctx.focus) {
+        (true, None) => plain(ctx.out.buf(), "! You are in no room"),
+        (true, Some(channel)) => ctx.out.event(Event::Part { conn, channel: channel.clone(), reason: None }),
+        (false, _) => {
+            let (channel, reason) = ctx.rest.split_once(' ').unwrap_or((ctx.rest, ""));
+            ctx.out.event(Event::Part {
+                conn,
+                channel: channel.to_string(),
+                reason: (!reason.is_empty()).then(|| reason.to_string()),
+            });
+        }
+    }
+}
+
+fn msg(ctx: &mut Ctx<'_>) {
+    match ctx.rest.split_once(' ') {
+        Some((target, text)) if !text.trim().is_empty() => ctx.out.event(Event::Message {
+            conn: ctx.conn(),
+            kind: MessageKind::Privmsg,
+            target: target.to_string(),
+            text: text.to_string(),
+        }),
+        _ => plain(ctx.out.buf(), "! Usage: /msg NAME text"),
+    }
+}
+
+/// `/me` sends a CTCP ACTION, which IRC clients in the room show as one.
+/// Without an action it is not a command at all.
+fn me(ctx: &mut Ctx<'_>) {
+    if ctx.rest.is_empty() {
+        unknown(ctx);
+        return;
+    }
+    match ctx.focus.take() {
+        Some(channel) => ctx.out.event(Event::Message {
+            conn: ctx.conn(),
+            kind: MessageKind::Privmsg,
+            target: channel,
+            text: format!("\u{1}ACTION {}\u{1}", ctx.rest),
+        }),
+        None => plain(ctx.out.buf(), NO_ROOM_TO_SPEAK),
+    }
+}
+
+/// `/topic text` sets the current room's topic; `/topic` shows it.
+fn topic(ctx: &mut Ctx<'_>) {
+    let Some(channel) = &ctx.focus else {
+        plain(ctx.out.buf(), "! You are in no room");
+        return;
+    };
+    if !ctx.rest.is_empty() {
+        let event = Event::Topic {
+            conn: ctx.conn(),
+            channel: channel.clone(),
+            topic: ctx.rest.to_string(),
+            at: ctx.now,
+        };
+        ctx.out.event(event);
+        return;
+    }
+    match ctx.state.channel(channel).and_then(|c| c.topic.as_ref()) {
+        Some(topic) => plain(ctx.out.buf(), &format!("*** Topic of {channel}: {}", topic.text)),
+        None => plain(ctx.out.buf(), &format!("*** {channel} has no topic")),
+    }
+}
+
+fn names(ctx: &mut Ctx<'_>) {
+    let channel = if ctx.rest.is_empty() { ctx.focus.take() } else { Some(ctx.rest.to_string()) };
+    match channel {
+        Some(channel) => ctx.out.listing(Listing::names(&channel)),
+        None => plain(ctx.out.buf(), "! You are in no room"),
+    }
+}
+
+/// Others hear of the quit (the event) before this client's closing line.
+fn quit(ctx: &mut Ctx<'_>) {
+    let reason = if ctx.rest.is_empty() { "Quit".to_string() } else { format!("Quit: {}", ctx.rest) };
+    ctx.out.event(Event::Quit { conn: ctx.conn(), reason: reason.clone() });
+    ctx.session.close_with(&mut ctx.out, &reason);
+}
+
+fn help(ctx: &mut Ctx<'_>) {
+    for line in HELP {
+        plain(ctx.out.buf(), line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_the_help_names_has_a_handler() {
+        let named =
+            HELP.iter().filter_map(|line| line.strip_prefix("***   /")).filter(|l| !l.starts_with('/'));
+        for line in named {
+            let name = line.split(' ').next().unwrap_or("");
+            assert!(handler(name).is_some(), "/help names /{name}, which has no handler");
+        }
+    }
+
+    #[test]
+    fn every_name_is_lower_case_and_listed_once() {
+        for (i, (name, _)) in COMMANDS.iter().enumerate() {
+            assert_eq!(*name, name.to_ascii_lowercase(), "commands are looked up lower-cased");
+            assert!(COMMANDS[..i].iter().all(|(earlier, _)| earlier != name), "/{name} is listed twice");
+        }
+    }
+}
