@@ -4,13 +4,22 @@
 //! #rust"). Events carry everything [`crate::chat::State::apply`] needs, the
 //! clock included (`at`), so applying them stays deterministic: the pool
 //! models append them to an ordered log and every replica applies the same
-//! sequence. They hold plain owned data so that they can be copied into a
-//! fixed-size log slot.
+//! sequence. They hold plain owned data and derive serde, so that they can
+//! be encoded into a fixed-size log slot (see the pool's `codec`) and, later,
+//! carried between machines.
+
+use serde::{Deserialize, Serialize};
+
+/// The most bytes an event may take encoded: the size of a log slot's
+/// payload. Sessions build events from one line of at most 510 bytes plus
+/// names they bound (`names`), the largest well under this; a property test
+/// (`chat::tests`) checks that every event a session builds fits.
+pub const MAX_EVENT_BYTES: usize = 1000;
 
 /// Which connection a user is on: the worker that owns it, the slot within
 /// that worker and a generation that tells apart successive connections that
 /// reuse the slot. The iterative model uses worker 0 and a counter for slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ConnId {
     pub worker: u16,
     pub slot: u32,
@@ -18,7 +27,7 @@ pub struct ConnId {
 }
 
 /// What a client speaks, decided by its first line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Protocol {
     /// IRC: the client gets protocol messages and numerics.
     Irc,
@@ -28,7 +37,7 @@ pub enum Protocol {
 
 /// PRIVMSG or NOTICE: they differ only in that a NOTICE never causes an
 /// automatic reply, errors included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MessageKind {
     Privmsg,
     Notice,
@@ -43,7 +52,7 @@ impl MessageKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// Claim `nick` and become a user. Loses to an earlier claim of the same
     /// nick; the loser is told and stays unregistered.

@@ -16,7 +16,7 @@ pub mod reply;
 pub mod session;
 pub mod state;
 
-pub use event::{ConnId, Event, MessageKind, Protocol};
+pub use event::{ConnId, Event, MAX_EVENT_BYTES, MessageKind, Protocol};
 pub use info::ServerInfo;
 pub use listing::Listing;
 pub use session::{Action, Session};

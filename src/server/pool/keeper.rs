@@ -55,7 +55,11 @@ impl Keeper {
     /// Appends an event as the keeper.
     pub fn publish(&mut self, log: &Log, wake: &dyn Wake, event: &Event) {
         let mut record = Vec::new();
-        codec::encode(event, &mut record);
+        if let Err(e) = codec::encode(event, &mut record) {
+            // The keeper's events are a worker and a short reason: never.
+            tracing::error!(?event, "keeper event refused: {e}");
+            return;
+        }
         log.append(KEEPER, &record, wake, || {
             self.tend(log);
         });

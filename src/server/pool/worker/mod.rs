@@ -69,7 +69,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use rustc_hash::FxHashMap;
 
-use crate::chat::{ConnId, Deliveries, Event, State};
+use crate::chat::{Action, ConnId, Deliveries, Event, State};
 use crate::server::Config;
 use crate::server::connection::{DisconnectReason, Limits};
 use crate::server::flow::{self, Census, Policy, Receivers};
@@ -390,7 +390,11 @@ impl Worker<'_> {
         let mut record = std::mem::take(&mut self.encode_buf);
         while let Some(event) = self.outgoing.front() {
             record.clear();
-            codec::encode(event, &mut record);
+            if let Err(e) = codec::encode(event, &mut record) {
+                let event = self.outgoing.pop_front().expect("the front event");
+                self.refuse(event, e);
+                continue;
+            }
             match self.log.try_append(self.cell, &record, self.wake) {
                 Some(seq) => {
                     self.own_until = seq + 1;
@@ -401,6 +405,26 @@ impl Worker<'_> {
         }
         self.encode_buf = record;
         self.catch_up();
+    }
+
+    /// An event that cannot enter the log (it does not fit a slot: sessions
+    /// never build one, see `codec`) is not dropped silently: its client is
+    /// told its input was too long, and it is logged as the bug it is.
+    fn refuse(&mut self, event: Event, error: codec::CodecError) {
+        tracing::error!(cell = self.cell, ?event, "event refused: {error}");
+        let Some(to) =
+            event.conn().filter(|c| c.worker as usize == self.cell && c.generation == self.generation)
+        else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(&to.slot) else { return };
+        let mut actions = Vec::new();
+        conn.connection.handle_line(crate::wire::Frame::TooLong, &self.state, 0, &mut actions);
+        for action in actions {
+            if let Action::Reply(bytes) = action {
+                self.reply(to.slot, bytes);
+            }
+        }
     }
 
     /// Applies the log up to this worker's own last event, so that its
