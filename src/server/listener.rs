@@ -41,6 +41,60 @@ impl ExhaustionLog {
     }
 }
 
+/// What one accept call means for the loop making it.
+pub(crate) enum AcceptStep<S> {
+    /// A new connection, and its peer.
+    Accepted(S, std::net::SocketAddr),
+    /// Interrupted: call again.
+    Again,
+    /// The backlog is empty (the poll is edge-triggered: all were taken).
+    Drained,
+    /// Out of descriptors: the connection stays in the backlog; try again
+    /// after [`ACCEPT_BACKOFF`], not in a spin.
+    Pause,
+}
+
+impl ExhaustionLog {
+    /// Classifies one accept's result the same way for every model, noting
+    /// exhaustion (see [`note`](Self::note)).
+    pub(crate) fn step<S>(
+        &mut self,
+        result: io::Result<(S, std::net::SocketAddr)>,
+        now: Instant,
+    ) -> AcceptStep<S> {
+        match result {
+            Ok((stream, addr)) => AcceptStep::Accepted(stream, addr),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => AcceptStep::Drained,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => AcceptStep::Again,
+            Err(e) if is_fd_exhaustion(&e) => {
+                self.note(&e, now);
+                AcceptStep::Pause
+            }
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                AcceptStep::Drained
+            }
+        }
+    }
+}
+
+/// Waits on `poll` like [`mio::Poll::poll`], except that a signal
+/// interrupting the wait is a wake-up with no events, not an error: every
+/// loop that polls wants exactly that.
+pub(crate) fn poll_events(
+    poll: &mut mio::Poll,
+    events: &mut mio::Events,
+    timeout: Option<Duration>,
+) -> io::Result<()> {
+    match poll.poll(events, timeout) {
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+            events.clear();
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 /// Binds `addr` with the same listen backlog as the pools' sockets (the
 /// kernel's maximum, `net.core.somaxconn`), so that many clients
 /// connecting at once queue instead of overflowing the backlog and
@@ -57,7 +111,7 @@ pub fn bind(addr: &str) -> io::Result<TcpListener> {
 }
 
 /// Whether an accept error means "out of descriptors": back off and retry.
-pub fn is_fd_exhaustion(error: &io::Error) -> bool {
+fn is_fd_exhaustion(error: &io::Error) -> bool {
     matches!(error.raw_os_error(), Some(code) if code == libc_emfile() || code == libc_enfile())
 }
 

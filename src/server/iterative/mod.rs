@@ -24,7 +24,7 @@ mod client;
 mod outbox;
 
 use std::collections::HashMap;
-use std::io::{self, ErrorKind};
+use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -39,7 +39,7 @@ use crate::chat::{ConnId, Event, Listing, Protocol, State};
 use crate::server::connection::slot::{ClientCount, ClientSlot};
 use crate::server::connection::{CLOSE_GRACE, DisconnectReason, Limits};
 use crate::server::flow::{self, Policy, Receivers};
-use crate::server::listener::{ACCEPT_BACKOFF, ExhaustionLog, is_fd_exhaustion};
+use crate::server::listener::{ACCEPT_BACKOFF, AcceptStep, ExhaustionLog, poll_events};
 use crate::server::refusal::Refusals;
 use crate::server::{Config, Shutdown};
 use outbox::{Enqueued, FlowGate, Flusher, Outbox};
@@ -251,12 +251,7 @@ pub fn run(config: Config, listener: TcpListener, mut shutdown: Shutdown) -> io:
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        if let Err(e) = poll.poll(&mut events, timeout) {
-            if e.kind() == ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
+        poll_events(&mut poll, &mut events, timeout)?;
         if shutdown.requested() {
             shut_down(&shared);
             return Ok(());
@@ -272,8 +267,8 @@ pub fn run(config: Config, listener: TcpListener, mut shutdown: Shutdown) -> io:
         // until descriptors run out: then retry after a pause, not in a spin.
         backoff = None;
         loop {
-            match listener.accept() {
-                Ok((stream, addr)) => {
+            match exhaustion.step(listener.accept(), now) {
+                AcceptStep::Accepted(stream, addr) => {
                     let slot = next_slot.fetch_add(1, Ordering::Relaxed);
                     if let Err(stream) = admit(&shared, stream, slot)
                         && stream.set_nonblocking(true).is_ok()
@@ -282,15 +277,10 @@ pub fn run(config: Config, listener: TcpListener, mut shutdown: Shutdown) -> io:
                         refusals.refuse(poll.registry(), stream, addr.ip().to_string(), now);
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) if is_fd_exhaustion(&e) => {
-                    exhaustion.note(&e, now);
+                AcceptStep::Again => continue,
+                AcceptStep::Drained => break,
+                AcceptStep::Pause => {
                     backoff = Some(ACCEPT_BACKOFF);
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!("accept: {e}");
                     break;
                 }
             }

@@ -41,6 +41,7 @@ use nix::sys::socket::{MsgFlags, sendmsg};
 
 use crate::server::connection::CLOSE_GRACE;
 use crate::server::flow::{self, Census, Change, ConnFlow, Policy};
+use crate::server::listener::poll_events;
 use crate::server::sendq::{Flush, Overflow, SendQueue};
 
 /// The iterative model's flow state, shared by every outbox and client
@@ -433,9 +434,7 @@ fn run_flusher(mut poll: Poll, incoming: Receiver<(Arc<Outbox>, Option<Instant>)
         if gate.holding() {
             timeout = Some(timeout.map_or(flow::TICK, |t| t.min(flow::TICK)));
         }
-        if let Err(e) = poll.poll(&mut events, timeout)
-            && e.kind() != io::ErrorKind::Interrupted
-        {
+        if let Err(e) = poll_events(&mut poll, &mut events, timeout) {
             tracing::error!("flusher poll failed: {e}");
             return;
         }

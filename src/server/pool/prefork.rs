@@ -25,7 +25,7 @@
 //! for SIGTERM if the supervisor dies (PR_SET_PDEATHSIG).
 
 use std::collections::HashMap;
-use std::io::{self, ErrorKind};
+use std::io;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -40,6 +40,7 @@ use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 
 use crate::server::Config;
 use crate::server::connection::CLOSE_GRACE;
+use crate::server::listener::poll_events;
 use crate::server::pool::keeper::Keeper;
 use crate::server::pool::log::{CellStatus, DEFAULT_CAPACITY, KEEPER, Log, Wake};
 use crate::server::pool::worker::{self, WAKE, WorkerSetup};
@@ -120,13 +121,9 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
         } else {
             Duration::ZERO
         };
-        let polled = poll.poll(&mut events, Some(timeout));
+        let polled = poll_events(&mut poll, &mut events, Some(timeout));
         sup.log.awake(KEEPER);
-        if let Err(e) = polled
-            && e.kind() != ErrorKind::Interrupted
-        {
-            return Err(e);
-        }
+        polled?;
         let got = pending_signals(&signals);
         if got.contains(&(Signal::SIGINT as i32)) || got.contains(&(Signal::SIGTERM as i32)) {
             break;

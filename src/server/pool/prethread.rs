@@ -9,7 +9,7 @@
 //! reading the log, or panicked) with a new thread started from the
 //! keeper's replica, after publishing that the old one's users are gone.
 
-use std::io::{self, ErrorKind};
+use std::io;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use mio::{Events, Poll, Token, Waker};
 
+use crate::server::listener::poll_events;
 use crate::server::pool::keeper::Keeper;
 use crate::server::pool::log::{DEFAULT_CAPACITY, KEEPER, Log, MAX_CELLS, Wake};
 use crate::server::pool::worker::{self, Exit, WAKE, WorkerSetup};
@@ -79,13 +80,9 @@ pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) 
         } else {
             Duration::ZERO
         };
-        let polled = poll.poll(&mut events, Some(timeout));
+        let polled = poll_events(&mut poll, &mut events, Some(timeout));
         log.awake(KEEPER);
-        if let Err(e) = polled
-            && e.kind() != ErrorKind::Interrupted
-        {
-            return Err(e);
-        }
+        polled?;
         if shutdown.requested() {
             break;
         }

@@ -6,7 +6,6 @@
 
 use std::cmp::Reverse;
 use std::collections::VecDeque;
-use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -18,7 +17,7 @@ use crate::server::connection::slot::ClientSlot;
 use crate::server::connection::{
     CLOSE_GRACE, Connection, DisconnectReason, LinePoll, Stage, TimeoutOutcome, Transmit, liveness,
 };
-use crate::server::listener::{ACCEPT_BACKOFF, is_fd_exhaustion};
+use crate::server::listener::{ACCEPT_BACKOFF, AcceptStep};
 use crate::server::sendq::{Flush, SendQueue};
 use crate::server::unix_now;
 use crate::wire::Frame;
@@ -237,17 +236,12 @@ impl<'a> Worker<'a> {
 
     pub(super) fn accept_all(&mut self) {
         loop {
-            match self.listener.accept() {
-                Ok((stream, addr)) => self.admit(stream, addr.ip().to_string()),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) if is_fd_exhaustion(&e) => {
-                    self.exhaustion.note(&e, self.now);
+            match self.exhaustion.step(self.listener.accept(), self.now) {
+                AcceptStep::Accepted(stream, addr) => self.admit(stream, addr.ip().to_string()),
+                AcceptStep::Again => continue,
+                AcceptStep::Drained => break,
+                AcceptStep::Pause => {
                     self.accept_paused_until = Some(self.now + ACCEPT_BACKOFF);
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!("accept: {e}");
                     break;
                 }
             }

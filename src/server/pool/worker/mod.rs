@@ -61,7 +61,7 @@ mod outbound;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::io::{self, ErrorKind};
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,7 +73,7 @@ use crate::chat::{Action, ConnId, Deliveries, Event, State};
 use crate::server::Config;
 use crate::server::connection::{DisconnectReason, Limits};
 use crate::server::flow::{self, Census, Policy, Receivers};
-use crate::server::listener::{ACCEPT_BACKOFF, ExhaustionLog};
+use crate::server::listener::{ACCEPT_BACKOFF, ExhaustionLog, poll_events};
 use crate::server::pool::codec;
 use crate::server::pool::log::{self, CellStatus, Log, Wake};
 use crate::server::refusal::Refusals;
@@ -253,16 +253,11 @@ pub fn run(
             return Ok(Exit::Evicted);
         }
         let (timeout, sleeping) = worker.poll_timeout();
-        let polled = worker.poll.poll(&mut events, Some(timeout));
+        let polled = poll_events(&mut worker.poll, &mut events, Some(timeout));
         if sleeping {
             log.awake(worker.cell);
         }
-        if let Err(e) = polled {
-            if e.kind() == ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
+        polled?;
         worker.clock();
         let mut accept = false;
         for event in events.iter() {
