@@ -358,7 +358,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Every client is a descriptor: take all the kernel allows this process.
-    let open_files = chatter::server::listener::raise_open_files(u64::MAX);
+    let open_files = chatter::rlimit::raise_open_files(u64::MAX);
     tracing::debug!(open_files, "open-files limit");
     // The name is the source of every numeric: a host-name-like word.
     let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');

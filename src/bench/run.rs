@@ -179,7 +179,7 @@ impl Phases for Snapshot {
 /// Runs one load and returns what it measured (errors inside the run are
 /// recorded in the result; only failing to start at all is an `Err`).
 pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
-    let limit = procstat::raise_open_files(plan.clients as u64 + 256);
+    let limit = crate::rlimit::raise_open_files(plan.clients as u64 + 256);
     if (limit as usize) < plan.clients + 64 {
         eprintln!(
             "warning: open-files limit is {limit}; {} clients need about {} (raise the hard limit)",
