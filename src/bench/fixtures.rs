@@ -2,8 +2,7 @@
 //! paced and unpaced loads, an errored run and idle-memory figures, shared
 //! by the tests of the page, its tables and its plots.
 
-use crate::bench::report::{IdleMemory, Machine, PeerNote, Sweep};
-use crate::bench::results::{Latency, RunResult, RunSpec, Usage};
+use crate::bench::results::{IdleMemory, Latency, Machine, PeerNote, RunResult, RunSpec, Sweep, Usage};
 
 pub fn spec(server: &str, workers: Option<usize>, clients: usize, rate: f64) -> RunSpec {
     RunSpec {

@@ -1,6 +1,7 @@
 //! What the report's plots show: which runs feed each plot, the points of
 //! each line, the title and axis text, and a caption that says exactly what
-//! was measured. How a plot is drawn is [`super::svg`]'s business.
+//! was measured. How a plot is drawn, and written to a file, is
+//! [`super::svg`]'s business, so this module is pure data.
 //!
 //! Why it is shaped so:
 //! - Which runs feed which plot is decided in one place ([`plots`]), and the
@@ -14,15 +15,10 @@
 //!   server, each load is its own line, told apart by its dash pattern.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io;
-use std::path::Path;
 
 use super::format::{MIB, group, load_text};
-use super::report::{Sweep, label};
-use super::results::{RunResult, RunSpec};
+use super::results::{RunResult, RunSpec, Sweep, label};
 use super::run::problems;
-use super::svg;
 use super::tables::Kind;
 
 /// One plot: what it shows and the points of each line.
@@ -55,20 +51,6 @@ impl Series {
             None => self.server.clone(),
         }
     }
-}
-
-/// Writes the four plots into `dir` and returns their file names. All four
-/// are written even without data, so the Markdown's links always resolve.
-pub fn write_plots(dir: &Path, sweep: &Sweep) -> io::Result<Vec<String>> {
-    let servers = servers(sweep);
-    let mut files = Vec::new();
-    for plot in plots(sweep) {
-        let drawn = svg::draw(&plot, &servers);
-        let svg = drawn.map_err(|e| io::Error::other(format!("drawing {}: {e}", plot.file)))?;
-        fs::write(dir.join(plot.file), svg)?;
-        files.push(plot.file.to_string());
-    }
-    Ok(files)
 }
 
 /// Every server of the sweep, in order of first appearance: its place in

@@ -34,7 +34,8 @@ use std::time::Duration;
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::time::TimeVal;
 use nix::unistd::{SysconfVar, sysconf};
-use serde::{Deserialize, Serialize};
+
+use crate::bench::results::Machine;
 
 /// One reading of a process tree (a PID and all its descendants).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -313,15 +314,6 @@ impl Sampler {
         }
         (seen.latest.clone(), seen.peak_rss)
     }
-}
-
-/// Machine facts for the report.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Machine {
-    pub cores: usize,
-    pub memory_bytes: u64,
-    pub kernel: String,
-    pub cpu_model: String,
 }
 
 /// Reads the machine's facts; what cannot be read is 0 or "unknown", since

@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use crate::bench::format::{decimals, group, load_text, signed_group};
 use crate::bench::load::Proto;
-use crate::bench::plots;
 use crate::bench::procstat;
-use crate::bench::report::{self, IdleMemory, PeerNote, Sweep};
-use crate::bench::results::{RunResult, RunSpec};
+use crate::bench::report;
+use crate::bench::results::{self, IdleMemory, PeerNote, RunResult, RunSpec, Sweep};
 use crate::bench::run::{self, RunPlan, Target, order_text, stop_pid};
+use crate::bench::svg;
 use crate::bench::targets;
 
 /// A peer server: a command that starts it on `{port}` (pinned to `{cpu}`)
@@ -264,12 +264,7 @@ pub fn sweep(plan: &SweepPlan) -> io::Result<Sweep> {
         command: plan.command.clone(),
         generated: generated_at(),
         commit,
-        machine: report::Machine {
-            cores: machine.cores,
-            memory_bytes: machine.memory_bytes,
-            kernel: machine.kernel,
-            cpu_model: machine.cpu_model,
-        },
+        machine,
         pinning,
         runs,
         idle,
@@ -291,7 +286,7 @@ pub fn sweep(plan: &SweepPlan) -> io::Result<Sweep> {
 /// Writes the report again from `out/bench/results.json` with the notes
 /// file as it is now, without measuring anything.
 pub fn render(out: &Path, notes: &Path) -> io::Result<Sweep> {
-    let mut sweep = report::read_json(&out.join("bench").join("results.json"))?;
+    let mut sweep = results::read_json(&out.join("bench").join("results.json"))?;
     sweep.notes = std::fs::read_to_string(notes)?;
     write(&sweep, out)?;
     Ok(sweep)
@@ -301,8 +296,8 @@ pub fn render(out: &Path, notes: &Path) -> io::Result<Sweep> {
 pub fn write(sweep: &Sweep, out: &Path) -> io::Result<()> {
     let bench_dir = out.join("bench");
     std::fs::create_dir_all(&bench_dir)?;
-    report::write_json(&bench_dir.join("results.json"), sweep)?;
-    let plots = plots::write_plots(&bench_dir, sweep)?;
+    results::write_json(&bench_dir.join("results.json"), sweep)?;
+    let plots = svg::write_plots(&bench_dir, sweep)?;
     std::fs::write(out.join("PERFORMANCE.md"), report::markdown(sweep, &plots, "bench"))
 }
 

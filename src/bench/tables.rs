@@ -7,8 +7,7 @@
 use std::fmt::Write as _;
 
 use super::format::{DASH, cell, decimals, group, mib, pace_text, rate_text, signed_group};
-use super::report::{Sweep, label};
-use super::results::{RunResult, RunSpec, Usage};
+use super::results::{RunResult, RunSpec, Sweep, Usage, label};
 use super::run::order_text;
 
 /// The "Runs" section: a heading and a table per load.

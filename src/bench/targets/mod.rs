@@ -13,8 +13,7 @@
 use std::fmt::Write as _;
 
 use crate::bench::format::{cell, decimals, group, mib, signed_group};
-use crate::bench::report::{Sweep, label};
-use crate::bench::results::{RunResult, RunSpec};
+use crate::bench::results::{RunResult, RunSpec, Sweep, label};
 use crate::bench::run::problems;
 
 /// The flood the throughput, loss and memory targets name: an open loop of

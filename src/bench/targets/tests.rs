@@ -2,8 +2,7 @@
 //! and that missing runs are "not measured" and troubled runs never meet one.
 
 use super::*;
-use crate::bench::report::{IdleMemory, Machine};
-use crate::bench::results::{Latency, Usage};
+use crate::bench::results::{IdleMemory, Latency, Machine, Usage};
 
 /// A clean run of `server` at `clients`: the flood when `rate` is 0.
 fn run(server: &str, clients: usize, rate: f64, per_sec: f64, p99_us: u64) -> RunResult {
