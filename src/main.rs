@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
+use chatter::bench::results::Proto;
 use chatter::chat::ServerInfo;
 use chatter::server::sendq::DEFAULT_SENDQ_BYTES;
 use chatter::server::{self, Config, Model};
@@ -49,19 +50,11 @@ enum BenchCommand {
     Sweep(SweepArgs),
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ProtoArg {
-    /// IRC clients (NICK/USER, JOIN, PRIVMSG).
-    Irc,
-    /// Plain-line clients (a name, then lines).
-    Line,
-}
-
 #[derive(clap::Args)]
 struct RunArgs {
     /// Start this chatter model on an ephemeral port and measure it (the default: iterative).
     #[arg(long, value_enum, conflicts_with = "target")]
-    spawn: Option<ModelArg>,
+    spawn: Option<Model>,
     /// Workers for a spawned prethread or prefork server (default: the number of CPUs, at most 64).
     #[arg(long, conflicts_with = "target")]
     workers: Option<usize>,
@@ -93,7 +86,7 @@ struct RunArgs {
     window: u64,
     /// Protocol the simulated clients speak.
     #[arg(long, value_enum, default_value = "irc")]
-    proto: ProtoArg,
+    proto: Proto,
     /// Clients connecting and registering at once.
     #[arg(long, default_value_t = 200)]
     connect_concurrency: usize,
@@ -117,8 +110,16 @@ struct RunArgs {
 #[derive(clap::Args)]
 struct SweepArgs {
     /// chatter models to measure.
-    #[arg(long, value_delimiter = ',', default_value = "iterative,prethread,prefork")]
-    models: Vec<String>,
+    // The models' descriptions would turn the whole page into long help;
+    // a wrong name is still refused with the list of right ones.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "iterative,prethread,prefork",
+        hide_possible_values = true
+    )]
+    models: Vec<Model>,
     /// Workers for the pool models (1 compares them with single-threaded peers on one core).
     #[arg(long, default_value_t = 1)]
     workers: usize,
@@ -181,16 +182,6 @@ fn parse_peer(text: &str) -> Result<chatter::bench::sweep::Peer, String> {
     })
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ModelArg {
-    /// One thread per client blocking in recv; one locked directory.
-    Iterative,
-    /// A pool of event-loop threads sharing an ordered event log.
-    Prethread,
-    /// A supervisor and a pool of event-loop processes sharing the log in shared memory.
-    Prefork,
-}
-
 #[derive(clap::Args)]
 struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
@@ -198,7 +189,7 @@ struct ServeArgs {
     listen: String,
     /// Concurrency model.
     #[arg(long, value_enum, default_value = "iterative")]
-    model: ModelArg,
+    model: Model,
     /// Workers in the pool models (default: the number of CPUs).
     #[arg(long)]
     workers: Option<usize>,
@@ -271,24 +262,16 @@ fn default_workers() -> usize {
 }
 
 /// `--workers` given to a model without a pool is a mistake worth stopping for.
-fn check_workers(model: ModelArg, workers: Option<usize>) -> anyhow::Result<()> {
+fn check_workers(model: Model, workers: Option<usize>) -> anyhow::Result<()> {
     anyhow::ensure!(
-        workers.is_none() || !matches!(model, ModelArg::Iterative),
+        workers.is_none() || model != Model::Iterative,
         "--workers applies only to the prethread and prefork models"
     );
     Ok(())
 }
 
-fn model_name(model: ModelArg) -> &'static str {
-    match model {
-        ModelArg::Iterative => "iterative",
-        ModelArg::Prethread => "prethread",
-        ModelArg::Prefork => "prefork",
-    }
-}
-
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    use chatter::bench::{load::Proto, run, sweep};
+    use chatter::bench::{run, sweep};
     if let Some(BenchCommand::Sweep(s)) = args.command {
         if s.render {
             let sweep = sweep::render(&s.out, &s.notes)?;
@@ -319,20 +302,17 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             (run::Target::Running { addr: addr.clone(), pid: r.pid, name: addr.clone() }, false)
         }
         (None, model) => {
-            let model = model.unwrap_or(ModelArg::Iterative);
+            let model = model.unwrap_or(Model::Iterative);
             check_workers(model, r.workers)?;
-            let pool = !matches!(model, ModelArg::Iterative);
+            let pool = model != Model::Iterative;
             let workers = r.workers.or_else(|| pool.then(default_workers));
-            let target = run::Target::Spawn { model: model_name(model).to_string(), workers };
+            let target = run::Target::Spawn { model, workers };
             (target, pool && r.workers.is_none())
         }
     };
     let plan = run::RunPlan {
         target,
-        proto: match r.proto {
-            ProtoArg::Irc => Proto::Irc,
-            ProtoArg::Line => Proto::Line,
-        },
+        proto: r.proto,
         clients: r.clients,
         senders: r.senders,
         messages: r.messages,
@@ -395,11 +375,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     check_workers(args.model, args.workers)?;
     let config = Config {
         listen: args.listen,
-        model: match args.model {
-            ModelArg::Iterative => Model::Iterative,
-            ModelArg::Prethread => Model::Prethread,
-            ModelArg::Prefork => Model::Prefork,
-        },
+        model: args.model,
         workers: args.workers.unwrap_or_else(default_workers),
         info: Arc::new(info),
         max_clients: args.max_clients,

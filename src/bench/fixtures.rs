@@ -2,13 +2,15 @@
 //! paced and unpaced loads, an errored run and idle-memory figures, shared
 //! by the tests of the page, its tables and its plots.
 
-use crate::bench::results::{IdleMemory, Latency, Machine, PeerNote, RunResult, RunSpec, Sweep, Usage};
+use crate::bench::results::{
+    IdleMemory, Latency, Machine, PeerNote, Proto, RunResult, RunSpec, Sweep, Usage,
+};
 
 pub fn spec(server: &str, workers: Option<usize>, clients: usize, rate: f64) -> RunSpec {
     RunSpec {
         server: server.to_string(),
         workers,
-        proto: "irc".to_string(),
+        proto: Proto::Irc,
         clients,
         senders: 10,
         messages: 1000,

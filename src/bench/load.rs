@@ -39,13 +39,7 @@ use crate::bench::client::{
     read_error_reason,
 };
 use crate::bench::format::signed_group;
-
-/// How the simulated clients talk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Proto {
-    Irc,
-    Line,
-}
+use crate::bench::results::Proto;
 
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
@@ -198,7 +192,9 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
         let bar = connect_bar.clone();
         tasks.push(tokio::task::spawn_local(async move {
             let _permit = permits.acquire_owned().await.map_err(io::Error::other)?;
-            let client = tokio::time::timeout(config.connect_timeout, connect_one(&config, i))
+            let nick = format!("{}{i}", config.nick_prefix);
+            let connecting = connect_one(config.addr, config.proto, &nick);
+            let client = tokio::time::timeout(config.connect_timeout, connecting)
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "registration timed out"))??;
             bar.inc(1);

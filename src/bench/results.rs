@@ -9,11 +9,37 @@
 //! each other. The field names are the JSON's: committed results files must
 //! keep loading.
 
+use std::fmt;
 use std::fs;
 use std::io;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+/// Which clients the load generator plays: the names are the command
+/// line's (`--proto`) and the JSON's.
+///
+/// Not [`crate::chat::Protocol`], though both say IRC or plain lines: that
+/// one is how chatter classifies a connection it hears, inside the chat
+/// core; this one is what the bench sends to any server (a peer speaks only
+/// IRC), and it names its plain variant "line", as results files already do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// IRC clients (NICK/USER, JOIN, PRIVMSG).
+    Irc,
+    /// Plain-line clients (a name, then lines).
+    Line,
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Proto::Irc => "irc",
+            Proto::Line => "line",
+        })
+    }
+}
 
 /// What was asked of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,8 +49,7 @@ pub struct RunSpec {
     pub server: String,
     /// Pool size for chatter's pool models.
     pub workers: Option<usize>,
-    /// "irc" or "line".
-    pub proto: String,
+    pub proto: Proto,
     pub clients: usize,
     pub senders: usize,
     /// Messages per sender.

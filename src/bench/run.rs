@@ -9,15 +9,16 @@ use std::time::{Duration, Instant};
 
 use crate::bench::accounting::{combine, latency_summary};
 use crate::bench::format::{decimals, group, load_text, signed_group};
-use crate::bench::load::{self, LoadConfig, Phases, Proto};
+use crate::bench::load::{self, LoadConfig, Phases};
 use crate::bench::procstat::{self, Sample, Sampler};
-use crate::bench::results::{RunResult, RunSpec, Usage};
+use crate::bench::results::{Proto, RunResult, RunSpec, Usage};
+use crate::server::Model;
 
 /// Where the server under test comes from.
 #[derive(Debug, Clone)]
 pub enum Target {
     /// Start `chatter serve --model MODEL` on an ephemeral port.
-    Spawn { model: String, workers: Option<usize> },
+    Spawn { model: Model, workers: Option<usize> },
     /// A server someone else started, with its PID if known.
     Running { addr: String, pid: Option<u32>, name: String },
 }
@@ -48,9 +49,14 @@ pub struct SpawnedServer {
     pub addr: SocketAddr,
 }
 
+/// A model's name as `chatter serve --model` takes it and the report shows it.
+pub fn model_name(model: Model) -> String {
+    clap::ValueEnum::to_possible_value(&model).map_or_else(String::new, |v| v.get_name().to_string())
+}
+
 impl SpawnedServer {
     pub fn start(
-        model: &str,
+        model: Model,
         workers: Option<usize>,
         cpu: Option<usize>,
         max_clients: usize,
@@ -65,7 +71,7 @@ impl SpawnedServer {
             }
             None => Command::new(exe),
         };
-        command.args(["serve", "--listen", "127.0.0.1:0", "--model", model]);
+        command.args(["serve", "--listen", "127.0.0.1:0", "--model", &model_name(model)]);
         if let Some(workers) = workers {
             command.args(["--workers", &workers.to_string()]);
         }
@@ -192,9 +198,9 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
     }
     let (spawned, addr, pid, server_name, workers) = match &plan.target {
         Target::Spawn { model, workers } => {
-            let server = SpawnedServer::start(model, *workers, plan.server_cpu, plan.clients + 1000)?;
+            let server = SpawnedServer::start(*model, *workers, plan.server_cpu, plan.clients + 1000)?;
             let (addr, pid) = (server.addr, server.pid());
-            (Some(server), addr, Some(pid), model.clone(), *workers)
+            (Some(server), addr, Some(pid), model_name(*model), *workers)
         }
         Target::Running { addr, pid, name } => {
             let addr = addr
@@ -209,10 +215,7 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
     let spec = RunSpec {
         server: server_name,
         workers,
-        proto: match plan.proto {
-            Proto::Irc => "irc".into(),
-            Proto::Line => "line".into(),
-        },
+        proto: plan.proto,
         clients: plan.clients,
         // Clients that never join send nothing, whatever was asked.
         senders: if plan.join { plan.senders.min(plan.clients) } else { 0 },

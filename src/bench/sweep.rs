@@ -14,13 +14,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::bench::format::{decimals, group, load_text, signed_group};
-use crate::bench::load::Proto;
 use crate::bench::procstat;
 use crate::bench::report;
-use crate::bench::results::{self, IdleMemory, PeerNote, RunResult, RunSpec, Sweep};
+use crate::bench::results::{self, IdleMemory, PeerNote, Proto, RunResult, RunSpec, Sweep};
 use crate::bench::run::{self, RunPlan, Target, order_text, stop_pid};
 use crate::bench::svg;
 use crate::bench::targets;
+use crate::server::Model;
 
 /// A peer server: a command that starts it on `{port}` (pinned to `{cpu}`)
 /// and prints its PID as the last line of its output.
@@ -36,7 +36,7 @@ pub struct Peer {
 
 #[derive(Debug, Clone)]
 pub struct SweepPlan {
-    pub models: Vec<String>,
+    pub models: Vec<Model>,
     pub workers: usize,
     pub clients: Vec<usize>,
     pub idle_clients: usize,
@@ -70,15 +70,15 @@ pub fn loads(clients: usize) -> [(usize, usize, f64); 2] {
 }
 
 enum Server<'a> {
-    Chatter { model: &'a str, workers: Option<usize> },
+    Chatter { model: Model, workers: Option<usize> },
     Peer(&'a Peer),
 }
 
 impl Server<'_> {
     fn label(&self) -> String {
         match self {
-            Server::Chatter { model, workers: Some(w) } => format!("{model}/{w}"),
-            Server::Chatter { model, workers: None } => model.to_string(),
+            Server::Chatter { model, workers: Some(w) } => format!("{}/{w}", run::model_name(*model)),
+            Server::Chatter { model, workers: None } => run::model_name(*model),
             Server::Peer(peer) => peer.name.clone(),
         }
     }
@@ -127,8 +127,8 @@ fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize
         Server::Peer(peer) => peer.connect_concurrency.unwrap_or(plan.peer_connect_concurrency),
         Server::Chatter { .. } => plan.connect_concurrency,
     };
-    let mut run_plan = RunPlan {
-        target: Target::Spawn { model: String::new(), workers: None },
+    let run_plan = |target| RunPlan {
+        target,
         proto: Proto::Irc,
         clients,
         senders,
@@ -148,7 +148,7 @@ fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize
     let spec = |name: String, workers: Option<usize>| RunSpec {
         server: name,
         workers,
-        proto: "irc".into(),
+        proto: Proto::Irc,
         clients,
         senders,
         messages,
@@ -158,21 +158,22 @@ fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize
     };
     match server {
         Server::Chatter { model, workers } => {
-            run_plan.target = Target::Spawn { model: model.to_string(), workers: *workers };
-            run::run(&run_plan).unwrap_or_else(|e| failed(spec(model.to_string(), *workers), e.to_string()))
+            let target = Target::Spawn { model: *model, workers: *workers };
+            run::run(&run_plan(target))
+                .unwrap_or_else(|e| failed(spec(run::model_name(*model), *workers), e.to_string()))
         }
         Server::Peer(peer) => {
             let running = match start_peer(peer, plan.server_cpu) {
                 Ok(running) => running,
                 Err(e) => return failed(spec(peer.name.clone(), None), e.to_string()),
             };
-            run_plan.target = Target::Running {
+            let target = Target::Running {
                 addr: running.addr.clone(),
                 pid: Some(running.pid),
                 name: peer.name.clone(),
             };
-            let result =
-                run::run(&run_plan).unwrap_or_else(|e| failed(spec(peer.name.clone(), None), e.to_string()));
+            let result = run::run(&run_plan(target))
+                .unwrap_or_else(|e| failed(spec(peer.name.clone(), None), e.to_string()));
             drop(running);
             result
         }
@@ -202,7 +203,8 @@ fn empty_rss(server: &Server, plan: &SweepPlan) -> Option<u64> {
     match server {
         Server::Chatter { model, workers } => {
             let spawned =
-                run::SpawnedServer::start(model, *workers, plan.server_cpu, plan.idle_clients + 1000).ok()?;
+                run::SpawnedServer::start(*model, *workers, plan.server_cpu, plan.idle_clients + 1000)
+                    .ok()?;
             settle();
             procstat::sample_tree(spawned.pid()).ok().map(|s| s.rss_bytes)
         }
@@ -219,7 +221,7 @@ pub fn sweep(plan: &SweepPlan) -> io::Result<Sweep> {
     let mut servers: Vec<Server> = plan
         .models
         .iter()
-        .map(|m| Server::Chatter { model: m.as_str(), workers: (m != "iterative").then_some(plan.workers) })
+        .map(|&model| Server::Chatter { model, workers: (model != Model::Iterative).then_some(plan.workers) })
         .collect();
     servers.extend(plan.peers.iter().map(Server::Peer));
 

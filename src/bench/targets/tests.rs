@@ -2,7 +2,7 @@
 //! and that missing runs are "not measured" and troubled runs never meet one.
 
 use super::*;
-use crate::bench::results::{IdleMemory, Latency, Machine, Usage};
+use crate::bench::results::{IdleMemory, Latency, Machine, Proto, Usage};
 
 /// A clean run of `server` at `clients`: the flood when `rate` is 0.
 fn run(server: &str, clients: usize, rate: f64, per_sec: f64, p99_us: u64) -> RunResult {
@@ -13,7 +13,7 @@ fn run(server: &str, clients: usize, rate: f64, per_sec: f64, p99_us: u64) -> Ru
         spec: Some(RunSpec {
             server: server.into(),
             workers,
-            proto: "irc".into(),
+            proto: Proto::Irc,
             clients,
             senders: FLOOD_SENDERS,
             messages,
