@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use chatter::bench::results::Proto;
+use chatter::bench::results::Load;
 use chatter::chat::ServerInfo;
 use chatter::server::sendq::DEFAULT_SENDQ_BYTES;
 use chatter::server::{self, Config, Model};
@@ -64,18 +64,8 @@ struct RunArgs {
     /// PID of the --target server, to sample its CPU, memory, threads and fds.
     #[arg(long, requires = "target")]
     pid: Option<u32>,
-    /// Simulated clients; all join one channel.
-    #[arg(long, default_value_t = 100)]
-    clients: usize,
-    /// How many of the clients send.
-    #[arg(long, default_value_t = 10)]
-    senders: usize,
-    /// Messages each sender sends.
-    #[arg(long, default_value_t = 100)]
-    messages: usize,
-    /// Total messages per second over all senders; 0 = unpaced (see --closed-loop).
-    #[arg(long, default_value_t = 0.0)]
-    rate: f64,
+    #[command(flatten)]
+    load: Load,
     /// Closed loop: senders wait while --window messages are in flight (sent, not yet read by
     /// the slowest client). Without it the load is an open loop: senders write as fast as TCP
     /// accepts, clients read as fast as they can.
@@ -84,12 +74,6 @@ struct RunArgs {
     /// Messages in flight allowed by --closed-loop.
     #[arg(long, requires = "closed_loop", default_value_t = chatter::bench::load::DEFAULT_WINDOW)]
     window: u64,
-    /// Protocol the simulated clients speak.
-    #[arg(long, value_enum, default_value = "irc")]
-    proto: Proto,
-    /// Clients connecting and registering at once.
-    #[arg(long, default_value_t = 200)]
-    connect_concurrency: usize,
     /// Pin a spawned server to this CPU (taskset).
     #[arg(long, conflicts_with = "target")]
     server_cpu: Option<usize>,
@@ -310,15 +294,10 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             (target, pool && r.workers.is_none())
         }
     };
+    let load = Load { window: r.closed_loop.then_some(r.window), ..r.load };
     let plan = run::RunPlan {
         target,
-        proto: r.proto,
-        clients: r.clients,
-        senders: r.senders,
-        messages: r.messages,
-        rate: r.rate,
-        window: r.closed_loop.then_some(r.window),
-        connect_concurrency: r.connect_concurrency,
+        load,
         server_cpu: r.server_cpu,
         client_cpu: r.client_cpu,
         progress: !r.json,

@@ -97,7 +97,7 @@ pub fn plots(sweep: &Sweep) -> Vec<Plot> {
 }
 
 fn deliveries(sweep: &Sweep) -> Plot {
-    let chosen = choose(sweep, |_, s| !s.is_idle() && s.rate <= 0.0);
+    let chosen = choose(sweep, |_, s| !s.load.is_idle() && s.load.rate <= 0.0);
     let (series, load) = lines(points(&chosen, |r| Some(r.deliveries_per_sec)), false);
     Plot {
         file: "deliveries.svg",
@@ -115,7 +115,7 @@ fn deliveries(sweep: &Sweep) -> Plot {
 }
 
 fn latency(sweep: &Sweep) -> Plot {
-    let chosen = choose(sweep, |r, s| !s.is_idle() && s.rate > 0.0 && r.latency.count > 0);
+    let chosen = choose(sweep, |r, s| !s.load.is_idle() && s.load.rate > 0.0 && r.latency.count > 0);
     // The sweep paces each size at its own rate; one line per server across
     // them reads as "latency under the sweep's steady load", with the rates
     // in the caption.
@@ -143,7 +143,7 @@ fn peak_rss(sweep: &Sweep) -> Plot {
     let mut peaks: Vec<Point> = Vec::new();
     for (run, spec) in &chosen.plotted {
         let Some(usage) = &run.server else { continue };
-        let (server, x, y) = (label(spec), spec.clients as f64, usage.peak_rss_bytes as f64 / MIB);
+        let (server, x, y) = (label(spec), spec.load.clients as f64, usage.peak_rss_bytes as f64 / MIB);
         match peaks.iter_mut().find(|p| p.server == server && p.x == x) {
             Some(point) => point.y = point.y.max(y),
             None => peaks.push(Point { server, kind: Kind::Unspecified, x, y }),
@@ -167,8 +167,8 @@ fn peak_rss(sweep: &Sweep) -> Plot {
 
 fn cpu_per_million(sweep: &Sweep) -> Plot {
     let chosen = choose(sweep, |r, s| {
-        !s.is_idle()
-            && s.rate <= 0.0
+        !s.load.is_idle()
+            && s.load.rate <= 0.0
             && r.delivered > 0
             && r.server.as_ref().is_some_and(|u| u.flow_cpu_secs > 0.0)
     });
@@ -193,7 +193,7 @@ fn cpu_per_million(sweep: &Sweep) -> Plot {
 /// A point per plotted run: its client count and `y` of it.
 fn points(chosen: &Chosen, y: impl Fn(&RunResult) -> Option<f64>) -> Vec<Point> {
     let point = |(r, s): &(&RunResult, &RunSpec)| {
-        Some(Point { server: label(s), kind: Kind::of(r), x: s.clients as f64, y: y(r)? })
+        Some(Point { server: label(s), kind: Kind::of(r), x: s.load.clients as f64, y: y(r)? })
     };
     chosen.plotted.iter().filter_map(point).collect()
 }
@@ -252,7 +252,7 @@ fn caption(what: &str, chosen: &Chosen, per_run: bool) -> String {
             .left_out
             .iter()
             .map(|(r, s)| {
-                format!("{} at N={} ({})", label(s), group(s.clients as u64), problems(r).join(", "))
+                format!("{} at N={} ({})", label(s), group(s.load.clients as u64), problems(r).join(", "))
             })
             .collect();
         text += &format!(" Left out, because not every message reached every client: {}.", gone.join("; "));
@@ -264,14 +264,17 @@ fn caption(what: &str, chosen: &Chosen, per_run: bool) -> String {
 /// messages; N=10,000: ..." — the pace once if all runs share it, client
 /// counts with the same loads named together.
 fn loads_by_size(runs: &[(&RunResult, &RunSpec)]) -> String {
-    let pace = |s: &RunSpec| load_text(s);
+    let pace = |s: &RunSpec| load_text(&s.load);
     let shared = runs.iter().all(|(_, s)| pace(s) == pace(runs[0].1)).then(|| pace(runs[0].1));
     let mut by_size: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for (_, spec) in runs {
-        let shape =
-            format!("{} senders × {} messages", group(spec.senders as u64), group(spec.messages as u64));
+        let shape = format!(
+            "{} senders × {} messages",
+            group(spec.load.senders as u64),
+            group(spec.load.messages as u64)
+        );
         let load = if shared.is_some() { shape } else { format!("{shape}, {}", pace(spec)) };
-        let loads = by_size.entry(spec.clients).or_default();
+        let loads = by_size.entry(spec.load.clients).or_default();
         if !loads.contains(&load) {
             loads.push(load);
         }
@@ -386,7 +389,7 @@ mod tests {
     fn two_loads_at_one_size_are_two_lines() {
         let mut sweep = sweep();
         let mut closed = spec("prethread", Some(4), 100, 0.0);
-        closed.window = Some(1000);
+        closed.load.window = Some(1000);
         sweep.runs.push(run(closed, 5_000_000.0, 800));
         let plots = plots(&sweep);
         let deliveries = find(&plots, "deliveries.svg");

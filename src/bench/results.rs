@@ -41,7 +41,50 @@ impl fmt::Display for Proto {
     }
 }
 
-/// What was asked of a run.
+/// The load a run puts on a server: who connects, who sends, how much and
+/// how fast. One description for the command line (`chatter bench`
+/// flattens it into its flags, and the field docs are their help), a run's
+/// plan, the simulated clients and the results file (flattened into
+/// [`RunSpec`], so the JSON keeps its flat field names, in this order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+pub struct Load {
+    /// Protocol the simulated clients speak.
+    #[arg(long, value_enum, default_value = "irc")]
+    pub proto: Proto,
+    /// Simulated clients; all join one channel.
+    #[arg(long, default_value_t = 100)]
+    pub clients: usize,
+    /// How many of the clients send.
+    #[arg(long, default_value_t = 10)]
+    pub senders: usize,
+    /// Messages each sender sends.
+    #[arg(long, default_value_t = 100)]
+    pub messages: usize,
+    /// Total messages per second over all senders; 0 = unpaced (see --closed-loop).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Closed loop: at most this many messages in flight (sent, not yet
+    /// received by the slowest receiver). `None`: open loop, senders write
+    /// as fast as TCP accepts.
+    // The command line says this in two flags, `--closed-loop` and
+    // `--window` with a default, which the binary folds into one value.
+    #[arg(skip)]
+    #[serde(default)]
+    pub window: Option<u64>,
+    /// Clients connecting and registering at once.
+    #[arg(long, default_value_t = 200)]
+    pub connect_concurrency: usize,
+}
+
+impl Load {
+    /// Clients that only register and stay silent: a run for memory, with
+    /// nothing to deliver.
+    pub fn is_idle(&self) -> bool {
+        self.senders == 0 || self.messages == 0
+    }
+}
+
+/// What was asked of a run: which server, under which load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {
     /// The server under test: a chatter model ("iterative", "prethread",
@@ -49,28 +92,8 @@ pub struct RunSpec {
     pub server: String,
     /// Pool size for chatter's pool models.
     pub workers: Option<usize>,
-    pub proto: Proto,
-    pub clients: usize,
-    pub senders: usize,
-    /// Messages per sender.
-    pub messages: usize,
-    /// Total send rate in messages per second; 0 = unpaced.
-    pub rate: f64,
-    /// Closed loop: at most this many messages in flight (sent, not yet
-    /// received by the slowest receiver). `None`: open loop, senders write
-    /// as fast as TCP accepts.
-    #[serde(default)]
-    pub window: Option<u64>,
-    /// Clients connecting and registering at once.
-    pub connect_concurrency: usize,
-}
-
-impl RunSpec {
-    /// Clients that only register and stay silent: a run for memory, with
-    /// nothing to deliver.
-    pub fn is_idle(&self) -> bool {
-        self.senders == 0 || self.messages == 0
-    }
+    #[serde(flatten)]
+    pub load: Load,
 }
 
 /// Delivery latency percentiles, in microseconds.

@@ -11,7 +11,7 @@ use crate::bench::accounting::{combine, latency_summary};
 use crate::bench::format::{decimals, group, load_text, signed_group};
 use crate::bench::load::{self, LoadConfig, Phases};
 use crate::bench::procstat::{self, Sample, Sampler};
-use crate::bench::results::{Proto, RunResult, RunSpec, Usage};
+use crate::bench::results::{Load, RunResult, RunSpec, Usage};
 use crate::server::Model;
 
 /// Where the server under test comes from.
@@ -23,17 +23,11 @@ pub enum Target {
     Running { addr: String, pid: Option<u32>, name: String },
 }
 
+/// One run: the server under test, the load, and how to run it.
 #[derive(Debug, Clone)]
 pub struct RunPlan {
     pub target: Target,
-    pub proto: Proto,
-    pub clients: usize,
-    pub senders: usize,
-    pub messages: usize,
-    pub rate: f64,
-    /// Closed loop with this window; `None`: open loop.
-    pub window: Option<u64>,
-    pub connect_concurrency: usize,
+    pub load: Load,
     pub server_cpu: Option<usize>,
     pub client_cpu: Option<usize>,
     pub progress: bool,
@@ -185,12 +179,12 @@ impl Phases for Snapshot {
 /// Runs one load and returns what it measured (errors inside the run are
 /// recorded in the result; only failing to start at all is an `Err`).
 pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
-    let limit = crate::rlimit::raise_open_files(plan.clients as u64 + 256);
-    if (limit as usize) < plan.clients + 64 {
+    let clients = plan.load.clients;
+    let limit = crate::rlimit::raise_open_files(clients as u64 + 256);
+    if (limit as usize) < clients + 64 {
         eprintln!(
-            "warning: open-files limit is {limit}; {} clients need about {} (raise the hard limit)",
-            plan.clients,
-            plan.clients + 64
+            "warning: open-files limit is {limit}; {clients} clients need about {} (raise the hard limit)",
+            clients + 64
         );
     }
     if let Some(cpu) = plan.client_cpu {
@@ -198,7 +192,7 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
     }
     let (spawned, addr, pid, server_name, workers) = match &plan.target {
         Target::Spawn { model, workers } => {
-            let server = SpawnedServer::start(*model, *workers, plan.server_cpu, plan.clients + 1000)?;
+            let server = SpawnedServer::start(*model, *workers, plan.server_cpu, clients + 1000)?;
             let (addr, pid) = (server.addr, server.pid());
             (Some(server), addr, Some(pid), model_name(*model), *workers)
         }
@@ -212,27 +206,16 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
             (None, addr, *pid, name.clone(), None)
         }
     };
-    let spec = RunSpec {
-        server: server_name,
-        workers,
-        proto: plan.proto,
-        clients: plan.clients,
+    let load = Load {
         // Clients that never join send nothing, whatever was asked.
-        senders: if plan.join { plan.senders.min(plan.clients) } else { 0 },
-        messages: if plan.join { plan.messages } else { 0 },
-        rate: plan.rate,
-        window: plan.window,
-        connect_concurrency: plan.connect_concurrency,
+        senders: if plan.join { plan.load.senders.min(clients) } else { 0 },
+        messages: if plan.join { plan.load.messages } else { 0 },
+        ..plan.load.clone()
     };
+    let spec = RunSpec { server: server_name, workers, load };
     let config = LoadConfig {
         addr,
-        proto: plan.proto,
-        clients: plan.clients,
-        senders: spec.senders,
-        messages: spec.messages,
-        rate: plan.rate,
-        window: plan.window,
-        connect_concurrency: plan.connect_concurrency,
+        load: spec.load.clone(),
         channel: "#bench".into(),
         join: plan.join,
         nick_prefix: "b".into(),
@@ -363,20 +346,24 @@ pub fn summary(result: &RunResult, workers_defaulted: bool) -> String {
             let default = if workers_defaulted { ", the default" } else { "" };
             format!(" ({w} {noun}{default})")
         });
-        out += &format!("server         {}{workers}, {} protocol\n", spec.server, spec.proto);
-        let messages = if spec.is_idle() {
+        out += &format!("server         {}{workers}, {} protocol\n", spec.server, spec.load.proto);
+        let messages = if spec.load.is_idle() {
             String::new()
         } else {
-            format!("; {} senders × {} messages", group(spec.senders as u64), group(spec.messages as u64))
+            format!(
+                "; {} senders × {} messages",
+                group(spec.load.senders as u64),
+                group(spec.load.messages as u64)
+            )
         };
         out += &format!(
             "load           {} clients{messages}, {}\n",
-            group(spec.clients as u64),
-            load_text(spec)
+            group(spec.load.clients as u64),
+            load_text(&spec.load)
         );
     }
     let joined = match &result.spec {
-        Some(spec) if spec.is_idle() => "; idle: no channel, no messages".to_string(),
+        Some(spec) if spec.load.is_idle() => "; idle: no channel, no messages".to_string(),
         _ => format!("; all joined the channel in {:.3} s", result.join_secs),
     };
     out += &format!(

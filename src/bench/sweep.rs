@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::bench::format::{decimals, group, load_text, signed_group};
 use crate::bench::procstat;
 use crate::bench::report;
-use crate::bench::results::{self, IdleMemory, PeerNote, Proto, RunResult, RunSpec, Sweep};
+use crate::bench::results::{self, IdleMemory, Load, PeerNote, Proto, RunResult, RunSpec, Sweep};
 use crate::bench::run::{self, RunPlan, Target, order_text, stop_pid};
 use crate::bench::svg;
 use crate::bench::targets;
@@ -127,8 +127,7 @@ fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize
         Server::Peer(peer) => peer.connect_concurrency.unwrap_or(plan.peer_connect_concurrency),
         Server::Chatter { .. } => plan.connect_concurrency,
     };
-    let run_plan = |target| RunPlan {
-        target,
+    let load = Load {
         proto: Proto::Irc,
         clients,
         senders,
@@ -138,6 +137,10 @@ fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize
         // offered more than it can take.
         window: None,
         connect_concurrency: concurrency,
+    };
+    let run_plan = |target| RunPlan {
+        target,
+        load: load.clone(),
         server_cpu: plan.server_cpu,
         client_cpu: plan.client_cpu,
         progress: false,
@@ -145,17 +148,7 @@ fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize
         // Idle runs (no senders) measure registered, silent clients.
         join: senders > 0,
     };
-    let spec = |name: String, workers: Option<usize>| RunSpec {
-        server: name,
-        workers,
-        proto: Proto::Irc,
-        clients,
-        senders,
-        messages,
-        rate,
-        window: None,
-        connect_concurrency: concurrency,
-    };
+    let spec = |server: String, workers: Option<usize>| RunSpec { server, workers, load: load.clone() };
     match server {
         Server::Chatter { model, workers } => {
             let target = Target::Spawn { model: *model, workers: *workers };
@@ -307,10 +300,10 @@ fn one_line(label: &str, r: &RunResult) -> String {
     let spec = r.spec.as_ref();
     format!(
         "{label} N={} {}×{} {}: {} deliveries/s, p99 {} ms, lost {}, disconnected {}, dup {}, order {}{}",
-        spec.map_or(0, |s| s.clients),
-        spec.map_or(0, |s| s.senders),
-        spec.map_or(0, |s| s.messages),
-        spec.map_or("?".into(), load_text),
+        spec.map_or(0, |s| s.load.clients),
+        spec.map_or(0, |s| s.load.senders),
+        spec.map_or(0, |s| s.load.messages),
+        spec.map_or("?".into(), |s| load_text(&s.load)),
         signed_group(r.deliveries_per_sec.round()),
         decimals(r.latency.p99_us as f64 / 1000.0, 2),
         group(r.lost),
