@@ -101,12 +101,9 @@ async fn read_until(
     }
 }
 
-/// The three numbers at the end of a bench message line, if it is one.
-pub fn parse_message(line: &str) -> Option<(u32, u32, u64)> {
-    parse_message_bytes(line.trim_end().as_bytes())
-}
-
-/// [`parse_message`] on raw bytes, without allocating: the hot path.
+/// The three numbers (sender, seq, sent µs) at the end of a bench message
+/// line, if it is one; read from the raw bytes without allocating, as this
+/// is the hot path.
 pub fn parse_message_bytes(line: &[u8]) -> Option<(u32, u32, u64)> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut words = line.rsplit(|b| *b == b' ');
@@ -153,6 +150,10 @@ pub fn closed_by_peer(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_message(line: &str) -> Option<(u32, u32, u64)> {
+        parse_message_bytes(line.trim_end().as_bytes())
+    }
 
     #[test]
     fn closing_lines_and_read_errors_give_a_reason() {

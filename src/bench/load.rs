@@ -43,7 +43,7 @@ use crate::bench::results::{Load, Proto};
 
 /// The load and how to put it on the server at `addr`.
 #[derive(Debug, Clone)]
-pub struct LoadConfig {
+pub(crate) struct LoadConfig {
     pub addr: SocketAddr,
     pub load: Load,
     pub channel: String,
@@ -60,7 +60,7 @@ pub struct LoadConfig {
 }
 
 /// What happened, for the caller to turn into a `RunResult`.
-pub struct LoadOutcome {
+pub(crate) struct LoadOutcome {
     pub connected: usize,
     /// Seconds to connect and register every client.
     pub connect_secs: f64,
@@ -73,7 +73,7 @@ pub struct LoadOutcome {
 }
 
 /// Hooks into the phases, for resource sampling.
-pub trait Phases {
+pub(crate) trait Phases {
     /// All clients are connected and in the channel; no message sent yet.
     fn connected(&mut self);
     /// The last delivery arrived (or the run gave up waiting).
@@ -130,7 +130,7 @@ impl Shared {
 
 /// Runs one load on the current thread. Returns when every expected
 /// delivery arrived, or nothing arrived for `quiet_timeout` after sending.
-pub fn run(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadOutcome> {
+pub(crate) fn run(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadOutcome> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, drive(config, phases))

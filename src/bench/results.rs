@@ -79,7 +79,7 @@ pub struct Load {
 impl Load {
     /// Clients that only register and stay silent: a run for memory, with
     /// nothing to deliver.
-    pub fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         self.senders == 0 || self.messages == 0
     }
 }
@@ -199,7 +199,7 @@ pub struct Machine {
 /// A server's resident memory with no clients and with `clients` idle ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IdleMemory {
-    /// The server's label, as made by [`label`], e.g. "prethread/1".
+    /// The server's label, as made by `label`, e.g. "prethread/1".
     pub server: String,
     pub clients: usize,
     pub rss_empty_bytes: u64,
@@ -211,7 +211,7 @@ impl IdleMemory {
     /// because on a server whose memory barely grows, sampling noise can make
     /// the difference negative, and hiding that would overstate precision.
     /// `None` when no clients were connected.
-    pub fn bytes_per_connection(&self) -> Option<f64> {
+    pub(crate) fn bytes_per_connection(&self) -> Option<f64> {
         (self.clients > 0)
             .then(|| (self.rss_loaded_bytes as f64 - self.rss_empty_bytes as f64) / self.clients as f64)
     }
@@ -252,7 +252,7 @@ pub struct Sweep {
 
 /// The name a server goes by in tables and legends: the model or peer name,
 /// with the pool size when there is one ("iterative", "prethread/1", "ngircd").
-pub fn label(spec: &RunSpec) -> String {
+pub(crate) fn label(spec: &RunSpec) -> String {
     match spec.workers {
         Some(workers) => format!("{}/{workers}", spec.server),
         None => spec.server.clone(),
@@ -260,14 +260,14 @@ pub fn label(spec: &RunSpec) -> String {
 }
 
 /// Writes `sweep` to `path` as pretty-printed JSON.
-pub fn write_json(path: &Path, sweep: &Sweep) -> io::Result<()> {
+pub(crate) fn write_json(path: &Path, sweep: &Sweep) -> io::Result<()> {
     let mut text = serde_json::to_string_pretty(sweep).map_err(io::Error::other)?;
     text.push('\n');
     fs::write(path, text)
 }
 
 /// Reads a sweep written by [`write_json`].
-pub fn read_json(path: &Path) -> io::Result<Sweep> {
+pub(crate) fn read_json(path: &Path) -> io::Result<Sweep> {
     let bytes = fs::read(path)?;
     serde_json::from_slice(&bytes).map_err(|e| {
         // Name the file: the caller usually reports only this error.

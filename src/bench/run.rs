@@ -38,18 +38,18 @@ pub struct RunPlan {
 
 /// A chatter server this process started; stopped (SIGTERM, then SIGKILL)
 /// when dropped.
-pub struct SpawnedServer {
+pub(crate) struct SpawnedServer {
     child: Child,
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 /// A model's name as `chatter serve --model` takes it and the report shows it.
-pub fn model_name(model: Model) -> String {
+pub(crate) fn model_name(model: Model) -> String {
     clap::ValueEnum::to_possible_value(&model).map_or_else(String::new, |v| v.get_name().to_string())
 }
 
 impl SpawnedServer {
-    pub fn start(
+    pub(crate) fn start(
         model: Model,
         workers: Option<usize>,
         cpu: Option<usize>,
@@ -89,7 +89,7 @@ impl SpawnedServer {
         Ok(SpawnedServer { child, addr })
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 }
@@ -102,7 +102,7 @@ impl Drop for SpawnedServer {
 }
 
 /// SIGTERM, then SIGKILL if the process is still there after 10 s.
-pub fn stop_pid(pid: u32) {
+pub(crate) fn stop_pid(pid: u32) {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
     let pid = Pid::from_raw(pid as i32);
@@ -120,7 +120,7 @@ pub fn stop_pid(pid: u32) {
 }
 
 /// Whether a process exists and has not exited (a zombie has).
-pub fn is_alive(pid: u32) -> bool {
+pub(crate) fn is_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')))
@@ -128,7 +128,7 @@ pub fn is_alive(pid: u32) -> bool {
 }
 
 /// Pins this process (the load generator) to one CPU.
-pub fn pin_self(cpu: usize) -> io::Result<()> {
+pub(crate) fn pin_self(cpu: usize) -> io::Result<()> {
     use nix::sched::{CpuSet, sched_setaffinity};
     let mut set = CpuSet::new();
     set.set(cpu).map_err(io::Error::from)?;
@@ -286,7 +286,7 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
 
 /// "12 clients: 10 × ERROR :Closing Link: ... (SendQ exceeded); 2 ×
 /// connection reset", and how many gave reasons not listed.
-pub fn disconnects_text(result: &RunResult) -> String {
+pub(crate) fn disconnects_text(result: &RunResult) -> String {
     let listed: Vec<String> = result
         .disconnect_reasons
         .iter()
@@ -302,7 +302,7 @@ pub fn disconnects_text(result: &RunResult) -> String {
 }
 
 /// The order verdict in a word or two: "yes", "NO" or "not checked".
-pub fn order_text(result: &RunResult) -> &'static str {
+pub(crate) fn order_text(result: &RunResult) -> &'static str {
     match (result.order_consistent, result.order_unchecked) {
         (true, _) => "yes",
         (false, false) => "NO",

@@ -53,7 +53,7 @@ pub struct SweepPlan {
 /// The two loads every server meets at `clients`: (senders, messages per
 /// sender, total rate) unpaced (an open loop), then paced. At the sizes the
 /// targets name, the unpaced load is theirs: 10 senders × 1000 messages.
-pub fn loads(clients: usize) -> [(usize, usize, f64); 2] {
+pub(crate) fn loads(clients: usize) -> [(usize, usize, f64); 2] {
     let senders = clients.min(10);
     let flood = (senders, targets::FLOOD_MESSAGES, 0.0);
     match clients {
@@ -288,7 +288,7 @@ pub fn render(out: &Path, notes: &Path) -> io::Result<Sweep> {
 }
 
 /// Writes `PERFORMANCE.md`, `bench/results.json` and the plots.
-pub fn write(sweep: &Sweep, out: &Path) -> io::Result<()> {
+pub(crate) fn write(sweep: &Sweep, out: &Path) -> io::Result<()> {
     let bench_dir = out.join("bench");
     std::fs::create_dir_all(&bench_dir)?;
     results::write_json(&bench_dir.join("results.json"), sweep)?;
