@@ -255,7 +255,7 @@ fn check_workers(model: Model, workers: Option<usize>) -> anyhow::Result<()> {
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    use chatter::bench::{run, sweep};
+    use chatter::bench::{run, summary, sweep};
     if let Some(BenchCommand::Sweep(s)) = args.command {
         if s.render {
             let sweep = sweep::render(&s.out, &s.notes)?;
@@ -308,9 +308,9 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     if r.json {
         println!("{}", serde_json::to_string(&result)?);
     } else {
-        print!("{}", run::summary(&result, workers_defaulted));
+        print!("{}", summary::summary(&result, workers_defaulted));
     }
-    let problems = run::problems(&result);
+    let problems = summary::problems(&result);
     anyhow::ensure!(problems.is_empty(), "the run failed: {}", problems.join("; "));
     Ok(())
 }

@@ -7,15 +7,16 @@
 //!   one of them says and reads.
 //! - `accounting`: loss, duplicates, order and latency from what arrived.
 //! - `procstat`: the server's CPU, memory, threads, switches and fds.
-//! - [`run`]: one run end to end; [`sweep`]: the matrix; `report`: the
+//! - [`run`]: one run end to end, and [`summary`]: what its result says in
+//!   words (and whether it failed); [`sweep`]: the matrix; `report`: the
 //!   Markdown page, made of `tables`, `plots` (drawn and written by
 //!   `svg`) and `targets` (which goals the figures meet); [`results`]:
 //!   the data they all share (the load, a run's figures, a sweep and its
 //!   JSON file), which is the only thing they depend on in common;
 //!   `format`: how numbers are printed everywhere.
 //!
-//! Only what the `chatter` binary uses is public (`run`, `sweep`,
-//! `results`, `load`'s default window); the rest is `pub(crate)`, so that
+//! Only what the `chatter` binary uses is public (`run`, `summary`,
+//! `sweep`, `results`, `load`'s default window); the rest is `pub(crate)`, so that
 //! anything no longer called shows up as dead code.
 
 pub(crate) mod accounting;
@@ -29,6 +30,7 @@ pub(crate) mod procstat;
 pub(crate) mod report;
 pub mod results;
 pub mod run;
+pub mod summary;
 pub(crate) mod svg;
 pub mod sweep;
 pub(crate) mod tables;

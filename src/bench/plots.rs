@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use super::format::{MIB, group, load_text};
 use super::results::{RunResult, RunSpec, Sweep, label};
-use super::run::problems;
+use super::summary::problems;
 use super::tables::Kind;
 
 /// One plot: what it shows and the points of each line.

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use super::format::{DASH, cell, decimals, group, mib, pace_text, rate_text, signed_group};
 use super::results::{RunResult, RunSpec, Sweep, Usage, label};
-use super::run::order_text;
+use super::summary::order_text;
 
 /// The "Runs" section: a heading and a table per load.
 pub fn runs(sweep: &Sweep) -> String {

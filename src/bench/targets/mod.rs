@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 use crate::bench::format::{cell, decimals, group, mib, signed_group};
 use crate::bench::results::{RunResult, RunSpec, Sweep, label};
-use crate::bench::run::problems;
+use crate::bench::summary::problems;
 
 /// The flood the throughput, loss and memory targets name: an open loop of
 /// this many senders × messages each, at each of these client counts.
