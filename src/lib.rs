@@ -7,8 +7,10 @@
 //!   deterministically. Every model shares it unchanged.
 //! - [`server`] is concurrency and I/O only: the listener, signals, bounded
 //!   outbound queues and one module per model.
+//! - [`rlimit`] raises the open-files limit, for the server and the bench alike.
 
 pub mod bench;
 pub mod chat;
+pub mod rlimit;
 pub mod server;
 pub mod wire;

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
+use chatter::bench::results::Load;
 use chatter::chat::ServerInfo;
 use chatter::server::sendq::DEFAULT_SENDQ_BYTES;
 use chatter::server::{self, Config, Model};
@@ -49,19 +50,11 @@ enum BenchCommand {
     Sweep(SweepArgs),
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ProtoArg {
-    /// IRC clients (NICK/USER, JOIN, PRIVMSG).
-    Irc,
-    /// Plain-line clients (a name, then lines).
-    Line,
-}
-
 #[derive(clap::Args)]
 struct RunArgs {
     /// Start this chatter model on an ephemeral port and measure it (the default: iterative).
     #[arg(long, value_enum, conflicts_with = "target")]
-    spawn: Option<ModelArg>,
+    spawn: Option<Model>,
     /// Workers for a spawned prethread or prefork server (default: the number of CPUs, at most 64).
     #[arg(long, conflicts_with = "target")]
     workers: Option<usize>,
@@ -71,18 +64,8 @@ struct RunArgs {
     /// PID of the --target server, to sample its CPU, memory, threads and fds.
     #[arg(long, requires = "target")]
     pid: Option<u32>,
-    /// Simulated clients; all join one channel.
-    #[arg(long, default_value_t = 100)]
-    clients: usize,
-    /// How many of the clients send.
-    #[arg(long, default_value_t = 10)]
-    senders: usize,
-    /// Messages each sender sends.
-    #[arg(long, default_value_t = 100)]
-    messages: usize,
-    /// Total messages per second over all senders; 0 = unpaced (see --closed-loop).
-    #[arg(long, default_value_t = 0.0)]
-    rate: f64,
+    #[command(flatten)]
+    load: Load,
     /// Closed loop: senders wait while --window messages are in flight (sent, not yet read by
     /// the slowest client). Without it the load is an open loop: senders write as fast as TCP
     /// accepts, clients read as fast as they can.
@@ -91,12 +74,6 @@ struct RunArgs {
     /// Messages in flight allowed by --closed-loop.
     #[arg(long, requires = "closed_loop", default_value_t = chatter::bench::load::DEFAULT_WINDOW)]
     window: u64,
-    /// Protocol the simulated clients speak.
-    #[arg(long, value_enum, default_value = "irc")]
-    proto: ProtoArg,
-    /// Clients connecting and registering at once.
-    #[arg(long, default_value_t = 200)]
-    connect_concurrency: usize,
     /// Pin a spawned server to this CPU (taskset).
     #[arg(long, conflicts_with = "target")]
     server_cpu: Option<usize>,
@@ -117,8 +94,16 @@ struct RunArgs {
 #[derive(clap::Args)]
 struct SweepArgs {
     /// chatter models to measure.
-    #[arg(long, value_delimiter = ',', default_value = "iterative,prethread,prefork")]
-    models: Vec<String>,
+    // The models' descriptions would turn the whole page into long help;
+    // a wrong name is still refused with the list of right ones.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "iterative,prethread,prefork",
+        hide_possible_values = true
+    )]
+    models: Vec<Model>,
     /// Workers for the pool models (1 compares them with single-threaded peers on one core).
     #[arg(long, default_value_t = 1)]
     workers: usize,
@@ -181,16 +166,6 @@ fn parse_peer(text: &str) -> Result<chatter::bench::sweep::Peer, String> {
     })
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ModelArg {
-    /// One thread per client blocking in recv; one locked directory.
-    Iterative,
-    /// A pool of event-loop threads sharing an ordered event log.
-    Prethread,
-    /// A supervisor and a pool of event-loop processes sharing the log in shared memory.
-    Prefork,
-}
-
 #[derive(clap::Args)]
 struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
@@ -198,7 +173,7 @@ struct ServeArgs {
     listen: String,
     /// Concurrency model.
     #[arg(long, value_enum, default_value = "iterative")]
-    model: ModelArg,
+    model: Model,
     /// Workers in the pool models (default: the number of CPUs).
     #[arg(long)]
     workers: Option<usize>,
@@ -271,24 +246,16 @@ fn default_workers() -> usize {
 }
 
 /// `--workers` given to a model without a pool is a mistake worth stopping for.
-fn check_workers(model: ModelArg, workers: Option<usize>) -> anyhow::Result<()> {
+fn check_workers(model: Model, workers: Option<usize>) -> anyhow::Result<()> {
     anyhow::ensure!(
-        workers.is_none() || !matches!(model, ModelArg::Iterative),
+        workers.is_none() || model != Model::Iterative,
         "--workers applies only to the prethread and prefork models"
     );
     Ok(())
 }
 
-fn model_name(model: ModelArg) -> &'static str {
-    match model {
-        ModelArg::Iterative => "iterative",
-        ModelArg::Prethread => "prethread",
-        ModelArg::Prefork => "prefork",
-    }
-}
-
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    use chatter::bench::{load::Proto, run, sweep};
+    use chatter::bench::{run, summary, sweep};
     if let Some(BenchCommand::Sweep(s)) = args.command {
         if s.render {
             let sweep = sweep::render(&s.out, &s.notes)?;
@@ -319,26 +286,18 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             (run::Target::Running { addr: addr.clone(), pid: r.pid, name: addr.clone() }, false)
         }
         (None, model) => {
-            let model = model.unwrap_or(ModelArg::Iterative);
+            let model = model.unwrap_or(Model::Iterative);
             check_workers(model, r.workers)?;
-            let pool = !matches!(model, ModelArg::Iterative);
+            let pool = model != Model::Iterative;
             let workers = r.workers.or_else(|| pool.then(default_workers));
-            let target = run::Target::Spawn { model: model_name(model).to_string(), workers };
+            let target = run::Target::Spawn { model, workers };
             (target, pool && r.workers.is_none())
         }
     };
+    let load = Load { window: r.closed_loop.then_some(r.window), ..r.load };
     let plan = run::RunPlan {
         target,
-        proto: match r.proto {
-            ProtoArg::Irc => Proto::Irc,
-            ProtoArg::Line => Proto::Line,
-        },
-        clients: r.clients,
-        senders: r.senders,
-        messages: r.messages,
-        rate: r.rate,
-        window: r.closed_loop.then_some(r.window),
-        connect_concurrency: r.connect_concurrency,
+        load,
         server_cpu: r.server_cpu,
         client_cpu: r.client_cpu,
         progress: !r.json,
@@ -349,16 +308,16 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     if r.json {
         println!("{}", serde_json::to_string(&result)?);
     } else {
-        print!("{}", run::summary(&result, workers_defaulted));
+        print!("{}", summary::summary(&result, workers_defaulted));
     }
-    let problems = run::problems(&result);
+    let problems = summary::problems(&result);
     anyhow::ensure!(problems.is_empty(), "the run failed: {}", problems.join("; "));
     Ok(())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Every client is a descriptor: take all the kernel allows this process.
-    let open_files = chatter::server::listener::raise_open_files(u64::MAX);
+    let open_files = chatter::rlimit::raise_open_files(u64::MAX);
     tracing::debug!(open_files, "open-files limit");
     // The name is the source of every numeric: a host-name-like word.
     let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
@@ -395,11 +354,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     check_workers(args.model, args.workers)?;
     let config = Config {
         listen: args.listen,
-        model: match args.model {
-            ModelArg::Iterative => Model::Iterative,
-            ModelArg::Prethread => Model::Prethread,
-            ModelArg::Prefork => Model::Prefork,
-        },
+        model: args.model,
         workers: args.workers.unwrap_or_else(default_workers),
         info: Arc::new(info),
         max_clients: args.max_clients,

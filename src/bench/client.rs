@@ -6,6 +6,7 @@
 //! tested) without the concurrency around them.
 
 use std::io;
+use std::net::SocketAddr;
 use std::rc::Rc;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -13,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Mutex;
 
-use crate::bench::load::{LoadConfig, Proto};
+use crate::bench::results::Proto;
 
 /// A registered client: its buffered reading half, and its writing half,
 /// shared between the task that sends and the one that answers PINGs.
@@ -29,21 +30,20 @@ pub fn quickack(stream: &TcpStream) {
     let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
 }
 
-/// Connects client `i` and registers it.
-pub async fn connect_one(config: &LoadConfig, i: usize) -> io::Result<Client> {
-    let stream = TcpStream::connect(config.addr).await?;
+/// Connects a client and registers it as `nick`.
+pub async fn connect_one(addr: SocketAddr, proto: Proto, nick: &str) -> io::Result<Client> {
+    let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     quickack(&stream);
     let (read, write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let writer = Rc::new(Mutex::new(write));
-    let nick = format!("{}{i}", config.nick_prefix);
-    let hello = match config.proto {
+    let hello = match proto {
         Proto::Irc => format!("NICK {nick}\r\nUSER {nick} 0 * :chatter bench\r\n"),
         Proto::Line => format!("{nick}\r\n"),
     };
     writer.lock().await.write_all(hello.as_bytes()).await?;
-    let registered = |line: &str| match config.proto {
+    let registered = |line: &str| match proto {
         Proto::Irc => is_numeric(line, "376") || is_numeric(line, "422"),
         Proto::Line => line.starts_with("*** In #lobby"),
     };
@@ -101,12 +101,9 @@ async fn read_until(
     }
 }
 
-/// The three numbers at the end of a bench message line, if it is one.
-pub fn parse_message(line: &str) -> Option<(u32, u32, u64)> {
-    parse_message_bytes(line.trim_end().as_bytes())
-}
-
-/// [`parse_message`] on raw bytes, without allocating: the hot path.
+/// The three numbers (sender, seq, sent µs) at the end of a bench message
+/// line, if it is one; read from the raw bytes without allocating, as this
+/// is the hot path.
 pub fn parse_message_bytes(line: &[u8]) -> Option<(u32, u32, u64)> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut words = line.rsplit(|b| *b == b' ');
@@ -153,6 +150,10 @@ pub fn closed_by_peer(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_message(line: &str) -> Option<(u32, u32, u64)> {
+        parse_message_bytes(line.trim_end().as_bytes())
+    }
 
     #[test]
     fn closing_lines_and_read_errors_give_a_reason() {

@@ -2,25 +2,28 @@
 //! paced and unpaced loads, an errored run and idle-memory figures, shared
 //! by the tests of the page, its tables and its plots.
 
-use crate::bench::report::{IdleMemory, Machine, PeerNote, Sweep};
-use crate::bench::results::{Latency, RunResult, RunSpec, Usage};
+use crate::bench::results::{
+    IdleMemory, Latency, Load, Machine, PeerNote, Proto, RunResult, RunSpec, Sweep, Usage,
+};
 
 pub fn spec(server: &str, workers: Option<usize>, clients: usize, rate: f64) -> RunSpec {
     RunSpec {
         server: server.to_string(),
         workers,
-        proto: "irc".to_string(),
-        clients,
-        senders: 10,
-        messages: 1000,
-        rate,
-        window: None,
-        connect_concurrency: 64,
+        load: Load {
+            proto: Proto::Irc,
+            clients,
+            senders: 10,
+            messages: 1000,
+            rate,
+            window: None,
+            connect_concurrency: 64,
+        },
     }
 }
 
 pub fn run(spec: RunSpec, deliveries_per_sec: f64, p99_us: u64) -> RunResult {
-    let clients = spec.clients;
+    let clients = spec.load.clients;
     RunResult {
         spec: Some(spec),
         connected: clients,
@@ -64,7 +67,7 @@ pub fn run(spec: RunSpec, deliveries_per_sec: f64, p99_us: u64) -> RunResult {
 /// Clients that registered and stayed silent, as a sweep's idle run.
 pub fn idle_run(server: &str, workers: Option<usize>, clients: usize) -> RunResult {
     let mut spec = spec(server, workers, clients, 0.0);
-    (spec.senders, spec.messages) = (0, 0);
+    (spec.load.senders, spec.load.messages) = (0, 0);
     let mut idle = run(spec, 0.0, 0);
     (idle.offered, idle.delivered, idle.flow_secs, idle.latency) = (0, 0, 0.0, Latency::default());
     idle

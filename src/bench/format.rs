@@ -3,7 +3,7 @@
 //! targets. One place, so that a rate reads the same ("2,876,980/s")
 //! wherever it appears.
 
-use super::results::RunSpec;
+use super::results::Load;
 
 /// Shown for a figure that was not measured.
 pub const DASH: &str = "—";
@@ -52,11 +52,11 @@ pub fn rate_text(rate: f64) -> String {
 
 /// How a run's messages were sent: "unpaced, open loop", "paced, 2,000
 /// msg/s", "unpaced, closed loop, at most 1,000 in flight", or "idle".
-pub fn load_text(spec: &RunSpec) -> String {
-    if spec.is_idle() {
+pub fn load_text(load: &Load) -> String {
+    if load.is_idle() {
         return "idle".to_string();
     }
-    pace_text(spec.rate, spec.window)
+    pace_text(load.rate, load.window)
 }
 
 /// The pace part of [`load_text`]: a total `rate` (0 = unpaced) and the
@@ -101,15 +101,15 @@ mod tests {
         assert_eq!(decimals(12.0, 0), "12");
         assert_eq!(mib(1600 * 1024 * 1024), "1,600.0");
         let mut spec = crate::bench::fixtures::spec("prethread", Some(1), 100, 0.0);
-        assert_eq!(load_text(&spec), "unpaced, open loop");
-        spec.window = Some(1000);
-        assert_eq!(load_text(&spec), "unpaced, closed loop, at most 1,000 in flight");
-        spec.rate = 2000.0;
-        assert_eq!(load_text(&spec), "paced, 2,000 msg/s, closed loop, at most 1,000 in flight");
-        spec.window = None;
-        assert_eq!(load_text(&spec), "paced, 2,000 msg/s");
-        spec.senders = 0;
-        assert_eq!(load_text(&spec), "idle");
+        assert_eq!(load_text(&spec.load), "unpaced, open loop");
+        spec.load.window = Some(1000);
+        assert_eq!(load_text(&spec.load), "unpaced, closed loop, at most 1,000 in flight");
+        spec.load.rate = 2000.0;
+        assert_eq!(load_text(&spec.load), "paced, 2,000 msg/s, closed loop, at most 1,000 in flight");
+        spec.load.window = None;
+        assert_eq!(load_text(&spec.load), "paced, 2,000 msg/s");
+        spec.load.senders = 0;
+        assert_eq!(load_text(&spec.load), "idle");
         assert_eq!(cell("a|b\nc"), "a\\|b c");
     }
 }

@@ -39,27 +39,13 @@ use crate::bench::client::{
     read_error_reason,
 };
 use crate::bench::format::signed_group;
+use crate::bench::results::{Load, Proto};
 
-/// How the simulated clients talk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Proto {
-    Irc,
-    Line,
-}
-
+/// The load and how to put it on the server at `addr`.
 #[derive(Debug, Clone)]
-pub struct LoadConfig {
+pub(crate) struct LoadConfig {
     pub addr: SocketAddr,
-    pub proto: Proto,
-    pub clients: usize,
-    pub senders: usize,
-    pub messages: usize,
-    /// Total messages per second over all senders; 0 = unpaced.
-    pub rate: f64,
-    /// Closed loop: at most this many messages sent but not yet received by
-    /// the slowest receiver. `None`: open loop.
-    pub window: Option<u64>,
-    pub connect_concurrency: usize,
+    pub load: Load,
     pub channel: String,
     /// Whether the clients join the channel; idle-memory runs only register.
     pub join: bool,
@@ -74,7 +60,7 @@ pub struct LoadConfig {
 }
 
 /// What happened, for the caller to turn into a `RunResult`.
-pub struct LoadOutcome {
+pub(crate) struct LoadOutcome {
     pub connected: usize,
     /// Seconds to connect and register every client.
     pub connect_secs: f64,
@@ -87,7 +73,7 @@ pub struct LoadOutcome {
 }
 
 /// Hooks into the phases, for resource sampling.
-pub trait Phases {
+pub(crate) trait Phases {
     /// All clients are connected and in the channel; no message sent yet.
     fn connected(&mut self);
     /// The last delivery arrived (or the run gave up waiting).
@@ -144,13 +130,14 @@ impl Shared {
 
 /// Runs one load on the current thread. Returns when every expected
 /// delivery arrived, or nothing arrived for `quiet_timeout` after sending.
-pub fn run(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadOutcome> {
+pub(crate) fn run(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadOutcome> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, drive(config, phases))
 }
 
 async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadOutcome> {
+    let load = &config.load;
     let bars = MultiProgress::with_draw_target(if config.progress {
         ProgressDrawTarget::stderr()
     } else {
@@ -163,9 +150,9 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
             let _ = write!(w, "{}/s", signed_group(state.per_sec().round()));
         })
         .progress_chars("=> ");
-    let senders = config.senders.min(config.clients);
-    let expected_total = (senders * config.messages) as u64 * (config.clients as u64).saturating_sub(1);
-    let progress: Vec<Rc<Cell<u64>>> = (0..config.clients).map(|_| Rc::new(Cell::new(0))).collect();
+    let senders = load.senders.min(load.clients);
+    let expected_total = (senders * load.messages) as u64 * (load.clients as u64).saturating_sub(1);
+    let progress: Vec<Rc<Cell<u64>>> = (0..load.clients).map(|_| Rc::new(Cell::new(0))).collect();
     let shared = Rc::new(Shared {
         base: Instant::now(),
         latency: RefCell::new(new_histogram()),
@@ -187,18 +174,19 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
     };
 
     // Phase 1: connect and register, `connect_concurrency` at a time.
-    let connect_bar = bars.add(ProgressBar::new(config.clients as u64).with_style(style.clone()));
+    let connect_bar = bars.add(ProgressBar::new(load.clients as u64).with_style(style.clone()));
     connect_bar.set_prefix("registered");
     let started = Instant::now();
-    let permits = Arc::new(Semaphore::new(config.connect_concurrency.max(1)));
-    let mut tasks = Vec::with_capacity(config.clients);
-    for i in 0..config.clients {
+    let permits = Arc::new(Semaphore::new(load.connect_concurrency.max(1)));
+    let mut tasks = Vec::with_capacity(load.clients);
+    for i in 0..load.clients {
         let permits = permits.clone();
-        let config = config.clone();
+        let (addr, proto, timeout) = (config.addr, load.proto, config.connect_timeout);
+        let nick = format!("{}{i}", config.nick_prefix);
         let bar = connect_bar.clone();
         tasks.push(tokio::task::spawn_local(async move {
             let _permit = permits.acquire_owned().await.map_err(io::Error::other)?;
-            let client = tokio::time::timeout(config.connect_timeout, connect_one(&config, i))
+            let client = tokio::time::timeout(timeout, connect_one(addr, proto, &nick))
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "registration timed out"))??;
             bar.inc(1);
@@ -209,7 +197,7 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
     let connect_secs = started.elapsed().as_secs_f64();
     connect_bar.finish();
     let connected = clients.len();
-    if connected < config.clients {
+    if connected < load.clients {
         return Ok(failed(connected, connect_secs, 0.0, error));
     }
     if !config.join {
@@ -221,7 +209,7 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
     // Phase 2: join the channel, the same number at a time. Each client
     // starts reading as soon as it is in, so the JOIN lines of everyone after
     // it never pile up unread.
-    let join_bar = bars.add(ProgressBar::new(config.clients as u64).with_style(style.clone()));
+    let join_bar = bars.add(ProgressBar::new(load.clients as u64).with_style(style.clone()));
     join_bar.set_prefix("joined");
     let (stop_tx, stop_rx) = watch::channel(false);
     let joining = Instant::now();
@@ -229,14 +217,14 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
     for (i, client) in clients.into_iter().enumerate() {
         let permits = permits.clone();
         let channel = config.channel.clone();
-        let proto = config.proto;
+        let proto = load.proto;
         let timeout = config.connect_timeout;
         let bar = join_bar.clone();
         let me = (i < senders).then_some(i as u32);
         // Senders and a few reference receivers keep the whole order: the
         // order check needs one reference that stayed connected.
         let keep = me.is_some() || (senders..senders + REFERENCES).contains(&i);
-        let tally = Tally::new(senders as u32, config.messages as u32, me, keep);
+        let tally = Tally::new(senders as u32, load.messages as u32, me, keep);
         let progress = progress[i].clone();
         let shared = shared.clone();
         let stop = stop_rx.clone();
@@ -277,13 +265,13 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
 
     // Senders.
     let flow_start = Instant::now();
-    let prefix = match config.proto {
+    let prefix = match load.proto {
         Proto::Irc => format!("PRIVMSG {} :", config.channel),
         Proto::Line => String::new(),
     };
     let mut sending = Vec::with_capacity(senders);
     for (id, writer) in writers.iter().take(senders).enumerate() {
-        let pace = (config.rate > 0.0).then(|| Duration::from_secs_f64(senders as f64 / config.rate));
+        let pace = (load.rate > 0.0).then(|| Duration::from_secs_f64(senders as f64 / load.rate));
         // Stagger paced senders so the total rate is smooth.
         let offset = pace.map(|p| p.mul_f64(id as f64 / senders as f64));
         sending.push(tokio::task::spawn_local(send(
@@ -291,8 +279,8 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
             progress[id].clone(),
             prefix.clone(),
             id,
-            config.messages,
-            Pacing { pace, offset, window: config.window },
+            load.messages,
+            Pacing { pace, offset, window: load.window },
             shared.clone(),
         )));
     }

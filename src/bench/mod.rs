@@ -3,27 +3,35 @@
 //! measures throughput, delivery latency and the server's resource use.
 //! `chatter bench sweep` runs a matrix of such runs and writes the report.
 //!
-//! - [`load`]: the simulated clients (tokio, one thread); [`client`]: what
+//! - [`load`]: the simulated clients (tokio, one thread); `client`: what
 //!   one of them says and reads.
-//! - [`accounting`]: loss, duplicates, order and latency from what arrived.
-//! - [`procstat`]: the server's CPU, memory, threads, switches and fds.
-//! - [`run`]: one run end to end; [`sweep`]: the matrix; [`report`]: the
-//!   Markdown page and the JSON, made of [`tables`], [`plots`] (drawn by
-//!   [`svg`]) and [`targets`] (which goals the figures meet); [`results`]:
-//!   the data they share; [`format`]: how numbers are printed everywhere.
+//! - `accounting`: loss, duplicates, order and latency from what arrived.
+//! - `procstat`: the server's CPU, memory, threads, switches and fds.
+//! - [`run`]: one run end to end, and [`summary`]: what its result says in
+//!   words (and whether it failed); [`sweep`]: the matrix; `report`: the
+//!   Markdown page, made of `tables`, `plots` (drawn and written by
+//!   `svg`) and `targets` (which goals the figures meet); [`results`]:
+//!   the data they all share (the load, a run's figures, a sweep and its
+//!   JSON file), which is the only thing they depend on in common;
+//!   `format`: how numbers are printed everywhere.
+//!
+//! Only what the `chatter` binary uses is public (`run`, `summary`,
+//! `sweep`, `results`, `load`'s default window); the rest is `pub(crate)`, so that
+//! anything no longer called shows up as dead code.
 
-pub mod accounting;
-pub mod client;
+pub(crate) mod accounting;
+pub(crate) mod client;
 #[cfg(test)]
 mod fixtures;
-pub mod format;
+pub(crate) mod format;
 pub mod load;
-pub mod plots;
-pub mod procstat;
-pub mod report;
+pub(crate) mod plots;
+pub(crate) mod procstat;
+pub(crate) mod report;
 pub mod results;
 pub mod run;
-pub mod svg;
+pub mod summary;
+pub(crate) mod svg;
 pub mod sweep;
-pub mod tables;
-pub mod targets;
+pub(crate) mod tables;
+pub(crate) mod targets;

@@ -1,6 +1,7 @@
 //! What the report's plots show: which runs feed each plot, the points of
 //! each line, the title and axis text, and a caption that says exactly what
-//! was measured. How a plot is drawn is [`super::svg`]'s business.
+//! was measured. How a plot is drawn, and written to a file, is
+//! [`super::svg`]'s business, so this module is pure data.
 //!
 //! Why it is shaped so:
 //! - Which runs feed which plot is decided in one place ([`plots`]), and the
@@ -14,15 +15,10 @@
 //!   server, each load is its own line, told apart by its dash pattern.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io;
-use std::path::Path;
 
 use super::format::{MIB, group, load_text};
-use super::report::{Sweep, label};
-use super::results::{RunResult, RunSpec};
-use super::run::problems;
-use super::svg;
+use super::results::{RunResult, RunSpec, Sweep, label};
+use super::summary::problems;
 use super::tables::Kind;
 
 /// One plot: what it shows and the points of each line.
@@ -47,28 +43,18 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
+// The legend names servers and loads apart (see `svg`); the tests find
+// a line by both at once.
+#[cfg(test)]
 impl Series {
-    /// The line's name in a legend: "prethread/1" or "prethread/1, unpaced, open loop".
+    /// "prethread/1", or "prethread/1, unpaced, open loop" when the plot
+    /// holds several loads.
     pub fn name(&self) -> String {
         match &self.variant {
             Some(variant) => format!("{}, {variant}", self.server),
             None => self.server.clone(),
         }
     }
-}
-
-/// Writes the four plots into `dir` and returns their file names. All four
-/// are written even without data, so the Markdown's links always resolve.
-pub fn write_plots(dir: &Path, sweep: &Sweep) -> io::Result<Vec<String>> {
-    let servers = servers(sweep);
-    let mut files = Vec::new();
-    for plot in plots(sweep) {
-        let drawn = svg::draw(&plot, &servers);
-        let svg = drawn.map_err(|e| io::Error::other(format!("drawing {}: {e}", plot.file)))?;
-        fs::write(dir.join(plot.file), svg)?;
-        files.push(plot.file.to_string());
-    }
-    Ok(files)
 }
 
 /// Every server of the sweep, in order of first appearance: its place in
@@ -115,7 +101,7 @@ pub fn plots(sweep: &Sweep) -> Vec<Plot> {
 }
 
 fn deliveries(sweep: &Sweep) -> Plot {
-    let chosen = choose(sweep, |_, s| !s.is_idle() && s.rate <= 0.0);
+    let chosen = choose(sweep, |_, s| !s.load.is_idle() && s.load.rate <= 0.0);
     let (series, load) = lines(points(&chosen, |r| Some(r.deliveries_per_sec)), false);
     Plot {
         file: "deliveries.svg",
@@ -133,7 +119,7 @@ fn deliveries(sweep: &Sweep) -> Plot {
 }
 
 fn latency(sweep: &Sweep) -> Plot {
-    let chosen = choose(sweep, |r, s| !s.is_idle() && s.rate > 0.0 && r.latency.count > 0);
+    let chosen = choose(sweep, |r, s| !s.load.is_idle() && s.load.rate > 0.0 && r.latency.count > 0);
     // The sweep paces each size at its own rate; one line per server across
     // them reads as "latency under the sweep's steady load", with the rates
     // in the caption.
@@ -161,7 +147,7 @@ fn peak_rss(sweep: &Sweep) -> Plot {
     let mut peaks: Vec<Point> = Vec::new();
     for (run, spec) in &chosen.plotted {
         let Some(usage) = &run.server else { continue };
-        let (server, x, y) = (label(spec), spec.clients as f64, usage.peak_rss_bytes as f64 / MIB);
+        let (server, x, y) = (label(spec), spec.load.clients as f64, usage.peak_rss_bytes as f64 / MIB);
         match peaks.iter_mut().find(|p| p.server == server && p.x == x) {
             Some(point) => point.y = point.y.max(y),
             None => peaks.push(Point { server, kind: Kind::Unspecified, x, y }),
@@ -185,8 +171,8 @@ fn peak_rss(sweep: &Sweep) -> Plot {
 
 fn cpu_per_million(sweep: &Sweep) -> Plot {
     let chosen = choose(sweep, |r, s| {
-        !s.is_idle()
-            && s.rate <= 0.0
+        !s.load.is_idle()
+            && s.load.rate <= 0.0
             && r.delivered > 0
             && r.server.as_ref().is_some_and(|u| u.flow_cpu_secs > 0.0)
     });
@@ -211,7 +197,7 @@ fn cpu_per_million(sweep: &Sweep) -> Plot {
 /// A point per plotted run: its client count and `y` of it.
 fn points(chosen: &Chosen, y: impl Fn(&RunResult) -> Option<f64>) -> Vec<Point> {
     let point = |(r, s): &(&RunResult, &RunSpec)| {
-        Some(Point { server: label(s), kind: Kind::of(r), x: s.clients as f64, y: y(r)? })
+        Some(Point { server: label(s), kind: Kind::of(r), x: s.load.clients as f64, y: y(r)? })
     };
     chosen.plotted.iter().filter_map(point).collect()
 }
@@ -270,7 +256,7 @@ fn caption(what: &str, chosen: &Chosen, per_run: bool) -> String {
             .left_out
             .iter()
             .map(|(r, s)| {
-                format!("{} at N={} ({})", label(s), group(s.clients as u64), problems(r).join(", "))
+                format!("{} at N={} ({})", label(s), group(s.load.clients as u64), problems(r).join(", "))
             })
             .collect();
         text += &format!(" Left out, because not every message reached every client: {}.", gone.join("; "));
@@ -282,14 +268,17 @@ fn caption(what: &str, chosen: &Chosen, per_run: bool) -> String {
 /// messages; N=10,000: ..." — the pace once if all runs share it, client
 /// counts with the same loads named together.
 fn loads_by_size(runs: &[(&RunResult, &RunSpec)]) -> String {
-    let pace = |s: &RunSpec| load_text(s);
+    let pace = |s: &RunSpec| load_text(&s.load);
     let shared = runs.iter().all(|(_, s)| pace(s) == pace(runs[0].1)).then(|| pace(runs[0].1));
     let mut by_size: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for (_, spec) in runs {
-        let shape =
-            format!("{} senders × {} messages", group(spec.senders as u64), group(spec.messages as u64));
+        let shape = format!(
+            "{} senders × {} messages",
+            group(spec.load.senders as u64),
+            group(spec.load.messages as u64)
+        );
         let load = if shared.is_some() { shape } else { format!("{shape}, {}", pace(spec)) };
-        let loads = by_size.entry(spec.clients).or_default();
+        let loads = by_size.entry(spec.load.clients).or_default();
         if !loads.contains(&load) {
             loads.push(load);
         }
@@ -404,7 +393,7 @@ mod tests {
     fn two_loads_at_one_size_are_two_lines() {
         let mut sweep = sweep();
         let mut closed = spec("prethread", Some(4), 100, 0.0);
-        closed.window = Some(1000);
+        closed.load.window = Some(1000);
         sweep.runs.push(run(closed, 5_000_000.0, 800));
         let plots = plots(&sweep);
         let deliveries = find(&plots, "deliveries.svg");

@@ -34,7 +34,8 @@ use std::time::Duration;
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::time::TimeVal;
 use nix::unistd::{SysconfVar, sysconf};
-use serde::{Deserialize, Serialize};
+
+use crate::bench::results::Machine;
 
 /// One reading of a process tree (a PID and all its descendants).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -218,20 +219,16 @@ pub fn own_cpu_secs() -> f64 {
     secs(usage.user_time()) + secs(usage.system_time())
 }
 
-pub use crate::server::listener::raise_open_files;
-
 /// What a [`Sampler`] has seen so far.
 #[derive(Debug, Default)]
 struct Seen {
     latest: Sample,
     peak_rss: u64,
-    peak_threads: usize,
 }
 
 impl Seen {
     fn update(&mut self, sample: Sample) {
         self.peak_rss = self.peak_rss.max(sample.rss_bytes);
-        self.peak_threads = self.peak_threads.max(sample.threads);
         self.latest = sample;
     }
 }
@@ -286,16 +283,16 @@ impl Sampler {
     }
 
     /// The most recent successful reading.
+    // This and `peak_rss` let the tests look while sampling goes on; a run
+    // takes both from `stop`.
+    #[cfg(test)]
     pub fn latest(&self) -> Sample {
         lock(&self.seen).latest.clone()
     }
 
+    #[cfg(test)]
     pub fn peak_rss(&self) -> u64 {
         lock(&self.seen).peak_rss
-    }
-
-    pub fn peak_threads(&self) -> usize {
-        lock(&self.seen).peak_threads
     }
 
     /// Ends the sampling and takes one last reading, so the result reflects
@@ -315,15 +312,6 @@ impl Sampler {
         }
         (seen.latest.clone(), seen.peak_rss)
     }
-}
-
-/// Machine facts for the report.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Machine {
-    pub cores: usize,
-    pub memory_bytes: u64,
-    pub kernel: String,
-    pub cpu_model: String,
 }
 
 /// Reads the machine's facts; what cannot be read is 0 or "unknown", since
@@ -446,7 +434,6 @@ mod tests {
         assert!(sampler.latest().processes >= 1);
         thread::sleep(Duration::from_millis(30));
         assert!(sampler.peak_rss() > 0);
-        assert!(sampler.peak_threads() >= 1);
         let (last, peak) = sampler.stop();
         assert!(last.processes >= 1 && last.rss_bytes > 0);
         assert!(peak >= last.rss_bytes);
@@ -461,12 +448,6 @@ mod tests {
             x = std::hint::black_box(x.wrapping_add(1));
         }
         assert!(own_cpu_secs() > 0.0);
-
-        let (soft, hard) =
-            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
-        assert_eq!(raise_open_files(0), soft, "never lowers");
-        let raised = raise_open_files(soft.saturating_add(1).min(hard));
-        assert!(raised >= soft && raised <= hard);
 
         let m = machine();
         assert!(m.cores >= 1 && m.memory_bytes > 0, "{m:?}");

@@ -1,98 +1,21 @@
-//! The report of a benchmark sweep: the data a sweep collected ([`Sweep`]),
-//! its JSON form (`docs/bench/results.json`) and the Markdown text of
-//! `docs/PERFORMANCE.md`, assembled from the tables ([`super::tables`]), the
-//! plots ([`super::plots`]) and the targets ([`super::targets`]).
+//! The Markdown text of `docs/PERFORMANCE.md`, assembled from the tables
+//! ([`super::tables`]), the plots ([`super::plots`]) and the targets
+//! ([`super::targets`]) of a [`Sweep`].
 //!
 //! Why it is shaped this way: the sweep writes the raw results as JSON first
-//! and everything else is drawn from that file, so the report can be
-//! regenerated (or its layout changed) without rerunning hours of load, and
-//! every figure in the Markdown is derived from the data — nothing is typed
-//! in by hand except [`Sweep::notes`], which is kept verbatim. Rendering is
-//! pure: [`markdown`] returns a `String`, so tests need no files.
+//! ([`super::results`]) and everything else is drawn from that file, so the
+//! report can be regenerated (or its layout changed) without rerunning hours
+//! of load, and every figure in the Markdown is derived from the data —
+//! nothing is typed in by hand except [`Sweep::notes`], which is kept
+//! verbatim. Rendering is pure: [`markdown`] returns a `String`, so tests
+//! need no files.
 
 use std::fmt::Write as _;
-use std::fs;
-use std::io;
-use std::path::Path;
-
-use serde::{Deserialize, Serialize};
 
 use super::format::GIB;
 use super::plots::plots;
-use super::results::{RunResult, RunSpec};
+use super::results::Sweep;
 use super::tables;
-
-/// The machine a sweep ran on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Machine {
-    pub cores: usize,
-    pub memory_bytes: u64,
-    pub kernel: String,
-    pub cpu_model: String,
-}
-
-/// A server's resident memory with no clients and with `clients` idle ones.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IdleMemory {
-    /// The server's label, as made by [`label`], e.g. "prethread/1".
-    pub server: String,
-    pub clients: usize,
-    pub rss_empty_bytes: u64,
-    pub rss_loaded_bytes: u64,
-}
-
-impl IdleMemory {
-    /// Bytes each idle connection costs: (loaded − empty) / clients. Signed
-    /// because on a server whose memory barely grows, sampling noise can make
-    /// the difference negative, and hiding that would overstate precision.
-    /// `None` when no clients were connected.
-    pub fn bytes_per_connection(&self) -> Option<f64> {
-        (self.clients > 0)
-            .then(|| (self.rss_loaded_bytes as f64 - self.rss_empty_bytes as f64) / self.clients as f64)
-    }
-}
-
-/// How a peer (another IRC server measured for comparison) was set up.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PeerNote {
-    pub name: String,
-    /// The command line that started it.
-    pub command: String,
-    /// Its configuration, in prose or as the relevant configuration lines.
-    pub configuration: String,
-}
-
-/// Everything one sweep produced; written as `docs/bench/results.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Sweep {
-    /// The exact command that produced it.
-    pub command: String,
-    /// When it was produced, as text.
-    pub generated: String,
-    /// The commit measured (`git rev-parse HEAD`, marked when the tree had
-    /// uncommitted changes); empty if it was not recorded.
-    #[serde(default)]
-    pub commit: String,
-    pub machine: Machine,
-    /// How server and load generator were placed on CPUs, e.g. "server on CPU
-    /// 0, load generator on CPU 1 (taskset)".
-    pub pinning: String,
-    /// Each run, with `spec` set.
-    pub runs: Vec<RunResult>,
-    pub idle: Vec<IdleMemory>,
-    pub peers: Vec<PeerNote>,
-    /// Hand-written analysis (Markdown), included verbatim.
-    pub notes: String,
-}
-
-/// The name a server goes by in tables and legends: the model or peer name,
-/// with the pool size when there is one ("iterative", "prethread/1", "ngircd").
-pub fn label(spec: &RunSpec) -> String {
-    match spec.workers {
-        Some(workers) => format!("{}/{workers}", spec.server),
-        None => spec.server.clone(),
-    }
-}
 
 /// `text` as Markdown code: a hash in code, the note after it in prose.
 fn code_span(commit: &str) -> String {
@@ -100,22 +23,6 @@ fn code_span(commit: &str) -> String {
         Some((hash, note)) => format!("`{hash}` {note}"),
         None => format!("`{commit}`"),
     }
-}
-
-/// Writes `sweep` to `path` as pretty-printed JSON.
-pub fn write_json(path: &Path, sweep: &Sweep) -> io::Result<()> {
-    let mut text = serde_json::to_string_pretty(sweep).map_err(io::Error::other)?;
-    text.push('\n');
-    fs::write(path, text)
-}
-
-/// Reads a sweep written by [`write_json`].
-pub fn read_json(path: &Path) -> io::Result<Sweep> {
-    let bytes = fs::read(path)?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        // Name the file: the caller usually reports only this error.
-        io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
-    })
 }
 
 /// The whole `docs/PERFORMANCE.md` text. `plot_dir` is the path of the plots
@@ -187,14 +94,7 @@ pub fn markdown(sweep: &Sweep, plot_files: &[String], plot_dir: &str) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::fixtures::{spec, sweep};
-
-    #[test]
-    fn labels() {
-        assert_eq!(label(&spec("iterative", None, 1, 0.0)), "iterative");
-        assert_eq!(label(&spec("prethread", Some(1), 1, 0.0)), "prethread/1");
-        assert_eq!(label(&spec("ngircd", None, 1, 0.0)), "ngircd");
-    }
+    use crate::bench::fixtures::sweep;
 
     #[test]
     fn markdown_has_everything_in_order() {
@@ -283,30 +183,5 @@ mod tests {
         assert!(markdown(&sweep, &[], "bench").contains(" at a commit that was not recorded. "));
         sweep.commit = "0123abcd".into();
         assert!(markdown(&sweep, &[], "bench").contains(" at commit `0123abcd`. "));
-    }
-
-    #[test]
-    fn idle_per_connection() {
-        let idle =
-            IdleMemory { server: "x".into(), clients: 4, rss_empty_bytes: 1000, rss_loaded_bytes: 900 };
-        assert_eq!(idle.bytes_per_connection(), Some(-25.0));
-        let none = IdleMemory { clients: 0, ..idle };
-        assert_eq!(none.bytes_per_connection(), None);
-    }
-
-    #[test]
-    fn json_round_trip() {
-        let dir = std::env::temp_dir().join(format!("chatter-report-json-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("results.json");
-        let sweep = sweep();
-        write_json(&path, &sweep).unwrap();
-        assert!(fs::read_to_string(&path).unwrap().contains("\n  \"command\": "));
-        assert_eq!(read_json(&path).unwrap(), sweep);
-        fs::write(&path, "{").unwrap();
-        let err = read_json(&path).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-        assert!(err.to_string().contains("results.json"));
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,10 +1,90 @@
-//! What one benchmark run measured, in a form that is printed as a table,
-//! written as one JSON line (`--json`), collected into
-//! `docs/bench/results.json` by a sweep and read back to draw the report.
+//! The bench's data model: what one run was asked and measured, in a form
+//! that is printed as a table, written as one JSON line (`--json`), and
+//! what a whole sweep collected, written as `docs/bench/results.json` and
+//! read back to draw the report.
+//!
+//! Why it is shaped so: everything that renders (the report, its tables,
+//! plots and targets) and everything that measures (a run, a sweep) meets
+//! here and nowhere else, so the renderers depend on the data and never on
+//! each other. The field names are the JSON's: committed results files must
+//! keep loading.
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-/// What was asked of a run.
+/// Which clients the load generator plays: the names are the command
+/// line's (`--proto`) and the JSON's.
+///
+/// Not [`crate::chat::Protocol`], though both say IRC or plain lines: that
+/// one is how chatter classifies a connection it hears, inside the chat
+/// core; this one is what the bench sends to any server (a peer speaks only
+/// IRC), and it names its plain variant "line", as results files already do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// IRC clients (NICK/USER, JOIN, PRIVMSG).
+    Irc,
+    /// Plain-line clients (a name, then lines).
+    Line,
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Proto::Irc => "irc",
+            Proto::Line => "line",
+        })
+    }
+}
+
+/// The load a run puts on a server: who connects, who sends, how much and
+/// how fast. One description for the command line (`chatter bench`
+/// flattens it into its flags, and the field docs are their help), a run's
+/// plan, the simulated clients and the results file (flattened into
+/// [`RunSpec`], so the JSON keeps its flat field names, in this order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+pub struct Load {
+    /// Protocol the simulated clients speak.
+    #[arg(long, value_enum, default_value = "irc")]
+    pub proto: Proto,
+    /// Simulated clients; all join one channel.
+    #[arg(long, default_value_t = 100)]
+    pub clients: usize,
+    /// How many of the clients send.
+    #[arg(long, default_value_t = 10)]
+    pub senders: usize,
+    /// Messages each sender sends.
+    #[arg(long, default_value_t = 100)]
+    pub messages: usize,
+    /// Total messages per second over all senders; 0 = unpaced (see --closed-loop).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Closed loop: at most this many messages in flight (sent, not yet
+    /// received by the slowest receiver). `None`: open loop, senders write
+    /// as fast as TCP accepts.
+    // The command line says this in two flags, `--closed-loop` and
+    // `--window` with a default, which the binary folds into one value.
+    #[arg(skip)]
+    #[serde(default)]
+    pub window: Option<u64>,
+    /// Clients connecting and registering at once.
+    #[arg(long, default_value_t = 200)]
+    pub connect_concurrency: usize,
+}
+
+impl Load {
+    /// Clients that only register and stay silent: a run for memory, with
+    /// nothing to deliver.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.senders == 0 || self.messages == 0
+    }
+}
+
+/// What was asked of a run: which server, under which load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {
     /// The server under test: a chatter model ("iterative", "prethread",
@@ -12,29 +92,8 @@ pub struct RunSpec {
     pub server: String,
     /// Pool size for chatter's pool models.
     pub workers: Option<usize>,
-    /// "irc" or "line".
-    pub proto: String,
-    pub clients: usize,
-    pub senders: usize,
-    /// Messages per sender.
-    pub messages: usize,
-    /// Total send rate in messages per second; 0 = unpaced.
-    pub rate: f64,
-    /// Closed loop: at most this many messages in flight (sent, not yet
-    /// received by the slowest receiver). `None`: open loop, senders write
-    /// as fast as TCP accepts.
-    #[serde(default)]
-    pub window: Option<u64>,
-    /// Clients connecting and registering at once.
-    pub connect_concurrency: usize,
-}
-
-impl RunSpec {
-    /// Clients that only register and stay silent: a run for memory, with
-    /// nothing to deliver.
-    pub fn is_idle(&self) -> bool {
-        self.senders == 0 || self.messages == 0
-    }
+    #[serde(flatten)]
+    pub load: Load,
 }
 
 /// Delivery latency percentiles, in microseconds.
@@ -126,4 +185,150 @@ pub struct RunResult {
     pub generator_flow_cpu_secs: f64,
     /// Why the run stopped short, if it did.
     pub error: Option<String>,
+}
+
+/// The machine a sweep ran on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub memory_bytes: u64,
+    pub kernel: String,
+    pub cpu_model: String,
+}
+
+/// A server's resident memory with no clients and with `clients` idle ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdleMemory {
+    /// The server's label, as made by `label`, e.g. "prethread/1".
+    pub server: String,
+    pub clients: usize,
+    pub rss_empty_bytes: u64,
+    pub rss_loaded_bytes: u64,
+}
+
+impl IdleMemory {
+    /// Bytes each idle connection costs: (loaded − empty) / clients. Signed
+    /// because on a server whose memory barely grows, sampling noise can make
+    /// the difference negative, and hiding that would overstate precision.
+    /// `None` when no clients were connected.
+    pub(crate) fn bytes_per_connection(&self) -> Option<f64> {
+        (self.clients > 0)
+            .then(|| (self.rss_loaded_bytes as f64 - self.rss_empty_bytes as f64) / self.clients as f64)
+    }
+}
+
+/// How a peer (another IRC server measured for comparison) was set up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerNote {
+    pub name: String,
+    /// The command line that started it.
+    pub command: String,
+    /// Its configuration, in prose or as the relevant configuration lines.
+    pub configuration: String,
+}
+
+/// Everything one sweep produced; written as `docs/bench/results.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sweep {
+    /// The exact command that produced it.
+    pub command: String,
+    /// When it was produced, as text.
+    pub generated: String,
+    /// The commit measured (`git rev-parse HEAD`, marked when the tree had
+    /// uncommitted changes); empty if it was not recorded.
+    #[serde(default)]
+    pub commit: String,
+    pub machine: Machine,
+    /// How server and load generator were placed on CPUs, e.g. "server on CPU
+    /// 0, load generator on CPU 1 (taskset)".
+    pub pinning: String,
+    /// Each run, with `spec` set.
+    pub runs: Vec<RunResult>,
+    pub idle: Vec<IdleMemory>,
+    pub peers: Vec<PeerNote>,
+    /// Hand-written analysis (Markdown), included verbatim.
+    pub notes: String,
+}
+
+/// The name a server goes by in tables and legends: the model or peer name,
+/// with the pool size when there is one ("iterative", "prethread/1", "ngircd").
+pub(crate) fn label(spec: &RunSpec) -> String {
+    match spec.workers {
+        Some(workers) => format!("{}/{workers}", spec.server),
+        None => spec.server.clone(),
+    }
+}
+
+/// Writes `sweep` to `path` as pretty-printed JSON.
+pub(crate) fn write_json(path: &Path, sweep: &Sweep) -> io::Result<()> {
+    let mut text = serde_json::to_string_pretty(sweep).map_err(io::Error::other)?;
+    text.push('\n');
+    fs::write(path, text)
+}
+
+/// Reads a sweep written by [`write_json`].
+pub(crate) fn read_json(path: &Path) -> io::Result<Sweep> {
+    let bytes = fs::read(path)?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        // Name the file: the caller usually reports only this error.
+        io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::fixtures::{spec, sweep};
+
+    #[test]
+    fn labels() {
+        assert_eq!(label(&spec("iterative", None, 1, 0.0)), "iterative");
+        assert_eq!(label(&spec("prethread", Some(1), 1, 0.0)), "prethread/1");
+        assert_eq!(label(&spec("ngircd", None, 1, 0.0)), "ngircd");
+    }
+
+    #[test]
+    fn idle_per_connection() {
+        let idle =
+            IdleMemory { server: "x".into(), clients: 4, rss_empty_bytes: 1000, rss_loaded_bytes: 900 };
+        assert_eq!(idle.bytes_per_connection(), Some(-25.0));
+        let none = IdleMemory { clients: 0, ..idle };
+        assert_eq!(none.bytes_per_connection(), None);
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let dir = std::env::temp_dir().join(format!("chatter-report-json-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("results.json");
+        let sweep = sweep();
+        write_json(&path, &sweep).unwrap();
+        assert!(fs::read_to_string(&path).unwrap().contains("\n  \"command\": "));
+        assert_eq!(read_json(&path).unwrap(), sweep);
+        fs::write(&path, "{").unwrap();
+        let err = read_json(&path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("results.json"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The results files committed under docs/bench load, and write back
+    /// byte for byte: a renamed or reordered field would show here before
+    /// it showed as a diff in a regenerated report.
+    #[test]
+    fn committed_results_load_and_write_back_unchanged() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/bench");
+        let mut checked = 0;
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let sweep = read_json(&path).unwrap();
+                let mut text = serde_json::to_string_pretty(&sweep).unwrap();
+                text.push('\n');
+                assert!(text == fs::read_to_string(&path).unwrap(), "{} changed", path.display());
+                checked += 1;
+            }
+        }
+        assert!(checked > 0, "no results file in {}", dir.display());
+    }
 }

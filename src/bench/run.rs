@@ -8,31 +8,25 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::bench::accounting::{combine, latency_summary};
-use crate::bench::format::{decimals, group, load_text, signed_group};
-use crate::bench::load::{self, LoadConfig, Phases, Proto};
+use crate::bench::load::{self, LoadConfig, Phases};
 use crate::bench::procstat::{self, Sample, Sampler};
-use crate::bench::results::{RunResult, RunSpec, Usage};
+use crate::bench::results::{Load, RunResult, RunSpec, Usage};
+use crate::server::Model;
 
 /// Where the server under test comes from.
 #[derive(Debug, Clone)]
 pub enum Target {
     /// Start `chatter serve --model MODEL` on an ephemeral port.
-    Spawn { model: String, workers: Option<usize> },
+    Spawn { model: Model, workers: Option<usize> },
     /// A server someone else started, with its PID if known.
     Running { addr: String, pid: Option<u32>, name: String },
 }
 
+/// One run: the server under test, the load, and how to run it.
 #[derive(Debug, Clone)]
 pub struct RunPlan {
     pub target: Target,
-    pub proto: Proto,
-    pub clients: usize,
-    pub senders: usize,
-    pub messages: usize,
-    pub rate: f64,
-    /// Closed loop with this window; `None`: open loop.
-    pub window: Option<u64>,
-    pub connect_concurrency: usize,
+    pub load: Load,
     pub server_cpu: Option<usize>,
     pub client_cpu: Option<usize>,
     pub progress: bool,
@@ -43,14 +37,19 @@ pub struct RunPlan {
 
 /// A chatter server this process started; stopped (SIGTERM, then SIGKILL)
 /// when dropped.
-pub struct SpawnedServer {
+pub(crate) struct SpawnedServer {
     child: Child,
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
+}
+
+/// A model's name as `chatter serve --model` takes it and the report shows it.
+pub(crate) fn model_name(model: Model) -> String {
+    clap::ValueEnum::to_possible_value(&model).map_or_else(String::new, |v| v.get_name().to_string())
 }
 
 impl SpawnedServer {
-    pub fn start(
-        model: &str,
+    pub(crate) fn start(
+        model: Model,
         workers: Option<usize>,
         cpu: Option<usize>,
         max_clients: usize,
@@ -65,7 +64,7 @@ impl SpawnedServer {
             }
             None => Command::new(exe),
         };
-        command.args(["serve", "--listen", "127.0.0.1:0", "--model", model]);
+        command.args(["serve", "--listen", "127.0.0.1:0", "--model", &model_name(model)]);
         if let Some(workers) = workers {
             command.args(["--workers", &workers.to_string()]);
         }
@@ -89,7 +88,7 @@ impl SpawnedServer {
         Ok(SpawnedServer { child, addr })
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 }
@@ -102,7 +101,7 @@ impl Drop for SpawnedServer {
 }
 
 /// SIGTERM, then SIGKILL if the process is still there after 10 s.
-pub fn stop_pid(pid: u32) {
+pub(crate) fn stop_pid(pid: u32) {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
     let pid = Pid::from_raw(pid as i32);
@@ -120,7 +119,7 @@ pub fn stop_pid(pid: u32) {
 }
 
 /// Whether a process exists and has not exited (a zombie has).
-pub fn is_alive(pid: u32) -> bool {
+pub(crate) fn is_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')))
@@ -128,7 +127,7 @@ pub fn is_alive(pid: u32) -> bool {
 }
 
 /// Pins this process (the load generator) to one CPU.
-pub fn pin_self(cpu: usize) -> io::Result<()> {
+pub(crate) fn pin_self(cpu: usize) -> io::Result<()> {
     use nix::sched::{CpuSet, sched_setaffinity};
     let mut set = CpuSet::new();
     set.set(cpu).map_err(io::Error::from)?;
@@ -179,12 +178,12 @@ impl Phases for Snapshot {
 /// Runs one load and returns what it measured (errors inside the run are
 /// recorded in the result; only failing to start at all is an `Err`).
 pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
-    let limit = procstat::raise_open_files(plan.clients as u64 + 256);
-    if (limit as usize) < plan.clients + 64 {
+    let clients = plan.load.clients;
+    let limit = crate::rlimit::raise_open_files(clients as u64 + 256);
+    if (limit as usize) < clients + 64 {
         eprintln!(
-            "warning: open-files limit is {limit}; {} clients need about {} (raise the hard limit)",
-            plan.clients,
-            plan.clients + 64
+            "warning: open-files limit is {limit}; {clients} clients need about {} (raise the hard limit)",
+            clients + 64
         );
     }
     if let Some(cpu) = plan.client_cpu {
@@ -192,9 +191,9 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
     }
     let (spawned, addr, pid, server_name, workers) = match &plan.target {
         Target::Spawn { model, workers } => {
-            let server = SpawnedServer::start(model, *workers, plan.server_cpu, plan.clients + 1000)?;
+            let server = SpawnedServer::start(*model, *workers, plan.server_cpu, clients + 1000)?;
             let (addr, pid) = (server.addr, server.pid());
-            (Some(server), addr, Some(pid), model.clone(), *workers)
+            (Some(server), addr, Some(pid), model_name(*model), *workers)
         }
         Target::Running { addr, pid, name } => {
             let addr = addr
@@ -206,30 +205,16 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
             (None, addr, *pid, name.clone(), None)
         }
     };
-    let spec = RunSpec {
-        server: server_name,
-        workers,
-        proto: match plan.proto {
-            Proto::Irc => "irc".into(),
-            Proto::Line => "line".into(),
-        },
-        clients: plan.clients,
+    let load = Load {
         // Clients that never join send nothing, whatever was asked.
-        senders: if plan.join { plan.senders.min(plan.clients) } else { 0 },
-        messages: if plan.join { plan.messages } else { 0 },
-        rate: plan.rate,
-        window: plan.window,
-        connect_concurrency: plan.connect_concurrency,
+        senders: if plan.join { plan.load.senders.min(clients) } else { 0 },
+        messages: if plan.join { plan.load.messages } else { 0 },
+        ..plan.load.clone()
     };
+    let spec = RunSpec { server: server_name, workers, load };
     let config = LoadConfig {
         addr,
-        proto: plan.proto,
-        clients: plan.clients,
-        senders: spec.senders,
-        messages: spec.messages,
-        rate: plan.rate,
-        window: plan.window,
-        connect_concurrency: plan.connect_concurrency,
+        load: spec.load.clone(),
         channel: "#bench".into(),
         join: plan.join,
         nick_prefix: "b".into(),
@@ -298,157 +283,9 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
     })
 }
 
-/// "12 clients: 10 × ERROR :Closing Link: ... (SendQ exceeded); 2 ×
-/// connection reset", and how many gave reasons not listed.
-pub fn disconnects_text(result: &RunResult) -> String {
-    let listed: Vec<String> = result
-        .disconnect_reasons
-        .iter()
-        .map(|r| format!("{} × {}", group(r.clients as u64), r.reason))
-        .collect();
-    let unlisted =
-        result.disconnected.saturating_sub(result.disconnect_reasons.iter().map(|r| r.clients).sum());
-    let mut text = format!("{} clients: {}", group(result.disconnected as u64), listed.join("; "));
-    if unlisted > 0 {
-        text += &format!("; {} for other reasons", group(unlisted as u64));
-    }
-    text
-}
-
-/// The order verdict in a word or two: "yes", "NO" or "not checked".
-pub fn order_text(result: &RunResult) -> &'static str {
-    match (result.order_consistent, result.order_unchecked) {
-        (true, _) => "yes",
-        (false, false) => "NO",
-        (false, true) => "not checked",
-    }
-}
-
-/// What makes a run count as failed, in words: empty when every client
-/// stayed connected and got every message exactly once, in one order.
-pub fn problems(result: &RunResult) -> Vec<String> {
-    let mut found = Vec::new();
-    if let Some(error) = &result.error {
-        found.push(format!("stopped short: {error}"));
-    }
-    if result.lost > 0 {
-        found.push(format!("{} deliveries lost", group(result.lost)));
-    }
-    if result.duplicated > 0 {
-        found.push(format!("{} duplicated", group(result.duplicated)));
-    }
-    if result.disconnected > 0 {
-        found.push(format!("{} clients disconnected", group(result.disconnected as u64)));
-    }
-    match order_text(result) {
-        "yes" => {}
-        "NO" => found.push("no one consistent order".to_string()),
-        _ => found.push("order not checked".to_string()),
-    }
-    found
-}
-
-/// The human-readable summary printed after a run. `workers_defaulted`: the
-/// pool size in the spec is the default, not one the user asked for.
-pub fn summary(result: &RunResult, workers_defaulted: bool) -> String {
-    let mut out = String::new();
-    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    let ms = |us: u64| decimals(us as f64 / 1000.0, 2);
-    if let Some(spec) = &result.spec {
-        let workers = spec.workers.map_or(String::new(), |w| {
-            let noun = if w == 1 { "worker" } else { "workers" };
-            let default = if workers_defaulted { ", the default" } else { "" };
-            format!(" ({w} {noun}{default})")
-        });
-        out += &format!("server         {}{workers}, {} protocol\n", spec.server, spec.proto);
-        let messages = if spec.is_idle() {
-            String::new()
-        } else {
-            format!("; {} senders × {} messages", group(spec.senders as u64), group(spec.messages as u64))
-        };
-        out += &format!(
-            "load           {} clients{messages}, {}\n",
-            group(spec.clients as u64),
-            load_text(spec)
-        );
-    }
-    let joined = match &result.spec {
-        Some(spec) if spec.is_idle() => "; idle: no channel, no messages".to_string(),
-        _ => format!("; all joined the channel in {:.3} s", result.join_secs),
-    };
-    out += &format!(
-        "registered     {} clients in {:.3} s{joined}\n",
-        group(result.connected as u64),
-        result.connect_secs
-    );
-    out += &format!(
-        "deliveries     {} of {} in {:.3} s = {}/s\n",
-        group(result.delivered),
-        group(result.offered),
-        result.flow_secs,
-        signed_group(result.deliveries_per_sec.round())
-    );
-    out += &format!(
-        "lost/dup       {} lost, {} duplicated, {} clients disconnected; one consistent order{}: {}\n",
-        group(result.lost),
-        group(result.duplicated),
-        group(result.disconnected as u64),
-        if result.disconnected > 0 { " among the clients that stayed" } else { "" },
-        order_text(result)
-    );
-    if result.disconnected > 0 {
-        out += &format!("disconnected   {}\n", disconnects_text(result));
-    }
-    let l = &result.latency;
-    out += &format!(
-        "latency        p50 {} ms, p90 {}, p99 {}, p99.9 {}, max {}\n",
-        ms(l.p50_us),
-        ms(l.p90_us),
-        ms(l.p99_us),
-        ms(l.p999_us),
-        ms(l.max_us)
-    );
-    match &result.server {
-        Some(u) => {
-            out += &format!(
-                "server use     {:.2} s CPU ({:.2} s while messages flowed), peak RSS {:.1} MiB ({:.1} MiB when connected), {} processes, {} threads, {} context switches, {} open fds\n",
-                u.cpu_secs,
-                u.flow_cpu_secs,
-                mib(u.peak_rss_bytes),
-                mib(u.connected_rss_bytes),
-                group(u.processes as u64),
-                group(u.threads as u64),
-                group(u.context_switches),
-                group(u.open_fds as u64)
-            )
-        }
-        None => out += "server use     unknown (no --pid)\n",
-    }
-    out += &format!(
-        "generator      {:.2} s CPU, {:.2} s of it while messages flowed{}\n",
-        result.generator_cpu_secs,
-        result.generator_flow_cpu_secs,
-        // Without deliveries there is no flow time to compare with.
-        if result.delivered > 0 && result.flow_secs > 0.0 {
-            format!(" ({:.0}% of the flow time)", 100.0 * result.generator_flow_cpu_secs / result.flow_secs)
-        } else {
-            String::new()
-        }
-    );
-    if let Some(error) = &result.error {
-        out += &format!("error          {error}\n");
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::results::DisconnectReason;
-
-    fn clean() -> RunResult {
-        RunResult { offered: 90, delivered: 90, order_consistent: true, ..RunResult::default() }
-    }
 
     #[test]
     fn nothing_listening_fails_with_a_plain_message() {
@@ -457,60 +294,5 @@ mod tests {
         let err = probe(addr).unwrap_err();
         assert_eq!(err.to_string(), format!("cannot connect to {addr}: connection refused"));
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
-    }
-
-    #[test]
-    fn a_clean_run_has_no_problems() {
-        assert!(problems(&clean()).is_empty());
-    }
-
-    #[test]
-    fn every_kind_of_trouble_is_a_problem() {
-        let mut r = clean();
-        r.lost = 1500;
-        r.duplicated = 2;
-        r.disconnected = 3;
-        r.order_consistent = false;
-        r.error = Some("deliveries stopped".into());
-        let unchecked = RunResult { order_unchecked: true, ..r.clone() };
-        assert_eq!(
-            problems(&r),
-            [
-                "stopped short: deliveries stopped",
-                "1,500 deliveries lost",
-                "2 duplicated",
-                "3 clients disconnected",
-                "no one consistent order"
-            ]
-        );
-        assert_eq!(problems(&unchecked).last().map(String::as_str), Some("order not checked"));
-        // A disconnect alone fails the run, even with nothing lost.
-        let mut r = clean();
-        r.disconnected = 1;
-        assert_eq!(problems(&r), ["1 clients disconnected"]);
-    }
-
-    #[test]
-    fn disconnects_are_summarised_with_their_reasons() {
-        let mut r = clean();
-        r.disconnected = 1205;
-        r.disconnect_reasons = vec![
-            DisconnectReason {
-                reason: "ERROR :Closing Link: 127.0.0.1 (SendQ exceeded)".into(),
-                clients: 1200,
-            },
-            DisconnectReason { reason: "connection reset".into(), clients: 2 },
-        ];
-        assert_eq!(
-            disconnects_text(&r),
-            "1,205 clients: 1,200 × ERROR :Closing Link: 127.0.0.1 (SendQ exceeded); 2 × connection reset; \
-             3 for other reasons"
-        );
-        let summary = summary(&r, false);
-        assert!(
-            summary
-                .contains("1,205 clients disconnected; one consistent order among the clients that stayed")
-        );
-        assert!(summary.contains("\ndisconnected   1,205 clients: 1,200 × ERROR"));
     }
 }

@@ -1,4 +1,5 @@
-//! Drawing a [`Plot`] as SVG with plotters: axes, lines, markers, legend.
+//! Drawing a [`Plot`] as SVG with plotters (axes, lines, markers, legend),
+//! and writing a sweep's plots to their files.
 //!
 //! Why it is shaped so:
 //! - Every server has one style — a colour, a marker shape and whether the
@@ -11,10 +12,14 @@
 //!   that the viewer renders, so no font files are needed at build or run
 //!   time.
 //! - A plot is drawn into a `String`, so tests need no files and a failed
-//!   plot never leaves half a file behind.
+//!   plot never leaves half a file behind; only [`write_plots`] touches the
+//!   file system.
 
 use std::error::Error;
+use std::fs;
+use std::io;
 use std::ops::Range;
+use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
@@ -23,7 +28,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::format::signed_group;
-use super::plots::{Plot, Series};
+use super::plots::{Plot, Series, plots, servers};
+use super::results::Sweep;
 
 /// Distinct colours that stay readable on white (Tableau 10).
 const COLOURS: [RGBColor; 10] = [
@@ -89,6 +95,20 @@ const HEIGHT: u32 = 560;
 /// Room to the right of the chart for the legend, so it never covers a line.
 const LEGEND_WIDTH: u32 = 300;
 const MARKER_SIZE: i32 = 5;
+
+/// Writes the four plots into `dir` and returns their file names. All four
+/// are written even without data, so the Markdown's links always resolve.
+pub fn write_plots(dir: &Path, sweep: &Sweep) -> io::Result<Vec<String>> {
+    let servers = servers(sweep);
+    let mut files = Vec::new();
+    for plot in plots(sweep) {
+        let drawn = draw(&plot, &servers);
+        let svg = drawn.map_err(|e| io::Error::other(format!("drawing {}: {e}", plot.file)))?;
+        fs::write(dir.join(plot.file), svg)?;
+        files.push(plot.file.to_string());
+    }
+    Ok(files)
+}
 
 /// The plot as an SVG document. `servers` is every server of the sweep in
 /// order, which fixes each one's style.
@@ -370,11 +390,9 @@ fn axis_number(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
-    use std::fs;
 
     use super::*;
     use crate::bench::fixtures::{run, spec, sweep};
-    use crate::bench::plots::{plots, servers, write_plots};
 
     #[test]
     fn every_server_gets_its_own_style() {

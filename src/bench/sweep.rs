@@ -14,13 +14,14 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::bench::format::{decimals, group, load_text, signed_group};
-use crate::bench::load::Proto;
-use crate::bench::plots;
 use crate::bench::procstat;
-use crate::bench::report::{self, IdleMemory, PeerNote, Sweep};
-use crate::bench::results::{RunResult, RunSpec};
-use crate::bench::run::{self, RunPlan, Target, order_text, stop_pid};
+use crate::bench::report;
+use crate::bench::results::{self, IdleMemory, Load, PeerNote, Proto, RunResult, RunSpec, Sweep};
+use crate::bench::run::{self, RunPlan, Target, stop_pid};
+use crate::bench::summary::order_text;
+use crate::bench::svg;
 use crate::bench::targets;
+use crate::server::Model;
 
 /// A peer server: a command that starts it on `{port}` (pinned to `{cpu}`)
 /// and prints its PID as the last line of its output.
@@ -36,7 +37,7 @@ pub struct Peer {
 
 #[derive(Debug, Clone)]
 pub struct SweepPlan {
-    pub models: Vec<String>,
+    pub models: Vec<Model>,
     pub workers: usize,
     pub clients: Vec<usize>,
     pub idle_clients: usize,
@@ -53,7 +54,7 @@ pub struct SweepPlan {
 /// The two loads every server meets at `clients`: (senders, messages per
 /// sender, total rate) unpaced (an open loop), then paced. At the sizes the
 /// targets name, the unpaced load is theirs: 10 senders × 1000 messages.
-pub fn loads(clients: usize) -> [(usize, usize, f64); 2] {
+pub(crate) fn loads(clients: usize) -> [(usize, usize, f64); 2] {
     let senders = clients.min(10);
     let flood = (senders, targets::FLOOD_MESSAGES, 0.0);
     match clients {
@@ -70,15 +71,15 @@ pub fn loads(clients: usize) -> [(usize, usize, f64); 2] {
 }
 
 enum Server<'a> {
-    Chatter { model: &'a str, workers: Option<usize> },
+    Chatter { model: Model, workers: Option<usize> },
     Peer(&'a Peer),
 }
 
 impl Server<'_> {
     fn label(&self) -> String {
         match self {
-            Server::Chatter { model, workers: Some(w) } => format!("{model}/{w}"),
-            Server::Chatter { model, workers: None } => model.to_string(),
+            Server::Chatter { model, workers: Some(w) } => format!("{}/{w}", run::model_name(*model)),
+            Server::Chatter { model, workers: None } => run::model_name(*model),
             Server::Peer(peer) => peer.name.clone(),
         }
     }
@@ -127,8 +128,7 @@ fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize
         Server::Peer(peer) => peer.connect_concurrency.unwrap_or(plan.peer_connect_concurrency),
         Server::Chatter { .. } => plan.connect_concurrency,
     };
-    let mut run_plan = RunPlan {
-        target: Target::Spawn { model: String::new(), workers: None },
+    let load = Load {
         proto: Proto::Irc,
         clients,
         senders,
@@ -138,6 +138,10 @@ fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize
         // offered more than it can take.
         window: None,
         connect_concurrency: concurrency,
+    };
+    let run_plan = |target| RunPlan {
+        target,
+        load: load.clone(),
         server_cpu: plan.server_cpu,
         client_cpu: plan.client_cpu,
         progress: false,
@@ -145,34 +149,25 @@ fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize
         // Idle runs (no senders) measure registered, silent clients.
         join: senders > 0,
     };
-    let spec = |name: String, workers: Option<usize>| RunSpec {
-        server: name,
-        workers,
-        proto: "irc".into(),
-        clients,
-        senders,
-        messages,
-        rate,
-        window: None,
-        connect_concurrency: concurrency,
-    };
+    let spec = |server: String, workers: Option<usize>| RunSpec { server, workers, load: load.clone() };
     match server {
         Server::Chatter { model, workers } => {
-            run_plan.target = Target::Spawn { model: model.to_string(), workers: *workers };
-            run::run(&run_plan).unwrap_or_else(|e| failed(spec(model.to_string(), *workers), e.to_string()))
+            let target = Target::Spawn { model: *model, workers: *workers };
+            run::run(&run_plan(target))
+                .unwrap_or_else(|e| failed(spec(run::model_name(*model), *workers), e.to_string()))
         }
         Server::Peer(peer) => {
             let running = match start_peer(peer, plan.server_cpu) {
                 Ok(running) => running,
                 Err(e) => return failed(spec(peer.name.clone(), None), e.to_string()),
             };
-            run_plan.target = Target::Running {
+            let target = Target::Running {
                 addr: running.addr.clone(),
                 pid: Some(running.pid),
                 name: peer.name.clone(),
             };
-            let result =
-                run::run(&run_plan).unwrap_or_else(|e| failed(spec(peer.name.clone(), None), e.to_string()));
+            let result = run::run(&run_plan(target))
+                .unwrap_or_else(|e| failed(spec(peer.name.clone(), None), e.to_string()));
             drop(running);
             result
         }
@@ -202,7 +197,8 @@ fn empty_rss(server: &Server, plan: &SweepPlan) -> Option<u64> {
     match server {
         Server::Chatter { model, workers } => {
             let spawned =
-                run::SpawnedServer::start(model, *workers, plan.server_cpu, plan.idle_clients + 1000).ok()?;
+                run::SpawnedServer::start(*model, *workers, plan.server_cpu, plan.idle_clients + 1000)
+                    .ok()?;
             settle();
             procstat::sample_tree(spawned.pid()).ok().map(|s| s.rss_bytes)
         }
@@ -219,7 +215,7 @@ pub fn sweep(plan: &SweepPlan) -> io::Result<Sweep> {
     let mut servers: Vec<Server> = plan
         .models
         .iter()
-        .map(|m| Server::Chatter { model: m.as_str(), workers: (m != "iterative").then_some(plan.workers) })
+        .map(|&model| Server::Chatter { model, workers: (model != Model::Iterative).then_some(plan.workers) })
         .collect();
     servers.extend(plan.peers.iter().map(Server::Peer));
 
@@ -264,12 +260,7 @@ pub fn sweep(plan: &SweepPlan) -> io::Result<Sweep> {
         command: plan.command.clone(),
         generated: generated_at(),
         commit,
-        machine: report::Machine {
-            cores: machine.cores,
-            memory_bytes: machine.memory_bytes,
-            kernel: machine.kernel,
-            cpu_model: machine.cpu_model,
-        },
+        machine,
         pinning,
         runs,
         idle,
@@ -291,18 +282,18 @@ pub fn sweep(plan: &SweepPlan) -> io::Result<Sweep> {
 /// Writes the report again from `out/bench/results.json` with the notes
 /// file as it is now, without measuring anything.
 pub fn render(out: &Path, notes: &Path) -> io::Result<Sweep> {
-    let mut sweep = report::read_json(&out.join("bench").join("results.json"))?;
+    let mut sweep = results::read_json(&out.join("bench").join("results.json"))?;
     sweep.notes = std::fs::read_to_string(notes)?;
     write(&sweep, out)?;
     Ok(sweep)
 }
 
 /// Writes `PERFORMANCE.md`, `bench/results.json` and the plots.
-pub fn write(sweep: &Sweep, out: &Path) -> io::Result<()> {
+pub(crate) fn write(sweep: &Sweep, out: &Path) -> io::Result<()> {
     let bench_dir = out.join("bench");
     std::fs::create_dir_all(&bench_dir)?;
-    report::write_json(&bench_dir.join("results.json"), sweep)?;
-    let plots = plots::write_plots(&bench_dir, sweep)?;
+    results::write_json(&bench_dir.join("results.json"), sweep)?;
+    let plots = svg::write_plots(&bench_dir, sweep)?;
     std::fs::write(out.join("PERFORMANCE.md"), report::markdown(sweep, &plots, "bench"))
 }
 
@@ -310,10 +301,10 @@ fn one_line(label: &str, r: &RunResult) -> String {
     let spec = r.spec.as_ref();
     format!(
         "{label} N={} {}×{} {}: {} deliveries/s, p99 {} ms, lost {}, disconnected {}, dup {}, order {}{}",
-        spec.map_or(0, |s| s.clients),
-        spec.map_or(0, |s| s.senders),
-        spec.map_or(0, |s| s.messages),
-        spec.map_or("?".into(), load_text),
+        spec.map_or(0, |s| s.load.clients),
+        spec.map_or(0, |s| s.load.senders),
+        spec.map_or(0, |s| s.load.messages),
+        spec.map_or("?".into(), |s| load_text(&s.load)),
         signed_group(r.deliveries_per_sec.round()),
         decimals(r.latency.p99_us as f64 / 1000.0, 2),
         group(r.lost),

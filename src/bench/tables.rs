@@ -7,9 +7,8 @@
 use std::fmt::Write as _;
 
 use super::format::{DASH, cell, decimals, group, mib, pace_text, rate_text, signed_group};
-use super::report::{Sweep, label};
-use super::results::{RunResult, RunSpec, Usage};
-use super::run::order_text;
+use super::results::{RunResult, RunSpec, Sweep, Usage, label};
+use super::summary::order_text;
 
 /// The "Runs" section: a heading and a table per load.
 pub fn runs(sweep: &Sweep) -> String {
@@ -59,9 +58,9 @@ pub fn idle_memory(sweep: &Sweep) -> String {
         let per = idle.bytes_per_connection();
         // The idle run these figures came from, for its disconnects.
         let run = sweep.runs.iter().find(|r| {
-            r.spec
-                .as_ref()
-                .is_some_and(|s| label(s) == idle.server && s.clients == idle.clients && s.senders == 0)
+            r.spec.as_ref().is_some_and(|s| {
+                label(s) == idle.server && s.load.clients == idle.clients && s.load.senders == 0
+            })
         });
         let _ = writeln!(
             md,
@@ -121,9 +120,9 @@ pub enum Kind {
 impl Kind {
     pub fn of(run: &RunResult) -> Kind {
         match &run.spec {
-            Some(spec) if spec.is_idle() => Kind::Idle,
-            Some(spec) if spec.rate > 0.0 => Kind::Paced(spec.rate, spec.window),
-            Some(spec) => Kind::Unpaced(spec.window),
+            Some(spec) if spec.load.is_idle() => Kind::Idle,
+            Some(spec) if spec.load.rate > 0.0 => Kind::Paced(spec.load.rate, spec.load.window),
+            Some(spec) => Kind::Unpaced(spec.load.window),
             None => Kind::Unspecified,
         }
     }
@@ -197,7 +196,7 @@ fn ms(run: &RunResult, us: u64) -> String {
 }
 
 const SERVER: Column = text("server", |r| r.spec.as_ref().map_or("(no spec)".to_string(), label));
-const CLIENTS: Column = number("clients", |r| spec_or_dash(r, |s| group(s.clients as u64)));
+const CLIENTS: Column = number("clients", |r| spec_or_dash(r, |s| group(s.load.clients as u64)));
 const DISCONNECTED: Column = number("disconnected", |r| group(r.disconnected as u64));
 const REGISTER: Column = number("register (s)", |r| format!("{:.2}", r.connect_secs));
 const CONNECTED_RSS: Column =
@@ -213,7 +212,7 @@ const TRAFFIC: &[Column] = &[
     SERVER,
     CLIENTS,
     text("senders×messages", |r| {
-        spec_or_dash(r, |s| format!("{}×{}", group(s.senders as u64), group(s.messages as u64)))
+        spec_or_dash(r, |s| format!("{}×{}", group(s.load.senders as u64), group(s.load.messages as u64)))
     }),
     number("lost", |r| group(r.lost)),
     DISCONNECTED,
@@ -291,8 +290,8 @@ fn largest_held(sweep: &Sweep) -> Vec<(String, Option<usize>, usize)> {
             }
         };
         let row = &mut rows[i];
-        row.2 = row.2.max(spec.clients);
-        if run.error.is_none() && run.connected == spec.clients && run.disconnected == 0 {
+        row.2 = row.2.max(spec.load.clients);
+        if run.error.is_none() && run.connected == spec.load.clients && run.disconnected == 0 {
             row.1 = Some(row.1.map_or(run.connected, |held| held.max(run.connected)));
         }
     }

@@ -8,14 +8,16 @@ use crate::server::connection::Limits;
 use crate::server::connection::flood::FloodPolicy;
 use crate::server::connection::liveness::Timeouts;
 
-/// Which concurrency model serves the clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which concurrency model serves the clients. Also the command line's
+/// `--model`/`--spawn` value (the variant docs are its help text) and the
+/// bench's name for what it spawns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Model {
-    /// One thread per client, blocking reads, one locked directory.
+    /// One thread per client blocking in recv; one locked directory.
     Iterative,
-    /// A pool of event-loop threads sharing an ordered event log on the heap.
+    /// A pool of event-loop threads sharing an ordered event log.
     Prethread,
-    /// A pool of event-loop processes sharing the log in shared memory.
+    /// A supervisor and a pool of event-loop processes sharing the log in shared memory.
     Prefork,
 }
 

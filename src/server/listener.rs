@@ -4,7 +4,6 @@
 //! shutdown signals interrupt the wait. Running out of file descriptors
 //! (EMFILE, ENFILE) leaves the pending connection in the backlog and would
 //! make a naive loop spin; callers back off for [`ACCEPT_BACKOFF`] instead.
-//! Every client is a descriptor, so the open-files limit lives here too.
 
 use std::io;
 use std::net::{TcpListener, ToSocketAddrs};
@@ -168,26 +167,4 @@ fn listen_on(addr: std::net::SocketAddr, share_port: bool) -> io::Result<TcpList
     }
     listen(&fd, Backlog::MAXCONN)?;
     Ok(TcpListener::from(fd))
-}
-
-/// Raises this process's open-files soft limit towards `wanted` (up to the
-/// hard limit); returns the soft limit now in force. Never lowers it.
-/// Returns 0 only if the limit cannot be read at all.
-pub fn raise_open_files(wanted: u64) -> u64 {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return 0 };
-    if soft >= wanted {
-        return soft;
-    }
-    // With an unlimited hard limit Linux still refuses a soft limit above
-    // fs.nr_open, and would then leave the limit where it was.
-    let nr_open =
-        std::fs::read_to_string("/proc/sys/fs/nr_open").ok().and_then(|s| s.trim().parse::<u64>().ok());
-    let target = wanted.min(nr_open.map_or(hard, |n| n.min(hard)));
-    if target > soft {
-        // A refusal is not an error for the caller: the limit in force,
-        // read back below, is what it needs either way.
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, target, hard);
-    }
-    getrlimit(Resource::RLIMIT_NOFILE).map_or(soft, |(now, _)| now)
 }

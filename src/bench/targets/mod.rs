@@ -13,9 +13,8 @@
 use std::fmt::Write as _;
 
 use crate::bench::format::{cell, decimals, group, mib, signed_group};
-use crate::bench::report::{Sweep, label};
-use crate::bench::results::{RunResult, RunSpec};
-use crate::bench::run::problems;
+use crate::bench::results::{RunResult, RunSpec, Sweep, label};
+use crate::bench::summary::problems;
 
 /// The flood the throughput, loss and memory targets name: an open loop of
 /// this many senders × messages each, at each of these client counts.
@@ -83,16 +82,18 @@ fn find<'a>(sweep: &'a Sweep, server: &str, load: impl Fn(&RunSpec) -> bool) -> 
 /// The flood at `clients`.
 fn flood(clients: usize) -> impl Fn(&RunSpec) -> bool {
     move |s| {
-        s.clients == clients
-            && s.rate == 0.0
-            && s.window.is_none()
-            && s.senders == FLOOD_SENDERS
-            && s.messages == FLOOD_MESSAGES
+        s.load.clients == clients
+            && s.load.rate == 0.0
+            && s.load.window.is_none()
+            && s.load.senders == FLOOD_SENDERS
+            && s.load.messages == FLOOD_MESSAGES
     }
 }
 
 fn paced(clients: usize, rate: f64) -> impl Fn(&RunSpec) -> bool {
-    move |s| s.clients == clients && s.rate == rate && s.window.is_none() && s.messages > 0
+    move |s| {
+        s.load.clients == clients && s.load.rate == rate && s.load.window.is_none() && s.load.messages > 0
+    }
 }
 
 /// Every message reached every client exactly once, in one order, and no
@@ -287,7 +288,7 @@ fn paced_check(sweep: &Sweep, peers: &[String], model: &str, clients: usize, rat
 /// 5000 clients connect and register, 200 at a time, in under 2 s.
 fn register_check(sweep: &Sweep, model: &str) -> Check {
     let target = format!("{model}: 5,000 clients connect and register (200 at a time) in under 2 s");
-    match find(sweep, model, |s| s.clients == 5000 && s.connect_concurrency == 200) {
+    match find(sweep, model, |s| s.load.clients == 5000 && s.load.connect_concurrency == 200) {
         Some(run) => Check {
             group: CAPACITY,
             target,
@@ -323,7 +324,7 @@ fn iterative_holds(sweep: &Sweep) -> Check {
     let runs: Vec<&RunResult> = sweep
         .runs
         .iter()
-        .filter(|r| r.spec.as_ref().is_some_and(|s| s.server == "iterative" && s.clients == 5000))
+        .filter(|r| r.spec.as_ref().is_some_and(|s| s.server == "iterative" && s.load.clients == 5000))
         .collect();
     if runs.is_empty() {
         return not_measured(CAPACITY, target);
@@ -346,13 +347,13 @@ fn iterative_holds(sweep: &Sweep) -> Check {
 fn parity_checks(sweep: &Sweep, pools: &[String]) -> Vec<Check> {
     let Some(threads) = pools.iter().find(|l| l.starts_with("prethread")) else { return Vec::new() };
     let Some(procs) = pools.iter().find(|l| l.starts_with("prefork")) else { return Vec::new() };
-    let unpaced = |s: &RunSpec| s.rate == 0.0 && s.window.is_none() && !s.is_idle();
+    let unpaced = |s: &RunSpec| s.load.rate == 0.0 && s.load.window.is_none() && !s.load.is_idle();
     let mut sizes: Vec<usize> = sweep
         .runs
         .iter()
         .filter_map(|r| r.spec.as_ref())
         .filter(|s| unpaced(s) && [threads, procs].contains(&&label(s)))
-        .map(|s| s.clients)
+        .map(|s| s.load.clients)
         .chain(FLOOD_SIZES)
         .collect();
     sizes.sort_unstable();
@@ -365,14 +366,14 @@ fn parity_checks(sweep: &Sweep, pools: &[String]) -> Vec<Check> {
                 100.0 * PREFORK_TOLERANCE,
                 group(clients as u64)
             );
-            let a = find(sweep, threads, |s| unpaced(s) && s.clients == clients);
+            let a = find(sweep, threads, |s| unpaced(s) && s.load.clients == clients);
             // The same load as prethread's, not merely the same size.
-            let b = a.and_then(|a| a.spec.as_ref()).and_then(|load| {
+            let b = a.and_then(|a| a.spec.as_ref()).and_then(|theirs| {
                 find(sweep, procs, |s| {
                     unpaced(s)
-                        && s.clients == clients
-                        && s.senders == load.senders
-                        && s.messages == load.messages
+                        && s.load.clients == clients
+                        && s.load.senders == theirs.load.senders
+                        && s.load.messages == theirs.load.messages
                 })
             });
             let (Some(a), Some(b)) = (a, b) else { return not_measured(PARITY, target) };

@@ -2,8 +2,7 @@
 //! and that missing runs are "not measured" and troubled runs never meet one.
 
 use super::*;
-use crate::bench::report::{IdleMemory, Machine};
-use crate::bench::results::{Latency, Usage};
+use crate::bench::results::{IdleMemory, Latency, Load, Machine, Proto, Usage};
 
 /// A clean run of `server` at `clients`: the flood when `rate` is 0.
 fn run(server: &str, clients: usize, rate: f64, per_sec: f64, p99_us: u64) -> RunResult {
@@ -14,13 +13,15 @@ fn run(server: &str, clients: usize, rate: f64, per_sec: f64, p99_us: u64) -> Ru
         spec: Some(RunSpec {
             server: server.into(),
             workers,
-            proto: "irc".into(),
-            clients,
-            senders: FLOOD_SENDERS,
-            messages,
-            rate,
-            window: None,
-            connect_concurrency: 200,
+            load: Load {
+                proto: Proto::Irc,
+                clients,
+                senders: FLOOD_SENDERS,
+                messages,
+                rate,
+                window: None,
+                connect_concurrency: 200,
+            },
         }),
         connected: clients,
         connect_secs: 0.5,
@@ -120,7 +121,7 @@ fn a_disconnect_or_a_loss_fails_the_flood_however_fast() {
 #[test]
 fn only_the_open_loop_flood_counts_and_peers_are_compared_with_their_troubles() {
     let mut closed = run("prethread", 100, 0.0, 9_000_000.0, 0);
-    closed.spec.as_mut().unwrap().window = Some(1000);
+    closed.spec.as_mut().unwrap().load.window = Some(1000);
     let mut shedding = run("ngircd", 100, 0.0, 1_000_000.0, 0);
     shedding.disconnected = 40;
     shedding.lost = 39_600;
