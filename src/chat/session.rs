@@ -465,7 +465,7 @@ impl Session {
                         &[&chan.name],
                         "You're not on that channel",
                     ),
-                    Some(chan) => state.write_topic(out.buf(), nick, chan),
+                    Some(chan) => crate::chat::render::irc::write_topic(state, out.buf(), nick, chan),
                 }
             }
             "QUIT" => {
@@ -477,8 +477,8 @@ impl Session {
                 out.buf().extend(self.closing_line(&reason));
                 out.close();
             }
-            "MOTD" => state.write_motd(out.buf(), nick),
-            "LUSERS" => state.write_lusers(out.buf(), nick),
+            "MOTD" => crate::chat::render::irc::write_motd(state, out.buf(), nick),
+            "LUSERS" => crate::chat::render::irc::write_lusers(state, out.buf(), nick),
             "VERSION" => {
                 let server = self.info.name.as_str();
                 numeric(

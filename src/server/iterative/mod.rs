@@ -36,7 +36,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::chat::reply::closing_link;
-use crate::chat::{ConnId, Event, Listing, Protocol, State};
+use crate::chat::{ConnId, Deliveries, Event, Listing, Protocol, State, render};
 use crate::server::Config;
 use crate::server::conn::CLOSE_GRACE;
 use crate::server::flow::{self, Policy, Receivers};
@@ -163,13 +163,22 @@ impl Hub {
     fn apply(&mut self, event: &Event, shared: &Shared, flush: &mut ToFlush) -> Vec<(ConnId, Listing)> {
         let mut overflowed = Vec::new();
         let at = Stamp::now();
-        let deliveries = self.state.apply(event);
+        let deliveries = self.apply_and_render(event);
         for d in deliveries.items {
             self.send(d.to, d.bytes, at, true, flush, &mut overflowed);
         }
         shared.gate.set_receivers(self.receivers.count(at.ms));
         self.drop_overflowed(overflowed, shared, flush);
         deliveries.listings
+    }
+
+    /// The one directory renders for every connection.
+    fn apply_and_render(&mut self, event: &Event) -> Deliveries {
+        let mut changes = Vec::new();
+        self.state.apply(event, &mut changes);
+        let mut deliveries = Deliveries::default();
+        render(&self.state, &changes, |_| true, &mut deliveries);
+        deliveries
     }
 
     /// A recipient whose sendq overflowed is dropped on the spot: it gets its
@@ -189,7 +198,7 @@ impl Hub {
             flush.add(&outbox);
             let quit = Event::Quit { conn, reason: "SendQ exceeded".into() };
             let at = Stamp::now();
-            for d in self.state.apply(&quit).items {
+            for d in self.apply_and_render(&quit).items {
                 self.send(d.to, d.bytes, at, true, flush, &mut overflowed);
             }
         }
