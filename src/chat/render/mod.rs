@@ -310,3 +310,6 @@ fn send(out: &mut Deliveries, to: ConnId, bytes: Vec<u8>) {
         out.items.push(Delivery { to, bytes: bytes.into() });
     }
 }
+
+#[cfg(test)]
+mod tests;
