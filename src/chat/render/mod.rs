@@ -64,7 +64,9 @@ pub fn render(state: &State, changes: &[Change<'_>], serves: impl Fn(ConnId) -> 
     }
 }
 
-/// The users an event removed, when it removed more than one.
+/// The users an event removed, by connection, when it removed more than
+/// one: only then can a quit's neighbour be gone (see the module doc), so
+/// a single quit, the common case, builds no map.
 fn departures<'c, 'e>(changes: &'c [Change<'e>]) -> FxHashMap<ConnId, &'c Departure<'e>> {
     let mut quits = changes.iter().filter_map(|c| match c {
         Change::Quit(d) => Some(d),
