@@ -22,7 +22,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chatter::chat::{Action, ConnId, Event, Listing, Protocol, ServerInfo, Session, State};
+use chatter::chat::{
+    Action, ConnId, Deliveries, Event, Listing, Protocol, ServerInfo, Session, State, render,
+};
 use chatter::wire::message::write_line;
 use chatter::wire::{Frame, LineReader, MAX_LINE_BYTES, Message};
 
@@ -160,7 +162,7 @@ pub fn sessions(data: &[u8]) {
     info.max_channels = 6;
     let info = Arc::new(info);
     let mut full = State::new(info.clone());
-    let mut replicas = [State::for_worker(info.clone(), 0), State::for_worker(info.clone(), 1)];
+    let mut replicas = [State::new(info.clone()), State::new(info.clone())];
     let mut conns: Vec<Conn> = (0..4u32)
         .map(|slot| {
             let id = ConnId { worker: (slot % 2) as u16, slot, generation: 0 };
@@ -232,7 +234,7 @@ fn apply(full: &mut State, replicas: &mut [State; 2], conns: &[Conn], event: &Ev
     // Protocols before the event: a QUIT's lines go to users it removes.
     let protocols: HashMap<ConnId, Protocol> =
         conns.iter().map(|c| (c.id, protocol_of(full, conns, c.id))).collect();
-    let everything = full.apply(event);
+    let everything = apply_for(full, event, |_| true);
     for d in &everything.items {
         let protocol = full.user(d.to).map(|u| u.protocol).unwrap_or(protocols[&d.to]);
         match protocol {
@@ -241,7 +243,7 @@ fn apply(full: &mut State, replicas: &mut [State; 2], conns: &[Conn], event: &Ev
         }
     }
     for (worker, replica) in replicas.iter_mut().enumerate() {
-        let rendered = replica.apply(event);
+        let rendered = apply_for(replica, event, |c| usize::from(c.worker) == worker);
         for c in conns.iter().filter(|c| usize::from(c.id.worker) == worker) {
             assert_eq!(
                 rendered.bytes_for(c.id),
@@ -253,6 +255,15 @@ fn apply(full: &mut State, replicas: &mut [State; 2], conns: &[Conn], event: &Ev
     for (to, listing) in everything.listings {
         stream(full, conns, to, listing);
     }
+}
+
+/// Applies `event` and renders it for the connections `serves` accepts.
+fn apply_for(state: &mut State, event: &Event, serves: impl Fn(ConnId) -> bool) -> Deliveries {
+    let mut changes = Vec::new();
+    state.apply(event, &mut changes);
+    let mut out = Deliveries::default();
+    render(state, &changes, serves, &mut out);
+    out
 }
 
 /// Streams a long reply in small pieces, checking each.

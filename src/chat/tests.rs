@@ -1,7 +1,8 @@
 //! Tests of the chat core without sockets: the session's decisions, and the
 //! property the pool models rely on — replicas that apply the same events in
-//! the same order agree, and per-worker replicas together deliver exactly
-//! what one full directory delivers.
+//! the same order agree, and replicas each rendering only their worker's
+//! connections deliver together what one directory rendering every
+//! connection delivers.
 
 use std::sync::Arc;
 
@@ -28,6 +29,20 @@ fn register(c: ConnId, nick: &str, protocol: Protocol) -> Event {
     }
 }
 
+/// Applies `event` and renders it for the connections `serves` accepts.
+fn apply_for(state: &mut State, event: &Event, serves: impl Fn(ConnId) -> bool) -> Deliveries {
+    let mut changes = Vec::new();
+    state.apply(event, &mut changes);
+    let mut out = Deliveries::default();
+    render(state, &changes, serves, &mut out);
+    out
+}
+
+/// Applies `event` and renders it for every connection.
+fn apply(state: &mut State, event: &Event) -> Deliveries {
+    apply_for(state, event, |_| true)
+}
+
 fn text(d: &Deliveries, c: ConnId) -> String {
     String::from_utf8(d.bytes_for(c)).unwrap()
 }
@@ -36,12 +51,12 @@ fn text(d: &Deliveries, c: ConnId) -> String {
 fn the_first_claim_of_a_nick_wins() {
     let mut state = State::new(info());
     let (a, b) = (conn(0, 1), conn(1, 1));
-    let first = state.apply(&register(a, "Sam", Protocol::Irc));
+    let first = apply(&mut state, &register(a, "Sam", Protocol::Irc));
     assert!(text(&first, a).contains(" 001 Sam "));
-    let second = state.apply(&register(b, "sam", Protocol::Irc));
+    let second = apply(&mut state, &register(b, "sam", Protocol::Irc));
     assert!(text(&second, b).contains(" 433 * sam :Nickname is already in use"));
     assert!(state.user(b).is_none());
-    let plain = state.apply(&register(b, "SAM", Protocol::Plain));
+    let plain = apply(&mut state, &register(b, "SAM", Protocol::Plain));
     assert_eq!(text(&plain, b), "! The name SAM is taken. Type another name:\r\n");
 }
 
@@ -49,13 +64,13 @@ fn the_first_claim_of_a_nick_wins() {
 fn quit_reaches_each_neighbour_once() {
     let mut state = State::new(info());
     let (a, b) = (conn(0, 1), conn(0, 2));
-    state.apply(&register(a, "a", Protocol::Irc));
-    state.apply(&register(b, "b", Protocol::Irc));
+    apply(&mut state, &register(a, "a", Protocol::Irc));
+    apply(&mut state, &register(b, "b", Protocol::Irc));
     for channel in ["#x", "#y"] {
-        state.apply(&Event::Join { conn: a, channel: channel.into() });
-        state.apply(&Event::Join { conn: b, channel: channel.into() });
+        apply(&mut state, &Event::Join { conn: a, channel: channel.into() });
+        apply(&mut state, &Event::Join { conn: b, channel: channel.into() });
     }
-    let quit = state.apply(&Event::Quit { conn: a, reason: "bye".into() });
+    let quit = apply(&mut state, &Event::Quit { conn: a, reason: "bye".into() });
     assert_eq!(quit.items.len(), 1);
     assert_eq!(text(&quit, b), ":a!a@host QUIT :bye\r\n");
     assert!(state.channel("#x").unwrap().members.len() == 1);
@@ -71,7 +86,7 @@ fn run(session: &mut Session, state: &mut State, line: &str) -> (String, bool) {
         match action {
             Action::Reply(bytes) => out.push_str(&String::from_utf8(bytes).unwrap()),
             Action::Event(event) => {
-                let deliveries = state.apply(&event);
+                let deliveries = apply(state, &event);
                 out.push_str(&text(&deliveries, session.conn()));
                 for (to, listing) in deliveries.listings {
                     if to == session.conn() {
@@ -182,16 +197,23 @@ proptest! {
     #[test]
     fn per_worker_replicas_agree_with_one_directory(events in prop::collection::vec(any_event(), 1..80)) {
         let mut whole = State::new(info());
-        let mut replicas: Vec<State> = (0..3).map(|w| State::for_worker(info(), w)).collect();
+        let mut replicas: Vec<State> = (0..3).map(|_| State::new(info())).collect();
         for event in &events {
-            let everything = whole.apply(event);
+            let everything = apply(&mut whole, event);
             let mut from_replicas: Vec<Delivery> = Vec::new();
-            for replica in &mut replicas {
-                from_replicas.extend(replica.apply(event).items);
+            let mut listings: Vec<(ConnId, Listing)> = Vec::new();
+            for (worker, replica) in (0u16..).zip(&mut replicas) {
+                let mine = apply_for(replica, event, |c| c.worker == worker);
+                prop_assert!(mine.items.iter().all(|d| d.to.worker == worker), "rendered for another worker");
+                from_replicas.extend(mine.items);
+                listings.extend(mine.listings);
             }
             for worker in 0..3u16 {
                 let mine: Vec<&Delivery> = everything.items.iter().filter(|d| d.to.worker == worker).collect();
                 let theirs: Vec<&Delivery> = from_replicas.iter().filter(|d| d.to.worker == worker).collect();
+                prop_assert_eq!(mine, theirs);
+                let mine: Vec<_> = everything.listings.iter().filter(|(to, _)| to.worker == worker).collect();
+                let theirs: Vec<_> = listings.iter().filter(|(to, _)| to.worker == worker).collect();
                 prop_assert_eq!(mine, theirs);
             }
         }

@@ -39,7 +39,7 @@ impl Fixture {
         self.conn.handle_line(frame, &self.state, 0, &mut actions);
         for action in actions {
             if let Action::Event(event) = action {
-                self.state.apply(&event);
+                self.state.apply(&event, &mut Vec::new());
             }
         }
         self.conn.refresh_standing(&self.state);

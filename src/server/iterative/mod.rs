@@ -35,7 +35,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::chat::reply::closing_link;
-use crate::chat::{ConnId, Event, Listing, Protocol, State};
+use crate::chat::{ConnId, Deliveries, Event, Listing, Protocol, State, render};
 use crate::server::connection::slot::{ClientCount, ClientSlot};
 use crate::server::connection::{CLOSE_GRACE, DisconnectReason, Limits};
 use crate::server::flow::{self, Policy, Receivers};
@@ -180,13 +180,22 @@ impl Hub {
     fn apply(&mut self, event: &Event, shared: &Shared, flush: &mut ToFlush) -> Vec<(ConnId, Listing)> {
         let mut overflowed = Vec::new();
         let at = Stamp::now();
-        let deliveries = self.state.apply(event);
+        let deliveries = self.apply_and_render(event);
         for d in deliveries.items {
             self.send(d.to, d.bytes, at, true, flush, &mut overflowed);
         }
         shared.gate.set_receivers(self.receivers.count(at.ms));
         self.drop_overflowed(overflowed, shared, flush);
         deliveries.listings
+    }
+
+    /// The one directory renders for every connection.
+    fn apply_and_render(&mut self, event: &Event) -> Deliveries {
+        let mut changes = Vec::new();
+        self.state.apply(event, &mut changes);
+        let mut deliveries = Deliveries::default();
+        render(&self.state, &changes, |_| true, &mut deliveries);
+        deliveries
     }
 
     /// A recipient whose sendq overflowed is dropped on the spot: it gets its
@@ -206,7 +215,7 @@ impl Hub {
             flush.add(&outbox);
             let quit = Event::Quit { conn, reason: DisconnectReason::SendQExceeded.to_string() };
             let at = Stamp::now();
-            for d in self.state.apply(&quit).items {
+            for d in self.apply_and_render(&quit).items {
                 self.send(d.to, d.bytes, at, true, flush, &mut overflowed);
             }
         }

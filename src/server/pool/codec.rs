@@ -216,7 +216,7 @@ mod tests {
                     if let Action::Event(event) = action {
                         let mut out = Vec::new();
                         prop_assert_eq!(encode(&event, &mut out), Ok(()));
-                        state.apply(&event);
+                        state.apply(&event, &mut Vec::new());
                     }
                 }
             }

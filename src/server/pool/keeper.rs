@@ -1,7 +1,7 @@
-//! The pool keeper's view of the log: an observer replica that follows
-//! every event, so that a new or replacement worker can start from an
-//! up-to-date directory at a log position that is still in the ring, and
-//! the keeper's own appends (WorkerLost after a worker dies).
+//! The pool keeper's view of the log: a replica that follows every event
+//! and renders nothing, so that a new or replacement worker can start from
+//! an up-to-date directory at a log position that is still in the ring,
+//! and the keeper's own appends (WorkerLost after a worker dies).
 //!
 //! The keeper is a LIVE reader like any worker (cell 0), so it must keep
 //! draining: the model calls [`Keeper::tend`] whenever it wakes. It also
@@ -22,7 +22,7 @@ pub struct Keeper {
 
 impl Keeper {
     pub fn new(info: Arc<ServerInfo>) -> Keeper {
-        Keeper { state: State::observer(info), cursor: 0, buf: Vec::new(), watch: StallWatch::default() }
+        Keeper { state: State::new(info), cursor: 0, buf: Vec::new(), watch: StallWatch::default() }
     }
 
     /// Drains the log and evicts stalled workers; returns the cells evicted.
@@ -40,7 +40,9 @@ impl Keeper {
                 Read::Filler => {}
                 Read::Record => match codec::decode(&self.buf) {
                     Ok(event) => {
-                        self.state.apply(&event);
+                        // What changed is no one's to hear: the workers tell
+                        // their own connections from their own replicas.
+                        self.state.apply(&event, &mut Vec::new());
                     }
                     Err(e) => tracing::error!(seq = self.cursor, "undecodable log record: {e}"),
                 },

@@ -187,8 +187,7 @@ impl Supervisor {
         let signals = signal_fd(&[Signal::SIGUSR1, Signal::SIGTERM])?;
         let poll = Poll::new()?;
         poll.registry().register(&mut SourceFd(&signals.as_raw_fd()), WAKE, Interest::READABLE)?;
-        let mut state = self.keeper.state.clone();
-        state.set_local_worker(cell as u16);
+        let state = self.keeper.state.clone();
         let setup = WorkerSetup {
             cell,
             generation,

@@ -118,8 +118,7 @@ fn spawn_worker(
     listener: TcpListener,
 ) -> io::Result<JoinHandle<io::Result<Exit>>> {
     let generation = shared.log.open_cell(cell, std::process::id(), keeper.cursor);
-    let mut state = keeper.state.clone();
-    state.set_local_worker(cell as u16);
+    let state = keeper.state.clone();
     let setup = WorkerSetup {
         cell,
         generation,

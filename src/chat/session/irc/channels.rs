@@ -67,7 +67,7 @@ pub(super) fn topic(ctx: &mut Ctx<'_>) {
         Some(chan) if !chan.members.contains_key(&conn) => {
             ctx.numeric(reply::ERR_NOTONCHANNEL, &[&chan.name], "You're not on that channel")
         }
-        Some(chan) => state.write_topic(out.buf(), nick, chan),
+        Some(chan) => crate::chat::render::irc::write_topic(state, out.buf(), nick, chan),
     }
 }
 

@@ -83,12 +83,12 @@ fn answer_present_nicks(ctx: &mut Ctx<'_>, code: u16, most: usize, describe: imp
 
 pub(super) fn motd(ctx: &mut Ctx<'_>) {
     let (state, out, nick) = (ctx.state, &mut ctx.out, ctx.user.nick.as_str());
-    state.write_motd(out.buf(), nick);
+    crate::chat::render::irc::write_motd(state, out.buf(), nick);
 }
 
 pub(super) fn lusers(ctx: &mut Ctx<'_>) {
     let (state, out, nick) = (ctx.state, &mut ctx.out, ctx.user.nick.as_str());
-    state.write_lusers(out.buf(), nick);
+    crate::chat::render::irc::write_lusers(state, out.buf(), nick);
 }
 
 /// VERSION also repeats ISUPPORT (005), as servers do, so a client can

@@ -69,7 +69,8 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use rustc_hash::FxHashMap;
 
-use crate::chat::{Action, ConnId, Deliveries, Event, State};
+use crate::chat::change::recycle;
+use crate::chat::{Action, Change, ConnId, Deliveries, Event, State, render};
 use crate::server::Config;
 use crate::server::connection::{DisconnectReason, Limits};
 use crate::server::flow::{self, Census, Policy, Receivers};
@@ -108,7 +109,7 @@ pub struct WorkerSetup {
     pub generation: u32,
     /// The log position `state` corresponds to.
     pub start: u64,
-    /// A replica of the directory at `start`, rendering for this worker.
+    /// A replica of the directory at `start`.
     pub state: State,
     pub listener: std::net::TcpListener,
     pub config: Arc<Config>,
@@ -330,6 +331,7 @@ impl Worker<'_> {
     fn drain_log(&mut self) {
         let mut buf = std::mem::take(&mut self.read_buf);
         let start = self.cursor;
+        let mut spare: Vec<Change<'static>> = Vec::new();
         while !self.flow.holding() {
             match self.log.read(self.cursor, &mut buf) {
                 log::Read::NotYet => break,
@@ -338,7 +340,15 @@ impl Worker<'_> {
                     self.cursor += 1;
                     match codec::decode(&buf) {
                         Ok(event) => {
-                            let deliveries = self.state.apply(&event);
+                            let mut changes = recycle(std::mem::take(&mut spare));
+                            self.state.apply(&event, &mut changes);
+                            // This incarnation's own connections: not another
+                            // worker's, nor an earlier one's in this cell.
+                            let (cell, generation) = (self.cell, self.generation);
+                            let mine = |to: ConnId| to.worker as usize == cell && to.generation == generation;
+                            let mut deliveries = Deliveries::default();
+                            render(&self.state, &changes, mine, &mut deliveries);
+                            spare = recycle(changes);
                             self.deliver(deliveries);
                         }
                         Err(e) => tracing::error!(seq = self.cursor - 1, "undecodable log record: {e}"),
@@ -355,18 +365,13 @@ impl Worker<'_> {
         self.read_buf = buf;
     }
 
+    /// Queues what `render` wrote for this worker's connections.
     fn deliver(&mut self, deliveries: Deliveries) {
-        let (cell, generation) = (self.cell, self.generation);
-        let mine = |to: ConnId| to.worker as usize == cell && to.generation == generation;
         for d in deliveries.items {
-            if mine(d.to) {
-                self.queue(d.to.slot, d.bytes, true);
-            }
+            self.queue(d.to.slot, d.bytes, true);
         }
         for (to, listing) in deliveries.listings {
-            if mine(to)
-                && let Some(conn) = self.conns.get_mut(&to.slot)
-            {
+            if let Some(conn) = self.conns.get_mut(&to.slot) {
                 conn.listings.push_back(listing);
                 self.mark_dirty(to.slot);
             }

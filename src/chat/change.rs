@@ -1,0 +1,127 @@
+//! What applying an event did to the directory, before anyone is told.
+//!
+//! [`State::apply`](crate::chat::State::apply) records an event and lists
+//! its [`Change`]s; [`render`](crate::chat::render) turns changes into
+//! bytes, per protocol, for the connections a model serves. Keeping the two
+//! apart means the directory knows nothing of IRC or plain lines, and a
+//! replica that serves no one (the pool keeper) does no rendering at all.
+//!
+//! Rendering happens after the whole event is applied, so a change carries
+//! what the directory no longer holds: a quitter's prefix and channels, the
+//! members a part or quit reached before they were removed. What has not
+//! changed (the members of a channel a message went to, a user's nick when
+//! they only joined) is read back from the directory instead, so that the
+//! hot path, a channel message, carries no member list and copies no text:
+//! a change borrows from the event it came from.
+
+use std::borrow::Cow;
+
+use crate::chat::reply;
+use crate::chat::{ConnId, MessageKind, Protocol};
+
+/// One thing an event did, in the order its consequences are sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change<'e> {
+    /// `conn` became a user.
+    Registered { conn: ConnId },
+    /// `conn` lost the race for `nick` and is still not a user.
+    RegistrationRefused { conn: ConnId, nick: &'e str, protocol: Protocol },
+    /// A user's change to `nick` lost to another user's claim.
+    NickRefused { conn: ConnId, nick: &'e str },
+    /// A user is now `nick`; `recipients` (the user and everyone sharing a
+    /// channel) see the change under the old source.
+    NickChanged { conn: ConnId, old_nick: String, old_prefix: String, nick: &'e str, recipients: Vec<ConnId> },
+    /// `conn` joined the channel keyed `key`; all its members hear it.
+    Joined { conn: ConnId, key: String },
+    /// A plain user's lines now go to a channel it was already in
+    /// (`channel` as typed, shown if the channel has no name on record).
+    Focused { conn: ConnId, key: String, channel: &'e str },
+    /// `conn` left `channel` (its display name: the channel may be gone);
+    /// `recipients` were its members, the leaver included.
+    Parted { conn: ConnId, channel: String, reason: Option<&'e str>, recipients: Vec<ConnId> },
+    /// Said to the channel keyed `key`: every member but the sender hears
+    /// it. Membership is read when rendering, as a message changes none.
+    ChannelMessage { conn: ConnId, kind: MessageKind, key: String, text: &'e str },
+    /// Said to one user.
+    PrivateMessage { conn: ConnId, kind: MessageKind, to: ConnId, text: &'e str },
+    /// `conn` messaged `target`, who is away: `conn` is told so.
+    TargetAway { conn: ConnId, target: ConnId },
+    /// The topic of the channel keyed `key` is now `topic` (empty: none);
+    /// all its members hear it.
+    TopicSet { conn: ConnId, key: String, topic: &'e str },
+    /// A user is gone: see [`Departure`].
+    Quit(Departure<'e>),
+    /// `conn` is now away (or back).
+    AwayChanged { conn: ConnId, away: bool },
+    /// `conn`'s user mode +i is now `on`.
+    InvisibleChanged { conn: ConnId, on: bool },
+    /// The directory refused what `conn` asked; `subject` is what the
+    /// refusal is about (a channel or nick).
+    Refused { conn: ConnId, refusal: Refusal, subject: Cow<'e, str> },
+}
+
+/// A user who quit, as they were: they are no longer in the directory when
+/// the change is rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departure<'e> {
+    pub conn: ConnId,
+    pub nick: String,
+    pub prefix: String,
+    pub protocol: Protocol,
+    /// The channels they were in: folded key and display name, by key.
+    pub channels: Vec<(String, String)>,
+    pub reason: &'e str,
+    /// Everyone who shared a channel with them, in order, themselves not.
+    pub recipients: Vec<ConnId>,
+}
+
+/// Why the directory refused an action; each is one IRC numeric, and the
+/// same words for plain clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    NoSuchNick,
+    NoSuchChannel,
+    NotOnChannel,
+    CannotSendToChannel,
+    TooManyChannels,
+    /// The server holds all the channels it may.
+    Unavailable,
+}
+
+impl Refusal {
+    pub fn code(self) -> u16 {
+        match self {
+            Refusal::NoSuchNick => reply::ERR_NOSUCHNICK,
+            Refusal::NoSuchChannel => reply::ERR_NOSUCHCHANNEL,
+            Refusal::NotOnChannel => reply::ERR_NOTONCHANNEL,
+            Refusal::CannotSendToChannel => reply::ERR_CANNOTSENDTOCHAN,
+            Refusal::TooManyChannels => reply::ERR_TOOMANYCHANNELS,
+            Refusal::Unavailable => reply::ERR_UNAVAILRESOURCE,
+        }
+    }
+
+    pub fn text(self) -> &'static str {
+        match self {
+            Refusal::NoSuchNick => "No such nick/channel",
+            Refusal::NoSuchChannel => "No such channel",
+            Refusal::NotOnChannel => "You're not on that channel",
+            Refusal::CannotSendToChannel => "Cannot send to channel",
+            Refusal::TooManyChannels => "You have joined too many channels",
+            Refusal::Unavailable => {
+                "Channel is temporarily unavailable: the server has all the channels it can hold"
+            }
+        }
+    }
+}
+
+/// An emptied change buffer, ready for the next event's changes.
+///
+/// Changes borrow from their event, so a buffer kept across events cannot
+/// name one lifetime; this hands the allocation from one to the next. An
+/// empty `Vec` collected from a `Vec` of a same-sized type reuses its
+/// allocation (the standard library's in-place collection), so a model
+/// that keeps a `Vec<Change<'static>>` allocates once, not once per event.
+pub fn recycle<'a>(mut changes: Vec<Change<'_>>) -> Vec<Change<'a>> {
+    changes.clear();
+    changes.into_iter().map(|_| unreachable!("the buffer was cleared")).collect()
+}

@@ -1,0 +1,174 @@
+//! What IRC clients are sent: protocol messages whose source is the user
+//! who acted, and numerics from the server.
+//!
+//! A line for many recipients (a message, a JOIN) depends only on the
+//! change, never on who receives it, which is what lets `render` build it
+//! once and share it. Replies to one user take the directory (`&State`)
+//! where they report on it (the welcome burst's LUSERS, a topic); the
+//! session answers MOTD, LUSERS and TOPIC queries with the same functions,
+//! so a query and the burst cannot drift apart.
+
+use crate::chat::change::Departure;
+use crate::chat::reply::{self, numeric, numeric_bare};
+use crate::chat::state::{Channel, User};
+use crate::chat::{MessageKind, State};
+use crate::wire::message::write_line;
+
+/// 001–005, LUSERS and MOTD: what an IRC client gets on registering.
+pub fn welcome(state: &State, user: &User) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_welcome(state, &mut out, user);
+    out
+}
+
+/// Appends the welcome burst for `user` (see [`welcome`]).
+pub fn write_welcome(state: &State, out: &mut Vec<u8>, user: &User) {
+    let info = state.info();
+    let server = info.name.as_str();
+    let nick = user.nick.as_str();
+    numeric(
+        out,
+        server,
+        reply::RPL_WELCOME,
+        nick,
+        &[],
+        &format!("Welcome to the {} Network, {}", info.network, user.prefix()),
+    );
+    numeric(
+        out,
+        server,
+        reply::RPL_YOURHOST,
+        nick,
+        &[],
+        &format!("Your host is {server}, running version {}", info.version),
+    );
+    numeric(out, server, reply::RPL_CREATED, nick, &[], &format!("This server was created {}", info.created));
+    numeric_bare(out, server, reply::RPL_MYINFO, nick, &[server, &info.version, "i", "no"]);
+    reply::isupport(out, info, nick);
+    write_lusers(state, out, nick);
+    write_motd(state, out, nick);
+}
+
+/// The LUSERS replies (251, 252, 254, 255).
+pub fn write_lusers(state: &State, out: &mut Vec<u8>, client: &str) {
+    let server = state.info().name.as_str();
+    let users = state.user_count();
+    let invisible = state.users().filter(|u| u.invisible).count();
+    numeric(
+        out,
+        server,
+        reply::RPL_LUSERCLIENT,
+        client,
+        &[],
+        &format!("There are {} users and {invisible} invisible on 1 servers", users - invisible),
+    );
+    numeric(out, server, reply::RPL_LUSEROP, client, &["0"], "operator(s) online");
+    let channels = state.channel_count().to_string();
+    numeric(out, server, reply::RPL_LUSERCHANNELS, client, &[&channels], "channels formed");
+    numeric(out, server, reply::RPL_LUSERME, client, &[], &format!("I have {users} clients and 0 servers"));
+}
+
+/// The MOTD (375, 372…, 376) or 422 when there is none.
+pub fn write_motd(state: &State, out: &mut Vec<u8>, client: &str) {
+    let info = state.info();
+    let server = info.name.as_str();
+    match &info.motd {
+        None => numeric(out, server, reply::ERR_NOMOTD, client, &[], "MOTD File is missing"),
+        Some(lines) => {
+            let start = format!("- {server} Message of the day - ");
+            numeric(out, server, reply::RPL_MOTDSTART, client, &[], &start);
+            for line in lines {
+                numeric(out, server, reply::RPL_MOTD, client, &[], &format!("- {line}"));
+            }
+            numeric(out, server, reply::RPL_ENDOFMOTD, client, &[], "End of /MOTD command.");
+        }
+    }
+}
+
+/// 332 + 333, or 331 when no topic is set.
+pub fn write_topic(state: &State, out: &mut Vec<u8>, client: &str, chan: &Channel) {
+    let server = state.info().name.as_str();
+    match &chan.topic {
+        Some(topic) => {
+            numeric(out, server, reply::RPL_TOPIC, client, &[&chan.name], &topic.text);
+            let at = topic.set_at.to_string();
+            numeric_bare(out, server, reply::RPL_TOPICWHOTIME, client, &[&chan.name, &topic.set_by, &at]);
+        }
+        None => numeric(out, server, reply::RPL_NOTOPIC, client, &[&chan.name], "No topic is set"),
+    }
+}
+
+/// 433 to a connection that is not a user yet, so its client is `*`.
+pub fn registration_refused(server: &str, nick: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    numeric(&mut out, server, reply::ERR_NICKNAMEINUSE, "*", &[nick], "Nickname is already in use");
+    out
+}
+
+/// 433 to a user, who keeps their nick.
+pub fn nick_refused(server: &str, user: &User, nick: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    numeric(&mut out, server, reply::ERR_NICKNAMEINUSE, &user.nick, &[nick], "Nickname is already in use");
+    out
+}
+
+/// NICK, from the source the others knew.
+pub fn nick_changed(old_prefix: &str, nick: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_line(&mut out, Some(old_prefix), "NICK", &[], Some(nick));
+    out
+}
+
+pub fn joined(user: &User, channel: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_line(&mut out, Some(&user.prefix()), "JOIN", &[channel], None);
+    out
+}
+
+pub fn parted(user: &User, channel: &str, reason: Option<&str>) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_line(&mut out, Some(&user.prefix()), "PART", &[channel], reason);
+    out
+}
+
+/// PRIVMSG or NOTICE to `target` (a channel's display name or a nick).
+pub fn message(user: &User, kind: MessageKind, target: &str, text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_line(&mut out, Some(&user.prefix()), kind.command(), &[target], Some(text));
+    out
+}
+
+/// 301 to `user`, who messaged `them`.
+pub fn target_away(server: &str, user: &User, them: &User, away: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    numeric(&mut out, server, reply::RPL_AWAY, &user.nick, &[&them.nick], away);
+    out
+}
+
+pub fn topic_set(user: &User, channel: &str, topic: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_line(&mut out, Some(&user.prefix()), "TOPIC", &[channel], Some(topic));
+    out
+}
+
+pub fn quit(departure: &Departure<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_line(&mut out, Some(&departure.prefix), "QUIT", &[], Some(departure.reason));
+    out
+}
+
+/// 306 or 305.
+pub fn away_changed(server: &str, user: &User, away: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let code = if away { reply::RPL_NOWAWAY } else { reply::RPL_UNAWAY };
+    numeric(&mut out, server, code, &user.nick, &[], super::away_words(away));
+    out
+}
+
+/// The MODE line confirming +i or -i, from the user's bare nick.
+pub fn invisible(user: &User, on: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let change = if on { "+i" } else { "-i" };
+    write_line(&mut out, Some(&user.nick), "MODE", &[&user.nick], Some(change));
+    out
+}

@@ -1,0 +1,317 @@
+//! Turning [`Change`]s into bytes: who hears each change, and in which
+//! protocol's words.
+//!
+//! This module decides the audience (the actor, a list of recipients, a
+//! channel's members) and keeps what fan-out needs to be cheap: an IRC
+//! line is built once per change and its `Arc` shared by every IRC
+//! recipient, and a channel's members are walked in place. What the words
+//! are is each protocol's business: [`irc`] and [`plain`].
+//!
+//! A model says which connections it writes for with `serves`: the
+//! iterative model serves every connection, a pool worker its own
+//! incarnation's, the pool keeper renders nothing. A connection not served
+//! costs no rendering; a change no one served hears costs nothing but the
+//! walk over its audience.
+//!
+//! Rendering runs after the whole event is applied, against the directory
+//! as the event left it. Only one event removes several users at once
+//! (`WorkerLost`): a quitter's neighbour may quit later in the same event,
+//! and is still told of the earlier quit, as it was a user then; such a
+//! neighbour is found among the event's departures.
+
+pub mod irc;
+pub mod plain;
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::chat::change::{Change, Departure};
+use crate::chat::reply;
+use crate::chat::state::User;
+use crate::chat::{ConnId, Listing, Protocol, State};
+
+/// Bytes for one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub to: ConnId,
+    /// Shared so that one line fanned out to many members is built once.
+    pub bytes: Arc<[u8]>,
+}
+
+/// What applying one event sends, in order.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Deliveries {
+    pub items: Vec<Delivery>,
+    /// Long replies to stream to a connection after its items (a joiner's
+    /// NAMES), see `listing`.
+    pub listings: Vec<(ConnId, Listing)>,
+}
+
+impl Deliveries {
+    /// Everything addressed to `conn`, concatenated (handy in tests).
+    pub fn bytes_for(&self, conn: ConnId) -> Vec<u8> {
+        self.items.iter().filter(|d| d.to == conn).flat_map(|d| d.bytes.iter().copied()).collect()
+    }
+}
+
+/// Appends to `out` what `changes` (one event's, as `State::apply` listed
+/// them, applied to `state`) send to the connections `serves` accepts.
+pub fn render(state: &State, changes: &[Change<'_>], serves: impl Fn(ConnId) -> bool, out: &mut Deliveries) {
+    let renderer = Renderer { state, serves, departed: departures(changes) };
+    for change in changes {
+        renderer.change(change, out);
+    }
+}
+
+/// The users an event removed, by connection, when it removed more than
+/// one: only then can a quit's neighbour be gone (see the module doc), so
+/// a single quit, the common case, builds no map.
+fn departures<'c, 'e>(changes: &'c [Change<'e>]) -> FxHashMap<ConnId, &'c Departure<'e>> {
+    let mut quits = changes.iter().filter_map(|c| match c {
+        Change::Quit(d) => Some(d),
+        _ => None,
+    });
+    match (quits.next(), quits.next()) {
+        (Some(first), Some(second)) => {
+            [first, second].into_iter().chain(quits).map(|d| (d.conn, d)).collect()
+        }
+        _ => FxHashMap::default(),
+    }
+}
+
+/// Someone told of a quit: a user, or someone the same event removed later.
+#[derive(Clone, Copy)]
+pub(crate) enum Neighbour<'a> {
+    User(&'a User),
+    Departed(&'a Departure<'a>),
+}
+
+impl Neighbour<'_> {
+    fn protocol(self) -> Protocol {
+        match self {
+            Neighbour::User(user) => user.protocol,
+            Neighbour::Departed(d) => d.protocol,
+        }
+    }
+
+    /// Whether they are (were) in the channel keyed `key`.
+    pub(crate) fn in_channel(self, key: &str) -> bool {
+        match self {
+            Neighbour::User(user) => user.channels.contains(key),
+            Neighbour::Departed(d) => d.channels.iter().any(|(k, _)| k == key),
+        }
+    }
+}
+
+struct Renderer<'a, 'c, 'e, S> {
+    state: &'a State,
+    serves: S,
+    departed: FxHashMap<ConnId, &'c Departure<'e>>,
+}
+
+impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
+    fn change(&self, change: &Change<'_>, out: &mut Deliveries) {
+        let state = self.state;
+        let server = state.info().name.as_str();
+        match change {
+            Change::Registered { conn } => self.reply(out, *conn, |user| match user.protocol {
+                Protocol::Irc => irc::welcome(state, user),
+                Protocol::Plain => plain::line(&plain::welcome(state, user)),
+            }),
+            Change::RegistrationRefused { conn, nick, protocol } => {
+                if (self.serves)(*conn) {
+                    let bytes = match protocol {
+                        Protocol::Irc => irc::registration_refused(server, nick),
+                        Protocol::Plain => plain::line(&plain::registration_refused(nick)),
+                    };
+                    send(out, *conn, bytes);
+                }
+            }
+            Change::NickRefused { conn, nick } => self.reply(out, *conn, |user| match user.protocol {
+                Protocol::Irc => irc::nick_refused(server, user, nick),
+                Protocol::Plain => plain::line(&plain::nick_refused(nick)),
+            }),
+            Change::NickChanged { old_nick, old_prefix, nick, recipients, .. } => self.fan_out(
+                out,
+                recipients.iter().copied(),
+                || irc::nick_changed(old_prefix, nick),
+                |to| plain::nick_changed(to, old_nick, nick),
+            ),
+            Change::Joined { conn, key } => self.joined(out, *conn, key),
+            Change::Focused { conn, key, channel } => self.reply(out, *conn, |user| match user.protocol {
+                Protocol::Irc => Vec::new(),
+                Protocol::Plain => plain::line(&plain::focused(state, key, channel)),
+            }),
+            Change::Parted { conn, channel, reason, recipients } => {
+                let Some(user) = state.user(*conn) else { return };
+                self.fan_out(
+                    out,
+                    recipients.iter().copied(),
+                    || irc::parted(user, channel, *reason),
+                    |_| plain::parted(user, channel, *reason),
+                );
+            }
+            Change::ChannelMessage { conn, kind, key, text } => {
+                let (Some(user), Some(chan)) = (state.user(*conn), state.channel_by_key(key)) else {
+                    return;
+                };
+                let members = chan.members.keys().copied().filter(|m| m != conn);
+                self.fan_out(
+                    out,
+                    members,
+                    || irc::message(user, *kind, &chan.name, text),
+                    |to| plain::channel_message(user, *kind, text, key, &chan.name, to),
+                );
+            }
+            Change::PrivateMessage { conn, kind, to, text } => {
+                let (Some(user), Some(target)) = (state.user(*conn), state.user(*to)) else {
+                    return;
+                };
+                self.fan_out(
+                    out,
+                    [*to],
+                    || irc::message(user, *kind, &target.nick, text),
+                    |_| plain::private_message(user, *kind, text),
+                );
+            }
+            Change::TargetAway { conn, target } => {
+                let Some(them) = state.user(*target) else { return };
+                let away = them.away.as_deref().unwrap_or_default();
+                self.reply(out, *conn, |user| match user.protocol {
+                    Protocol::Irc => irc::target_away(server, user, them, away),
+                    Protocol::Plain => plain::line(&plain::target_away(them, away)),
+                })
+            }
+            Change::TopicSet { conn, key, topic } => {
+                let (Some(user), Some(chan)) = (state.user(*conn), state.channel_by_key(key)) else {
+                    return;
+                };
+                self.fan_out(
+                    out,
+                    chan.members.keys().copied(),
+                    || irc::topic_set(user, &chan.name, topic),
+                    |_| plain::topic_set(user, &chan.name, topic),
+                );
+            }
+            Change::Quit(departure) => self.quit(out, departure),
+            Change::AwayChanged { conn, away } => self.reply(out, *conn, |user| match user.protocol {
+                Protocol::Irc => irc::away_changed(server, user, *away),
+                Protocol::Plain => plain::line(&plain::away_changed(*away)),
+            }),
+            // Only IRC clients can ask for +i, and the answer is IRC's MODE
+            // line whoever asked.
+            Change::InvisibleChanged { conn, on } => self.reply(out, *conn, |user| irc::invisible(user, *on)),
+            Change::Refused { conn, refusal, subject } => self.reply(out, *conn, |user| {
+                let mut bytes = Vec::new();
+                let (code, text) = (refusal.code(), refusal.text());
+                reply::error(&mut bytes, user.protocol, server, code, &user.nick, Some(subject), text);
+                bytes
+            }),
+        }
+    }
+
+    /// Bytes for the user on `conn` alone, if served.
+    fn reply(&self, out: &mut Deliveries, conn: ConnId, bytes: impl FnOnce(&User) -> Vec<u8>) {
+        if !(self.serves)(conn) {
+            return;
+        }
+        if let Some(user) = self.state.user(conn) {
+            send(out, conn, bytes(user));
+        }
+    }
+
+    /// One change to many users: the IRC line is built at most once, when
+    /// the first served IRC user is met, and shared; plain users get their
+    /// own line (it may depend on who they are).
+    fn fan_out(
+        &self,
+        out: &mut Deliveries,
+        recipients: impl IntoIterator<Item = ConnId>,
+        irc_line: impl Fn() -> Vec<u8>,
+        plain_text: impl Fn(&User) -> String,
+    ) {
+        let mut shared: Option<Arc<[u8]>> = None;
+        for to in recipients {
+            if !(self.serves)(to) {
+                continue;
+            }
+            let Some(user) = self.state.user(to) else {
+                continue;
+            };
+            let bytes = match user.protocol {
+                Protocol::Irc => shared.get_or_insert_with(|| irc_line().into()).clone(),
+                Protocol::Plain => plain::line(&plain_text(user)).into(),
+            };
+            out.items.push(Delivery { to, bytes });
+        }
+    }
+
+    /// A JOIN to every member, then to the joiner the topic and (streamed)
+    /// the member list.
+    fn joined(&self, out: &mut Deliveries, conn: ConnId, key: &str) {
+        let state = self.state;
+        let (Some(user), Some(chan)) = (state.user(conn), state.channel_by_key(key)) else {
+            return;
+        };
+        self.fan_out(
+            out,
+            chan.members.keys().copied(),
+            || irc::joined(user, &chan.name),
+            |_| plain::joined(user, &chan.name),
+        );
+        if !(self.serves)(conn) {
+            return;
+        }
+        if let Some(topic) = &chan.topic {
+            let bytes = match user.protocol {
+                Protocol::Irc => {
+                    let mut bytes = Vec::new();
+                    irc::write_topic(state, &mut bytes, &user.nick, chan);
+                    bytes
+                }
+                Protocol::Plain => plain::line(&plain::topic_on_join(&chan.name, topic)),
+            };
+            send(out, conn, bytes);
+        }
+        // The member list can be long: it is streamed (see `listing`).
+        out.listings.push((conn, Listing::names(&chan.name)));
+    }
+
+    /// Like `fan_out`, but a neighbour may be gone already (see the module
+    /// doc), so their protocol and channels may come from their departure.
+    fn quit(&self, out: &mut Deliveries, departure: &Departure<'_>) {
+        let mut shared: Option<Arc<[u8]>> = None;
+        for &to in &departure.recipients {
+            if !(self.serves)(to) {
+                continue;
+            }
+            let neighbour = match self.state.user(to) {
+                Some(user) => Neighbour::User(user),
+                None => match self.departed.get(&to) {
+                    Some(d) => Neighbour::Departed(d),
+                    None => continue,
+                },
+            };
+            let bytes = match neighbour.protocol() {
+                Protocol::Irc => shared.get_or_insert_with(|| irc::quit(departure).into()).clone(),
+                Protocol::Plain => plain::line(&plain::quit(departure, neighbour)).into(),
+            };
+            out.items.push(Delivery { to, bytes });
+        }
+    }
+}
+
+/// What 305/306 say, in both protocols.
+fn away_words(away: bool) -> &'static str {
+    if away { "You have been marked as being away" } else { "You are no longer marked as being away" }
+}
+
+fn send(out: &mut Deliveries, to: ConnId, bytes: Vec<u8>) {
+    if !bytes.is_empty() {
+        out.items.push(Delivery { to, bytes: bytes.into() });
+    }
+}
+
+#[cfg(test)]
+mod tests;

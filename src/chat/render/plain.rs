@@ -1,0 +1,122 @@
+//! What plain (`nc`) clients are sent: one readable sentence per change.
+//!
+//! Unlike an IRC line, a plain line can depend on who reads it (a message
+//! to the channel you are typing in is shown without its `[#room]` tag, a
+//! nick change reads "You are now known as" to the one who made it), so
+//! these functions take the recipient and return text; [`line`] makes it
+//! safe for a terminal (see `printable`), once per recipient.
+
+use crate::chat::change::Departure;
+use crate::chat::reply::plain;
+use crate::chat::state::{LOBBY, Topic, User};
+use crate::chat::{MessageKind, State};
+
+use super::Neighbour;
+
+/// `text` as a printable line.
+pub fn line(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    plain(&mut out, text);
+    out
+}
+
+pub fn welcome(state: &State, user: &User) -> String {
+    let network = &state.info().network;
+    let nick = &user.nick;
+    format!("*** Welcome to {network}, {nick}! What you type goes to {LOBBY}; /help lists commands.")
+}
+
+/// The name is taken: the person is asked again (they are not a user yet).
+pub fn registration_refused(nick: &str) -> String {
+    format!("! The name {nick} is taken. Type another name:")
+}
+
+pub fn nick_refused(nick: &str) -> String {
+    format!("! The name {nick} is taken")
+}
+
+/// `to` is told of a nick change, theirs or someone else's.
+pub fn nick_changed(to: &User, old_nick: &str, nick: &str) -> String {
+    if to.nick == nick {
+        format!("*** You are now known as {nick}")
+    } else {
+        format!("*** {old_nick} is now known as {nick}")
+    }
+}
+
+pub fn joined(user: &User, channel: &str) -> String {
+    format!("*** {} joined {channel}", user.nick)
+}
+
+/// The channel keyed `key` is where the user's lines go now; `typed` is
+/// shown if it has no name on record.
+pub fn focused(state: &State, key: &str, typed: &str) -> String {
+    let name = state.channel_by_key(key).map_or(typed, |c| c.name.as_str());
+    format!("*** Your lines now go to {name}")
+}
+
+pub fn topic_on_join(channel: &str, topic: &Topic) -> String {
+    format!("*** Topic of {channel}: {}", topic.text)
+}
+
+pub fn parted(user: &User, channel: &str, reason: Option<&str>) -> String {
+    match reason {
+        Some(reason) => format!("*** {} left {channel} ({reason})", user.nick),
+        None => format!("*** {} left {channel}", user.nick),
+    }
+}
+
+/// A channel message as `to` sees it: tagged with the channel unless it
+/// is the one `to` types in.
+pub fn channel_message(
+    user: &User,
+    kind: MessageKind,
+    text: &str,
+    key: &str,
+    channel: &str,
+    to: &User,
+) -> String {
+    let said = speech(&user.nick, kind, text);
+    if to.focus.as_deref() == Some(key) { said } else { format!("[{channel}] {said}") }
+}
+
+pub fn private_message(user: &User, kind: MessageKind, text: &str) -> String {
+    format!("[private] {}", speech(&user.nick, kind, text))
+}
+
+pub fn target_away(them: &User, away: &str) -> String {
+    format!("*** {} is away: {away}", them.nick)
+}
+
+pub fn topic_set(user: &User, channel: &str, topic: &str) -> String {
+    let nick = &user.nick;
+    if topic.is_empty() {
+        format!("*** {nick} cleared the topic of {channel}")
+    } else {
+        format!("*** {nick} set the topic of {channel} to: {topic}")
+    }
+}
+
+/// A quit as `to` sees it: named after the first channel (by folded name)
+/// they shared, or none.
+pub(super) fn quit(departure: &Departure<'_>, to: Neighbour<'_>) -> String {
+    let shared = departure.channels.iter().find(|(key, _)| to.in_channel(key));
+    let name = shared.map_or("", |(_, name)| name.as_str());
+    format!("*** {} left {name} ({})", departure.nick, departure.reason)
+}
+
+pub fn away_changed(away: bool) -> String {
+    format!("*** {}", super::away_words(away))
+}
+
+/// How a plain client sees someone speak: `alice: hi`, `-alice- hi` for a
+/// notice, `* alice waves` for a CTCP ACTION.
+fn speech(nick: &str, kind: MessageKind, text: &str) -> String {
+    if let Some(action) = text.strip_prefix("\u{1}ACTION ") {
+        return format!("* {nick} {}", action.trim_end_matches('\u{1}'));
+    }
+    match kind {
+        MessageKind::Privmsg => format!("{nick}: {text}"),
+        MessageKind::Notice => format!("-{nick}- {text}"),
+    }
+}
