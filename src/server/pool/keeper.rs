@@ -8,21 +8,37 @@
 //! watches the workers' heartbeats and evicts one that has stopped running
 //! while others' events wait for it (see `log`).
 
-use crate::chat::{Event, ServerInfo, State};
-use crate::server::pool::codec;
-use crate::server::pool::log::{KEEPER, Log, Read, StallWatch, Wake};
+use std::io;
 use std::sync::Arc;
+use std::time::Duration;
+
+use mio::{Events, Poll};
+
+use crate::chat::change::recycle;
+use crate::chat::{Change, Event, ServerInfo, State};
+use crate::server::listener::poll_events;
+use crate::server::pool::codec;
+use crate::server::pool::follow::Follower;
+use crate::server::pool::log::{KEEPER, Log, StallWatch, Wake};
+
+/// The longest the keeper sleeps when nothing wakes it: it also watches
+/// heartbeats and child processes.
+const KEEPER_NAP: Duration = Duration::from_millis(100);
 
 pub struct Keeper {
     pub state: State,
-    pub cursor: u64,
-    buf: Vec<u8>,
+    follower: Follower,
     watch: StallWatch,
 }
 
 impl Keeper {
     pub fn new(info: Arc<ServerInfo>) -> Keeper {
-        Keeper { state: State::new(info), cursor: 0, buf: Vec::new(), watch: StallWatch::default() }
+        Keeper { state: State::new(info), follower: Follower::new(KEEPER, 0), watch: StallWatch::default() }
+    }
+
+    /// Where `state` stands in the log: a new worker starts reading there.
+    pub fn cursor(&self) -> u64 {
+        self.follower.cursor()
     }
 
     /// Drains the log and evicts stalled workers; returns the cells evicted.
@@ -31,27 +47,28 @@ impl Keeper {
         log.evict_stalled(&mut self.watch, std::time::Instant::now())
     }
 
+    /// One turn of the supervising loop both pool models run: tend the log,
+    /// then sleep in `poll` until woken (a worker's append, a signal, a
+    /// shutdown) or for a nap, without missing a wake-up (see `log`).
+    pub fn wait(&mut self, log: &Log, poll: &mut Poll, events: &mut Events) -> io::Result<()> {
+        self.tend(log);
+        let timeout = if log.prepare_sleep(KEEPER, self.cursor()) { KEEPER_NAP } else { Duration::ZERO };
+        let polled = poll_events(poll, events, Some(timeout));
+        log.awake(KEEPER);
+        polled
+    }
+
     /// Applies everything published so far.
     pub fn drain(&mut self, log: &Log) {
-        let start = self.cursor;
-        loop {
-            match log.read(self.cursor, &mut self.buf) {
-                Read::NotYet => break,
-                Read::Filler => {}
-                Read::Record => match codec::decode(&self.buf) {
-                    Ok(event) => {
-                        // What changed is no one's to hear: the workers tell
-                        // their own connections from their own replicas.
-                        self.state.apply(&event, &mut Vec::new());
-                    }
-                    Err(e) => tracing::error!(seq = self.cursor, "undecodable log record: {e}"),
-                },
-            }
-            self.cursor += 1;
+        let mut spare: Vec<Change<'static>> = Vec::new();
+        while let Some(event) = self.follower.next_event(log) {
+            // What changed is no one's to hear: the workers tell their own
+            // connections from their own replicas.
+            let mut changes = recycle(std::mem::take(&mut spare));
+            self.state.apply(&event, &mut changes);
+            spare = recycle(changes);
         }
-        if self.cursor != start {
-            log.advance(KEEPER, self.cursor);
-        }
+        self.follower.report(log);
     }
 
     /// Appends an event as the keeper.

@@ -40,7 +40,6 @@ use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 
 use crate::server::Config;
 use crate::server::connection::CLOSE_GRACE;
-use crate::server::listener::poll_events;
 use crate::server::pool::keeper::Keeper;
 use crate::server::pool::log::{CellStatus, DEFAULT_CAPACITY, KEEPER, Log, Wake};
 use crate::server::pool::worker::{self, WAKE, WorkerSetup};
@@ -115,15 +114,7 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
     let mut events = Events::with_capacity(8);
     let mut killed: Vec<Pid> = Vec::new();
     loop {
-        sup.keeper.tend(&sup.log);
-        let timeout = if sup.log.prepare_sleep(KEEPER, sup.keeper.cursor) {
-            Duration::from_millis(100)
-        } else {
-            Duration::ZERO
-        };
-        let polled = poll_events(&mut poll, &mut events, Some(timeout));
-        sup.log.awake(KEEPER);
-        polled?;
+        sup.keeper.wait(&sup.log, &mut poll, &mut events)?;
         let got = pending_signals(&signals);
         if got.contains(&(Signal::SIGINT as i32)) || got.contains(&(Signal::SIGTERM as i32)) {
             break;
@@ -148,7 +139,7 @@ impl Supervisor {
     /// Forks a worker into `cell`, starting from the keeper's replica.
     fn spawn(&mut self, cell: usize) -> io::Result<()> {
         self.keeper.drain(&self.log);
-        let start = self.keeper.cursor;
+        let start = self.keeper.cursor();
         let generation = self.log.open_cell(cell, 0, start);
         // SAFETY: the supervisor is single-threaded (it never spawns a
         // thread), so the child is a faithful copy with no lock held by a

@@ -14,11 +14,9 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use mio::{Events, Poll, Token, Waker};
 
-use crate::server::listener::poll_events;
 use crate::server::pool::keeper::Keeper;
 use crate::server::pool::log::{DEFAULT_CAPACITY, KEEPER, Log, MAX_CELLS, Wake};
 use crate::server::pool::worker::{self, Exit, WAKE, WorkerSetup};
@@ -74,15 +72,7 @@ pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) 
 
     let mut events = Events::with_capacity(16);
     loop {
-        keeper.tend(log);
-        let timeout = if log.prepare_sleep(KEEPER, keeper.cursor) {
-            Duration::from_millis(100)
-        } else {
-            Duration::ZERO
-        };
-        let polled = poll_events(&mut poll, &mut events, Some(timeout));
-        log.awake(KEEPER);
-        polled?;
+        keeper.wait(log, &mut poll, &mut events)?;
         if shutdown.requested() {
             break;
         }
@@ -117,12 +107,12 @@ fn spawn_worker(
     cell: usize,
     listener: TcpListener,
 ) -> io::Result<JoinHandle<io::Result<Exit>>> {
-    let generation = shared.log.open_cell(cell, std::process::id(), keeper.cursor);
+    let generation = shared.log.open_cell(cell, std::process::id(), keeper.cursor());
     let state = keeper.state.clone();
     let setup = WorkerSetup {
         cell,
         generation,
-        start: keeper.cursor,
+        start: keeper.cursor(),
         state,
         listener,
         config: shared.config.clone(),

@@ -209,7 +209,7 @@ impl<'a> Worker<'a> {
                     self.mark_dirty(slot);
                 }
             }
-            let applied = self.cursor >= self.own_until;
+            let applied = self.follower.cursor() >= self.own_until;
             let Some(conn) = self.conns.get_mut(&slot) else { return };
             if !actions.is_empty() && (!conn.listings.is_empty() || !applied) {
                 conn.pending_actions = actions;
@@ -226,7 +226,7 @@ impl<'a> Worker<'a> {
         if conn.pending_actions.is_empty() {
             return false;
         }
-        if !conn.listings.is_empty() || self.cursor < self.own_until {
+        if !conn.listings.is_empty() || self.follower.cursor() < self.own_until {
             return true;
         }
         let actions = std::mem::take(&mut conn.pending_actions);

@@ -76,7 +76,8 @@ use crate::server::connection::{DisconnectReason, Limits};
 use crate::server::flow::{self, Census, Policy, Receivers};
 use crate::server::listener::{ACCEPT_BACKOFF, ExhaustionLog, poll_events};
 use crate::server::pool::codec;
-use crate::server::pool::log::{self, CellStatus, Log, Wake};
+use crate::server::pool::follow::Follower;
+use crate::server::pool::log::{CellStatus, Log, Wake};
 use crate::server::refusal::Refusals;
 use conn::Conn;
 
@@ -132,7 +133,7 @@ struct Worker<'a> {
     config: Arc<Config>,
     label: String,
     state: State,
-    cursor: u64,
+    follower: Follower,
     poll: Poll,
     listener: TcpListener,
     /// Keyed by slot, which the worker assigns: a fast hash is safe.
@@ -155,7 +156,6 @@ struct Worker<'a> {
     /// The time this turn, read once per turn.
     now: Instant,
     now_ms: u32,
-    read_buf: Vec<u8>,
     encode_buf: Vec<u8>,
     /// Where socket reads land before their lines are cut out.
     scratch: Box<[u8]>,
@@ -203,7 +203,7 @@ pub fn run(
         config: setup.config,
         label: setup.label,
         state: setup.state,
-        cursor: setup.start,
+        follower: Follower::new(setup.cell, setup.start),
         own_until: setup.start,
         poll,
         listener,
@@ -216,7 +216,6 @@ pub fn run(
         outgoing: VecDeque::new(),
         now,
         now_ms: flow::millis(),
-        read_buf: Vec::new(),
         encode_buf: Vec::new(),
         scratch: vec![0; 16 * 1024].into_boxed_slice(),
         accept_paused_until: None,
@@ -301,7 +300,7 @@ impl Worker<'_> {
 
     /// Input is handled only while nothing holds it back: see the module doc.
     fn admitting(&self) -> bool {
-        !self.flow.holding() && self.outgoing.is_empty() && self.cursor >= self.own_until
+        !self.flow.holding() && self.outgoing.is_empty() && self.follower.cursor() >= self.own_until
     }
 
     fn poll_timeout(&self) -> (Duration, bool) {
@@ -312,7 +311,7 @@ impl Worker<'_> {
         if !self.input.is_empty() && self.admitting() {
             return (Duration::ZERO, false);
         }
-        if !self.outgoing.is_empty() || self.cursor < self.own_until {
+        if !self.outgoing.is_empty() || self.follower.cursor() < self.own_until {
             return (ROOM_POLL, false);
         }
         let mut timeout = if self.accept_paused_until.is_some() { ACCEPT_BACKOFF } else { TICK };
@@ -320,7 +319,11 @@ impl Worker<'_> {
         for at in flood_due.into_iter().chain(self.refusals.next_deadline()) {
             timeout = timeout.min(at.saturating_duration_since(self.now));
         }
-        if self.log.prepare_sleep(self.cell, self.cursor) { (timeout, true) } else { (Duration::ZERO, false) }
+        if self.log.prepare_sleep(self.cell, self.follower.cursor()) {
+            (timeout, true)
+        } else {
+            (Duration::ZERO, false)
+        }
     }
 
     // ---- the log ----
@@ -329,40 +332,21 @@ impl Worker<'_> {
     /// deliveries for its own connections; stops as soon as a connection it
     /// waits for falls behind (it is holding the flow: see `flow`).
     fn drain_log(&mut self) {
-        let mut buf = std::mem::take(&mut self.read_buf);
-        let start = self.cursor;
         let mut spare: Vec<Change<'static>> = Vec::new();
         while !self.flow.holding() {
-            match self.log.read(self.cursor, &mut buf) {
-                log::Read::NotYet => break,
-                log::Read::Filler => self.cursor += 1,
-                log::Read::Record => {
-                    self.cursor += 1;
-                    match codec::decode(&buf) {
-                        Ok(event) => {
-                            let mut changes = recycle(std::mem::take(&mut spare));
-                            self.state.apply(&event, &mut changes);
-                            // This incarnation's own connections: not another
-                            // worker's, nor an earlier one's in this cell.
-                            let (cell, generation) = (self.cell, self.generation);
-                            let mine = |to: ConnId| to.worker as usize == cell && to.generation == generation;
-                            let mut deliveries = Deliveries::default();
-                            render(&self.state, &changes, mine, &mut deliveries);
-                            spare = recycle(changes);
-                            self.deliver(deliveries);
-                        }
-                        Err(e) => tracing::error!(seq = self.cursor - 1, "undecodable log record: {e}"),
-                    }
-                }
-            }
-            if (self.cursor - start).is_multiple_of(64) {
-                self.log.advance(self.cell, self.cursor);
-            }
+            let Some(event) = self.follower.next_event(self.log) else { break };
+            let mut changes = recycle(std::mem::take(&mut spare));
+            self.state.apply(&event, &mut changes);
+            // This incarnation's own connections: not another worker's, nor
+            // an earlier one's in this cell.
+            let (cell, generation) = (self.cell, self.generation);
+            let mine = |to: ConnId| to.worker as usize == cell && to.generation == generation;
+            let mut deliveries = Deliveries::default();
+            render(&self.state, &changes, mine, &mut deliveries);
+            spare = recycle(changes);
+            self.deliver(deliveries);
         }
-        if self.cursor != start {
-            self.log.advance(self.cell, self.cursor);
-        }
-        self.read_buf = buf;
+        self.follower.report(self.log);
     }
 
     /// Queues what `render` wrote for this worker's connections.
@@ -434,9 +418,9 @@ impl Worker<'_> {
     /// published; if they are still missing, the loop retries next turn.
     fn catch_up(&mut self) {
         let mut rounds = 0u32;
-        while self.cursor < self.own_until && rounds < CATCH_UP_ROUNDS {
+        while self.follower.cursor() < self.own_until && rounds < CATCH_UP_ROUNDS {
             self.drain_log();
-            if self.cursor >= self.own_until || self.flow.holding() {
+            if self.follower.cursor() >= self.own_until || self.flow.holding() {
                 return;
             }
             rounds += 1;

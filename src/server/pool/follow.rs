@@ -1,0 +1,104 @@
+//! Reading the event log in order, as every reader of it does: each pool
+//! worker for its replica and the keeper for its own.
+//!
+//! A reader takes published records one sequence at a time, skips the
+//! fillers the keeper leaves where a dead writer had claimed a slot, decodes
+//! the rest, and tells the log how far it has got so that writers may reuse
+//! the slots behind it. Telling it after every record would be a shared
+//! write per event; telling it only when done would hold writers back for a
+//! whole long drain; so it is told every [`ADVANCE_EVERY`] records and when
+//! the reader stops.
+
+use crate::chat::Event;
+use crate::server::pool::codec;
+use crate::server::pool::log::{Log, Read};
+
+/// Records read between two reports of a reader's position.
+const ADVANCE_EVERY: u32 = 64;
+
+/// One reader's position in the log.
+pub(crate) struct Follower {
+    cell: usize,
+    cursor: u64,
+    buf: Vec<u8>,
+    /// Records read since the log was last told the cursor.
+    unreported: u32,
+}
+
+impl Follower {
+    /// A reader for `cell` that starts at `start`.
+    pub(crate) fn new(cell: usize, start: u64) -> Self {
+        Follower { cell, cursor: start, buf: Vec::new(), unreported: 0 }
+    }
+
+    /// The next sequence this reader will read: everything before it is read.
+    pub(crate) fn cursor(&self) -> u64 {
+        self.cursor
+    }
+
+    /// The next published event, or `None` when nothing more is published
+    /// yet. A record that does not decode (a bug, never a client's doing:
+    /// see `codec`) is logged and skipped.
+    pub(crate) fn next_event(&mut self, log: &Log) -> Option<Event> {
+        loop {
+            let read = log.read(self.cursor, &mut self.buf);
+            if read == Read::NotYet {
+                return None;
+            }
+            let seq = self.cursor;
+            self.cursor += 1;
+            self.unreported += 1;
+            if self.unreported >= ADVANCE_EVERY {
+                self.report(log);
+            }
+            if read == Read::Record {
+                match codec::decode(&self.buf) {
+                    Ok(event) => return Some(event),
+                    Err(e) => tracing::error!(seq, "undecodable log record: {e}"),
+                }
+            }
+        }
+    }
+
+    /// Tells the log how far this reader has got.
+    pub(crate) fn report(&mut self, log: &Log) {
+        if self.unreported > 0 {
+            log.advance(self.cell, self.cursor);
+            self.unreported = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::ConnId;
+    use crate::server::pool::log::{KEEPER, Wake};
+
+    struct NoWake;
+    impl Wake for NoWake {
+        fn wake(&self, _cell: usize) {}
+    }
+
+    fn event(slot: u32) -> Event {
+        Event::PartAll { conn: ConnId { worker: 1, slot, generation: 1 } }
+    }
+
+    #[test]
+    fn reads_every_event_in_order_and_reports_its_position() {
+        let log = Log::on_heap(256);
+        log.open_cell(KEEPER, 0, 0);
+        log.open_cell(1, 0, 0);
+        for slot in 0..100 {
+            let mut record = Vec::new();
+            codec::encode(&event(slot), &mut record).unwrap();
+            log.append(KEEPER, &record, &NoWake, || {});
+        }
+        let mut reader = Follower::new(1, 0);
+        let read: Vec<Event> = std::iter::from_fn(|| reader.next_event(&log)).collect();
+        assert_eq!(read, (0..100).map(event).collect::<Vec<_>>());
+        assert_eq!(reader.cursor(), 100);
+        reader.report(&log);
+        assert!(reader.next_event(&log).is_none(), "nothing more is published");
+    }
+}
