@@ -11,14 +11,14 @@
 
 use crate::chat::Event;
 use crate::server::pool::codec;
-use crate::server::pool::log::{Log, Read};
+use crate::server::pool::log::{CellId, Log, Read};
 
 /// Records read between two reports of a reader's position.
 const ADVANCE_EVERY: u32 = 64;
 
 /// One reader's position in the log.
 pub(crate) struct Follower {
-    cell: usize,
+    cell: CellId,
     cursor: u64,
     buf: Vec<u8>,
     /// Records read since the log was last told the cursor.
@@ -27,7 +27,7 @@ pub(crate) struct Follower {
 
 impl Follower {
     /// A reader for `cell` that starts at `start`.
-    pub(crate) fn new(cell: usize, start: u64) -> Self {
+    pub(crate) fn new(cell: CellId, start: u64) -> Self {
         Follower { cell, cursor: start, buf: Vec::new(), unreported: 0 }
     }
 
@@ -71,13 +71,15 @@ impl Follower {
 
 #[cfg(test)]
 mod tests {
+    use nix::unistd::Pid;
+
     use super::*;
     use crate::chat::ConnId;
     use crate::server::pool::log::{KEEPER, Wake};
 
     struct NoWake;
     impl Wake for NoWake {
-        fn wake(&self, _cell: usize) {}
+        fn wake(&self, _cell: CellId) {}
     }
 
     fn event(slot: u32) -> Event {
@@ -87,14 +89,14 @@ mod tests {
     #[test]
     fn reads_every_event_in_order_and_reports_its_position() {
         let log = Log::on_heap(256);
-        log.open_cell(KEEPER, 0, 0);
-        log.open_cell(1, 0, 0);
+        log.open_cell(KEEPER, Pid::from_raw(0), 0);
+        log.open_cell(CellId::worker(1), Pid::from_raw(0), 0);
         for slot in 0..100 {
             let mut record = Vec::new();
             codec::encode(&event(slot), &mut record).unwrap();
             log.append(KEEPER, &record, &NoWake, || {});
         }
-        let mut reader = Follower::new(1, 0);
+        let mut reader = Follower::new(CellId::worker(1), 0);
         let read: Vec<Event> = std::iter::from_fn(|| reader.next_event(&log)).collect();
         assert_eq!(read, (0..100).map(event).collect::<Vec<_>>());
         assert_eq!(reader.cursor(), 100);

@@ -19,7 +19,7 @@ use crate::chat::{Change, Event, ServerInfo, State};
 use crate::server::listener::poll_events;
 use crate::server::pool::codec;
 use crate::server::pool::follow::Follower;
-use crate::server::pool::log::{KEEPER, Log, StallWatch, Wake};
+use crate::server::pool::log::{CellId, KEEPER, Log, StallWatch, Wake};
 
 /// The longest the keeper sleeps when nothing wakes it: it also watches
 /// heartbeats and child processes.
@@ -42,7 +42,7 @@ impl Keeper {
     }
 
     /// Drains the log and evicts stalled workers; returns the cells evicted.
-    pub fn tend(&mut self, log: &Log) -> Vec<usize> {
+    pub fn tend(&mut self, log: &Log) -> Vec<CellId> {
         self.drain(log);
         log.evict_stalled(&mut self.watch, std::time::Instant::now())
     }
@@ -87,14 +87,14 @@ impl Keeper {
 
     /// After worker `cell` has stopped running: fill what it left in the
     /// log, tell everyone its users are gone, and free the cell.
-    pub fn bury(&mut self, log: &Log, wake: &dyn Wake, cell: usize, reason: &str) {
+    pub fn bury(&mut self, log: &Log, wake: &dyn Wake, cell: CellId, reason: &str) {
         let generation = log.generation(cell);
         if let Some(seq) = log.repair(cell, || {
             self.tend(log);
         }) {
-            tracing::warn!(cell, seq, "filled the log entry a dead worker had claimed");
+            tracing::warn!(%cell, seq, "filled the log entry a dead worker had claimed");
         }
-        let lost = Event::WorkerLost { worker: cell as u16, generation, reason: reason.to_string() };
+        let lost = Event::WorkerLost { worker: cell.as_u16(), generation, reason: reason.to_string() };
         self.publish(log, wake, &lost);
         log.vacate(cell);
     }

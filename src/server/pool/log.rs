@@ -73,12 +73,54 @@ use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
 
+use nix::unistd::Pid;
+
 use crate::server::flow::Census;
 
 /// Participants: the keeper (cell 0) and up to 64 workers.
 pub const MAX_CELLS: usize = 65;
 /// The keeper's cell.
-pub const KEEPER: usize = 0;
+pub const KEEPER: CellId = CellId(0);
+
+/// A participant in the log: the keeper (cell 0) or worker 1 to 64. A
+/// worker's connection ids carry it (`ConnId::worker`), so that every
+/// replica can tell whose connection a user is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CellId(u16);
+
+impl CellId {
+    /// Worker `n`, counting from 1 as `--workers` does.
+    pub fn worker(n: usize) -> CellId {
+        assert!((1..MAX_CELLS).contains(&n), "worker {n} is not a cell");
+        CellId(n as u16)
+    }
+
+    /// Every worker cell.
+    pub fn workers() -> impl Iterator<Item = CellId> {
+        (1..MAX_CELLS as u16).map(CellId)
+    }
+
+    /// Its place among the cells (and among a model's per-cell tables).
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+
+    /// What connection ids say for this cell.
+    pub fn as_u16(self) -> u16 {
+        self.0
+    }
+
+    /// Whether `conn` was accepted by this cell's worker.
+    pub fn accepted(self, conn: crate::chat::ConnId) -> bool {
+        conn.worker == self.0
+    }
+}
+
+impl std::fmt::Display for CellId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 /// Bytes a slot can carry.
 pub const SLOT_DATA_BYTES: usize = WORDS * 8;
 /// Slots in the ring: 1 MiB of shared memory. With flow control the ring
@@ -189,7 +231,7 @@ impl Default for StallWatch {
 
 /// Wakes a sleeping cell: a `mio::Waker` for threads, SIGUSR1 for processes.
 pub trait Wake {
-    fn wake(&self, cell: usize);
+    fn wake(&self, cell: CellId);
 }
 
 enum Region {
@@ -225,6 +267,11 @@ pub struct Log {
     /// stale value is merely conservative; it spares [`Log::try_append`]
     /// reading every cell while the ring has room. Per process.
     floor_hint: AtomicU64,
+}
+
+/// A pid as the cell stores it (0: none; pids are positive).
+fn pid_word(pid: Pid) -> u32 {
+    u32::try_from(pid.as_raw()).unwrap_or(0)
 }
 
 fn header_bytes() -> usize {
@@ -306,8 +353,8 @@ impl Log {
         }
     }
 
-    fn cell(&self, cell: usize) -> &Cell {
-        &self.header().cells[cell]
+    fn cell(&self, cell: CellId) -> &Cell {
+        &self.header().cells[cell.index()]
     }
 
     fn slot(&self, seq: u64) -> &Slot {
@@ -324,12 +371,12 @@ impl Log {
     /// Makes `cell` a LIVE reader starting at `start` (which must be a cursor
     /// the keeper holds, so nothing from `start` on is overwritten yet).
     /// Returns the cell's new generation.
-    pub fn open_cell(&self, cell: usize, pid: u32, start: u64) -> u32 {
+    pub fn open_cell(&self, cell: CellId, pid: Pid, start: u64) -> u32 {
         let c = self.cell(cell);
         c.cursor.store(start, Ordering::SeqCst);
         c.pending.store(NONE, Ordering::SeqCst);
         c.sleeping.store(AWAKE, Ordering::SeqCst);
-        c.pid.store(pid, Ordering::SeqCst);
+        c.pid.store(pid_word(pid), Ordering::SeqCst);
         c.clients.store(0, Ordering::SeqCst);
         c.behind.store(0, Ordering::SeqCst);
         c.receivers.store(0, Ordering::SeqCst);
@@ -338,19 +385,23 @@ impl Log {
         generation
     }
 
-    pub fn set_pid(&self, cell: usize, pid: u32) {
-        self.cell(cell).pid.store(pid, Ordering::SeqCst);
+    pub fn set_pid(&self, cell: CellId, pid: Pid) {
+        self.cell(cell).pid.store(pid_word(pid), Ordering::SeqCst);
     }
 
-    pub fn pid(&self, cell: usize) -> u32 {
-        self.cell(cell).pid.load(Ordering::SeqCst)
+    /// The process serving `cell`, if one was recorded.
+    pub fn pid(&self, cell: CellId) -> Option<Pid> {
+        match self.cell(cell).pid.load(Ordering::SeqCst) {
+            0 => None,
+            word => i32::try_from(word).ok().map(Pid::from_raw),
+        }
     }
 
-    pub fn generation(&self, cell: usize) -> u32 {
+    pub fn generation(&self, cell: CellId) -> u32 {
         self.cell(cell).generation.load(Ordering::SeqCst)
     }
 
-    pub fn status(&self, cell: usize) -> CellStatus {
+    pub fn status(&self, cell: CellId) -> CellStatus {
         match self.cell(cell).status.load(Ordering::SeqCst) {
             VACANT => CellStatus::Vacant,
             LIVE => CellStatus::Live,
@@ -361,11 +412,11 @@ impl Log {
 
     /// Stops `cell` gating writers; it is then repaired and vacated.
     #[cfg(test)]
-    pub fn mark_dead(&self, cell: usize) {
+    pub fn mark_dead(&self, cell: CellId) {
         self.cell(cell).status.store(DEAD, Ordering::SeqCst);
     }
 
-    pub fn vacate(&self, cell: usize) {
+    pub fn vacate(&self, cell: CellId) {
         let c = self.cell(cell);
         c.clients.store(0, Ordering::SeqCst);
         c.behind.store(0, Ordering::SeqCst);
@@ -378,21 +429,21 @@ impl Log {
         self.header().cells.iter().map(|c| c.clients.load(Ordering::Relaxed)).sum()
     }
 
-    pub fn add_client(&self, cell: usize) {
+    pub fn add_client(&self, cell: CellId) {
         self.cell(cell).clients.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn remove_client(&self, cell: usize) {
+    pub fn remove_client(&self, cell: CellId) {
         self.cell(cell).clients.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// `me` is alive and going round its loop.
-    pub fn beat(&self, me: usize) {
+    pub fn beat(&self, me: CellId) {
         self.cell(me).heartbeat.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Publishes `me`'s part of the flow census.
-    pub fn set_census(&self, me: usize, census: Census) {
+    pub fn set_census(&self, me: CellId, census: Census) {
         let c = self.cell(me);
         c.behind.store(census.behind as u32, Ordering::Relaxed);
         c.receivers.store(census.receivers as u32, Ordering::Relaxed);
@@ -411,12 +462,13 @@ impl Log {
     /// Evicts LIVE workers that have records to read but have not beaten
     /// for [`STALL_TIMEOUT`]; `watch` is the caller's (the keeper's) memory
     /// of when each heartbeat last moved. Returns the cells evicted.
-    pub fn evict_stalled(&self, watch: &mut StallWatch, now: Instant) -> Vec<usize> {
+    pub fn evict_stalled(&self, watch: &mut StallWatch, now: Instant) -> Vec<CellId> {
         let head = self.head();
         let mut evicted = Vec::new();
-        for (i, c) in self.header().cells.iter().enumerate().skip(KEEPER + 1) {
+        for id in CellId::workers() {
+            let c = self.cell(id);
             let beat = c.heartbeat.load(Ordering::Relaxed);
-            let seen = &mut watch.seen[i];
+            let seen = &mut watch.seen[id.index()];
             if seen.0 != beat || c.status.load(Ordering::SeqCst) != LIVE {
                 *seen = (beat, now);
                 continue;
@@ -427,8 +479,8 @@ impl Log {
             } else if now.saturating_duration_since(seen.1) > STALL_TIMEOUT
                 && c.status.compare_exchange(LIVE, EVICTED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
             {
-                tracing::warn!(cell = i, "evicting a worker that stopped reading the log");
-                evicted.push(i);
+                tracing::warn!(cell = %id, "evicting a worker that stopped reading the log");
+                evicted.push(id);
             }
         }
         evicted
@@ -436,10 +488,13 @@ impl Log {
 
     // ---- writing ----
 
-    fn lock_claim(&self, me: usize) {
+    fn lock_claim(&self, me: CellId) {
         let lock = &self.header().claim_lock;
         let mut backoff = Backoff::default();
-        while lock.compare_exchange_weak(0, me as u32 + 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        while lock
+            .compare_exchange_weak(0, u32::from(me.0) + 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
             backoff.wait();
         }
     }
@@ -448,7 +503,7 @@ impl Log {
     /// its sequence number; claims nothing and returns `None` when the ring
     /// is full. Never waits: for workers, which must keep serving their
     /// sockets while the ring is full.
-    pub fn try_append(&self, me: usize, record: &[u8], wake: &dyn Wake) -> Option<u64> {
+    pub fn try_append(&self, me: CellId, record: &[u8], wake: &dyn Wake) -> Option<u64> {
         assert!(record.len() <= SLOT_DATA_BYTES, "record of {} bytes does not fit a slot", record.len());
         let header = self.header();
         let cell = self.cell(me);
@@ -500,7 +555,7 @@ impl Log {
     /// `me`'s own cursor if it can (drain the log), or the writer could
     /// wait on itself, and it should evict stalled workers (see
     /// [`Log::evict_stalled`]), or a stopped worker would hold it forever.
-    pub fn append(&self, me: usize, record: &[u8], wake: &dyn Wake, mut while_gated: impl FnMut()) -> u64 {
+    pub fn append(&self, me: CellId, record: &[u8], wake: &dyn Wake, mut while_gated: impl FnMut()) -> u64 {
         assert!(record.len() <= SLOT_DATA_BYTES, "record of {} bytes does not fit a slot", record.len());
         let header = self.header();
         let cell = self.cell(me);
@@ -540,11 +595,12 @@ impl Log {
         slot.published.store(seq + 1, Ordering::Release);
     }
 
-    fn wake_sleepers(&self, me: usize, seq: u64, wake: &dyn Wake) {
+    fn wake_sleepers(&self, me: CellId, seq: u64, wake: &dyn Wake) {
         // Pairs with the fence in `prepare_sleep`: either the sleeper sees
         // our record, or we see its flag.
         fence(Ordering::SeqCst);
         for (i, c) in self.header().cells.iter().enumerate() {
+            let i = CellId(i as u16);
             // The keeper has no clients waiting on it: it drains on a timer
             // and is woken only when it could soon hold writers up.
             if i == KEEPER && seq < c.cursor.load(Ordering::Relaxed) + self.capacity / 2 {
@@ -587,13 +643,13 @@ impl Log {
     }
 
     /// Records that `me` has consumed everything below `cursor`.
-    pub fn advance(&self, me: usize, cursor: u64) {
+    pub fn advance(&self, me: CellId, cursor: u64) {
         self.cell(me).cursor.store(cursor, Ordering::Release);
     }
 
     /// Announces that `me` is about to sleep with its next read at `cursor`.
     /// Returns false (and stays awake) if a record is already there.
-    pub fn prepare_sleep(&self, me: usize, cursor: u64) -> bool {
+    pub fn prepare_sleep(&self, me: CellId, cursor: u64) -> bool {
         let c = self.cell(me);
         c.sleeping.store(SLEEPING, Ordering::SeqCst);
         fence(Ordering::SeqCst);
@@ -605,7 +661,7 @@ impl Log {
     }
 
     /// `me` is awake again.
-    pub fn awake(&self, me: usize) {
+    pub fn awake(&self, me: CellId) {
         self.cell(me).sleeping.store(AWAKE, Ordering::SeqCst);
     }
 
@@ -615,13 +671,13 @@ impl Log {
     /// claim lock if it held it and fills the sequence it had claimed but not
     /// published. Returns the filled sequence, if any. `while_gated` is as
     /// for [`Log::append`] (the keeper drains its replica).
-    pub fn repair(&self, dead: usize, mut while_gated: impl FnMut()) -> Option<u64> {
+    pub fn repair(&self, dead: CellId, mut while_gated: impl FnMut()) -> Option<u64> {
         let header = self.header();
         let cell = self.cell(dead);
         cell.status.store(DEAD, Ordering::SeqCst);
         let pending = cell.pending.load(Ordering::SeqCst);
         let mut claimed = pending;
-        if header.claim_lock.load(Ordering::SeqCst) == dead as u32 + 1 {
+        if header.claim_lock.load(Ordering::SeqCst) == u32::from(dead.0) + 1 {
             // Died inside the claim: if `next` was not bumped yet, it claimed nothing.
             if pending == NONE || pending == header.next.load(Ordering::SeqCst) {
                 claimed = NONE;
@@ -660,13 +716,15 @@ impl Backoff {
 
 #[cfg(test)]
 mod tests {
+    /// No process: these cells are threads of the test.
+    const NO_PID: Pid = Pid::from_raw(0);
     use super::*;
     use std::sync::Arc;
     use std::sync::atomic::AtomicUsize;
 
     struct CountWakes(AtomicUsize);
     impl Wake for CountWakes {
-        fn wake(&self, _cell: usize) {
+        fn wake(&self, _cell: CellId) {
             self.0.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -678,10 +736,10 @@ mod tests {
     #[test]
     fn records_come_back_in_order() {
         let log = Log::on_heap(8);
-        log.open_cell(1, 0, 0);
+        log.open_cell(CellId(1), NO_PID, 0);
         let wake = no_wake();
         for i in 0..5u8 {
-            assert_eq!(log.append(1, &[i; 13], &wake, || {}), i as u64);
+            assert_eq!(log.append(CellId(1), &[i; 13], &wake, || {}), i as u64);
         }
         let mut buf = Vec::new();
         for i in 0..5u8 {
@@ -694,19 +752,19 @@ mod tests {
     #[test]
     fn a_full_ring_makes_the_writer_drain_instead_of_overwrite() {
         let log = Log::on_heap(4);
-        log.open_cell(1, 0, 0);
+        log.open_cell(CellId(1), NO_PID, 0);
         let wake = no_wake();
         let mut cursor = 0u64;
         let mut buf = Vec::new();
         let mut seen = Vec::new();
         for i in 0..20u8 {
             let mut drained = Vec::new();
-            log.append(1, &[i], &wake, || {
+            log.append(CellId(1), &[i], &wake, || {
                 while log.read(cursor, &mut buf) == Read::Record {
                     drained.push(buf[0]);
                     cursor += 1;
                 }
-                log.advance(1, cursor);
+                log.advance(CellId(1), cursor);
             });
             seen.extend(drained);
         }
@@ -720,64 +778,64 @@ mod tests {
     #[test]
     fn only_sleepers_are_woken_once_per_sleep() {
         let log = Log::on_heap(16);
-        log.open_cell(1, 0, 0);
-        log.open_cell(2, 0, 0);
+        log.open_cell(CellId(1), NO_PID, 0);
+        log.open_cell(CellId(2), NO_PID, 0);
         let wake = no_wake();
-        log.append(1, b"a", &wake, || {});
+        log.append(CellId(1), b"a", &wake, || {});
         assert_eq!(wake.0.load(Ordering::Relaxed), 0, "cell 2 was awake");
-        assert!(!log.prepare_sleep(2, 0), "a record is waiting, so no sleep");
-        assert!(log.prepare_sleep(2, 1));
-        log.append(1, b"b", &wake, || {});
-        log.append(1, b"c", &wake, || {});
+        assert!(!log.prepare_sleep(CellId(2), 0), "a record is waiting, so no sleep");
+        assert!(log.prepare_sleep(CellId(2), 1));
+        log.append(CellId(1), b"b", &wake, || {});
+        log.append(CellId(1), b"c", &wake, || {});
         assert_eq!(wake.0.load(Ordering::Relaxed), 1);
     }
 
     #[test]
     fn repair_fills_a_claimed_hole_and_releases_the_lock() {
         let log = Log::on_heap(8);
-        log.open_cell(KEEPER, 0, 0);
-        log.open_cell(1, 0, 0);
-        log.open_cell(2, 0, 0);
+        log.open_cell(KEEPER, NO_PID, 0);
+        log.open_cell(CellId(1), NO_PID, 0);
+        log.open_cell(CellId(2), NO_PID, 0);
         let wake = no_wake();
         // Cell 2 claims sequence 0 and dies before publishing.
-        log.lock_claim(2);
-        log.cell(2).pending.store(0, Ordering::SeqCst);
+        log.lock_claim(CellId(2));
+        log.cell(CellId(2)).pending.store(0, Ordering::SeqCst);
         log.header().next.store(1, Ordering::SeqCst);
         log.header().claim_lock.store(0, Ordering::SeqCst);
-        log.append(1, b"after", &wake, || {});
+        log.append(CellId(1), b"after", &wake, || {});
         let mut buf = Vec::new();
         assert_eq!(log.read(0, &mut buf), Read::NotYet);
-        assert_eq!(log.repair(2, || {}), Some(0));
+        assert_eq!(log.repair(CellId(2), || {}), Some(0));
         assert_eq!(log.read(0, &mut buf), Read::Filler);
         assert_eq!(log.read(1, &mut buf), Read::Record);
         assert_eq!(buf, b"after");
 
         // Died holding the lock before bumping `next`: nothing to fill.
-        log.open_cell(2, 0, 2);
-        log.lock_claim(2);
-        log.cell(2).pending.store(2, Ordering::SeqCst);
-        assert_eq!(log.repair(2, || {}), None);
-        assert_eq!(log.append(1, b"next", &wake, || {}), 2);
+        log.open_cell(CellId(2), NO_PID, 2);
+        log.lock_claim(CellId(2));
+        log.cell(CellId(2)).pending.store(2, Ordering::SeqCst);
+        assert_eq!(log.repair(CellId(2), || {}), None);
+        assert_eq!(log.append(CellId(1), b"next", &wake, || {}), 2);
     }
 
     #[test]
     fn a_full_ring_refuses_a_try_and_claims_nothing() {
         let log = Log::on_heap(4);
-        log.open_cell(1, 0, 0);
-        log.open_cell(2, 0, 0);
+        log.open_cell(CellId(1), NO_PID, 0);
+        log.open_cell(CellId(2), NO_PID, 0);
         let wake = no_wake();
         for i in 0..4u8 {
-            assert_eq!(log.try_append(1, &[i], &wake), Some(i as u64));
+            assert_eq!(log.try_append(CellId(1), &[i], &wake), Some(i as u64));
         }
         assert!(!log.has_room());
-        assert_eq!(log.try_append(1, b"no room", &wake), None);
+        assert_eq!(log.try_append(CellId(1), b"no room", &wake), None);
         assert_eq!(log.head(), 4, "nothing was claimed");
         // Both readers must move on before slot 0 is reused.
-        log.advance(1, 1);
-        assert_eq!(log.try_append(1, b"x", &wake), None, "cell 2 still needs slot 0");
-        log.advance(2, 2);
+        log.advance(CellId(1), 1);
+        assert_eq!(log.try_append(CellId(1), b"x", &wake), None, "cell 2 still needs slot 0");
+        log.advance(CellId(2), 2);
         assert!(log.has_room());
-        assert_eq!(log.try_append(2, b"x", &wake), Some(4));
+        assert_eq!(log.try_append(CellId(2), b"x", &wake), Some(4));
         let mut buf = Vec::new();
         assert_eq!(log.read(4, &mut buf), Read::Record);
         assert_eq!(buf, b"x");
@@ -788,35 +846,35 @@ mod tests {
     #[test]
     fn a_worker_that_stops_beating_is_evicted_one_that_beats_is_not() {
         let log = Log::on_heap(4);
-        log.open_cell(KEEPER, 0, 0);
-        log.open_cell(1, 0, 0); // beats but holds: never reads
-        log.open_cell(2, 0, 0); // stopped
-        log.open_cell(3, 0, 0); // stopped, but has nothing to read
+        log.open_cell(KEEPER, NO_PID, 0);
+        log.open_cell(CellId(1), NO_PID, 0); // beats but holds: never reads
+        log.open_cell(CellId(2), NO_PID, 0); // stopped
+        log.open_cell(CellId(3), NO_PID, 0); // stopped, but has nothing to read
         let wake = no_wake();
         let mut watch = StallWatch::default();
         let start = Instant::now();
         assert!(log.evict_stalled(&mut watch, start).is_empty());
         log.append(KEEPER, b"e", &wake, || {});
         log.advance(KEEPER, 1);
-        log.advance(3, 1);
-        log.beat(1);
+        log.advance(CellId(3), 1);
+        log.beat(CellId(1));
         assert!(log.evict_stalled(&mut watch, start + STALL_TIMEOUT / 2).is_empty());
-        log.beat(1);
-        assert_eq!(log.evict_stalled(&mut watch, start + STALL_TIMEOUT * 2), vec![2]);
-        assert_eq!(log.status(1), CellStatus::Live);
-        assert_eq!(log.status(2), CellStatus::Evicted);
-        assert_eq!(log.status(3), CellStatus::Live);
+        log.beat(CellId(1));
+        assert_eq!(log.evict_stalled(&mut watch, start + STALL_TIMEOUT * 2), vec![CellId(2)]);
+        assert_eq!(log.status(CellId(1)), CellStatus::Live);
+        assert_eq!(log.status(CellId(2)), CellStatus::Evicted);
+        assert_eq!(log.status(CellId(3)), CellStatus::Live);
     }
 
     #[test]
     fn census_sums_the_live_cells() {
         let log = Log::on_heap(4);
-        log.open_cell(1, 0, 0);
-        log.open_cell(2, 0, 0);
-        log.set_census(1, Census { behind: 1, receivers: 10 });
-        log.set_census(2, Census { behind: 2, receivers: 5 });
+        log.open_cell(CellId(1), NO_PID, 0);
+        log.open_cell(CellId(2), NO_PID, 0);
+        log.set_census(CellId(1), Census { behind: 1, receivers: 10 });
+        log.set_census(CellId(2), Census { behind: 2, receivers: 5 });
         assert_eq!(log.census(), Census { behind: 3, receivers: 15 });
-        log.mark_dead(2);
+        log.mark_dead(CellId(2));
         assert_eq!(log.census(), Census { behind: 1, receivers: 10 });
     }
 
@@ -828,7 +886,7 @@ mod tests {
         const PER_WRITER: usize = 2000;
         let log = Arc::new(Log::on_heap(64));
         for cell in 1..=WRITERS {
-            log.open_cell(cell, 0, 0);
+            log.open_cell(CellId::worker(cell), NO_PID, 0);
         }
         let wake = Arc::new(no_wake());
         let handles: Vec<_> = (1..=WRITERS)
@@ -844,11 +902,13 @@ mod tests {
                             order.push(buf.clone());
                             *cursor += 1;
                         }
-                        log.advance(me, *cursor);
+                        log.advance(CellId::worker(me), *cursor);
                     };
                     for i in 0..PER_WRITER {
                         let record = format!("{me}:{i}");
-                        log.append(me, record.as_bytes(), wake.as_ref(), || drain(&mut cursor, &mut order));
+                        log.append(CellId::worker(me), record.as_bytes(), wake.as_ref(), || {
+                            drain(&mut cursor, &mut order)
+                        });
                         drain(&mut cursor, &mut order);
                     }
                     while order.len() < WRITERS * PER_WRITER {
@@ -872,9 +932,9 @@ mod tests {
     #[test]
     fn shared_mapping_works_like_the_heap() {
         let log = Log::shared(16).unwrap();
-        log.open_cell(1, 0, 0);
+        log.open_cell(CellId(1), NO_PID, 0);
         let wake = no_wake();
-        log.append(1, b"mapped", &wake, || {});
+        log.append(CellId(1), b"mapped", &wake, || {});
         let mut buf = Vec::new();
         assert_eq!(log.read(0, &mut buf), Read::Record);
         assert_eq!(buf, b"mapped");

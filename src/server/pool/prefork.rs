@@ -41,18 +41,18 @@ use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 use crate::server::Config;
 use crate::server::connection::CLOSE_GRACE;
 use crate::server::pool::keeper::Keeper;
-use crate::server::pool::log::{CellStatus, DEFAULT_CAPACITY, KEEPER, Log, Wake};
+use crate::server::pool::log::{CellId, CellStatus, DEFAULT_CAPACITY, KEEPER, Log, Wake};
 use crate::server::pool::worker::{self, WAKE, WorkerSetup};
 
 /// Wakes a cell by sending SIGUSR1 to the process recorded in it.
 struct SignalWake<'a>(&'a Log);
 
 impl Wake for SignalWake<'_> {
-    fn wake(&self, cell: usize) {
-        let pid = self.0.pid(cell);
-        // pid 0 would signal our whole process group: never.
-        if pid != 0 {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGUSR1);
+    fn wake(&self, cell: CellId) {
+        // No pid recorded yet: signalling pid 0 would reach our whole
+        // process group, so never.
+        if let Some(pid) = self.0.pid(cell) {
+            let _ = kill(pid, Signal::SIGUSR1);
         }
     }
 }
@@ -80,7 +80,7 @@ struct Supervisor {
     log: Log,
     listeners: Vec<TcpListener>,
     keeper: Keeper,
-    children: HashMap<Pid, usize>,
+    children: HashMap<Pid, CellId>,
     supervisor_pid: Pid,
 }
 
@@ -103,9 +103,9 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
         children: HashMap::new(),
         supervisor_pid: getpid(),
     };
-    sup.log.open_cell(KEEPER, getpid().as_raw() as u32, 0);
-    for cell in 1..=sup.listeners.len() {
-        sup.spawn(cell)?;
+    sup.log.open_cell(KEEPER, getpid(), 0);
+    for n in 1..=sup.listeners.len() {
+        sup.spawn(CellId::worker(n))?;
     }
 
     const SIGNALS: Token = Token(0);
@@ -124,7 +124,7 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
         // may be stopped or stuck, so kill it; reaping replaces it.
         for (pid, cell) in &sup.children {
             if sup.log.status(*cell) == CellStatus::Evicted && !killed.contains(pid) {
-                tracing::warn!(cell, pid = pid.as_raw(), "killing a worker that stopped reading the log");
+                tracing::warn!(%cell, pid = pid.as_raw(), "killing a worker that stopped reading the log");
                 let _ = kill(*pid, Signal::SIGKILL);
                 killed.push(*pid);
             }
@@ -137,10 +137,10 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
 
 impl Supervisor {
     /// Forks a worker into `cell`, starting from the keeper's replica.
-    fn spawn(&mut self, cell: usize) -> io::Result<()> {
+    fn spawn(&mut self, cell: CellId) -> io::Result<()> {
         self.keeper.drain(&self.log);
         let start = self.keeper.cursor();
-        let generation = self.log.open_cell(cell, 0, start);
+        let generation = self.log.open_cell(cell, Pid::from_raw(0), start);
         // SAFETY: the supervisor is single-threaded (it never spawns a
         // thread), so the child is a faithful copy with no lock held by a
         // thread that no longer exists; the child never returns into the
@@ -148,33 +148,33 @@ impl Supervisor {
         match unsafe { fork() }.map_err(io::Error::from)? {
             ForkResult::Child => self.worker_main(cell, generation, start),
             ForkResult::Parent { child } => {
-                self.log.set_pid(cell, child.as_raw() as u32);
+                self.log.set_pid(cell, child);
                 self.children.insert(child, cell);
-                tracing::info!(cell, pid = child.as_raw(), generation, "worker started");
+                tracing::info!(%cell, pid = child.as_raw(), generation, "worker started");
                 Ok(())
             }
         }
     }
 
     /// The child's whole life; never returns.
-    fn worker_main(&mut self, cell: usize, generation: u32, start: u64) -> ! {
+    fn worker_main(&mut self, cell: CellId, generation: u32, start: u64) -> ! {
         let code = match self.serve_as_worker(cell, generation, start) {
             Ok(()) => 0,
             Err(e) => {
-                tracing::error!(cell, "worker failed: {e}");
+                tracing::error!(%cell, "worker failed: {e}");
                 1
             }
         };
         std::process::exit(code)
     }
 
-    fn serve_as_worker(&mut self, cell: usize, generation: u32, start: u64) -> io::Result<()> {
+    fn serve_as_worker(&mut self, cell: CellId, generation: u32, start: u64) -> io::Result<()> {
         nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(io::Error::from)?;
         if getppid() != self.supervisor_pid {
             // The supervisor died before we could ask to be told.
             return Ok(());
         }
-        self.log.set_pid(cell, getpid().as_raw() as u32);
+        self.log.set_pid(cell, getpid());
         let signals = signal_fd(&[Signal::SIGUSR1, Signal::SIGTERM])?;
         let poll = Poll::new()?;
         poll.registry().register(&mut SourceFd(&signals.as_raw_fd()), WAKE, Interest::READABLE)?;
@@ -184,14 +184,14 @@ impl Supervisor {
             generation,
             start,
             state,
-            listener: self.listeners[cell - 1].try_clone()?,
+            listener: self.listeners[cell.index() - 1].try_clone()?,
             config: self.config.clone(),
             label: format!("worker {cell}, pid {}", getpid()),
         };
         let exit = worker::run(setup, &self.log, &SignalWake(&self.log), poll, || {
             pending_signals(&signals).contains(&(Signal::SIGTERM as i32))
         })?;
-        tracing::debug!(cell, ?exit, "worker stopped");
+        tracing::debug!(%cell, ?exit, "worker stopped");
         Ok(())
     }
 
@@ -201,7 +201,7 @@ impl Supervisor {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(pid, _)) | Ok(WaitStatus::Signaled(pid, _, _)) => {
                     let Some(cell) = self.children.remove(&pid) else { continue };
-                    tracing::warn!(cell, pid = pid.as_raw(), "worker died; replacing it");
+                    tracing::warn!(%cell, pid = pid.as_raw(), "worker died; replacing it");
                     self.keeper.bury(&self.log, &SignalWake(&self.log), cell, "Worker lost");
                     self.spawn(cell)?;
                 }
@@ -235,7 +235,7 @@ impl Supervisor {
             self.keeper.drain(&self.log);
         }
         for (pid, cell) in self.children.drain() {
-            tracing::warn!(cell, pid = pid.as_raw(), "worker did not stop in time; killing it");
+            tracing::warn!(%cell, pid = pid.as_raw(), "worker did not stop in time; killing it");
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
         }

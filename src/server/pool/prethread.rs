@@ -18,7 +18,9 @@ use std::thread::JoinHandle;
 use mio::{Events, Poll, Token, Waker};
 
 use crate::server::pool::keeper::Keeper;
-use crate::server::pool::log::{DEFAULT_CAPACITY, KEEPER, Log, MAX_CELLS, Wake};
+use nix::unistd::getpid;
+
+use crate::server::pool::log::{CellId, DEFAULT_CAPACITY, KEEPER, Log, MAX_CELLS, Wake};
 use crate::server::pool::worker::{self, Exit, WAKE, WorkerSetup};
 use crate::server::{Config, Shutdown};
 
@@ -26,14 +28,14 @@ use crate::server::{Config, Shutdown};
 struct Wakers(RwLock<Vec<Option<Arc<Waker>>>>);
 
 impl Wakers {
-    fn set(&self, cell: usize, waker: Option<Arc<Waker>>) {
-        self.0.write().unwrap_or_else(|p| p.into_inner())[cell] = waker;
+    fn set(&self, cell: CellId, waker: Option<Arc<Waker>>) {
+        self.0.write().unwrap_or_else(|p| p.into_inner())[cell.index()] = waker;
     }
 }
 
 impl Wake for Wakers {
-    fn wake(&self, cell: usize) {
-        if let Some(waker) = &self.0.read().unwrap_or_else(|p| p.into_inner())[cell] {
+    fn wake(&self, cell: CellId) {
+        if let Some(waker) = &self.0.read().unwrap_or_else(|p| p.into_inner())[cell.index()] {
             let _ = waker.wake();
         }
     }
@@ -59,15 +61,16 @@ pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) 
     let mut poll = Poll::new()?;
     shutdown.register(poll.registry(), SHUTDOWN)?;
     shared.wakers.set(KEEPER, Some(Arc::new(Waker::new(poll.registry(), WAKE)?)));
-    log.open_cell(KEEPER, std::process::id(), 0);
+    log.open_cell(KEEPER, getpid(), 0);
     let mut keeper = Keeper::new(shared.config.info.clone());
 
     // The listening sockets stay here; each worker thread gets its own
     // handle on one, so a replacement can take over its predecessor's socket
     // (and the connections queued on it).
     let mut threads: Vec<Option<JoinHandle<io::Result<Exit>>>> = (0..MAX_CELLS).map(|_| None).collect();
-    for cell in 1..=listeners.len() {
-        threads[cell] = Some(spawn_worker(&shared, &keeper, cell, listeners[cell - 1].try_clone()?)?);
+    for (n, listener) in listeners.iter().enumerate() {
+        let cell = CellId::worker(n + 1);
+        threads[cell.index()] = Some(spawn_worker(&shared, &keeper, cell, listener.try_clone()?)?);
     }
 
     let mut events = Events::with_capacity(16);
@@ -76,23 +79,25 @@ pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) 
         if shutdown.requested() {
             break;
         }
-        for cell in 1..MAX_CELLS {
-            if !threads[cell].as_ref().is_some_and(|t| t.is_finished()) {
+        for (n, listener) in listeners.iter().enumerate() {
+            let cell = CellId::worker(n + 1);
+            let thread = &mut threads[cell.index()];
+            if !thread.as_ref().is_some_and(|t| t.is_finished()) {
                 continue;
             }
-            match threads[cell].take().expect("checked").join() {
-                Ok(Ok(exit)) => tracing::warn!(cell, ?exit, "worker thread ended; replacing it"),
-                Ok(Err(e)) => tracing::error!(cell, "worker thread failed: {e}; replacing it"),
-                Err(_) => tracing::error!(cell, "worker thread panicked; replacing it"),
+            match thread.take().expect("checked").join() {
+                Ok(Ok(exit)) => tracing::warn!(%cell, ?exit, "worker thread ended; replacing it"),
+                Ok(Err(e)) => tracing::error!(%cell, "worker thread failed: {e}; replacing it"),
+                Err(_) => tracing::error!(%cell, "worker thread panicked; replacing it"),
             }
             keeper.bury(log, &shared.wakers, cell, "Worker lost");
-            threads[cell] = Some(spawn_worker(&shared, &keeper, cell, listeners[cell - 1].try_clone()?)?);
+            *thread = Some(spawn_worker(&shared, &keeper, cell, listener.try_clone()?)?);
         }
     }
 
     tracing::info!("shutting down");
     shared.shutdown.store(true, Ordering::SeqCst);
-    for cell in 1..MAX_CELLS {
+    for cell in CellId::workers() {
         shared.wakers.wake(cell);
     }
     for thread in threads.into_iter().flatten() {
@@ -104,10 +109,10 @@ pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) 
 fn spawn_worker(
     shared: &Arc<Shared>,
     keeper: &Keeper,
-    cell: usize,
+    cell: CellId,
     listener: TcpListener,
 ) -> io::Result<JoinHandle<io::Result<Exit>>> {
-    let generation = shared.log.open_cell(cell, std::process::id(), keeper.cursor());
+    let generation = shared.log.open_cell(cell, getpid(), keeper.cursor());
     let state = keeper.state.clone();
     let setup = WorkerSetup {
         cell,
@@ -116,7 +121,7 @@ fn spawn_worker(
         state,
         listener,
         config: shared.config.clone(),
-        label: format!("worker {cell}, pid {}", std::process::id()),
+        label: format!("worker {cell}, pid {}", getpid()),
     };
     let shared = shared.clone();
     std::thread::Builder::new().name(format!("worker-{cell}")).spawn(move || {

@@ -300,7 +300,7 @@ impl<'a> Worker<'a> {
         while let Some(slot) = self.overflowed.pop() {
             if self.conns.get(&slot).is_some_and(Conn::is_open) {
                 self.sendq_drops += 1;
-                tracing::info!(cell = self.cell, slot, "dropping client: sendq exceeded");
+                tracing::info!(cell = %self.cell, slot, "dropping client: sendq exceeded");
                 self.drop_client(slot, DisconnectReason::SendQExceeded);
             }
         }
@@ -318,7 +318,7 @@ impl<'a> Worker<'a> {
         }
         if reason == DisconnectReason::ExcessFlood {
             self.flood_drops += 1;
-            tracing::info!(cell = self.cell, slot, "dropping client: excess flood");
+            tracing::info!(cell = %self.cell, slot, "dropping client: excess flood");
         }
         let quit = conn.connection.quit_event(&self.state, &reason);
         let change = conn.flow.leave();

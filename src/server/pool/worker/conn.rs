@@ -16,7 +16,7 @@ use crate::chat::{Action, Listing};
 use crate::server::connection::slot::{ClientCount, ClientSlot};
 use crate::server::connection::{Connection, DisconnectReason};
 use crate::server::flow::ConnFlow;
-use crate::server::pool::log::Log;
+use crate::server::pool::log::{CellId, Log};
 use crate::server::sendq::SendQueue;
 
 /// A worker's share of the server-wide client count, kept in the log so
@@ -24,7 +24,7 @@ use crate::server::sendq::SendQueue;
 #[derive(Clone, Copy)]
 pub(super) struct CellClients<'a> {
     pub(super) log: &'a Log,
-    pub(super) cell: usize,
+    pub(super) cell: CellId,
 }
 
 impl ClientCount for CellClients<'_> {

@@ -77,7 +77,7 @@ use crate::server::flow::{self, Census, Policy, Receivers};
 use crate::server::listener::{ACCEPT_BACKOFF, ExhaustionLog, poll_events};
 use crate::server::pool::codec;
 use crate::server::pool::follow::Follower;
-use crate::server::pool::log::{CellStatus, Log, Wake};
+use crate::server::pool::log::{CellId, CellStatus, Log, Wake};
 use crate::server::refusal::Refusals;
 use conn::Conn;
 
@@ -106,7 +106,7 @@ const CATCH_UP_ROUNDS: u32 = 200;
 
 /// Everything a worker starts from.
 pub struct WorkerSetup {
-    pub cell: usize,
+    pub cell: CellId,
     pub generation: u32,
     /// The log position `state` corresponds to.
     pub start: u64,
@@ -126,7 +126,7 @@ pub enum Exit {
 }
 
 struct Worker<'a> {
-    cell: usize,
+    cell: CellId,
     generation: u32,
     log: &'a Log,
     wake: &'a dyn Wake,
@@ -241,7 +241,7 @@ pub fn run(
         if shutdown {
             worker.close_all(DisconnectReason::ServerShutdown);
             tracing::info!(
-                cell = worker.cell,
+                cell = %worker.cell,
                 sendq_drops = worker.sendq_drops,
                 flood_drops = worker.flood_drops,
                 "worker stopped"
@@ -290,7 +290,7 @@ pub fn run(
 
 impl Worker<'_> {
     fn conn_id(&self, slot: u32) -> ConnId {
-        ConnId { worker: self.cell as u16, slot, generation: self.generation }
+        ConnId { worker: self.cell.as_u16(), slot, generation: self.generation }
     }
 
     fn clock(&mut self) {
@@ -340,7 +340,7 @@ impl Worker<'_> {
             // This incarnation's own connections: not another worker's, nor
             // an earlier one's in this cell.
             let (cell, generation) = (self.cell, self.generation);
-            let mine = |to: ConnId| to.worker as usize == cell && to.generation == generation;
+            let mine = |to: ConnId| cell.accepted(to) && to.generation == generation;
             let mut deliveries = Deliveries::default();
             render(&self.state, &changes, mine, &mut deliveries);
             spare = recycle(changes);
@@ -395,9 +395,8 @@ impl Worker<'_> {
     /// never build one, see `codec`) is not dropped silently: its client is
     /// told its input was too long, and it is logged as the bug it is.
     fn refuse(&mut self, event: Event, error: codec::CodecError) {
-        tracing::error!(cell = self.cell, ?event, "event refused: {error}");
-        let Some(to) =
-            event.conn().filter(|c| c.worker as usize == self.cell && c.generation == self.generation)
+        tracing::error!(cell = %self.cell, ?event, "event refused: {error}");
+        let Some(to) = event.conn().filter(|c| self.cell.accepted(*c) && c.generation == self.generation)
         else {
             return;
         };

@@ -198,7 +198,7 @@ impl Worker<'_> {
                 let change = conn.flow.held(elapsed, lag, census, &self.flow.policy);
                 if change.holds < 0 {
                     tracing::info!(
-                        cell = self.cell,
+                        cell = %self.cell,
                         slot,
                         ?lag,
                         ?census,
