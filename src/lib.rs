@@ -2,11 +2,16 @@
 //!
 //! - [`wire`] turns bytes into lines and lines into IRC messages and back. No
 //!   I/O, no state beyond a buffer; fuzzed with proptest.
-//! - [`chat`] is the chat itself: per-connection sessions, the events they
-//!   produce and the directory (`State`) that applies them, purely and
-//!   deterministically. Every model shares it unchanged.
-//! - [`server`] is concurrency and I/O only: the listener, signals, bounded
-//!   outbound queues and one module per model.
+//! - [`chat`] is the chat itself: per-connection sessions (one handler per
+//!   command), the events they produce, the directory (`State`) that
+//!   applies them and lists what changed, and the IRC and plain renderers
+//!   that turn changes into bytes. No I/O, no clock; every model shares it
+//!   unchanged.
+//! - [`server`] is concurrency and I/O only: the sans-IO `Connection` each
+//!   model drives, listening, shutdown (signals or a handle), bounded
+//!   outbound queues, flow control, and the models: `iterative`, and the
+//!   two pools (`pool`: the event log, its workers, prethread, prefork).
+//! - [`bench`](mod@bench) is the load generator and its report.
 //! - [`rlimit`] raises the open-files limit, for the server and the bench alike.
 
 pub mod bench;

@@ -1,7 +1,7 @@
 //! What applying an event did to the directory, before anyone is told.
 //!
 //! [`State::apply`](crate::chat::State::apply) records an event and lists
-//! its [`Change`]s; [`render`](crate::chat::render) turns changes into
+//! its [`Change`]s; [`render`](fn@crate::chat::render) turns changes into
 //! bytes, per protocol, for the connections a model serves. Keeping the two
 //! apart means the directory knows nothing of IRC or plain lines, and a
 //! replica that serves no one (the pool keeper) does no rendering at all.

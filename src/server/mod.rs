@@ -1,12 +1,20 @@
-//! Serving clients: configuration, the listener, shutdown signals and one
-//! module per concurrency model. The chat behaviour lives in `crate::chat`;
-//! everything here is concurrency and I/O.
+//! Serving clients: concurrency and I/O. The chat behaviour lives in
+//! `crate::chat`.
+//!
+//! The modules are laid out as the architecture is: what every model
+//! shares at the top ([`connection`], the sans-IO connection each model
+//! drives; `listener`, [`shutdown`], [`sendq`], `flow`, `refusal`), then
+//! the models, `iterative` (a thread per client around one locked
+//! directory) and `pool` (prethread and prefork: event-loop workers kept in
+//! step by one ordered log). [`run`] is the command line's entry point;
+//! [`Bound`] and [`serve`] let a program (or a test) run a server and stop
+//! it with a [`ShutdownHandle`].
 
 pub mod config;
 pub mod connection;
 pub(crate) mod flow;
 pub(crate) mod iterative;
-pub mod listener;
+pub(crate) mod listener;
 pub(crate) mod pool;
 pub(crate) mod refusal;
 pub mod sendq;

@@ -3,7 +3,7 @@
 //! Unlike an IRC line, a plain line can depend on who reads it (a message
 //! to the channel you are typing in is shown without its `[#room]` tag, a
 //! nick change reads "You are now known as" to the one who made it), so
-//! these functions take the recipient and return text; [`line`] makes it
+//! these functions take the recipient and return text; [`line`](fn@line) makes it
 //! safe for a terminal (see `printable`), once per recipient.
 
 use crate::chat::change::Departure;

@@ -42,9 +42,9 @@
 //! away data it has not yet handed to the client, the closing line
 //! included; lingering avoids that (as Apache's lingering close does).
 //!
-//! - [`liveness`]: when to PING and when to give up on a client.
+//! - `liveness`: when to PING and when to give up on a client.
 //! - [`flood`]: how fast one client's lines are handled.
-//! - [`slot`]: a connection's place under `--max-clients`, as a value.
+//! - `slot`: a connection's place under `--max-clients`, as a value.
 
 pub mod flood;
 pub(crate) mod liveness;
