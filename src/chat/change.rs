@@ -12,12 +12,13 @@
 //! changed (the members of a channel a message went to, a user's nick when
 //! they only joined) is read back from the directory instead, so that the
 //! hot path, a channel message, carries no member list and copies no text:
-//! a change borrows from the event it came from.
+//! a change borrows from the event it came from, its channel's name (folded
+//! when the event was made) included.
 
 use std::borrow::Cow;
 
 use crate::chat::reply;
-use crate::chat::{ConnId, MessageKind, Protocol};
+use crate::chat::{ChannelName, ConnId, MessageKind, Nick, Protocol};
 
 /// One thing an event did, in the order its consequences are sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,25 +31,27 @@ pub enum Change<'e> {
     NickRefused { conn: ConnId, nick: &'e str },
     /// A user is now `nick`; `recipients` (the user and everyone sharing a
     /// channel) see the change under the old source.
-    NickChanged { conn: ConnId, old_nick: String, old_prefix: String, nick: &'e str, recipients: Vec<ConnId> },
-    /// `conn` joined the channel keyed `key`; all its members hear it.
-    Joined { conn: ConnId, key: String },
+    NickChanged { conn: ConnId, old_nick: Nick, old_prefix: String, nick: &'e str, recipients: Vec<ConnId> },
+    /// `conn` joined `channel` (as the joiner typed it: the channel's own
+    /// name is read back); all its members hear it.
+    Joined { conn: ConnId, channel: &'e ChannelName },
     /// A plain user's lines now go to a channel it was already in
     /// (`channel` as typed, shown if the channel has no name on record).
-    Focused { conn: ConnId, key: String, channel: &'e str },
-    /// `conn` left `channel` (its display name: the channel may be gone);
+    Focused { conn: ConnId, channel: &'e ChannelName },
+    /// `conn` left `channel` (its own name, kept: the channel may be gone);
     /// `recipients` were its members, the leaver included.
-    Parted { conn: ConnId, channel: String, reason: Option<&'e str>, recipients: Vec<ConnId> },
-    /// Said to the channel keyed `key`: every member but the sender hears
-    /// it. Membership is read when rendering, as a message changes none.
-    ChannelMessage { conn: ConnId, kind: MessageKind, key: String, text: &'e str },
+    Parted { conn: ConnId, channel: ChannelName, reason: Option<&'e str>, recipients: Vec<ConnId> },
+    /// Said to `channel` (as the sender typed it): every member but the
+    /// sender hears it. Membership is read when rendering, as a message
+    /// changes none.
+    ChannelMessage { conn: ConnId, kind: MessageKind, channel: &'e ChannelName, text: &'e str },
     /// Said to one user.
     PrivateMessage { conn: ConnId, kind: MessageKind, to: ConnId, text: &'e str },
     /// `conn` messaged `target`, who is away: `conn` is told so.
     TargetAway { conn: ConnId, target: ConnId },
-    /// The topic of the channel keyed `key` is now `topic` (empty: none);
+    /// The topic of `channel` (as typed) is now `topic` (empty: none);
     /// all its members hear it.
-    TopicSet { conn: ConnId, key: String, topic: &'e str },
+    TopicSet { conn: ConnId, channel: &'e ChannelName, topic: &'e str },
     /// A user is gone: see [`Departure`].
     Quit(Departure<'e>),
     /// `conn` is now away (or back).
@@ -65,11 +68,11 @@ pub enum Change<'e> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Departure<'e> {
     pub conn: ConnId,
-    pub nick: String,
+    pub nick: Nick,
     pub prefix: String,
     pub protocol: Protocol,
-    /// The channels they were in: folded key and display name, by key.
-    pub channels: Vec<(String, String)>,
+    /// The channels they were in, by key, named as each named itself.
+    pub channels: Vec<ChannelName>,
     pub reason: &'e str,
     /// Everyone who shared a channel with them, in order, themselves not.
     pub recipients: Vec<ConnId>,

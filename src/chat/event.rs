@@ -7,8 +7,14 @@
 //! sequence. They hold plain owned data and derive serde, so that they can
 //! be encoded into a fixed-size log slot (see the pool's `codec`) and, later,
 //! carried between machines.
+//!
+//! Names that identify a user or a channel are [`Nick`]s and
+//! [`ChannelName`]s, folded once when the event is made or decoded, so that
+//! no replica folds them again to apply the event (see `name`).
 
 use serde::{Deserialize, Serialize};
+
+use crate::chat::{ChannelName, Nick, Target};
 
 /// The most bytes an event may take encoded: the size of a log slot's
 /// payload. Sessions build events from one line of at most 510 bytes plus
@@ -58,7 +64,7 @@ pub enum Event {
     /// nick; the loser is told and stays unregistered.
     Register {
         conn: ConnId,
-        nick: String,
+        nick: Nick,
         user: String,
         realname: String,
         host: String,
@@ -66,11 +72,11 @@ pub enum Event {
     },
     Nick {
         conn: ConnId,
-        nick: String,
+        nick: Nick,
     },
     Join {
         conn: ConnId,
-        channel: String,
+        channel: ChannelName,
     },
     /// `JOIN 0`: leave every channel.
     PartAll {
@@ -78,18 +84,18 @@ pub enum Event {
     },
     Part {
         conn: ConnId,
-        channel: String,
+        channel: ChannelName,
         reason: Option<String>,
     },
     Message {
         conn: ConnId,
         kind: MessageKind,
-        target: String,
+        target: Target,
         text: String,
     },
     Topic {
         conn: ConnId,
-        channel: String,
+        channel: ChannelName,
         topic: String,
         at: u64,
     },

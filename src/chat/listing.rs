@@ -20,7 +20,7 @@ use std::ops::Bound;
 
 use crate::chat::reply::{self, numeric, plain};
 use crate::chat::state::{Channel, User};
-use crate::chat::{ConnId, Protocol, State};
+use crate::chat::{ChannelName, ConnId, Protocol, State};
 
 /// Longest line written, with its CR LF: a piece stops before a line
 /// could take it past its room.
@@ -30,7 +30,7 @@ const LINE_MAX: usize = crate::wire::MAX_LINE_BYTES;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listing {
     /// LIST: 321, a 322 per channel, 323.
-    Channels { started: bool, after: Option<String> },
+    Channels { started: bool, after: Option<ChannelName> },
     /// NAMES of one channel (353s then 366; plain: `*** In #room: ...`).
     Names { channel: String, after: Option<ConnId> },
     /// WHO of one channel: a 352 per member, then 315 with `mask`.
@@ -65,14 +65,14 @@ impl Listing {
                     *started = true;
                 }
                 let start = after.clone();
-                let from = start.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+                let from = start.as_ref().map_or(Bound::Unbounded, Bound::Excluded);
                 for (key, chan) in state.channels_from(from) {
                     if out.len() + LINE_MAX > limit {
                         return false;
                     }
                     let count = chan.members.len().to_string();
                     let topic = chan.topic.as_ref().map_or("", |t| t.text.as_str());
-                    numeric(out, server, reply::RPL_LIST, nick, &[&chan.name, &count], topic);
+                    numeric(out, server, reply::RPL_LIST, nick, &[chan.name.as_str(), &count], topic);
                     *after = Some(key.clone());
                 }
                 numeric(out, server, reply::RPL_LISTEND, nick, &[], "End of /LIST");
@@ -89,7 +89,14 @@ impl Listing {
                 };
                 let done = write_names(state, chan, user, after, out, limit);
                 if done && user.protocol == Protocol::Irc {
-                    numeric(out, server, reply::RPL_ENDOFNAMES, nick, &[&chan.name], "End of /NAMES list");
+                    numeric(
+                        out,
+                        server,
+                        reply::RPL_ENDOFNAMES,
+                        nick,
+                        &[chan.name.as_str()],
+                        "End of /NAMES list",
+                    );
                 }
                 done
             }
@@ -102,7 +109,7 @@ impl Listing {
                         }
                         *after = Some(*member);
                         if let Some(them) = state.user(*member) {
-                            reply::who_line(out, server, nick, &chan.name, them, *op);
+                            reply::who_line(out, server, nick, chan.name.as_str(), them, *op);
                         }
                     }
                 }
@@ -130,7 +137,7 @@ fn write_names(
     let mut last_in_text = *after;
     let emit = |out: &mut Vec<u8>, text: &str| {
         if irc {
-            numeric(out, server, reply::RPL_NAMREPLY, &asker.nick, &["=", &chan.name], text);
+            numeric(out, server, reply::RPL_NAMREPLY, asker.nick.as_str(), &["=", chan.name.as_str()], text);
         } else {
             plain(out, text);
         }
@@ -138,7 +145,7 @@ fn write_names(
     let from = after.map_or(Bound::Unbounded, Bound::Excluded);
     for (member, op) in chan.members.range((from, Bound::Unbounded)) {
         let Some(user) = state.user(*member) else { continue };
-        let name = if *op && irc { format!("@{}", user.nick) } else { user.nick.clone() };
+        let name = if *op && irc { format!("@{}", user.nick) } else { user.nick.as_str().to_string() };
         if text.len() > head.len() && text.len() + 2 + name.len() > reply::LIST_TEXT_BYTES {
             emit(out, &text);
             *after = last_in_text;
@@ -184,7 +191,7 @@ mod tests {
         for slot in 0..members {
             apply(Event::Register {
                 conn: conn(slot),
-                nick: format!("member{slot}"),
+                nick: format!("member{slot}").into(),
                 user: "u".into(),
                 realname: "r".into(),
                 host: "h".into(),
@@ -193,7 +200,7 @@ mod tests {
             apply(Event::Join { conn: conn(slot), channel: "#big".into() });
         }
         for i in 0..channels {
-            apply(Event::Join { conn: conn(0), channel: format!("#c{i:05}") });
+            apply(Event::Join { conn: conn(0), channel: format!("#c{i:05}").into() });
         }
         state
     }

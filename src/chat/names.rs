@@ -4,7 +4,8 @@
 //! Names compare under the rfc1459 casemapping (advertised in 005), so
 //! `Alice`, `alice` and `ALICE` are one nick and `[a]` equals `{a}`. Both the
 //! session (to reject bad names before they become events) and the state (to
-//! key its maps) use these functions, so the two can never disagree.
+//! key its maps, through the types in `name`) use these functions, so the
+//! two can never disagree.
 //!
 //! Names end up inside other lines (a source is `nick!user@host`, a channel
 //! is a parameter), so their grammars leave out everything that could split
@@ -30,12 +31,18 @@ pub const MAX_TARGETS: usize = 20;
 /// Longest real name kept; longer ones are cut.
 pub const REALNAME_LEN: usize = 100;
 
-/// The rfc1459 case fold: ASCII letters plus `[]\~` ↔ `{}|^`.
+/// The rfc1459 case fold: ASCII letters plus `[]\~` ↔ `{}|^`. Names held
+/// by the directory fold once, as a [`Nick`](crate::chat::Nick) or
+/// [`ChannelName`](crate::chat::ChannelName); this is for names typed in a
+/// query.
 pub fn fold(name: &str) -> String {
     name.chars().map(fold_char).collect()
 }
 
-fn fold_char(c: char) -> char {
+/// One character's fold. It maps ASCII to ASCII and leaves the rest alone,
+/// so a name and its fold have the same length in bytes (`name` relies on
+/// that).
+pub(crate) fn fold_char(c: char) -> char {
     match c {
         'A'..='Z' => c.to_ascii_lowercase(),
         '[' => '{',

@@ -123,7 +123,7 @@ pub fn who_line(out: &mut Vec<u8>, server: &str, client: &str, channel: &str, us
         server,
         RPL_WHOREPLY,
         client,
-        &[channel, &user.user, &user.host, server, &user.nick, &flags],
+        &[channel, &user.user, &user.host, server, user.nick.as_str(), &flags],
         &text,
     );
 }

@@ -20,29 +20,35 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
+use std::sync::{Arc, LazyLock};
 
 use rustc_hash::FxHashMap;
-use std::sync::Arc;
 
 use crate::chat::change::{Change, Departure, Refusal};
-use crate::chat::names::{TOPIC_LEN, fold, truncate_at_char};
-use crate::chat::{ConnId, Event, MessageKind, Protocol, ServerInfo};
+use crate::chat::names::{TOPIC_LEN, truncate_at_char};
+use crate::chat::{ChannelName, ConnId, Event, MessageKind, Nick, Protocol, ServerInfo, Target};
 
 /// The channel plain clients are put in when they arrive.
 pub const LOBBY: &str = "#lobby";
 
+/// [`LOBBY`] folded once for the whole run: a plain user's registration
+/// joins it with a change that borrows its name, like a JOIN's.
+static LOBBY_NAME: LazyLock<ChannelName> = LazyLock::new(|| ChannelName::new(LOBBY));
+
 /// A registered user.
 #[derive(Debug, Clone)]
 pub struct User {
-    pub nick: String,
+    pub nick: Nick,
     pub user: String,
     pub realname: String,
     pub host: String,
     pub protocol: Protocol,
-    /// Folded names of the channels the user is in.
-    pub channels: BTreeSet<String>,
-    /// Plain clients only: the folded channel their lines go to.
-    pub focus: Option<String>,
+    /// The channels the user is in, each named as the channel names itself
+    /// ([`Channel::name`]), so that what is shown from here reads the same.
+    pub channels: BTreeSet<ChannelName>,
+    /// Plain clients only: the channel their lines go to (named as it
+    /// names itself).
+    pub focus: Option<ChannelName>,
     /// The AWAY message, while away.
     pub away: Option<String>,
     /// User mode +i.
@@ -65,8 +71,9 @@ pub struct Topic {
 
 #[derive(Debug, Clone)]
 pub struct Channel {
-    /// The name as first joined, for display.
-    pub name: String,
+    /// The name as first joined: its key is the channel's, its written
+    /// form what everyone is shown.
+    pub name: ChannelName,
     pub topic: Option<Topic>,
     /// Member → is channel operator. The creator is the first operator.
     pub members: BTreeMap<ConnId, bool>,
@@ -80,8 +87,8 @@ pub struct State {
     /// event: a fast hash (no client controls these keys).
     users: FxHashMap<ConnId, User>,
     /// Keyed by client-chosen names: the standard, DoS-resistant hash.
-    nicks: HashMap<String, ConnId>,
-    channels: BTreeMap<String, Channel>,
+    nicks: HashMap<Nick, ConnId>,
+    channels: BTreeMap<ChannelName, Channel>,
 }
 
 impl State {
@@ -97,18 +104,22 @@ impl State {
         self.users.get(&conn)
     }
 
+    /// The user with `nick` as a client typed it (folded here, once per
+    /// query).
     pub fn find_nick(&self, nick: &str) -> Option<ConnId> {
-        self.nicks.get(&fold(nick)).copied()
+        self.nicks.get(&Nick::new(nick)).copied()
     }
 
+    /// The channel `name` as a client typed it (folded here, once per
+    /// query).
     pub fn channel(&self, name: &str) -> Option<&Channel> {
-        self.channels.get(&fold(name))
+        self.channels.get(&ChannelName::new(name))
     }
 
-    /// A channel by its folded name, as changes name it (no folding on the
-    /// way to a message's members).
-    pub fn channel_by_key(&self, key: &str) -> Option<&Channel> {
-        self.channels.get(key)
+    /// A channel by a name folded already, as events and changes carry it
+    /// (no folding on the way to a message's members).
+    pub fn channel_named(&self, name: &ChannelName) -> Option<&Channel> {
+        self.channels.get(name)
     }
 
     pub fn channels(&self) -> impl Iterator<Item = &Channel> {
@@ -123,9 +134,9 @@ impl State {
         self.users.values()
     }
 
-    /// Channels by folded name, in order, from `from` on (a listing's cursor).
-    pub fn channels_from(&self, from: Bound<&str>) -> impl Iterator<Item = (&String, &Channel)> {
-        self.channels.range::<str, _>((from, Bound::Unbounded))
+    /// Channels in order of folded name, from `from` on (a listing's cursor).
+    pub fn channels_from(&self, from: Bound<&ChannelName>) -> impl Iterator<Item = (&ChannelName, &Channel)> {
+        self.channels.range::<ChannelName, _>((from, Bound::Unbounded))
     }
 
     pub fn user_count(&self) -> usize {
@@ -142,13 +153,19 @@ impl State {
 
     /// A summary that is equal for equal directories, to check replicas agree.
     pub fn digest(&self) -> String {
-        let mut users: Vec<String> =
-            self.users.iter().map(|(c, u)| format!("{c:?}={}:{:?}", u.nick, u.channels)).collect();
+        let mut users: Vec<String> = self
+            .users
+            .iter()
+            .map(|(c, u)| {
+                let channels: BTreeSet<&str> = u.channels.iter().map(ChannelName::key).collect();
+                format!("{c:?}={}:{channels:?}", u.nick)
+            })
+            .collect();
         users.sort();
         let channels: Vec<String> = self
             .channels
             .iter()
-            .map(|(k, c)| format!("{k}:{:?}:{:?}", c.members, c.topic.as_ref().map(|t| &t.text)))
+            .map(|(k, c)| format!("{}:{:?}:{:?}", k.key(), c.members, c.topic.as_ref().map(|t| &t.text)))
             .collect();
         format!("{users:?}|{channels:?}")
     }
@@ -163,17 +180,17 @@ impl State {
             Event::Nick { conn, nick } => self.change_nick(changes, *conn, nick),
             Event::Join { conn, channel } => self.join(changes, *conn, channel),
             Event::PartAll { conn } => {
-                let joined: Vec<String> = match self.users.get(conn) {
+                let joined: Vec<ChannelName> = match self.users.get(conn) {
                     Some(user) => user.channels.iter().cloned().collect(),
                     None => Vec::new(),
                 };
-                for key in joined {
-                    self.leave(changes, *conn, &key, None);
+                for channel in joined {
+                    self.leave(changes, *conn, &channel, None);
                 }
             }
             Event::Part { conn, channel, reason } => {
                 if self.joined_channel(changes, *conn, channel).is_some() {
-                    self.leave(changes, *conn, &fold(channel), reason.as_deref());
+                    self.leave(changes, *conn, channel, reason.as_deref());
                 }
             }
             Event::Message { conn, kind, target, text } => self.message(changes, *conn, *kind, target, text),
@@ -201,7 +218,7 @@ impl State {
         &mut self,
         changes: &mut Vec<Change<'e>>,
         conn: ConnId,
-        nick: &'e str,
+        nick: &'e Nick,
         user: &str,
         realname: &str,
         host: &str,
@@ -210,16 +227,15 @@ impl State {
         if self.users.contains_key(&conn) {
             return;
         }
-        let key = fold(nick);
-        if self.nicks.contains_key(&key) {
-            changes.push(Change::RegistrationRefused { conn, nick, protocol });
+        if self.nicks.contains_key(nick) {
+            changes.push(Change::RegistrationRefused { conn, nick: nick.as_str(), protocol });
             return;
         }
-        self.nicks.insert(key, conn);
+        self.nicks.insert(nick.clone(), conn);
         self.users.insert(
             conn,
             User {
-                nick: nick.to_string(),
+                nick: nick.clone(),
                 user: user.to_string(),
                 realname: realname.to_string(),
                 host: host.to_string(),
@@ -232,7 +248,7 @@ impl State {
         );
         changes.push(Change::Registered { conn });
         if protocol == Protocol::Plain {
-            self.join(changes, conn, LOBBY);
+            self.join(changes, conn, &LOBBY_NAME);
         }
     }
 
@@ -240,8 +256,8 @@ impl State {
     fn neighbours(&self, conn: ConnId) -> BTreeSet<ConnId> {
         let mut seen = BTreeSet::new();
         if let Some(user) = self.users.get(&conn) {
-            for key in &user.channels {
-                if let Some(chan) = self.channels.get(key) {
+            for channel in &user.channels {
+                if let Some(chan) = self.channels.get(channel) {
                     seen.extend(chan.members.keys().copied());
                 }
             }
@@ -250,16 +266,16 @@ impl State {
         seen
     }
 
-    fn change_nick<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, nick: &'e str) {
+    fn change_nick<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, nick: &'e Nick) {
         let Some(user) = self.users.get(&conn) else {
             return;
         };
-        if user.nick == nick {
+        // As written, not by key: a change of case is a change of nick.
+        if user.nick.as_str() == nick.as_str() {
             return;
         }
-        let key = fold(nick);
-        if self.nicks.get(&key).is_some_and(|owner| *owner != conn) {
-            changes.push(Change::NickRefused { conn, nick });
+        if self.nicks.get(nick).is_some_and(|owner| *owner != conn) {
+            changes.push(Change::NickRefused { conn, nick: nick.as_str() });
             return;
         }
         let old_prefix = user.prefix();
@@ -268,49 +284,51 @@ impl State {
         let Some(user) = self.users.get_mut(&conn) else {
             return;
         };
-        let old_nick = std::mem::replace(&mut user.nick, nick.to_string());
-        self.nicks.remove(&fold(&old_nick));
-        self.nicks.insert(key, conn);
+        let old_nick = std::mem::replace(&mut user.nick, nick.clone());
+        // Removed first, so that a change of case replaces the written form
+        // the map holds too (an insert over an equal key would keep it).
+        self.nicks.remove(&old_nick);
+        self.nicks.insert(nick.clone(), conn);
         let recipients = recipients.into_iter().collect();
+        let nick = nick.as_str();
         changes.push(Change::NickChanged { conn, old_nick, old_prefix, nick, recipients });
     }
 
-    fn join<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, channel: &'e str) {
-        let key = fold(channel);
+    fn join<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, channel: &'e ChannelName) {
         let Some(user) = self.users.get_mut(&conn) else {
             return;
         };
-        if user.channels.contains(&key) {
+        if let Some(joined) = user.channels.get(channel) {
             // A plain client's /join of a room it is in makes it the room its
             // lines go to; for IRC a repeated JOIN is a no-op.
-            if user.protocol == Protocol::Plain && user.focus.as_deref() != Some(key.as_str()) {
-                user.focus = Some(key.clone());
-                changes.push(Change::Focused { conn, key, channel });
+            if user.protocol == Protocol::Plain && user.focus.as_ref() != Some(channel) {
+                user.focus = Some(joined.clone());
+                changes.push(Change::Focused { conn, channel });
             }
             return;
         }
         if user.channels.len() >= self.info.channels_per_client {
-            let subject = Cow::Borrowed(channel);
+            let subject = Cow::Borrowed(channel.as_str());
             changes.push(Change::Refused { conn, refusal: Refusal::TooManyChannels, subject });
             return;
         }
-        if !self.channels.contains_key(&key) && self.channels.len() >= self.info.max_channels {
-            let subject = Cow::Borrowed(channel);
+        if !self.channels.contains_key(channel) && self.channels.len() >= self.info.max_channels {
+            let subject = Cow::Borrowed(channel.as_str());
             changes.push(Change::Refused { conn, refusal: Refusal::Unavailable, subject });
             return;
         }
-        user.channels.insert(key.clone());
-        if user.protocol == Protocol::Plain {
-            user.focus = Some(key.clone());
-        }
-        let chan = self.channels.entry(key.clone()).or_insert_with(|| Channel {
-            name: channel.to_string(),
+        let chan = self.channels.entry(channel.clone()).or_insert_with(|| Channel {
+            name: channel.clone(),
             topic: None,
             members: BTreeMap::new(),
         });
+        user.channels.insert(chan.name.clone());
+        if user.protocol == Protocol::Plain {
+            user.focus = Some(chan.name.clone());
+        }
         let first = chan.members.is_empty();
         chan.members.insert(conn, first);
-        changes.push(Change::Joined { conn, key });
+        changes.push(Change::Joined { conn, channel });
     }
 
     /// The channel `conn` is in, or `None` after refusing (403 no such
@@ -319,47 +337,53 @@ impl State {
         &self,
         changes: &mut Vec<Change<'e>>,
         conn: ConnId,
-        channel: &'e str,
+        channel: &'e ChannelName,
     ) -> Option<&Channel> {
         if !self.users.contains_key(&conn) {
             return None;
         }
-        let Some(chan) = self.channels.get(&fold(channel)) else {
-            let subject = Cow::Borrowed(channel);
+        let Some(chan) = self.channels.get(channel) else {
+            let subject = Cow::Borrowed(channel.as_str());
             changes.push(Change::Refused { conn, refusal: Refusal::NoSuchChannel, subject });
             return None;
         };
         if !chan.members.contains_key(&conn) {
-            let subject = Cow::Owned(chan.name.clone());
+            let subject = Cow::Owned(chan.name.as_str().to_string());
             changes.push(Change::Refused { conn, refusal: Refusal::NotOnChannel, subject });
             return None;
         }
         Some(chan)
     }
 
-    /// Takes `conn` out of the channel keyed `key`, which it is in.
-    fn leave<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, key: &str, reason: Option<&'e str>) {
-        let Some(chan) = self.channels.get(key) else {
+    /// Takes `conn` out of `channel`, which it is in.
+    fn leave<'e>(
+        &mut self,
+        changes: &mut Vec<Change<'e>>,
+        conn: ConnId,
+        channel: &ChannelName,
+        reason: Option<&'e str>,
+    ) {
+        let Some(chan) = self.channels.get(channel) else {
             return;
         };
         let name = chan.name.clone();
         let recipients = chan.members.keys().copied().collect();
-        self.remove_member(conn, key);
+        self.remove_member(conn, channel);
         changes.push(Change::Parted { conn, channel: name, reason, recipients });
     }
 
     /// Takes `conn` out of a channel, drops the channel when it empties and
     /// moves a plain user's focus to a channel it is still in.
-    fn remove_member(&mut self, conn: ConnId, key: &str) {
-        if let Some(chan) = self.channels.get_mut(key) {
+    fn remove_member(&mut self, conn: ConnId, channel: &ChannelName) {
+        if let Some(chan) = self.channels.get_mut(channel) {
             chan.members.remove(&conn);
             if chan.members.is_empty() {
-                self.channels.remove(key);
+                self.channels.remove(channel);
             }
         }
         if let Some(user) = self.users.get_mut(&conn) {
-            user.channels.remove(key);
-            if user.focus.as_deref() == Some(key) {
+            user.channels.remove(channel);
+            if user.focus.as_ref() == Some(channel) {
                 user.focus = user.channels.iter().next().cloned();
             }
         }
@@ -370,7 +394,7 @@ impl State {
         changes: &mut Vec<Change<'e>>,
         conn: ConnId,
         kind: MessageKind,
-        target: &'e str,
+        target: &'e Target,
         text: &'e str,
     ) {
         if !self.users.contains_key(&conn) {
@@ -378,35 +402,38 @@ impl State {
         }
         // A NOTICE never causes an automatic reply, refusals included.
         let quiet = kind == MessageKind::Notice;
-        if target.starts_with('#') {
-            let key = fold(target);
-            let Some(chan) = self.channels.get(&key) else {
-                if !quiet {
-                    let subject = Cow::Borrowed(target);
-                    changes.push(Change::Refused { conn, refusal: Refusal::NoSuchChannel, subject });
+        match target {
+            Target::Channel(channel) => {
+                let Some(chan) = self.channels.get(channel) else {
+                    if !quiet {
+                        let subject = Cow::Borrowed(channel.as_str());
+                        changes.push(Change::Refused { conn, refusal: Refusal::NoSuchChannel, subject });
+                    }
+                    return;
+                };
+                if !chan.members.contains_key(&conn) {
+                    if !quiet {
+                        let subject = Cow::Owned(chan.name.as_str().to_string());
+                        let refusal = Refusal::CannotSendToChannel;
+                        changes.push(Change::Refused { conn, refusal, subject });
+                    }
+                    return;
                 }
-                return;
-            };
-            if !chan.members.contains_key(&conn) {
-                if !quiet {
-                    let subject = Cow::Owned(chan.name.clone());
-                    changes.push(Change::Refused { conn, refusal: Refusal::CannotSendToChannel, subject });
-                }
-                return;
+                changes.push(Change::ChannelMessage { conn, kind, channel, text });
             }
-            changes.push(Change::ChannelMessage { conn, kind, key, text });
-        } else {
-            let Some(to) = self.find_nick(target) else {
-                if !quiet {
-                    let subject = Cow::Borrowed(target);
-                    changes.push(Change::Refused { conn, refusal: Refusal::NoSuchNick, subject });
+            Target::Nick(nick) => {
+                let Some(&to) = self.nicks.get(nick) else {
+                    if !quiet {
+                        let subject = Cow::Borrowed(nick.as_str());
+                        changes.push(Change::Refused { conn, refusal: Refusal::NoSuchNick, subject });
+                    }
+                    return;
+                };
+                if kind == MessageKind::Privmsg && self.users[&to].away.is_some() {
+                    changes.push(Change::TargetAway { conn, target: to });
                 }
-                return;
-            };
-            if kind == MessageKind::Privmsg && self.users[&to].away.is_some() {
-                changes.push(Change::TargetAway { conn, target: to });
+                changes.push(Change::PrivateMessage { conn, kind, to, text });
             }
-            changes.push(Change::PrivateMessage { conn, kind, to, text });
         }
     }
 
@@ -414,20 +441,19 @@ impl State {
         &mut self,
         changes: &mut Vec<Change<'e>>,
         conn: ConnId,
-        channel: &'e str,
+        channel: &'e ChannelName,
         topic: &'e str,
         at: u64,
     ) {
         if self.joined_channel(changes, conn, channel).is_none() {
             return;
         }
-        let key = fold(channel);
         let topic = truncate_at_char(topic, TOPIC_LEN);
-        let set_by = self.users[&conn].nick.clone();
-        if let Some(chan) = self.channels.get_mut(&key) {
+        let set_by = self.users[&conn].nick.as_str().to_string();
+        if let Some(chan) = self.channels.get_mut(channel) {
             chan.topic = (!topic.is_empty()).then(|| Topic { text: topic.to_string(), set_by, set_at: at });
         }
-        changes.push(Change::TopicSet { conn, key, topic });
+        changes.push(Change::TopicSet { conn, channel, topic });
     }
 
     fn set_away<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, message: Option<&str>) {
@@ -452,16 +478,18 @@ impl State {
         };
         let prefix = user.prefix();
         let mut channels = Vec::with_capacity(user.channels.len());
-        for key in user.channels {
-            if let Some(chan) = self.channels.get_mut(&key) {
-                channels.push((key.clone(), chan.name.clone()));
+        // The user's names are the channels' own (see `User::channels`), so
+        // the departure takes them as they are.
+        for channel in user.channels {
+            if let Some(chan) = self.channels.get_mut(&channel) {
                 chan.members.remove(&conn);
                 if chan.members.is_empty() {
-                    self.channels.remove(&key);
+                    self.channels.remove(&channel);
                 }
+                channels.push(channel);
             }
         }
-        self.nicks.remove(&fold(&user.nick));
+        self.nicks.remove(&user.nick);
         changes.push(Change::Quit(Departure {
             conn,
             nick: user.nick,

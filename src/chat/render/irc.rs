@@ -90,11 +90,17 @@ pub fn write_topic(state: &State, out: &mut Vec<u8>, client: &str, chan: &Channe
     let server = state.info().name.as_str();
     match &chan.topic {
         Some(topic) => {
-            numeric(out, server, reply::RPL_TOPIC, client, &[&chan.name], &topic.text);
+            numeric(out, server, reply::RPL_TOPIC, client, &[chan.name.as_str()], &topic.text);
             let at = topic.set_at.to_string();
-            numeric_bare(out, server, reply::RPL_TOPICWHOTIME, client, &[&chan.name, &topic.set_by, &at]);
+            numeric_bare(
+                out,
+                server,
+                reply::RPL_TOPICWHOTIME,
+                client,
+                &[chan.name.as_str(), &topic.set_by, &at],
+            );
         }
-        None => numeric(out, server, reply::RPL_NOTOPIC, client, &[&chan.name], "No topic is set"),
+        None => numeric(out, server, reply::RPL_NOTOPIC, client, &[chan.name.as_str()], "No topic is set"),
     }
 }
 
@@ -108,7 +114,14 @@ pub fn registration_refused(server: &str, nick: &str) -> Vec<u8> {
 /// 433 to a user, who keeps their nick.
 pub fn nick_refused(server: &str, user: &User, nick: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    numeric(&mut out, server, reply::ERR_NICKNAMEINUSE, &user.nick, &[nick], "Nickname is already in use");
+    numeric(
+        &mut out,
+        server,
+        reply::ERR_NICKNAMEINUSE,
+        user.nick.as_str(),
+        &[nick],
+        "Nickname is already in use",
+    );
     out
 }
 
@@ -141,7 +154,7 @@ pub fn message(user: &User, kind: MessageKind, target: &str, text: &str) -> Vec<
 /// 301 to `user`, who messaged `them`.
 pub fn target_away(server: &str, user: &User, them: &User, away: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    numeric(&mut out, server, reply::RPL_AWAY, &user.nick, &[&them.nick], away);
+    numeric(&mut out, server, reply::RPL_AWAY, user.nick.as_str(), &[them.nick.as_str()], away);
     out
 }
 
@@ -161,7 +174,7 @@ pub fn quit(departure: &Departure<'_>) -> Vec<u8> {
 pub fn away_changed(server: &str, user: &User, away: bool) -> Vec<u8> {
     let mut out = Vec::new();
     let code = if away { reply::RPL_NOWAWAY } else { reply::RPL_UNAWAY };
-    numeric(&mut out, server, code, &user.nick, &[], super::away_words(away));
+    numeric(&mut out, server, code, user.nick.as_str(), &[], super::away_words(away));
     out
 }
 
@@ -169,6 +182,6 @@ pub fn away_changed(server: &str, user: &User, away: bool) -> Vec<u8> {
 pub fn invisible(user: &User, on: bool) -> Vec<u8> {
     let mut out = Vec::new();
     let change = if on { "+i" } else { "-i" };
-    write_line(&mut out, Some(&user.nick), "MODE", &[&user.nick], Some(change));
+    write_line(&mut out, Some(user.nick.as_str()), "MODE", &[user.nick.as_str()], Some(change));
     out
 }

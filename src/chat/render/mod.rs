@@ -29,7 +29,7 @@ use rustc_hash::FxHashMap;
 use crate::chat::change::{Change, Departure};
 use crate::chat::reply;
 use crate::chat::state::User;
-use crate::chat::{ConnId, Listing, Protocol, State};
+use crate::chat::{ChannelName, ConnId, Listing, Protocol, State};
 
 /// Bytes for one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,11 +95,11 @@ impl Neighbour<'_> {
         }
     }
 
-    /// Whether they are (were) in the channel keyed `key`.
-    pub(crate) fn in_channel(self, key: &str) -> bool {
+    /// Whether they are (were) in `channel`.
+    pub(crate) fn in_channel(self, channel: &ChannelName) -> bool {
         match self {
-            Neighbour::User(user) => user.channels.contains(key),
-            Neighbour::Departed(d) => d.channels.iter().any(|(k, _)| k == key),
+            Neighbour::User(user) => user.channels.contains(channel),
+            Neighbour::Departed(d) => d.channels.contains(channel),
         }
     }
 }
@@ -136,32 +136,32 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
                 out,
                 recipients.iter().copied(),
                 || irc::nick_changed(old_prefix, nick),
-                |to| plain::nick_changed(to, old_nick, nick),
+                |to| plain::nick_changed(to, old_nick.as_str(), nick),
             ),
-            Change::Joined { conn, key } => self.joined(out, *conn, key),
-            Change::Focused { conn, key, channel } => self.reply(out, *conn, |user| match user.protocol {
+            Change::Joined { conn, channel } => self.joined(out, *conn, channel),
+            Change::Focused { conn, channel } => self.reply(out, *conn, |user| match user.protocol {
                 Protocol::Irc => Vec::new(),
-                Protocol::Plain => plain::line(&plain::focused(state, key, channel)),
+                Protocol::Plain => plain::line(&plain::focused(state, channel)),
             }),
             Change::Parted { conn, channel, reason, recipients } => {
                 let Some(user) = state.user(*conn) else { return };
                 self.fan_out(
                     out,
                     recipients.iter().copied(),
-                    || irc::parted(user, channel, *reason),
-                    |_| plain::parted(user, channel, *reason),
+                    || irc::parted(user, channel.as_str(), *reason),
+                    |_| plain::parted(user, channel.as_str(), *reason),
                 );
             }
-            Change::ChannelMessage { conn, kind, key, text } => {
-                let (Some(user), Some(chan)) = (state.user(*conn), state.channel_by_key(key)) else {
+            Change::ChannelMessage { conn, kind, channel, text } => {
+                let (Some(user), Some(chan)) = (state.user(*conn), state.channel_named(channel)) else {
                     return;
                 };
                 let members = chan.members.keys().copied().filter(|m| m != conn);
                 self.fan_out(
                     out,
                     members,
-                    || irc::message(user, *kind, &chan.name, text),
-                    |to| plain::channel_message(user, *kind, text, key, &chan.name, to),
+                    || irc::message(user, *kind, chan.name.as_str(), text),
+                    |to| plain::channel_message(user, *kind, text, &chan.name, to),
                 );
             }
             Change::PrivateMessage { conn, kind, to, text } => {
@@ -171,7 +171,7 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
                 self.fan_out(
                     out,
                     [*to],
-                    || irc::message(user, *kind, &target.nick, text),
+                    || irc::message(user, *kind, target.nick.as_str(), text),
                     |_| plain::private_message(user, *kind, text),
                 );
             }
@@ -183,15 +183,15 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
                     Protocol::Plain => plain::line(&plain::target_away(them, away)),
                 })
             }
-            Change::TopicSet { conn, key, topic } => {
-                let (Some(user), Some(chan)) = (state.user(*conn), state.channel_by_key(key)) else {
+            Change::TopicSet { conn, channel, topic } => {
+                let (Some(user), Some(chan)) = (state.user(*conn), state.channel_named(channel)) else {
                     return;
                 };
                 self.fan_out(
                     out,
                     chan.members.keys().copied(),
-                    || irc::topic_set(user, &chan.name, topic),
-                    |_| plain::topic_set(user, &chan.name, topic),
+                    || irc::topic_set(user, chan.name.as_str(), topic),
+                    |_| plain::topic_set(user, chan.name.as_str(), topic),
                 );
             }
             Change::Quit(departure) => self.quit(out, departure),
@@ -205,7 +205,15 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
             Change::Refused { conn, refusal, subject } => self.reply(out, *conn, |user| {
                 let mut bytes = Vec::new();
                 let (code, text) = (refusal.code(), refusal.text());
-                reply::error(&mut bytes, user.protocol, server, code, &user.nick, Some(subject), text);
+                reply::error(
+                    &mut bytes,
+                    user.protocol,
+                    server,
+                    code,
+                    user.nick.as_str(),
+                    Some(subject),
+                    text,
+                );
                 bytes
             }),
         }
@@ -249,16 +257,16 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
 
     /// A JOIN to every member, then to the joiner the topic and (streamed)
     /// the member list.
-    fn joined(&self, out: &mut Deliveries, conn: ConnId, key: &str) {
+    fn joined(&self, out: &mut Deliveries, conn: ConnId, channel: &ChannelName) {
         let state = self.state;
-        let (Some(user), Some(chan)) = (state.user(conn), state.channel_by_key(key)) else {
+        let (Some(user), Some(chan)) = (state.user(conn), state.channel_named(channel)) else {
             return;
         };
         self.fan_out(
             out,
             chan.members.keys().copied(),
-            || irc::joined(user, &chan.name),
-            |_| plain::joined(user, &chan.name),
+            || irc::joined(user, chan.name.as_str()),
+            |_| plain::joined(user, chan.name.as_str()),
         );
         if !(self.serves)(conn) {
             return;
@@ -267,15 +275,15 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
             let bytes = match user.protocol {
                 Protocol::Irc => {
                     let mut bytes = Vec::new();
-                    irc::write_topic(state, &mut bytes, &user.nick, chan);
+                    irc::write_topic(state, &mut bytes, user.nick.as_str(), chan);
                     bytes
                 }
-                Protocol::Plain => plain::line(&plain::topic_on_join(&chan.name, topic)),
+                Protocol::Plain => plain::line(&plain::topic_on_join(chan.name.as_str(), topic)),
             };
             send(out, conn, bytes);
         }
         // The member list can be long: it is streamed (see `listing`).
-        out.listings.push((conn, Listing::names(&chan.name)));
+        out.listings.push((conn, Listing::names(chan.name.as_str())));
     }
 
     /// Like `fan_out`, but a neighbour may be gone already (see the module

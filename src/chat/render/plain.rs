@@ -9,7 +9,7 @@
 use crate::chat::change::Departure;
 use crate::chat::reply::plain;
 use crate::chat::state::{LOBBY, Topic, User};
-use crate::chat::{MessageKind, State};
+use crate::chat::{ChannelName, MessageKind, State};
 
 use super::Neighbour;
 
@@ -37,7 +37,7 @@ pub fn nick_refused(nick: &str) -> String {
 
 /// `to` is told of a nick change, theirs or someone else's.
 pub fn nick_changed(to: &User, old_nick: &str, nick: &str) -> String {
-    if to.nick == nick {
+    if to.nick.as_str() == nick {
         format!("*** You are now known as {nick}")
     } else {
         format!("*** {old_nick} is now known as {nick}")
@@ -48,10 +48,10 @@ pub fn joined(user: &User, channel: &str) -> String {
     format!("*** {} joined {channel}", user.nick)
 }
 
-/// The channel keyed `key` is where the user's lines go now; `typed` is
-/// shown if it has no name on record.
-pub fn focused(state: &State, key: &str, typed: &str) -> String {
-    let name = state.channel_by_key(key).map_or(typed, |c| c.name.as_str());
+/// `channel` is where the user's lines go now; it is shown as typed if it
+/// has no name on record.
+pub fn focused(state: &State, channel: &ChannelName) -> String {
+    let name = state.channel_named(channel).map_or(channel.as_str(), |c| c.name.as_str());
     format!("*** Your lines now go to {name}")
 }
 
@@ -72,16 +72,15 @@ pub fn channel_message(
     user: &User,
     kind: MessageKind,
     text: &str,
-    key: &str,
-    channel: &str,
+    channel: &ChannelName,
     to: &User,
 ) -> String {
-    let said = speech(&user.nick, kind, text);
-    if to.focus.as_deref() == Some(key) { said } else { format!("[{channel}] {said}") }
+    let said = speech(user.nick.as_str(), kind, text);
+    if to.focus.as_ref() == Some(channel) { said } else { format!("[{channel}] {said}") }
 }
 
 pub fn private_message(user: &User, kind: MessageKind, text: &str) -> String {
-    format!("[private] {}", speech(&user.nick, kind, text))
+    format!("[private] {}", speech(user.nick.as_str(), kind, text))
 }
 
 pub fn target_away(them: &User, away: &str) -> String {
@@ -100,8 +99,8 @@ pub fn topic_set(user: &User, channel: &str, topic: &str) -> String {
 /// A quit as `to` sees it: named after the first channel (by folded name)
 /// they shared, or none.
 pub(super) fn quit(departure: &Departure<'_>, to: Neighbour<'_>) -> String {
-    let shared = departure.channels.iter().find(|(key, _)| to.in_channel(key));
-    let name = shared.map_or("", |(_, name)| name.as_str());
+    let shared = departure.channels.iter().find(|channel| to.in_channel(channel));
+    let name = shared.map_or("", ChannelName::as_str);
     format!("*** {} left {name} ({})", departure.nick, departure.reason)
 }
 

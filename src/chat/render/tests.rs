@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::chat::change::{Change, Refusal};
-use crate::chat::{ConnId, Deliveries, Event, MessageKind, Protocol, ServerInfo, State, render};
+use crate::chat::{ConnId, Deliveries, Event, MessageKind, Protocol, ServerInfo, State, Target, render};
 
 fn conn(worker: u16, slot: u32) -> ConnId {
     ConnId { worker, slot, generation: 0 }
@@ -76,10 +76,11 @@ fn a_message_change_borrows_its_text_and_names_the_channel_by_key() {
     let event = say(speaker, "#ROOM", "hello");
     let mut changes = Vec::new();
     state.apply(&event, &mut changes);
-    let Event::Message { text, .. } = &event else { unreachable!() };
+    let Event::Message { target: Target::Channel(sent_to), text, .. } = &event else { unreachable!() };
     match changes.as_slice() {
-        [Change::ChannelMessage { key, text: said, .. }] => {
-            assert_eq!(key, "#room");
+        [Change::ChannelMessage { channel, text: said, .. }] => {
+            assert_eq!(channel.key(), "#room");
+            assert!(std::ptr::eq(*channel, sent_to), "the channel is the event's, not a copy");
             assert!(std::ptr::eq(*said, text.as_str()), "the text is the event's, not a copy");
         }
         other => panic!("{other:?}"),

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use crate::chat::listing::Listing;
 use crate::chat::reply::{self, closing_link, numeric};
-use crate::chat::{ConnId, Event, Protocol, ServerInfo, State};
+use crate::chat::{ConnId, Event, Nick, Protocol, ServerInfo, State};
 use crate::wire::Message;
 use crate::wire::message::write_line;
 
@@ -202,7 +202,7 @@ impl Session {
     fn client_name(&self, state: &State) -> String {
         state
             .user(self.conn)
-            .map(|u| u.nick.clone())
+            .map(|u| u.nick.as_str().to_string())
             .or_else(|| self.nick.clone())
             .unwrap_or_else(|| "*".into())
     }
@@ -223,7 +223,7 @@ impl Session {
     fn register_event(&self, nick: &str, user: &str, realname: &str, protocol: Protocol) -> Event {
         Event::Register {
             conn: self.conn,
-            nick: nick.to_string(),
+            nick: Nick::new(nick),
             user: user.to_string(),
             realname: realname.to_string(),
             host: self.host.clone(),

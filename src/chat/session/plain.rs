@@ -11,7 +11,7 @@ use crate::chat::listing::Listing;
 use crate::chat::names::{USER_LEN, is_valid_channel, is_valid_nick, truncate_at_char};
 use crate::chat::reply::plain;
 use crate::chat::state::User;
-use crate::chat::{ConnId, Event, MessageKind, Protocol, State};
+use crate::chat::{ChannelName, ConnId, Event, MessageKind, Nick, Protocol, State, Target};
 
 use super::{Out, Session};
 
@@ -24,8 +24,8 @@ struct Ctx<'a> {
     verb: &'a str,
     /// Everything after the command, trimmed.
     rest: &'a str,
-    /// The name of the room the person's lines go to, if any.
-    focus: Option<String>,
+    /// The room the person's lines go to, if any, as it names itself.
+    focus: Option<ChannelName>,
     out: Out<'a>,
 }
 
@@ -105,7 +105,7 @@ impl Session {
 
     /// A registered plain client's line: text for its room, or a command.
     pub(super) fn plain_line(&self, line: &str, user: &User, state: &State, now: u64, mut out: Out) {
-        let focus = user.focus.as_deref().and_then(|key| state.channel(key)).map(|c| c.name.clone());
+        let focus = user.focus.as_ref().and_then(|name| state.channel_named(name)).map(|c| c.name.clone());
         let Some(command) = line.strip_prefix('/').filter(|rest| !rest.starts_with('/')) else {
             // "//text" sends "/text" as it is.
             let text = line.strip_prefix('/').unwrap_or(line);
@@ -113,10 +113,12 @@ impl Session {
                 return;
             }
             match focus {
+                // A room's name starts with '#' (JOIN checks), so it is
+                // the channel target a typed name would be.
                 Some(channel) => out.event(Event::Message {
                     conn: self.conn,
                     kind: MessageKind::Privmsg,
-                    target: channel,
+                    target: Target::Channel(channel),
                     text: text.to_string(),
                 }),
                 None => plain(out.buf(), NO_ROOM_TO_SPEAK),
@@ -139,7 +141,7 @@ fn unknown(ctx: &mut Ctx<'_>) {
 fn nick(ctx: &mut Ctx<'_>) {
     let name = ctx.rest;
     if is_valid_nick(name) {
-        ctx.out.event(Event::Nick { conn: ctx.conn(), nick: name.to_string() });
+        ctx.out.event(Event::Nick { conn: ctx.conn(), nick: Nick::new(name) });
     } else {
         plain(ctx.out.buf(), &format!("! {name:?} is not a valid name"));
     }
@@ -153,7 +155,7 @@ fn join(ctx: &mut Ctx<'_>) {
     if !is_valid_channel(&channel) {
         plain(ctx.out.buf(), &format!("! {channel:?} is not a valid room name"));
     } else {
-        ctx.out.event(Event::Join { conn: ctx.conn(), channel });
+        ctx.out.event(Event::Join { conn: ctx.conn(), channel: ChannelName::from(channel) });
     }
 }
 
@@ -167,7 +169,7 @@ fn part(ctx: &mut Ctx<'_>) {
             let (channel, reason) = ctx.rest.split_once(' ').unwrap_or((ctx.rest, ""));
             ctx.out.event(Event::Part {
                 conn,
-                channel: channel.to_string(),
+                channel: ChannelName::new(channel),
                 reason: (!reason.is_empty()).then(|| reason.to_string()),
             });
         }
@@ -179,7 +181,7 @@ fn msg(ctx: &mut Ctx<'_>) {
         Some((target, text)) if !text.trim().is_empty() => ctx.out.event(Event::Message {
             conn: ctx.conn(),
             kind: MessageKind::Privmsg,
-            target: target.to_string(),
+            target: Target::new(target),
             text: text.to_string(),
         }),
         _ => plain(ctx.out.buf(), "! Usage: /msg NAME text"),
@@ -197,7 +199,7 @@ fn me(ctx: &mut Ctx<'_>) {
         Some(channel) => ctx.out.event(Event::Message {
             conn: ctx.conn(),
             kind: MessageKind::Privmsg,
-            target: channel,
+            target: Target::Channel(channel),
             text: format!("\u{1}ACTION {}\u{1}", ctx.rest),
         }),
         None => plain(ctx.out.buf(), NO_ROOM_TO_SPEAK),
@@ -220,16 +222,20 @@ fn topic(ctx: &mut Ctx<'_>) {
         ctx.out.event(event);
         return;
     }
-    match ctx.state.channel(channel).and_then(|c| c.topic.as_ref()) {
+    match ctx.state.channel_named(channel).and_then(|c| c.topic.as_ref()) {
         Some(topic) => plain(ctx.out.buf(), &format!("*** Topic of {channel}: {}", topic.text)),
         None => plain(ctx.out.buf(), &format!("*** {channel} has no topic")),
     }
 }
 
 fn names(ctx: &mut Ctx<'_>) {
-    let channel = if ctx.rest.is_empty() { ctx.focus.take() } else { Some(ctx.rest.to_string()) };
+    let channel =
+        if ctx.rest.is_empty() { ctx.focus.as_ref().map(ChannelName::as_str) } else { Some(ctx.rest) };
     match channel {
-        Some(channel) => ctx.out.listing(Listing::names(&channel)),
+        Some(channel) => {
+            let listing = Listing::names(channel);
+            ctx.out.listing(listing);
+        }
         None => plain(ctx.out.buf(), "! You are in no room"),
     }
 }

@@ -6,10 +6,10 @@
 //! for `State::apply` to decide, in event order. Long answers (NAMES of a
 //! channel, LIST) are `Listing`s, written as the client reads them.
 
-use crate::chat::Event;
 use crate::chat::listing::Listing;
 use crate::chat::names::{MAX_TARGETS, is_valid_channel};
 use crate::chat::reply;
+use crate::chat::{ChannelName, Event};
 
 use super::Ctx;
 
@@ -26,7 +26,7 @@ pub(super) fn join(ctx: &mut Ctx<'_>) {
     }
     for channel in channels.split(',').filter(|c| !c.is_empty()) {
         if is_valid_channel(channel) {
-            ctx.out.event(Event::Join { conn, channel: channel.to_string() });
+            ctx.out.event(Event::Join { conn, channel: ChannelName::new(channel) });
         } else {
             ctx.numeric(reply::ERR_NOSUCHCHANNEL, &[channel], "No such channel");
         }
@@ -40,7 +40,8 @@ pub(super) fn part(ctx: &mut Ctx<'_>) {
     let conn = ctx.conn();
     let reason = ctx.message.param(1).filter(|r| !r.is_empty()).map(str::to_string);
     for channel in ctx.message.params[0].split(',').filter(|c| !c.is_empty()) {
-        ctx.out.event(Event::Part { conn, channel: channel.to_string(), reason: reason.clone() });
+        let channel = ChannelName::new(channel);
+        ctx.out.event(Event::Part { conn, channel, reason: reason.clone() });
     }
 }
 
@@ -55,7 +56,7 @@ pub(super) fn topic(ctx: &mut Ctx<'_>) {
     if let Some(topic) = ctx.message.param(1) {
         ctx.out.event(Event::Topic {
             conn,
-            channel: channel.to_string(),
+            channel: ChannelName::new(channel),
             topic: topic.to_string(),
             at: ctx.now,
         });
@@ -65,7 +66,7 @@ pub(super) fn topic(ctx: &mut Ctx<'_>) {
     match state.channel(channel) {
         None => ctx.numeric(reply::ERR_NOSUCHCHANNEL, &[channel], "No such channel"),
         Some(chan) if !chan.members.contains_key(&conn) => {
-            ctx.numeric(reply::ERR_NOTONCHANNEL, &[&chan.name], "You're not on that channel")
+            ctx.numeric(reply::ERR_NOTONCHANNEL, &[chan.name.as_str()], "You're not on that channel")
         }
         Some(chan) => crate::chat::render::irc::write_topic(state, out.buf(), nick, chan),
     }
@@ -85,8 +86,10 @@ pub(super) fn names(ctx: &mut Ctx<'_>) {
             }
         }
         None => {
-            for key in &ctx.user.channels {
-                ctx.out.listing(Listing::names(key));
+            // By key, as always: a channel gone by the time its listing
+            // is written is named by its key in the 366.
+            for channel in &ctx.user.channels {
+                ctx.out.listing(Listing::names(channel.key()));
             }
         }
     }

@@ -7,7 +7,7 @@
 
 use crate::chat::names::{MAX_TARGETS, same_name};
 use crate::chat::reply;
-use crate::chat::{Event, MessageKind};
+use crate::chat::{Event, MessageKind, Target};
 
 use super::Ctx;
 
@@ -51,6 +51,7 @@ fn send(ctx: &mut Ctx<'_>, kind: MessageKind) {
             break;
         }
         served += 1;
-        ctx.out.event(Event::Message { conn, kind, target: target.to_string(), text: text.to_string() });
+        let target = Target::new(target);
+        ctx.out.event(Event::Message { conn, kind, target, text: text.to_string() });
     }
 }

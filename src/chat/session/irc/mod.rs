@@ -88,7 +88,7 @@ impl<'a> Ctx<'a> {
     /// it while writing.
     fn nick(&self) -> &'a str {
         let user: &'a User = self.user;
-        &user.nick
+        user.nick.as_str()
     }
 
     fn conn(&self) -> ConnId {
@@ -97,7 +97,7 @@ impl<'a> Ctx<'a> {
 
     /// A numeric reply to this client from this server.
     fn numeric(&mut self, code: u16, middle: &[&str], text: &str) {
-        numeric(self.out.buf(), &self.session.info.name, code, &self.user.nick, middle, text);
+        numeric(self.out.buf(), &self.session.info.name, code, self.user.nick.as_str(), middle, text);
     }
 
     /// Whether the first `count` parameters are there and not empty;

@@ -32,14 +32,14 @@ fn channel_mode(ctx: &mut Ctx<'_>, target: &str) {
         return;
     };
     match ctx.message.param(1) {
-        None => numeric_bare(out.buf(), server, reply::RPL_CHANNELMODEIS, nick, &[&chan.name, "+n"]),
+        None => numeric_bare(out.buf(), server, reply::RPL_CHANNELMODEIS, nick, &[chan.name.as_str(), "+n"]),
         // A ban-list query (what irssi sends on join): the list is empty.
         Some("b" | "+b") if ctx.message.params.len() == 2 => numeric(
             out.buf(),
             server,
             reply::RPL_ENDOFBANLIST,
             nick,
-            &[&chan.name],
+            &[chan.name.as_str()],
             "End of channel ban list",
         ),
         Some(_) if !chan.members.get(&conn).copied().unwrap_or(false) => numeric(
@@ -47,7 +47,7 @@ fn channel_mode(ctx: &mut Ctx<'_>, target: &str) {
             server,
             reply::ERR_CHANOPRIVSNEEDED,
             nick,
-            &[&chan.name],
+            &[chan.name.as_str()],
             "You're not channel operator",
         ),
         Some(modes) => {
@@ -71,7 +71,7 @@ fn user_mode(ctx: &mut Ctx<'_>, target: &str) {
                     ctx.out.buf(),
                     &ctx.session.info.name,
                     reply::RPL_UMODEIS,
-                    &ctx.user.nick,
+                    ctx.user.nick.as_str(),
                     &[modes],
                 );
             }

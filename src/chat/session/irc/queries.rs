@@ -42,8 +42,16 @@ pub(super) fn whois(ctx: &mut Ctx<'_>) {
         Some(user) => {
             let whois_user = [user.nick.as_str(), &user.user, &user.host, "*"];
             numeric(out.buf(), server, reply::RPL_WHOISUSER, nick, &whois_user, &user.realname);
-            let channels = user.channels.iter().filter_map(|k| state.channel(k).map(|c| c.name.as_str()));
-            reply::numeric_list(out.buf(), server, reply::RPL_WHOISCHANNELS, nick, &[&user.nick], channels);
+            let channels =
+                user.channels.iter().filter_map(|k| state.channel_named(k).map(|c| c.name.as_str()));
+            reply::numeric_list(
+                out.buf(),
+                server,
+                reply::RPL_WHOISCHANNELS,
+                nick,
+                &[user.nick.as_str()],
+                channels,
+            );
             let whois_server = [user.nick.as_str(), server];
             numeric(out.buf(), server, reply::RPL_WHOISSERVER, nick, &whois_server, &info.network);
         }
@@ -60,7 +68,7 @@ pub(super) fn userhost(ctx: &mut Ctx<'_>) {
 
 /// ISON answers as many nicks as fit the line.
 pub(super) fn ison(ctx: &mut Ctx<'_>) {
-    answer_present_nicks(ctx, reply::RPL_ISON, usize::MAX, |u| u.nick.clone());
+    answer_present_nicks(ctx, reply::RPL_ISON, usize::MAX, |u| u.nick.as_str().to_string());
 }
 
 /// USERHOST and ISON answer about the asked nicks that exist, one word

@@ -4,9 +4,9 @@
 //! whether a nick is free is decided by the directory when the event lands,
 //! so two clients racing for one nick get a consistent answer.
 
-use crate::chat::Event;
 use crate::chat::names::{AWAY_LEN, is_valid_nick, truncate_at_char};
 use crate::chat::reply;
+use crate::chat::{Event, Nick};
 
 use super::Ctx;
 
@@ -16,7 +16,7 @@ pub(super) fn nick(ctx: &mut Ctx<'_>) {
         Some(new) if !is_valid_nick(new) => {
             ctx.numeric(reply::ERR_ERRONEUSNICKNAME, &[new], "Erroneous nickname")
         }
-        Some(new) => ctx.out.event(Event::Nick { conn: ctx.conn(), nick: new.to_string() }),
+        Some(new) => ctx.out.event(Event::Nick { conn: ctx.conn(), nick: Nick::new(new) }),
     }
 }
 
