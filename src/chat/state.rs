@@ -143,14 +143,6 @@ impl State {
         self.users.len()
     }
 
-    /// Connections of users registered through `worker`, for cleaning up
-    /// after a worker that died.
-    pub fn users_of_worker(&self, worker: u16) -> Vec<ConnId> {
-        let mut conns: Vec<ConnId> = self.users.keys().copied().filter(|c| c.worker == worker).collect();
-        conns.sort();
-        conns
-    }
-
     /// A summary that is equal for equal directories, to check replicas agree.
     pub fn digest(&self) -> String {
         let mut users: Vec<String> = self
