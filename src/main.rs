@@ -9,10 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use chatter::bench::results::Load;
 use chatter::chat::ServerInfo;
+use chatter::server::config_file::ConfigFile;
 use chatter::server::sendq::DEFAULT_SENDQ_BYTES;
 use chatter::server::{self, Config, Model};
 
@@ -168,6 +170,9 @@ fn parse_peer(text: &str) -> Result<chatter::bench::sweep::Peer, String> {
 
 #[derive(clap::Args)]
 struct ServeArgs {
+    /// A TOML file of settings (see chatter.example.toml); flags given here override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(long, default_value = "127.0.0.1:6667")]
     listen: String,
@@ -232,8 +237,13 @@ fn main() -> anyhow::Result<()> {
         // Colour codes are noise in a log file or a pipe.
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match Cli::parse().command {
-        Command::Serve(args) => serve(args),
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match cli.command {
+        Command::Serve(args) => {
+            let given = matches.subcommand_matches("serve").expect("the serve subcommand was parsed");
+            serve(with_config_file(args, given)?)
+        }
         Command::Bench(args) => bench(args),
     }
 }
@@ -313,6 +323,41 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let problems = summary::problems(&result);
     anyhow::ensure!(problems.is_empty(), "the run failed: {}", problems.join("; "));
     Ok(())
+}
+
+/// Fills in from `--config`'s file what the command line did not say: a
+/// flag given (or its environment variable) wins, then the file, then the
+/// flag's default.
+fn with_config_file(mut args: ServeArgs, given: &ArgMatches) -> anyhow::Result<ServeArgs> {
+    let Some(path) = &args.config else { return Ok(args) };
+    let file = ConfigFile::load(path)?;
+    let said = |id: &str| {
+        matches!(given.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
+    };
+    fn take<T>(flag_given: bool, value: &mut T, from_file: Option<T>) {
+        if let (false, Some(v)) = (flag_given, from_file) {
+            *value = v;
+        }
+    }
+    let (s, l, f) = (file.server, file.limits, file.flood);
+    take(said("listen"), &mut args.listen, s.listen);
+    take(said("model"), &mut args.model, s.model);
+    take(said("workers"), &mut args.workers, s.workers.map(Some));
+    take(said("server_name"), &mut args.server_name, s.name);
+    take(said("network"), &mut args.network, s.network);
+    take(said("motd"), &mut args.motd, s.motd.map(Some));
+    take(said("password"), &mut args.password, s.password.map(Some));
+    take(said("max_clients"), &mut args.max_clients, l.max_clients);
+    take(said("max_channels_per_client"), &mut args.max_channels_per_client, l.max_channels_per_client);
+    take(said("max_channels"), &mut args.max_channels, l.max_channels);
+    take(said("sendq"), &mut args.sendq, l.sendq);
+    take(said("ping_interval"), &mut args.ping_interval, l.ping_interval);
+    take(said("registration_timeout"), &mut args.registration_timeout, l.registration_timeout);
+    take(said("no_flood_control"), &mut args.no_flood_control, f.enabled.map(|on| !on));
+    take(said("flood_burst"), &mut args.flood_burst, f.burst);
+    take(said("flood_rate"), &mut args.flood_rate, f.rate);
+    take(said("flood_recvq"), &mut args.flood_recvq, f.recvq);
+    Ok(args)
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -11,7 +11,8 @@ use crate::server::connection::liveness::Timeouts;
 /// Which concurrency model serves the clients. Also the command line's
 /// `--model`/`--spawn` value (the variant docs are its help text) and the
 /// bench's name for what it spawns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Model {
     /// One thread per client blocking in recv; one locked directory.
     Iterative,

@@ -11,6 +11,7 @@
 //! it with a [`ShutdownHandle`].
 
 pub mod config;
+pub mod config_file;
 pub mod connection;
 pub(crate) mod flow;
 pub(crate) mod iterative;

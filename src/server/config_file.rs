@@ -1,0 +1,155 @@
+//! `chatter serve --config FILE`: the settings a server is run with, as a
+//! TOML file, for what a command line carries badly (a MOTD, a password
+//! kept out of the process list and shell history, a whole deployment's
+//! choices in one place under version control).
+//!
+//! Every setting is optional and has the same name and meaning as its
+//! command-line flag; a flag given on the command line overrides the file,
+//! and what neither says takes the flag's default. The file is read once at
+//! start-up. Unknown keys are an error, so a misspelt setting is found at
+//! start rather than silently ignored.
+//!
+//! ```toml
+//! [server]
+//! listen = "0.0.0.0:6667"
+//! model = "prethread"
+//! name = "irc.example.org"
+//! motd = "motd.txt"        # relative to this file
+//!
+//! [limits]
+//! max_clients = 2000
+//!
+//! [flood]
+//! burst = 10
+//! ```
+//!
+//! `chatter.example.toml` at the repository root lists every setting.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::server::Model;
+
+/// The whole file.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigFile {
+    pub server: ServerSection,
+    pub limits: LimitsSection,
+    pub flood: FloodSection,
+}
+
+/// Who the server is and where it listens.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    pub listen: Option<String>,
+    pub model: Option<Model>,
+    pub workers: Option<usize>,
+    pub name: Option<String>,
+    pub network: Option<String>,
+    /// The MOTD file; a relative path is relative to the config file.
+    pub motd: Option<PathBuf>,
+    pub password: Option<String>,
+}
+
+/// What one client, and all of them, may hold.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSection {
+    pub max_clients: Option<usize>,
+    pub max_channels_per_client: Option<usize>,
+    pub max_channels: Option<usize>,
+    pub sendq: Option<usize>,
+    /// Seconds.
+    pub ping_interval: Option<u64>,
+    /// Seconds.
+    pub registration_timeout: Option<u64>,
+}
+
+/// Flood control (see `connection::flood`).
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FloodSection {
+    /// `false` turns flood control off (benchmarks only).
+    pub enabled: Option<bool>,
+    pub burst: Option<u32>,
+    pub rate: Option<u32>,
+    pub recvq: Option<usize>,
+}
+
+/// Why a config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    #[error("reading {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+}
+
+impl ConfigFile {
+    /// Reads and parses `path`; a relative MOTD path is made relative to
+    /// the file's directory, where its author meant it.
+    pub fn load(path: &Path) -> Result<ConfigFile, ConfigFileError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigFileError::Read { path: path.to_path_buf(), source })?;
+        let mut file = ConfigFile::parse(&text).map_err(|source| ConfigFileError::Parse {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })?;
+        if let (Some(motd), Some(dir)) = (&file.server.motd, path.parent())
+            && motd.is_relative()
+        {
+            file.server.motd = Some(dir.join(motd));
+        }
+        Ok(file)
+    }
+
+    pub fn parse(text: &str) -> Result<ConfigFile, toml::de::Error> {
+        toml::from_str(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_is_optional() {
+        assert_eq!(ConfigFile::parse("").unwrap(), ConfigFile::default());
+    }
+
+    #[test]
+    fn the_example_in_the_repository_parses_and_says_everything() {
+        let text = include_str!("../../chatter.example.toml");
+        let file = ConfigFile::parse(text).expect("the example parses");
+        let s = &file.server;
+        assert!(s.listen.is_some() && s.model.is_some() && s.workers.is_some() && s.name.is_some());
+        assert!(s.network.is_some() && s.motd.is_some());
+        let l = &file.limits;
+        assert!(l.max_clients.is_some() && l.max_channels_per_client.is_some() && l.max_channels.is_some());
+        assert!(l.sendq.is_some() && l.ping_interval.is_some() && l.registration_timeout.is_some());
+        let f = &file.flood;
+        assert!(f.enabled.is_some() && f.burst.is_some() && f.rate.is_some() && f.recvq.is_some());
+    }
+
+    #[test]
+    fn a_misspelt_setting_is_an_error_not_ignored() {
+        let err = ConfigFile::parse("[limits]\nmax_client = 5\n").expect_err("unknown key");
+        assert!(err.to_string().contains("max_client"), "{err}");
+        assert!(ConfigFile::parse("[server]\nmodel = \"threads\"\n").is_err());
+    }
+
+    #[test]
+    fn a_relative_motd_is_found_beside_the_file() {
+        let dir = std::env::temp_dir().join(format!("chatter-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("chatter.toml");
+        std::fs::write(&path, "[server]\nmotd = \"motd.txt\"\nmodel = \"prefork\"\n").unwrap();
+        let file = ConfigFile::load(&path).unwrap();
+        assert_eq!(file.server.motd, Some(dir.join("motd.txt")));
+        assert_eq!(file.server.model, Some(Model::Prefork));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
