@@ -1,0 +1,1 @@
+"""Conformance harness for chatter (irctest controller and runner); see docs/CONFORMANCE.md."""

@@ -1,0 +1,213 @@
+"""irctest server controller for chatter.
+
+irctest (https://github.com/progval/irctest) loads a server controller by
+module path; with the repository root on PYTHONPATH this one is
+
+    python -m pytest --controller conformance.irctest_controller ...
+
+(`conformance/run.sh` does all of it.) Each test case gets its own chatter
+process, started as
+
+    target/release/chatter serve --listen 127.0.0.1:PORT
+        --server-name My.Little.Server --model MODEL [--workers 2]
+        [--password PASS]
+
+Environment:
+
+- ``CHATTER_BIN``: the chatter binary (default: ``target/release/chatter``
+  under the repository root, found from this file's own location).
+- ``CHATTER_MODEL``: ``iterative``, ``prethread`` (the default) or
+  ``prefork``; the pool models run with ``--workers 2``.
+- ``CHATTER_WORKERS``: pool size for the pool models (default 2).
+- ``CHATTER_FLOOD_CONTROL``: ``1`` keeps chatter's flood control on
+  (default: off, see docs/CONFORMANCE.md for why).
+- ``CHATTER_PID_DIR``: if set, a file named after each running chatter's
+  PID is kept there while it runs, so `conformance/run.sh` can stop what
+  it started even if pytest itself is killed.
+- ``IRCTEST_DEBUG_LOGS=1`` (irctest's own): chatter's stderr is copied to
+  the test output.
+
+chatter listens on 127.0.0.1 only: irctest's own port helper binds the
+wildcard address and hands out ``0.0.0.0`` as the host, so this controller
+picks its ports on 127.0.0.1 and the test clients connect there.
+
+What chatter does not have is refused with ``NotImplementedByController``,
+which irctest reports as a skip: TLS, websocket, services (accounts, SASL).
+Operator credentials (``OPER operuser operpassword``) cannot be configured
+yet; the tests that use them run and fail, which is what they should do
+until chatter has OPER.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from pathlib import Path
+import shutil
+import socket
+from typing import Dict, Optional, Set, Tuple, Type
+
+from irctest.basecontrollers import BaseServerController, DirectoryBasedController
+from irctest.runner import NotImplementedByController
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BIN = REPO_ROOT / "target" / "release" / "chatter"
+MODELS = ("iterative", "prethread", "prefork")
+
+# The name irctest's tests expect as the source of server messages
+# (server_tests/connection_registration.py, time.py, who.py).
+SERVER_NAME = "My.Little.Server"
+LISTEN_HOST = "127.0.0.1"
+
+
+def chatter_bin() -> Path:
+    return Path(os.environ.get("CHATTER_BIN") or DEFAULT_BIN)
+
+
+def chatter_model() -> str:
+    model = os.environ.get("CHATTER_MODEL") or "prethread"
+    if model not in MODELS:
+        raise ValueError(f"CHATTER_MODEL={model!r}: expected one of {MODELS}")
+    return model
+
+
+# Every chatter this process started and has not seen stopped, by PID.
+# irctest makes a controller per test and stops its server in tearDown,
+# which unittest skips when setUp raises (e.g. a capability check that
+# skips the test after the server started): such servers are stopped here,
+# before the next one starts and when pytest exits.
+_running: Dict[int, "ChatterController"] = {}
+
+
+def _stop_leftovers(keep: Optional["ChatterController"] = None) -> None:
+    for pid, controller in list(_running.items()):
+        if controller is not keep and controller.proc is not None:
+            controller.kill_proc()
+        _running.pop(pid, None)
+
+
+atexit.register(_stop_leftovers)
+
+
+def _free_loopback_port() -> Tuple[str, int]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((LISTEN_HOST, 0))
+        return s.getsockname()
+    finally:
+        s.close()
+
+
+class ChatterController(BaseServerController, DirectoryBasedController):
+    software_name = "chatter"
+    supported_sasl_mechanisms: Set[str] = set()
+    supports_sts = False
+    # chatter advertises no IRCv3 capability and none of irctest's optional
+    # behaviours: `capabilities` and `optional_behaviors` stay empty.
+    _pid_file: Optional[Path] = None
+
+    def get_hostname_and_port(self) -> Tuple[str, int]:
+        """Like irctest's, but on 127.0.0.1 instead of the wildcard address,
+        still recorded in irctest's shared list of used ports."""
+        with self._used_ports() as used_ports:
+            while True:
+                hostname, port = _free_loopback_port()
+                if (hostname, port) not in used_ports:
+                    break
+            used_ports.add((hostname, port))
+            self._own_ports.add((hostname, port))
+        return (hostname, port)
+
+    def run(
+        self,
+        hostname: str,
+        port: int,
+        *,
+        password: Optional[str],
+        ssl: bool,
+        run_services: bool,
+        faketime: Optional[str],
+        websocket_hostname: Optional[str],
+        websocket_port: Optional[int],
+    ) -> None:
+        if websocket_hostname is not None or websocket_port is not None:
+            raise NotImplementedByController("Websocket")
+        if ssl:
+            raise NotImplementedByController("TLS")
+        if run_services:
+            raise NotImplementedByController("services")
+        if hostname != LISTEN_HOST:
+            raise ValueError(f"chatter listens on {LISTEN_HOST} only, not {hostname}")
+        assert self.proc is None
+        self.port = port
+        self.hostname = hostname
+        self.create_config()  # a scratch directory, removed by kill()
+
+        binary = chatter_bin()
+        if not os.access(binary, os.X_OK):
+            raise FileNotFoundError(
+                f"{binary} not found or not executable: run `cargo build --release` "
+                "or set CHATTER_BIN"
+            )
+        model = chatter_model()
+        args = [
+            str(binary),
+            "serve",
+            "--listen",
+            f"{hostname}:{port}",
+            "--server-name",
+            SERVER_NAME,
+            "--model",
+            model,
+        ]
+        if model != "iterative":
+            args += ["--workers", os.environ.get("CHATTER_WORKERS") or "2"]
+        if password is not None:
+            args += ["--password", password]
+        if os.environ.get("CHATTER_FLOOD_CONTROL", "0") not in ("1", "true"):
+            args.append("--no-flood-control")
+
+        # Same as irctest's ngIRCd controller: use faketime when it is
+        # installed, and say so; the tests check faketime_enabled.
+        if faketime and shutil.which("faketime"):
+            faketime_cmd = ["faketime", "-f", faketime]
+            self.faketime_enabled = True
+        else:
+            faketime_cmd = []
+
+        env = dict(os.environ)
+        env.pop("CHATTER_PASSWORD", None)  # only the test's password counts
+        env.setdefault("RUST_LOG", "info")
+
+        # execute() starts it in its own session and process group; kill()
+        # (irctest's) sends SIGTERM to that group, which chatter answers by
+        # closing every connection and exiting 0 (prefork's workers are in
+        # the group too), and SIGKILL after 5 seconds.
+        _stop_leftovers(keep=self)
+        self.proc = self.execute([*faketime_cmd, *args], proc_name="chatter", env=env)
+        _running[self.proc.pid] = self
+        pid_dir = os.environ.get("CHATTER_PID_DIR")
+        if pid_dir:
+            self._pid_file = Path(pid_dir) / str(self.proc.pid)
+            self._pid_file.write_text(" ".join(args) + "\n")
+
+    def _forget_pid(self) -> None:
+        if self._pid_file is not None:
+            self._pid_file.unlink(missing_ok=True)
+            self._pid_file = None
+
+    def kill_proc(self) -> None:
+        assert self.proc
+        _running.pop(self.proc.pid, None)
+        super().kill_proc()
+        self._forget_pid()
+
+    def terminate(self) -> None:
+        assert self.proc
+        _running.pop(self.proc.pid, None)
+        super().terminate()
+        self._forget_pid()
+
+
+def get_irctest_controller_class() -> Type[ChatterController]:
+    return ChatterController
