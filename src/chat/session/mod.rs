@@ -118,22 +118,28 @@ impl Session {
         self.protocol
     }
 
-    /// The first line every client gets: IRC clients show it as a server
-    /// notice, and it tells a person at `nc` what to do. `served_by` names
-    /// the pool worker, so people (and tests) can see how clients spread.
+    /// The first line every client gets, at once: a server notice that
+    /// reads well in an IRC client and at `nc` alike. `served_by` names the
+    /// pool worker, so people (and tests) can see how clients spread.
     pub fn greeting(&self, served_by: Option<&str>) -> Vec<u8> {
         let mut out = Vec::new();
         let on = served_by.map(|w| format!(" ({w})")).unwrap_or_default();
-        let text = if self.info.password.is_some() {
-            format!(
-                "*** Welcome to chatter{on}! This server needs a password. Using nc or telnet? Type the password and press Enter."
-            )
-        } else {
-            format!(
-                "*** Welcome to chatter{on}! Using nc or telnet? Type a name and press Enter to start chatting."
-            )
-        };
+        let text = format!("*** Welcome to chatter{on}!");
         write_line(&mut out, Some(&self.info.name), "NOTICE", &["*"], Some(&text));
+        out
+    }
+
+    /// What a person at `nc` must do next, for a connection that has said
+    /// nothing a moment after the greeting. IRC clients speak first, so
+    /// they never see it (see `server::connection`).
+    pub fn first_line_hint(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let text = if self.info.password.is_some() {
+            "*** This server needs a password. Using nc or telnet? Type the password and press Enter."
+        } else {
+            "*** Using nc or telnet? Type a name and press Enter to start chatting."
+        };
+        write_line(&mut out, Some(&self.info.name), "NOTICE", &["*"], Some(text));
         out
     }
 

@@ -71,6 +71,11 @@ pub use liveness::DEFAULT_REGISTRATION_TIMEOUT;
 /// one to close its end).
 pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
+/// How long a new connection may stay silent before it is told how to
+/// start as a person at `nc` would (see [`Connection::new`]). IRC clients
+/// speak at once (CAP LS, NICK), well within it.
+pub const FIRST_LINE_HINT_AFTER: Duration = Duration::from_secs(1);
+
 /// Why a connection ends. Its text is what the client's closing line and
 /// the QUIT others see say, worded as the classic servers word them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,11 +204,17 @@ pub struct Connection {
     stage: Stage,
     reason: Option<DisconnectReason>,
     transmit: VecDeque<Transmit>,
+    /// When to tell a silent connection what to type; `None` once it has
+    /// said a line (or been told).
+    hint_at: Option<Instant>,
 }
 
 impl Connection {
     /// A new connection; its greeting is its first transmit. `served_by`
-    /// names the pool worker in the greeting.
+    /// names the pool worker in the greeting. What a person at `nc` should
+    /// type first follows only if the connection is still silent
+    /// [`FIRST_LINE_HINT_AFTER`] later: an IRC client has spoken by then,
+    /// and is spared instructions meant for someone else.
     pub fn new(session: Session, limits: Arc<Limits>, served_by: Option<&str>, now: Instant) -> Self {
         let greeting = session.greeting(served_by);
         Connection {
@@ -217,6 +228,7 @@ impl Connection {
             stage: Stage::Open,
             reason: None,
             transmit: VecDeque::from([Transmit::Send(greeting)]),
+            hint_at: Some(now + FIRST_LINE_HINT_AFTER),
         }
     }
 
@@ -298,6 +310,7 @@ impl Connection {
         match self.reader.next_frame() {
             Some(frame) => {
                 self.liveness.heard(now);
+                self.hint_at = None;
                 LinePoll::Line(frame)
             }
             None => LinePoll::Empty,
@@ -333,7 +346,7 @@ impl Connection {
         match self.stage {
             Stage::Open => {
                 let due = self.liveness.next_check(self.standing, &self.limits.timeouts);
-                [due, self.waiting_until].into_iter().flatten().min()
+                [due, self.waiting_until, self.hint_at].into_iter().flatten().min()
             }
             Stage::Closing { by } | Stage::Lingering { by } => Some(by),
             Stage::Done => None,
@@ -347,6 +360,10 @@ impl Connection {
             Stage::Open => {
                 if self.waiting_until.is_some_and(|until| until <= now) {
                     self.waiting_until = None;
+                }
+                if self.hint_at.is_some_and(|at| at <= now) {
+                    self.hint_at = None;
+                    self.transmit.push_back(Transmit::Send(self.session.first_line_hint()));
                 }
                 match self.liveness.check(now, self.standing, &self.limits.timeouts) {
                     Due::Nothing => TimeoutOutcome::Nothing,

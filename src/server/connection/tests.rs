@@ -69,9 +69,9 @@ fn the_greeting_is_the_first_transmit() {
 fn an_unregistered_connection_times_out_whatever_it_sends() {
     let mut f = fixture(None);
     f.transmits();
-    assert_eq!(f.conn.poll_timeout(), Some(f.at(60)));
     f.say("PING x", 30);
     f.transmits();
+    assert_eq!(f.conn.poll_timeout(), Some(f.at(60)));
     assert_eq!(f.conn.handle_timeout(f.at(59)), TimeoutOutcome::Nothing);
     assert_eq!(f.conn.handle_timeout(f.at(60)), TimeoutOutcome::Drop(DisconnectReason::RegistrationTimeout));
 }
@@ -179,4 +179,27 @@ fn reasons_read_as_the_classic_servers_word_them() {
     for (reason, text) in cases {
         assert_eq!(reason.to_string(), text);
     }
+}
+
+#[test]
+fn a_silent_connection_is_told_what_to_type_a_moment_after_the_greeting() {
+    let mut f = fixture(None);
+    f.transmits();
+    assert_eq!(f.conn.poll_timeout(), Some(f.t0 + FIRST_LINE_HINT_AFTER));
+    assert_eq!(f.conn.handle_timeout(f.t0 + FIRST_LINE_HINT_AFTER), TimeoutOutcome::Nothing);
+    assert_eq!(
+        f.transmits(),
+        ["send :irc.test NOTICE * :*** Using nc or telnet? Type a name and press Enter to start chatting."]
+    );
+    assert_eq!(f.conn.poll_timeout(), Some(f.at(60)), "told once; the registration timeout is next");
+}
+
+#[test]
+fn a_client_that_speaks_first_is_never_told() {
+    let mut f = fixture(None);
+    f.transmits();
+    f.say("CAP LS 302", 0);
+    f.transmits();
+    f.conn.handle_timeout(f.at(2));
+    assert!(f.transmits().iter().all(|t| !t.contains("Using nc")), "an IRC client sees no nc hint");
 }
