@@ -373,7 +373,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut info = ServerInfo::new(args.server_name);
     info.network = args.network;
     info.password = args.password;
-    info.created = chrono_free_now();
+    info.created = chatter::chat::info::human_time(server::unix_now());
     info.channels_per_client = args.max_channels_per_client;
     info.max_channels = args.max_channels;
     if let Some(path) = &args.motd {
@@ -409,9 +409,4 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         flood,
     };
     server::run(config).context("server failed")
-}
-
-/// Start time for RPL_CREATED, as Unix seconds (no date library needed for one line).
-fn chrono_free_now() -> String {
-    format!("at Unix time {}", server::unix_now())
 }

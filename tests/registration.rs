@@ -13,7 +13,8 @@ fn welcome_burst_without_cap(model: Model) {
     c.send("USER alice 0 * :Alice Liddell");
     assert!(c.expect_numeric("001").contains("Welcome to the chatter Network, alice!alice@127.0.0.1"));
     c.expect_numeric("002");
-    c.expect_numeric("003");
+    // A date people read, not a Unix timestamp.
+    assert!(c.expect_numeric("003").ends_with(" GMT"));
     assert!(c.expect_numeric("004").contains("chatter.local"));
     let isupport = c.expect_numeric("005");
     for token in [
@@ -31,7 +32,11 @@ fn welcome_burst_without_cap(model: Model) {
     assert!(c.expect_numeric("251").contains("There are 1 users"));
     c.expect_numeric("254");
     c.expect_numeric("255");
+    assert!(c.expect_numeric("265").ends_with(" 265 alice 1 1 :Current local users 1, max 1"));
+    assert!(c.expect_numeric("266").ends_with(" 266 alice 1 1 :Current global users 1, max 1"));
     c.expect_numeric("422");
+    c.send("TIME");
+    assert!(c.expect_numeric("391").ends_with(" GMT"));
 }
 
 fn cap_negotiation_holds_registration_until_end(model: Model) {

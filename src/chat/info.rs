@@ -30,6 +30,28 @@ pub const DEFAULT_CHANNELS_PER_CLIENT: usize = 50;
 /// `--max-clients`, far more than a small server sees, still bounded.
 pub const DEFAULT_MAX_CHANNELS: usize = 10_000;
 
+/// Unix seconds as people read a date, in UTC (TIME, 003):
+/// `Wed, 25 Nov 2026 17:36:08 GMT`.
+pub fn human_time(unix_secs: u64) -> String {
+    // The format ends at the year 9999; a clock (or a test) beyond it is
+    // shown as the last second it can say, not a panic.
+    const LAST_SAYABLE: u64 = 253_402_300_799;
+    let at = std::time::Duration::from_secs(unix_secs.min(LAST_SAYABLE));
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_time;
+
+    #[test]
+    fn dates_read_as_dates_at_both_ends() {
+        assert_eq!(human_time(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(human_time(1_795_620_968), "Wed, 25 Nov 2026 15:36:08 GMT");
+        assert_eq!(human_time(u64::MAX), "Fri, 31 Dec 9999 23:59:59 GMT");
+    }
+}
+
 impl ServerInfo {
     pub fn new(name: impl Into<String>) -> Self {
         ServerInfo {

@@ -89,11 +89,19 @@ pub struct State {
     /// Keyed by client-chosen names: the standard, DoS-resistant hash.
     nicks: HashMap<Nick, ConnId>,
     channels: BTreeMap<ChannelName, Channel>,
+    /// The most users there have been at once (LUSERS 265/266).
+    peak_users: usize,
 }
 
 impl State {
     pub fn new(info: Arc<ServerInfo>) -> Self {
-        State { info, users: FxHashMap::default(), nicks: HashMap::new(), channels: BTreeMap::new() }
+        State {
+            info,
+            users: FxHashMap::default(),
+            nicks: HashMap::new(),
+            channels: BTreeMap::new(),
+            peak_users: 0,
+        }
     }
 
     pub fn info(&self) -> &ServerInfo {
@@ -137,6 +145,11 @@ impl State {
     /// Channels in order of folded name, from `from` on (a listing's cursor).
     pub fn channels_from(&self, from: Bound<&ChannelName>) -> impl Iterator<Item = (&ChannelName, &Channel)> {
         self.channels.range::<ChannelName, _>((from, Bound::Unbounded))
+    }
+
+    /// The most users there have been at once since the server started.
+    pub fn peak_users(&self) -> usize {
+        self.peak_users
     }
 
     pub fn user_count(&self) -> usize {
@@ -238,6 +251,7 @@ impl State {
                 invisible: false,
             },
         );
+        self.peak_users = self.peak_users.max(self.users.len());
         changes.push(Change::Registered { conn });
         if protocol == Protocol::Plain {
             self.join(changes, conn, &LOBBY_NAME);

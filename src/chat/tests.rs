@@ -263,7 +263,10 @@ fn handlers_share_the_not_enough_parameters_answer() {
 #[test]
 fn commands_are_found_in_any_case() {
     let (mut s, mut state) = registered(Protocol::Irc);
-    assert_eq!(run(&mut s, &mut state, "time").0, ":test.server 391 n test.server :0 (Unix time)\r\n");
+    assert_eq!(
+        run(&mut s, &mut state, "time").0,
+        ":test.server 391 n test.server :Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+    );
     let (mut s, mut state) = registered(Protocol::Plain);
     let help = run(&mut s, &mut state, "/HeLp").0;
     assert!(help.starts_with("*** Lines you type go to your current room. Commands:\r\n"));

@@ -66,6 +66,12 @@ pub fn write_lusers(state: &State, out: &mut Vec<u8>, client: &str) {
     let channels = state.channel_count().to_string();
     numeric(out, server, reply::RPL_LUSERCHANNELS, client, &[&channels], "channels formed");
     numeric(out, server, reply::RPL_LUSERME, client, &[], &format!("I have {users} clients and 0 servers"));
+    // One server: local and global are the same figures.
+    let (now, peak) = (users.to_string(), state.peak_users().to_string());
+    for (code, scope) in [(reply::RPL_LOCALUSERS, "local"), (reply::RPL_GLOBALUSERS, "global")] {
+        let text = format!("Current {scope} users {now}, max {peak}");
+        numeric(out, server, code, client, &[&now, &peak], &text);
+    }
 }
 
 /// The MOTD (375, 372…, 376) or 422 when there is none.

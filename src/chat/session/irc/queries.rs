@@ -112,6 +112,6 @@ pub(super) fn version(ctx: &mut Ctx<'_>) {
 pub(super) fn time(ctx: &mut Ctx<'_>) {
     let nick = ctx.nick();
     let server = ctx.session.info.name.as_str();
-    let text = format!("{} (Unix time)", ctx.now);
+    let text = crate::chat::info::human_time(ctx.now);
     numeric(ctx.out.buf(), server, reply::RPL_TIME, nick, &[server], &text);
 }
