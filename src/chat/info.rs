@@ -40,18 +40,6 @@ pub fn human_time(unix_secs: u64) -> String {
     httpdate::fmt_http_date(std::time::UNIX_EPOCH + at)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::human_time;
-
-    #[test]
-    fn dates_read_as_dates_at_both_ends() {
-        assert_eq!(human_time(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(human_time(1_795_620_968), "Wed, 25 Nov 2026 15:36:08 GMT");
-        assert_eq!(human_time(u64::MAX), "Fri, 31 Dec 9999 23:59:59 GMT");
-    }
-}
-
 impl ServerInfo {
     pub fn new(name: impl Into<String>) -> Self {
         ServerInfo {
@@ -64,5 +52,17 @@ impl ServerInfo {
             channels_per_client: DEFAULT_CHANNELS_PER_CLIENT,
             max_channels: DEFAULT_MAX_CHANNELS,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_time;
+
+    #[test]
+    fn dates_read_as_dates_at_both_ends() {
+        assert_eq!(human_time(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(human_time(1_795_620_968), "Wed, 25 Nov 2026 15:36:08 GMT");
+        assert_eq!(human_time(u64::MAX), "Fri, 31 Dec 9999 23:59:59 GMT");
     }
 }
