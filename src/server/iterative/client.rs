@@ -31,6 +31,11 @@ const READ_CHUNK: usize = 4096;
 /// The longest a registration waits for a nick's holder that has hung up
 /// to be quit by its thread (see [`after_leaving_holder`]).
 const HOLDER_PATIENCE: Duration = Duration::from_secs(1);
+/// The longest a registration waits for a holder from the same address to
+/// hang up: its close may reach the server after the new connection's
+/// lines (on a loaded machine the kernel does not order packets of two
+/// sockets), and then nothing yet says it is leaving.
+const RECONNECT_GRACE: Duration = Duration::from_millis(250);
 /// How often it looks meanwhile.
 const HOLDER_POLL: Duration = Duration::from_millis(1);
 
@@ -90,8 +95,8 @@ pub(super) fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> 
                 match action {
                     Action::Reply(bytes) => hub.deliver(conn, bytes.into(), shared, &mut to_flush),
                     Action::Event(event) => {
-                        if let Event::Register { nick, .. } = &event {
-                            hub = after_leaving_holder(shared, hub, nick);
+                        if let Event::Register { nick, host, .. } = &event {
+                            hub = after_leaving_holder(shared, hub, nick, host);
                         }
                         let started = hub.apply(&event, shared, &mut to_flush);
                         listings.extend(started.into_iter().filter(|(to, _)| *to == conn).map(|(_, l)| l));
@@ -197,18 +202,26 @@ pub(super) fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> 
 /// when it does. So before a registration is applied, if its nick's holder
 /// has hung up (its socket says so: the peer closed, or reset), the lock
 /// is let go until that thread has quit it, for at most
-/// [`HOLDER_PATIENCE`]. A holder still connected is refused at once, and
-/// any other registration pays one lookup.
+/// [`HOLDER_PATIENCE`]. The hang-up itself may not have arrived yet: a
+/// holder connected from the registering client's address (a reconnect
+/// comes from where the old connection was) is given [`RECONNECT_GRACE`]
+/// to show one. A holder elsewhere is refused at once, and any other
+/// registration pays one lookup.
 fn after_leaving_holder<'a>(
     shared: &'a Shared,
     mut hub: MutexGuard<'a, Hub>,
     nick: &Nick,
+    host: &str,
 ) -> MutexGuard<'a, Hub> {
-    let deadline = Instant::now() + HOLDER_PATIENCE;
+    let start = Instant::now();
     loop {
         let Some(holder) = hub.state.find_nick(nick.as_str()) else { return hub };
         let leaving = hub.outboxes.get(&holder).is_some_and(|outbox| hung_up(outbox.stream()));
-        if !leaving || Instant::now() >= deadline {
+        let same_address = hub.state.user(holder).is_some_and(|user| user.host == host);
+        let waited = start.elapsed();
+        let wait_more =
+            if leaving { waited < HOLDER_PATIENCE } else { same_address && waited < RECONNECT_GRACE };
+        if !wait_more {
             return hub;
         }
         drop(hub);
