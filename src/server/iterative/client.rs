@@ -9,23 +9,35 @@
 
 use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
-use std::sync::Arc;
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use socket2::SockRef;
 
-use crate::chat::{Action, ConnId, Listing, Session};
+use crate::chat::{Action, ConnId, Event, Listing, Nick, Session};
 use crate::server::connection::{
     CLOSE_GRACE, Connection, DisconnectReason, LinePoll, TimeoutOutcome, Transmit, liveness,
 };
 use crate::server::unix_now;
 
 use super::outbox::{Enqueued, Flusher, Outbox};
-use super::{Shared, Stamp, ToFlush};
+use super::{Hub, Shared, Stamp, ToFlush};
 
 /// Bytes read from the client at a time.
 const READ_CHUNK: usize = 4096;
+/// The longest a registration waits for a nick's holder that has hung up
+/// to be quit by its thread (see [`after_leaving_holder`]).
+const HOLDER_PATIENCE: Duration = Duration::from_secs(1);
+/// The longest a registration waits for a holder from the same address to
+/// hang up: its close may reach the server after the new connection's
+/// lines (on a loaded machine the kernel does not order packets of two
+/// sockets), and then nothing yet says it is leaving.
+const RECONNECT_GRACE: Duration = Duration::from_millis(250);
+/// How often it looks meanwhile.
+const HOLDER_POLL: Duration = Duration::from_millis(1);
 
 /// How often a thread streaming a long reply looks at its client's queue.
 const LISTING_POLL: Duration = Duration::from_millis(2);
@@ -83,6 +95,9 @@ pub(super) fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> 
                 match action {
                     Action::Reply(bytes) => hub.deliver(conn, bytes.into(), shared, &mut to_flush),
                     Action::Event(event) => {
+                        if let Event::Register { nick, host, .. } = &event {
+                            hub = after_leaving_holder(shared, hub, nick, host);
+                        }
                         let started = hub.apply(&event, shared, &mut to_flush);
                         listings.extend(started.into_iter().filter(|(to, _)| *to == conn).map(|(_, l)| l));
                     }
@@ -179,6 +194,51 @@ pub(super) fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> 
     }
     outbox.shut();
     None
+}
+
+/// A client that hangs up and at once reconnects with its nick must get it
+/// back (issue 11), but the old connection's thread may not have run since
+/// its client hung up (on a busy machine), and its QUIT is applied only
+/// when it does. So before a registration is applied, if its nick's holder
+/// has hung up (its socket says so: the peer closed, or reset), the lock
+/// is let go until that thread has quit it, for at most
+/// [`HOLDER_PATIENCE`]. The hang-up itself may not have arrived yet: a
+/// holder connected from the registering client's address (a reconnect
+/// comes from where the old connection was) is given [`RECONNECT_GRACE`]
+/// to show one. A holder elsewhere is refused at once, and any other
+/// registration pays one lookup.
+fn after_leaving_holder<'a>(
+    shared: &'a Shared,
+    mut hub: MutexGuard<'a, Hub>,
+    nick: &Nick,
+    host: &str,
+) -> MutexGuard<'a, Hub> {
+    let start = Instant::now();
+    loop {
+        let Some(holder) = hub.state.find_nick(nick.as_str()) else { return hub };
+        let leaving = hub.outboxes.get(&holder).is_some_and(|outbox| hung_up(outbox.stream()));
+        let same_address = hub.state.user(holder).is_some_and(|user| user.host == host);
+        let waited = start.elapsed();
+        let wait_more =
+            if leaving { waited < HOLDER_PATIENCE } else { same_address && waited < RECONNECT_GRACE };
+        if !wait_more {
+            return hub;
+        }
+        drop(hub);
+        std::thread::sleep(HOLDER_POLL);
+        hub = shared.hub();
+    }
+}
+
+/// Whether the peer of `stream` has closed its end (or reset it): its
+/// reader will see the end of stream, whatever data comes before.
+fn hung_up(stream: &TcpStream) -> bool {
+    // nix names no POLLRDHUP (Linux's "peer closed its end"), and would
+    // not decode it in `revents`: asked for nothing else, the socket is
+    // ready exactly when it is that, or a hang-up or error (always told).
+    let rdhup = PollFlags::from_bits_retain(nix::libc::POLLRDHUP);
+    let mut fds = [PollFd::new(stream.as_fd(), rdhup)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(1))
 }
 
 /// Queues what the connection itself wants sent: its greeting and PINGs

@@ -402,9 +402,32 @@ impl Log {
         self.cell(cell).clients.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// `me` is alive and going round its loop.
+    /// `me` is alive and going round its loop. Release, paired with
+    /// [`Log::turns`]: whoever sees a beat sees the records `me` published
+    /// before it (a held registration relies on it, see `worker::held`).
     pub fn beat(&self, me: CellId) {
-        self.cell(me).heartbeat.fetch_add(1, Ordering::Relaxed);
+        self.cell(me).heartbeat.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many times `cell`'s worker has gone round its loop, while it is
+    /// the LIVE incarnation `generation`; `None` once it is not (stopped,
+    /// or replaced: its users are then the keeper's to quit).
+    pub fn turns(&self, cell: CellId, generation: u32) -> Option<u64> {
+        let c = self.cell(cell);
+        let beat = c.heartbeat.load(Ordering::Acquire);
+        let current =
+            c.status.load(Ordering::SeqCst) == LIVE && c.generation.load(Ordering::SeqCst) == generation;
+        current.then_some(beat)
+    }
+
+    /// Wakes `cell` if it sleeps, so that it goes round its loop though
+    /// nothing was appended: for a worker that waits for another's turns
+    /// (see `worker::held`). Like an append's wake-up, one sleep gets one.
+    pub fn nudge(&self, cell: CellId, wake: &dyn Wake) {
+        let c = self.cell(cell);
+        if c.sleeping.compare_exchange(SLEEPING, WOKEN, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+            wake.wake(cell);
+        }
     }
 
     /// Publishes `me`'s part of the flow census.

@@ -38,7 +38,7 @@ impl<'a> Worker<'a> {
         match conn.connection.stage() {
             Stage::Open => {
                 conn.readable = true;
-                if !conn.queued_for_input && !conn.input_parked {
+                if !conn.queued_for_input && !conn.input_parked && !conn.registration_held {
                     conn.queued_for_input = true;
                     self.input.push_back(slot);
                 }
@@ -86,7 +86,7 @@ impl<'a> Worker<'a> {
         let mut handled = 0;
         while handled < LINES_PER_TURN {
             let Some(conn) = self.conns.get_mut(&slot) else { return };
-            if !conn.is_open() {
+            if !conn.is_open() || conn.registration_held {
                 return;
             }
             if conn.flow.is_behind() {
@@ -173,10 +173,25 @@ impl<'a> Worker<'a> {
                 && conn.is_open()
                 && !conn.queued_for_input
                 && !conn.input_parked
+                && !conn.registration_held
             {
                 conn.queued_for_input = true;
                 self.input.push_back(slot);
             }
+        }
+    }
+
+    /// Puts a connection back in turn for input, if it has some and
+    /// nothing else holds it.
+    pub(super) fn requeue_input(&mut self, slot: u32) {
+        if let Some(conn) = self.conns.get_mut(&slot)
+            && conn.is_open()
+            && conn.has_input()
+            && !conn.input_parked
+            && !conn.queued_for_input
+        {
+            conn.queued_for_input = true;
+            self.input.push_back(slot);
         }
     }
 

@@ -66,6 +66,9 @@ pub(super) struct Conn<'a> {
     /// The rest of a line's actions, held back behind a long reply (see
     /// `worker::clients::run_actions`).
     pub(super) pending_actions: VecDeque<Action>,
+    /// Its registration's refusal is held back (see `worker::held`): its
+    /// next lines wait, to be answered after the outcome.
+    pub(super) registration_held: bool,
 }
 
 impl<'a> Conn<'a> {
@@ -89,6 +92,7 @@ impl<'a> Conn<'a> {
             receiver_window: 0,
             listings: VecDeque::new(),
             pending_actions: VecDeque::new(),
+            registration_held: false,
         }
     }
 
@@ -98,10 +102,12 @@ impl<'a> Conn<'a> {
 
     /// Whether it may have input worth visiting now: lines already cut, or
     /// a socket not yet read to WouldBlock; and not waiting out a flood
-    /// penalty (its timer brings it back) or for a long reply to be sent
-    /// (its end brings it back).
+    /// penalty (its timer brings it back), for a long reply to be sent
+    /// (its end brings it back) or for its registration's outcome (its
+    /// release brings it back).
     pub(super) fn has_input(&self) -> bool {
-        self.connection.waiting_until().is_none()
+        !self.registration_held
+            && self.connection.waiting_until().is_none()
             && self.listings.is_empty()
             && (self.readable || self.connection.has_line() || !self.pending_actions.is_empty())
     }

@@ -22,8 +22,10 @@
 //!    appended and applied (read-your-writes: `JOIN #a` then `NAMES #a`
 //!    sees the join, a NICK claim's outcome is known before the next line).
 //! 4. Write to sockets, drop clients that overflowed, account the flow.
-//! 5. Poll: not at all if there is more to do, briefly while holding or
-//!    waiting for room, else sleep until woken.
+//! 5. Poll: not at all if there is more to do, briefly while holding,
+//!    waiting for room or holding back a registration (see `held`), else
+//!    sleep until woken.
+//! 6. Rule on registrations held back (see `held`).
 //!
 //! # Flow control
 //!
@@ -53,10 +55,12 @@
 //!
 //! This file is the loop and the worker's side of the log; `clients` is
 //! accepting, reading and ending connections; `outbound` is queueing,
-//! writing and the flow book-keeping.
+//! writing and the flow book-keeping; `held` is why and when a refused
+//! registration waits before its client is told.
 
 mod clients;
 mod conn;
+mod held;
 mod outbound;
 
 use std::cmp::Reverse;
@@ -80,6 +84,7 @@ use crate::server::pool::follow::Follower;
 use crate::server::pool::log::{CellId, CellStatus, Log, Wake};
 use crate::server::refusal::Refusals;
 use conn::Conn;
+use held::{HeldRegistrations, Release, Watch};
 
 use outbound::FlowBook;
 
@@ -170,6 +175,8 @@ struct Worker<'a> {
     sendq_drops: u64,
     /// Clients dropped for sending far beyond their flood allowance.
     flood_drops: u64,
+    /// Registrations refused while their nick's holder may be leaving.
+    held: HeldRegistrations,
 }
 
 /// Runs a worker until shutdown or eviction. `poll` must already have the
@@ -224,6 +231,7 @@ pub fn run(
         refusals: Refusals::new(FIRST_REFUSAL),
         sendq_drops: 0,
         flood_drops: 0,
+        held: HeldRegistrations::default(),
     };
     let mut events = Events::with_capacity(1024);
     let mut last_housekeeping = now;
@@ -285,6 +293,9 @@ pub fn run(
             last_housekeeping = worker.now;
             worker.housekeeping();
         }
+        if !worker.held.is_empty() {
+            worker.release_registrations();
+        }
     }
 }
 
@@ -311,7 +322,7 @@ impl Worker<'_> {
         if !self.input.is_empty() && self.admitting() {
             return (Duration::ZERO, false);
         }
-        if !self.outgoing.is_empty() || self.follower.cursor() < self.own_until {
+        if !self.outgoing.is_empty() || self.follower.cursor() < self.own_until || !self.held.is_empty() {
             return (ROOM_POLL, false);
         }
         let mut timeout = if self.accept_paused_until.is_some() { ACCEPT_BACKOFF } else { TICK };
@@ -341,12 +352,86 @@ impl Worker<'_> {
             // an earlier one's in this cell.
             let (cell, generation) = (self.cell, self.generation);
             let mine = |to: ConnId| cell.accepted(to) && to.generation == generation;
+            if let Event::Register { conn, .. } = &event
+                && mine(*conn)
+            {
+                self.read_back_registration(&event, &mut changes);
+            }
             let mut deliveries = Deliveries::default();
             render(&self.state, &changes, mine, &mut deliveries);
             spare = recycle(changes);
             self.deliver(deliveries);
         }
         self.follower.report(self.log);
+    }
+
+    /// One of this worker's registrations, read back from the log: a
+    /// refusal is held back (taken out of `changes`) while the nick's
+    /// holder may be a client that has hung up (see `held`).
+    fn read_back_registration(&mut self, event: &Event, changes: &mut Vec<Change<'_>>) {
+        let Event::Register { conn, nick, .. } = event else { return };
+        let refused = changes
+            .iter()
+            .position(|c| matches!(c, Change::RegistrationRefused { conn: refused, .. } if refused == conn));
+        let Some(at) = refused else {
+            self.held.accepted(*conn);
+            return;
+        };
+        let Some(client) = self.conns.get_mut(&conn.slot).filter(|c| c.is_open()) else { return };
+        let watch = self.state.find_nick(nick.as_str()).and_then(|holder| {
+            let cell = CellId::workers().find(|c| c.accepted(holder))?;
+            let beat = self.log.turns(cell, holder.generation)?;
+            Some(Watch { cell, generation: holder.generation, beat })
+        });
+        if self.held.refused(event, watch, self.now) {
+            client.registration_held = true;
+            changes.remove(at);
+        }
+    }
+
+    /// Rules on held registrations (see `held`): retries those whose nick
+    /// is free, tells the others 433 once their holder's worker has gone
+    /// round its loop, and wakes that worker if it sleeps meanwhile.
+    fn release_registrations(&mut self) {
+        // Heartbeats before the log: a QUIT published before a beat read
+        // here is among what the drain below applies.
+        let turns: Vec<(Watch, Option<u64>)> =
+            self.held.watched().map(|w| (w, self.log.turns(w.cell, w.generation))).collect();
+        let head = self.log.head();
+        self.drain_log();
+        let caught_up = self.follower.cursor() >= head;
+        let state = &self.state;
+        let nick_free = |event: &Event| match event {
+            Event::Register { nick, .. } => state.find_nick(nick.as_str()).is_none(),
+            _ => true,
+        };
+        let beat_of = |watch: Watch| turns.iter().find(|(w, _)| *w == watch).and_then(|(_, beat)| *beat);
+        let mut released = Vec::new();
+        self.held.release(self.now, caught_up, beat_of, nick_free, &mut released);
+        for (conn, release) in released {
+            let Some(client) = self.conns.get_mut(&conn.slot).filter(|c| c.is_open()) else {
+                self.held.forget(conn);
+                continue;
+            };
+            client.registration_held = false;
+            match release {
+                Release::Retry(event) => self.publish(event),
+                Release::Refuse(event) => self.tell_refused(&event),
+            }
+            self.requeue_input(conn.slot);
+        }
+        for watch in self.held.watched().filter(|w| w.cell != self.cell) {
+            self.log.nudge(watch.cell, self.wake);
+        }
+    }
+
+    /// Tells a client the 433 its registration was held back from.
+    fn tell_refused(&mut self, event: &Event) {
+        let Event::Register { conn, nick, protocol, .. } = event else { return };
+        let change = Change::RegistrationRefused { conn: *conn, nick: nick.as_str(), protocol: *protocol };
+        let mut deliveries = Deliveries::default();
+        render(&self.state, &[change], |to| to == *conn, &mut deliveries);
+        self.deliver(deliveries);
     }
 
     /// Queues what `render` wrote for this worker's connections.
