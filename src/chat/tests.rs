@@ -303,3 +303,64 @@ fn commands_are_found_in_any_case() {
     let help = run(&mut s, &mut state, "/HeLp").0;
     assert!(help.starts_with("*** Lines you type go to your current room. Commands:\r\n"));
 }
+
+fn mode(c: ConnId, channel: &str, changes: Vec<ModeChange>) -> Event {
+    Event::Mode { conn: c, channel: channel.into(), changes, at: 5 }
+}
+
+#[test]
+fn lists_hold_at_most_their_limit() {
+    let mut state = State::new(info());
+    let op = conn(0, 1);
+    apply(&mut state, &register(op, "op", Protocol::Irc));
+    apply(&mut state, &join(op, "#c"));
+    let ban = |i: usize| ModeChange::List { kind: ListKind::Ban, mask: format!("n{i}!*@*"), on: true };
+    for i in 0..crate::chat::channel::MAX_LIST_ENTRIES {
+        apply(&mut state, &mode(op, "#c", vec![ban(i)]));
+    }
+    let full = apply(&mut state, &mode(op, "#c", vec![ban(1000)]));
+    assert_eq!(text(&full, op), ":test.server 478 op #c b :Channel list is full\r\n");
+    assert_eq!(state.channel("#c").unwrap().bans.len(), crate::chat::channel::MAX_LIST_ENTRIES);
+    // A mask already there, in another case, changes nothing.
+    let upper = ModeChange::List { kind: ListKind::Ban, mask: "N3!*@*".into(), on: true };
+    let again = apply(&mut state, &mode(op, "#c", vec![ban(1000), upper]));
+    assert!(text(&again, op).contains(" 478 "));
+    assert!(!text(&again, op).contains("MODE"));
+}
+
+#[test]
+fn invites_are_spent_by_joining_and_forgotten_with_the_channel() {
+    let mut state = State::new(info());
+    let (op, guest) = (conn(0, 1), conn(1, 1));
+    apply(&mut state, &register(op, "op", Protocol::Irc));
+    apply(&mut state, &register(guest, "guest", Protocol::Irc));
+    apply(&mut state, &join(op, "#c"));
+    apply(&mut state, &mode(op, "#c", vec![ModeChange::Flag { flag: Flag::InviteOnly, on: true }]));
+    let invite = Event::Invite { conn: op, nick: "GUEST".into(), channel: "#C".into() };
+    let out = apply(&mut state, &invite);
+    assert_eq!(text(&out, op), ":test.server 341 op guest #c\r\n");
+    assert_eq!(text(&out, guest), ":op!op@host INVITE guest #c\r\n");
+    assert_eq!(state.user(guest).unwrap().invites.len(), 1);
+    apply(&mut state, &join(guest, "#c"));
+    assert!(state.user(guest).unwrap().invites.is_empty());
+    assert!(state.channel("#c").unwrap().invited.is_empty());
+    // Invited again, then the channel empties: the invite goes with it.
+    apply(&mut state, &Event::Part { conn: guest, channel: "#c".into(), reason: None });
+    apply(&mut state, &invite);
+    apply(&mut state, &Event::Part { conn: op, channel: "#c".into(), reason: None });
+    assert!(state.channel("#c").is_none());
+    assert!(state.user(guest).unwrap().invites.is_empty());
+}
+
+#[test]
+fn kicking_yourself_out_of_your_own_channel_removes_it() {
+    let mut state = State::new(info());
+    let op = conn(0, 1);
+    apply(&mut state, &register(op, "op", Protocol::Irc));
+    apply(&mut state, &join(op, "#c"));
+    let kick = Event::Kick { conn: op, channel: "#c".into(), nick: "op".into(), reason: None };
+    let out = apply(&mut state, &kick);
+    assert_eq!(text(&out, op), ":op!op@host KICK #c op :op\r\n");
+    assert!(state.channel("#c").is_none());
+    assert!(state.user(op).unwrap().channels.is_empty());
+}
