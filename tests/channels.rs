@@ -107,7 +107,7 @@ fn topic_get_and_set(model: Model) {
     bob.expect_line(":bob!bob@127.0.0.1 TOPIC #room :Rust and tea");
     alice.send("TOPIC #room");
     assert!(alice.expect_numeric("332").ends_with("#room :Rust and tea"));
-    assert!(alice.expect_numeric("333").contains("#room bob "));
+    assert!(alice.expect_numeric("333").contains("#room bob!bob@127.0.0.1 "));
     let mut late = Client::register(&server, "late");
     late.send("TOPIC #room");
     late.expect_numeric("442");

@@ -20,8 +20,8 @@ fn welcome_burst_without_cap(model: Model) {
     for token in [
         "CASEMAPPING=rfc1459",
         "CHANTYPES=#",
-        "CHANMODES=,,,n",
-        "PREFIX=(o)@",
+        "CHANMODES=beI,k,l,imnst",
+        "PREFIX=(ov)@+",
         "NICKLEN=30",
         "CHANNELLEN=50",
         "TOPICLEN=390",

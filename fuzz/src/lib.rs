@@ -10,7 +10,7 @@
 //! * to an IRC client, every line parses; a line whose source is a user is
 //!   `nick!user@host` with a valid nick and user name, and its command is
 //!   one a user's action can cause (no client makes others see a QUIT,
-//!   KICK or numeric the server did not say);
+//!   KILL or numeric the server did not say);
 //! * to a plain client, no line holds a control character (nothing drives
 //!   the terminal);
 //! * replicas of the directory fed the same events stay identical and
@@ -31,7 +31,8 @@ use chatter::wire::{Frame, LineReader, MAX_LINE_BYTES, Message};
 const SERVER: &str = "chatter.local";
 
 /// Commands a line whose source is a user may carry.
-const USER_COMMANDS: &[&str] = &["PRIVMSG", "NOTICE", "JOIN", "PART", "QUIT", "NICK", "TOPIC", "MODE"];
+const USER_COMMANDS: &[&str] =
+    &["PRIVMSG", "NOTICE", "JOIN", "PART", "QUIT", "NICK", "TOPIC", "MODE", "KICK", "INVITE"];
 
 /// Splits `bytes` into lines, checking the framing of each; returns the
 /// bodies (without CR LF).

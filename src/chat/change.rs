@@ -52,6 +52,14 @@ pub enum Change<'e> {
     /// The topic of `channel` (as typed) is now `topic` (empty: none);
     /// all its members hear it.
     TopicSet { conn: ConnId, channel: &'e ChannelName, topic: &'e str },
+    /// `conn` changed `channel`'s modes: `modes` (like `+o-m`) and its
+    /// `params` are what actually changed, in order; every member hears it.
+    ModeChanged { conn: ConnId, channel: ChannelName, modes: String, params: Vec<String> },
+    /// `conn` kicked `nick` out of `channel`; `recipients` were its
+    /// members, the kicked one included (no longer a member when rendered).
+    Kicked { conn: ConnId, channel: ChannelName, nick: Nick, reason: Cow<'e, str>, recipients: Vec<ConnId> },
+    /// `conn` invited `to` into `channel`: 341 to one, INVITE to the other.
+    Invited { conn: ConnId, to: ConnId, channel: ChannelName },
     /// A user is gone: see [`Departure`].
     Quit(Departure<'e>),
     /// `conn` is now away (or back).
@@ -59,8 +67,9 @@ pub enum Change<'e> {
     /// `conn`'s user mode +i is now `on`.
     InvisibleChanged { conn: ConnId, on: bool },
     /// The directory refused what `conn` asked; `subject` is what the
-    /// refusal is about (a channel or nick).
-    Refused { conn: ConnId, refusal: Refusal, subject: Cow<'e, str> },
+    /// refusal is about (a channel or nick), `also` a second parameter
+    /// some refusals name (441's channel after the nick, 478's mode).
+    Refused { conn: ConnId, refusal: Refusal, subject: Cow<'e, str>, also: Option<String> },
 }
 
 /// A user who quit, as they were: they are no longer in the directory when
@@ -89,6 +98,14 @@ pub enum Refusal {
     TooManyChannels,
     /// The server holds all the channels it may.
     Unavailable,
+    NotOperator,
+    UserNotInChannel,
+    UserOnChannel,
+    ChannelIsFull,
+    InviteOnly,
+    Banned,
+    BadKey,
+    ListFull,
 }
 
 impl Refusal {
@@ -100,6 +117,14 @@ impl Refusal {
             Refusal::CannotSendToChannel => reply::ERR_CANNOTSENDTOCHAN,
             Refusal::TooManyChannels => reply::ERR_TOOMANYCHANNELS,
             Refusal::Unavailable => reply::ERR_UNAVAILRESOURCE,
+            Refusal::NotOperator => reply::ERR_CHANOPRIVSNEEDED,
+            Refusal::UserNotInChannel => reply::ERR_USERNOTINCHANNEL,
+            Refusal::UserOnChannel => reply::ERR_USERONCHANNEL,
+            Refusal::ChannelIsFull => reply::ERR_CHANNELISFULL,
+            Refusal::InviteOnly => reply::ERR_INVITEONLYCHAN,
+            Refusal::Banned => reply::ERR_BANNEDFROMCHAN,
+            Refusal::BadKey => reply::ERR_BADCHANNELKEY,
+            Refusal::ListFull => reply::ERR_BANLISTFULL,
         }
     }
 
@@ -113,6 +138,14 @@ impl Refusal {
             Refusal::Unavailable => {
                 "Channel is temporarily unavailable: the server has all the channels it can hold"
             }
+            Refusal::NotOperator => "You're not channel operator",
+            Refusal::UserNotInChannel => "They aren't on that channel",
+            Refusal::UserOnChannel => "is already on channel",
+            Refusal::ChannelIsFull => "Cannot join channel (+l)",
+            Refusal::InviteOnly => "Cannot join channel (+i)",
+            Refusal::Banned => "Cannot join channel (+b)",
+            Refusal::BadKey => "Cannot join channel (+k)",
+            Refusal::ListFull => "Channel list is full",
         }
     }
 }

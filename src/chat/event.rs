@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::chat::channel::ModeChange;
 use crate::chat::{ChannelName, Nick, Target};
 
 /// The most bytes an event may take encoded: the size of a log slot's
@@ -74,9 +75,13 @@ pub enum Event {
         conn: ConnId,
         nick: Nick,
     },
+    /// JOIN with the key given for this channel, if any; `at` is the
+    /// channel's creation time if this JOIN creates it.
     Join {
         conn: ConnId,
         channel: ChannelName,
+        key: Option<String>,
+        at: u64,
     },
     /// `JOIN 0`: leave every channel.
     PartAll {
@@ -98,6 +103,29 @@ pub enum Event {
         channel: ChannelName,
         topic: String,
         at: u64,
+    },
+    /// MODE on a channel: the changes, parsed and bounded by the session
+    /// (`channel::parse_modes`); whether the user may make them, and which
+    /// change anything, is the directory's to decide. `at` dates list
+    /// entries.
+    Mode {
+        conn: ConnId,
+        channel: ChannelName,
+        changes: Vec<ModeChange>,
+        at: u64,
+    },
+    /// KICK of one nick (a KICK naming several is one event each).
+    Kick {
+        conn: ConnId,
+        channel: ChannelName,
+        nick: Nick,
+        reason: Option<String>,
+    },
+    /// INVITE `nick` to `channel`.
+    Invite {
+        conn: ConnId,
+        nick: Nick,
+        channel: ChannelName,
     },
     /// The user is gone: by QUIT, a lost connection, or being dropped.
     Quit {
@@ -136,6 +164,9 @@ impl Event {
             | Event::Part { conn, .. }
             | Event::Message { conn, .. }
             | Event::Topic { conn, .. }
+            | Event::Mode { conn, .. }
+            | Event::Kick { conn, .. }
+            | Event::Invite { conn, .. }
             | Event::Quit { conn, .. }
             | Event::Away { conn, .. }
             | Event::Invisible { conn, .. } => Some(*conn),

@@ -70,16 +70,22 @@ impl Listing {
                     if out.len() + LINE_MAX > limit {
                         return false;
                     }
+                    *after = Some(key.clone());
+                    // Secret channels are listed to their members only.
+                    if !chan.visible_to(conn) {
+                        continue;
+                    }
                     let count = chan.members.len().to_string();
                     let topic = chan.topic.as_ref().map_or("", |t| t.text.as_str());
                     numeric(out, server, reply::RPL_LIST, nick, &[chan.name.as_str(), &count], topic);
-                    *after = Some(key.clone());
                 }
                 numeric(out, server, reply::RPL_LISTEND, nick, &[], "End of /LIST");
                 true
             }
             Listing::Names { channel, after } => {
-                let Some(chan) = state.channel(channel) else {
+                // A secret channel's members are not shown to outsiders:
+                // they get the end line, as for a channel that is not there.
+                let Some(chan) = state.channel(channel).filter(|c| c.visible_to(conn)) else {
                     if user.protocol == Protocol::Irc {
                         numeric(out, server, reply::RPL_ENDOFNAMES, nick, &[channel], "End of /NAMES list");
                     } else {
@@ -101,15 +107,15 @@ impl Listing {
                 done
             }
             Listing::Who { channel, mask, after } => {
-                if let Some(chan) = state.channel(channel) {
+                if let Some(chan) = state.channel(channel).filter(|c| c.visible_to(conn)) {
                     let from = after.map_or(Bound::Unbounded, Bound::Excluded);
-                    for (member, op) in chan.members.range((from, Bound::Unbounded)) {
+                    for (member, status) in chan.members.range((from, Bound::Unbounded)) {
                         if out.len() + LINE_MAX > limit {
                             return false;
                         }
                         *after = Some(*member);
                         if let Some(them) = state.user(*member) {
-                            reply::who_line(out, server, nick, chan.name.as_str(), them, *op);
+                            reply::who_line(out, server, nick, chan.name.as_str(), them, status.prefix());
                         }
                     }
                 }
@@ -137,15 +143,17 @@ fn write_names(
     let mut last_in_text = *after;
     let emit = |out: &mut Vec<u8>, text: &str| {
         if irc {
-            numeric(out, server, reply::RPL_NAMREPLY, asker.nick.as_str(), &["=", chan.name.as_str()], text);
+            let middle = [chan.symbol(), chan.name.as_str()];
+            numeric(out, server, reply::RPL_NAMREPLY, asker.nick.as_str(), &middle, text);
         } else {
             plain(out, text);
         }
     };
     let from = after.map_or(Bound::Unbounded, Bound::Excluded);
-    for (member, op) in chan.members.range((from, Bound::Unbounded)) {
+    for (member, status) in chan.members.range((from, Bound::Unbounded)) {
         let Some(user) = state.user(*member) else { continue };
-        let name = if *op && irc { format!("@{}", user.nick) } else { user.nick.as_str().to_string() };
+        // Plain clients see the same marks: `@alice` reads as "operator".
+        let name = format!("{}{}", status.prefix(), user.nick);
         if text.len() > head.len() && text.len() + 2 + name.len() > reply::LIST_TEXT_BYTES {
             emit(out, &text);
             *after = last_in_text;
@@ -197,10 +205,10 @@ mod tests {
                 host: "h".into(),
                 protocol: Protocol::Irc,
             });
-            apply(Event::Join { conn: conn(slot), channel: "#big".into() });
+            apply(Event::Join { conn: conn(slot), channel: "#big".into(), key: None, at: 0 });
         }
         for i in 0..channels {
-            apply(Event::Join { conn: conn(0), channel: format!("#c{i:05}").into() });
+            apply(Event::Join { conn: conn(0), channel: format!("#c{i:05}").into(), key: None, at: 0 });
         }
         state
     }

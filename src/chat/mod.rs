@@ -19,6 +19,7 @@
 //! The models take it from there: they queue each delivery's bytes and
 //! stream each listing (see [`listing`]).
 pub mod change;
+pub mod channel;
 pub mod event;
 pub mod info;
 pub mod listing;

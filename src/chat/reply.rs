@@ -5,6 +5,7 @@
 //! (the welcome burst, NAMES) costs one buffer, and fan-out can build a line
 //! once and share it among recipients.
 
+use crate::chat::channel::{KEY_LEN, KICK_TARGETS, MAX_LIST_ENTRIES, MAX_MODE_PARAMS};
 use crate::chat::names::{AWAY_LEN, CHANNEL_LEN, MAX_TARGETS, NICK_LEN, TOPIC_LEN, USER_LEN};
 use crate::chat::printable::push_printable;
 use crate::chat::state::User;
@@ -37,13 +38,22 @@ pub const RPL_LISTSTART: u16 = 321;
 pub const RPL_LIST: u16 = 322;
 pub const RPL_LISTEND: u16 = 323;
 pub const RPL_CHANNELMODEIS: u16 = 324;
+pub const RPL_CREATIONTIME: u16 = 329;
 pub const RPL_NOTOPIC: u16 = 331;
 pub const RPL_TOPIC: u16 = 332;
 pub const RPL_TOPICWHOTIME: u16 = 333;
+pub const RPL_INVITELIST: u16 = 336;
+pub const RPL_ENDOFINVITELIST: u16 = 337;
+pub const RPL_INVITING: u16 = 341;
+pub const RPL_INVEXLIST: u16 = 346;
+pub const RPL_ENDOFINVEXLIST: u16 = 347;
+pub const RPL_EXCEPTLIST: u16 = 348;
+pub const RPL_ENDOFEXCEPTLIST: u16 = 349;
 pub const RPL_VERSION: u16 = 351;
 pub const RPL_WHOREPLY: u16 = 352;
 pub const RPL_NAMREPLY: u16 = 353;
 pub const RPL_ENDOFNAMES: u16 = 366;
+pub const RPL_BANLIST: u16 = 367;
 pub const RPL_ENDOFBANLIST: u16 = 368;
 pub const RPL_MOTD: u16 = 372;
 pub const RPL_MOTDSTART: u16 = 375;
@@ -63,17 +73,25 @@ pub const ERR_NONICKNAMEGIVEN: u16 = 431;
 pub const ERR_ERRONEUSNICKNAME: u16 = 432;
 pub const ERR_NICKNAMEINUSE: u16 = 433;
 pub const ERR_UNAVAILRESOURCE: u16 = 437;
+pub const ERR_USERNOTINCHANNEL: u16 = 441;
 pub const ERR_NOTONCHANNEL: u16 = 442;
+pub const ERR_USERONCHANNEL: u16 = 443;
 pub const ERR_NOTREGISTERED: u16 = 451;
 pub const ERR_NEEDMOREPARAMS: u16 = 461;
 pub const ERR_ALREADYREGISTERED: u16 = 462;
 pub const ERR_PASSWDMISMATCH: u16 = 464;
 pub const ERR_INVALIDUSERNAME: u16 = 468;
+pub const ERR_CHANNELISFULL: u16 = 471;
 pub const ERR_UNKNOWNMODE: u16 = 472;
+pub const ERR_INVITEONLYCHAN: u16 = 473;
+pub const ERR_BANNEDFROMCHAN: u16 = 474;
+pub const ERR_BADCHANNELKEY: u16 = 475;
+pub const ERR_BANLISTFULL: u16 = 478;
 pub const ERR_CHANOPRIVSNEEDED: u16 = 482;
 pub const ERR_UMODEUNKNOWNFLAG: u16 = 501;
 pub const ERR_USERSDONTMATCH: u16 = 502;
 pub const ERR_INVALIDCAPCMD: u16 = 410;
+pub const ERR_INVALIDMODEPARAM: u16 = 696;
 
 /// `:server CODE client middle... :text`
 pub fn numeric(out: &mut Vec<u8>, server: &str, code: u16, client: &str, middle: &[&str], text: &str) {
@@ -115,11 +133,12 @@ pub fn numeric_list<'a>(
     }
 }
 
-/// One RPL_WHOREPLY: flags H(ere) or G(one, away), then @ for a channel
-/// operator; the text is the hop count and real name.
-pub fn who_line(out: &mut Vec<u8>, server: &str, client: &str, channel: &str, user: &User, op: bool) {
+/// One RPL_WHOREPLY: flags H(ere) or G(one, away), then the member's
+/// channel prefix (`@`, `+` or none); the text is the hop count and real
+/// name.
+pub fn who_line(out: &mut Vec<u8>, server: &str, client: &str, channel: &str, user: &User, prefix: &str) {
     let text = format!("0 {}", user.realname);
-    let flags = format!("{}{}", if user.away.is_some() { "G" } else { "H" }, if op { "@" } else { "" });
+    let flags = format!("{}{prefix}", if user.away.is_some() { "G" } else { "H" });
     numeric(
         out,
         server,
@@ -182,8 +201,8 @@ fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
     vec![
         "CASEMAPPING=rfc1459".into(),
         "CHANTYPES=#".into(),
-        "CHANMODES=,,,n".into(),
-        "PREFIX=(o)@".into(),
+        "CHANMODES=beI,k,l,imnst".into(),
+        "PREFIX=(ov)@+".into(),
         format!("NICKLEN={NICK_LEN}"),
         format!("CHANNELLEN={CHANNEL_LEN}"),
         format!("TOPICLEN={TOPIC_LEN}"),
@@ -192,6 +211,12 @@ fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
         format!("MAXTARGETS={MAX_TARGETS}"),
         format!("USERLEN={USER_LEN}"),
         format!("AWAYLEN={AWAY_LEN}"),
+        "EXCEPTS=e".into(),
+        "INVEX=I".into(),
+        format!("MODES={MAX_MODE_PARAMS}"),
+        format!("MAXLIST=b:{MAX_LIST_ENTRIES},e:{MAX_LIST_ENTRIES},I:{MAX_LIST_ENTRIES}"),
+        format!("KEYLEN={KEY_LEN}"),
+        format!("TARGMAX=KICK:{KICK_TARGETS},NAMES:{MAX_TARGETS},NOTICE:{MAX_TARGETS},PRIVMSG:{MAX_TARGETS}"),
     ]
 }
 

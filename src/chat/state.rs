@@ -25,8 +25,12 @@ use std::sync::{Arc, LazyLock};
 use rustc_hash::FxHashMap;
 
 use crate::chat::change::{Change, Departure, Refusal};
+use crate::chat::channel::Membership;
+pub use crate::chat::channel::{Channel, Topic};
 use crate::chat::names::{TOPIC_LEN, truncate_at_char};
 use crate::chat::{ChannelName, ConnId, Event, MessageKind, Nick, Protocol, ServerInfo, Target};
+
+mod ops;
 
 /// The channel plain clients are put in when they arrive.
 pub const LOBBY: &str = "#lobby";
@@ -53,6 +57,9 @@ pub struct User {
     pub away: Option<String>,
     /// User mode +i.
     pub invisible: bool,
+    /// Channels the user is invited to and has not joined since (each
+    /// channel's `invited` names the user back), for INVITE's list.
+    pub invites: BTreeSet<ChannelName>,
 }
 
 impl User {
@@ -60,23 +67,6 @@ impl User {
     pub fn prefix(&self) -> String {
         format!("{}!{}@{}", self.nick, self.user, self.host)
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct Topic {
-    pub text: String,
-    pub set_by: String,
-    pub set_at: u64,
-}
-
-#[derive(Debug, Clone)]
-pub struct Channel {
-    /// The name as first joined: its key is the channel's, its written
-    /// form what everyone is shown.
-    pub name: ChannelName,
-    pub topic: Option<Topic>,
-    /// Member → is channel operator. The creator is the first operator.
-    pub members: BTreeMap<ConnId, bool>,
 }
 
 /// The directory. Clone it to snapshot; compare replicas with [`State::digest`].
@@ -163,14 +153,18 @@ impl State {
             .iter()
             .map(|(c, u)| {
                 let channels: BTreeSet<&str> = u.channels.iter().map(ChannelName::key).collect();
-                format!("{c:?}={}:{channels:?}", u.nick)
+                format!("{c:?}={}:{channels:?}:{:?}", u.nick, u.invites)
             })
             .collect();
         users.sort();
         let channels: Vec<String> = self
             .channels
             .iter()
-            .map(|(k, c)| format!("{}:{:?}:{:?}", k.key(), c.members, c.topic.as_ref().map(|t| &t.text)))
+            .map(|(k, c)| {
+                let topic = c.topic.as_ref().map(|t| (&t.text, &t.set_by, t.set_at));
+                let lists = (&c.bans, &c.excepts, &c.invite_excepts, &c.invited);
+                format!("{}:{:?}:{topic:?}:{}:{:?}:{lists:?}", k.key(), c.members, c.created_at, c.modes)
+            })
             .collect();
         format!("{users:?}|{channels:?}")
     }
@@ -183,7 +177,7 @@ impl State {
                 self.register(changes, *conn, nick, user, realname, host, *protocol)
             }
             Event::Nick { conn, nick } => self.change_nick(changes, *conn, nick),
-            Event::Join { conn, channel } => self.join(changes, *conn, channel),
+            Event::Join { conn, channel, key, at } => self.join(changes, *conn, channel, key.as_deref(), *at),
             Event::PartAll { conn } => {
                 let joined: Vec<ChannelName> = match self.users.get(conn) {
                     Some(user) => user.channels.iter().cloned().collect(),
@@ -200,6 +194,13 @@ impl State {
             }
             Event::Message { conn, kind, target, text } => self.message(changes, *conn, *kind, target, text),
             Event::Topic { conn, channel, topic, at } => self.set_topic(changes, *conn, channel, topic, *at),
+            Event::Mode { conn, channel, changes: modes, at } => {
+                self.set_modes(changes, *conn, channel, modes, *at)
+            }
+            Event::Kick { conn, channel, nick, reason } => {
+                self.kick(changes, *conn, channel, nick, reason.as_deref())
+            }
+            Event::Invite { conn, nick, channel } => self.invite(changes, *conn, nick, channel),
             Event::Quit { conn, reason } => self.quit(changes, *conn, reason),
             Event::Away { conn, message } => self.set_away(changes, *conn, message.as_deref()),
             Event::Invisible { conn, on } => self.set_invisible(changes, *conn, *on),
@@ -249,12 +250,15 @@ impl State {
                 focus: None,
                 away: None,
                 invisible: false,
+                invites: BTreeSet::new(),
             },
         );
         self.peak_users = self.peak_users.max(self.users.len());
         changes.push(Change::Registered { conn });
         if protocol == Protocol::Plain {
-            self.join(changes, conn, &LOBBY_NAME);
+            // The lobby is made by whoever arrives first: its creation
+            // time is not worth carrying in every registration.
+            self.join(changes, conn, &LOBBY_NAME, None, 0);
         }
     }
 
@@ -300,7 +304,19 @@ impl State {
         changes.push(Change::NickChanged { conn, old_nick, old_prefix, nick, recipients });
     }
 
-    fn join<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, channel: &'e ChannelName) {
+    fn join<'e>(
+        &mut self,
+        changes: &mut Vec<Change<'e>>,
+        conn: ConnId,
+        channel: &'e ChannelName,
+        key: Option<&str>,
+        at: u64,
+    ) {
+        if let Some(refusal) = self.join_refusal(conn, channel, key) {
+            let subject = Cow::Borrowed(channel.as_str());
+            changes.push(Change::Refused { conn, refusal, subject, also: None });
+            return;
+        }
         let Some(user) = self.users.get_mut(&conn) else {
             return;
         };
@@ -315,25 +331,25 @@ impl State {
         }
         if user.channels.len() >= self.info.channels_per_client {
             let subject = Cow::Borrowed(channel.as_str());
-            changes.push(Change::Refused { conn, refusal: Refusal::TooManyChannels, subject });
+            changes.push(Change::Refused { conn, refusal: Refusal::TooManyChannels, subject, also: None });
             return;
         }
         if !self.channels.contains_key(channel) && self.channels.len() >= self.info.max_channels {
             let subject = Cow::Borrowed(channel.as_str());
-            changes.push(Change::Refused { conn, refusal: Refusal::Unavailable, subject });
+            changes.push(Change::Refused { conn, refusal: Refusal::Unavailable, subject, also: None });
             return;
         }
-        let chan = self.channels.entry(channel.clone()).or_insert_with(|| Channel {
-            name: channel.clone(),
-            topic: None,
-            members: BTreeMap::new(),
-        });
+        let chan = self.channels.entry(channel.clone()).or_insert_with(|| Channel::new(channel.clone(), at));
         user.channels.insert(chan.name.clone());
         if user.protocol == Protocol::Plain {
             user.focus = Some(chan.name.clone());
         }
+        // An invite is spent by joining.
+        if chan.invited.remove(&conn) {
+            user.invites.remove(channel);
+        }
         let first = chan.members.is_empty();
-        chan.members.insert(conn, first);
+        chan.members.insert(conn, Membership { op: first, voice: false });
         changes.push(Change::Joined { conn, channel });
     }
 
@@ -350,12 +366,12 @@ impl State {
         }
         let Some(chan) = self.channels.get(channel) else {
             let subject = Cow::Borrowed(channel.as_str());
-            changes.push(Change::Refused { conn, refusal: Refusal::NoSuchChannel, subject });
+            changes.push(Change::Refused { conn, refusal: Refusal::NoSuchChannel, subject, also: None });
             return None;
         };
         if !chan.members.contains_key(&conn) {
             let subject = Cow::Owned(chan.name.as_str().to_string());
-            changes.push(Change::Refused { conn, refusal: Refusal::NotOnChannel, subject });
+            changes.push(Change::Refused { conn, refusal: Refusal::NotOnChannel, subject, also: None });
             return None;
         }
         Some(chan)
@@ -384,7 +400,7 @@ impl State {
         if let Some(chan) = self.channels.get_mut(channel) {
             chan.members.remove(&conn);
             if chan.members.is_empty() {
-                self.channels.remove(channel);
+                self.drop_channel(channel);
             }
         }
         if let Some(user) = self.users.get_mut(&conn) {
@@ -413,15 +429,20 @@ impl State {
                 let Some(chan) = self.channels.get(channel) else {
                     if !quiet {
                         let subject = Cow::Borrowed(channel.as_str());
-                        changes.push(Change::Refused { conn, refusal: Refusal::NoSuchChannel, subject });
+                        changes.push(Change::Refused {
+                            conn,
+                            refusal: Refusal::NoSuchChannel,
+                            subject,
+                            also: None,
+                        });
                     }
                     return;
                 };
-                if !chan.members.contains_key(&conn) {
+                if !chan.may_speak(conn, &self.users[&conn].prefix()) {
                     if !quiet {
                         let subject = Cow::Owned(chan.name.as_str().to_string());
                         let refusal = Refusal::CannotSendToChannel;
-                        changes.push(Change::Refused { conn, refusal, subject });
+                        changes.push(Change::Refused { conn, refusal, subject, also: None });
                     }
                     return;
                 }
@@ -431,7 +452,12 @@ impl State {
                 let Some(&to) = self.nicks.get(nick) else {
                     if !quiet {
                         let subject = Cow::Borrowed(nick.as_str());
-                        changes.push(Change::Refused { conn, refusal: Refusal::NoSuchNick, subject });
+                        changes.push(Change::Refused {
+                            conn,
+                            refusal: Refusal::NoSuchNick,
+                            subject,
+                            also: None,
+                        });
                     }
                     return;
                 };
@@ -451,11 +477,16 @@ impl State {
         topic: &'e str,
         at: u64,
     ) {
-        if self.joined_channel(changes, conn, channel).is_none() {
+        let Some(chan) = self.joined_channel(changes, conn, channel) else {
+            return;
+        };
+        if chan.modes.topic_ops && !chan.is_op(conn) {
+            let subject = Cow::Owned(chan.name.as_str().to_string());
+            changes.push(Change::Refused { conn, refusal: Refusal::NotOperator, subject, also: None });
             return;
         }
         let topic = truncate_at_char(topic, TOPIC_LEN);
-        let set_by = self.users[&conn].nick.as_str().to_string();
+        let set_by = self.users[&conn].prefix();
         if let Some(chan) = self.channels.get_mut(channel) {
             chan.topic = (!topic.is_empty()).then(|| Topic { text: topic.to_string(), set_by, set_at: at });
         }
@@ -486,11 +517,16 @@ impl State {
         let mut channels = Vec::with_capacity(user.channels.len());
         // The user's names are the channels' own (see `User::channels`), so
         // the departure takes them as they are.
+        for invited in &user.invites {
+            if let Some(chan) = self.channels.get_mut(invited) {
+                chan.invited.remove(&conn);
+            }
+        }
         for channel in user.channels {
             if let Some(chan) = self.channels.get_mut(&channel) {
                 chan.members.remove(&conn);
                 if chan.members.is_empty() {
-                    self.channels.remove(&channel);
+                    self.drop_channel(&channel);
                 }
                 channels.push(channel);
             }

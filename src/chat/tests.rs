@@ -9,6 +9,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::*;
+use crate::chat::channel::{Flag, ListKind, ModeChange};
 
 fn info() -> Arc<ServerInfo> {
     Arc::new(ServerInfo::new("test.server"))
@@ -27,6 +28,10 @@ fn register(c: ConnId, nick: &str, protocol: Protocol) -> Event {
         host: "host".into(),
         protocol,
     }
+}
+
+fn join(c: ConnId, channel: &str) -> Event {
+    Event::Join { conn: c, channel: channel.into(), key: None, at: 0 }
 }
 
 /// Applies `event` and renders it for the connections `serves` accepts.
@@ -67,8 +72,8 @@ fn quit_reaches_each_neighbour_once() {
     apply(&mut state, &register(a, "a", Protocol::Irc));
     apply(&mut state, &register(b, "b", Protocol::Irc));
     for channel in ["#x", "#y"] {
-        apply(&mut state, &Event::Join { conn: a, channel: channel.into() });
-        apply(&mut state, &Event::Join { conn: b, channel: channel.into() });
+        apply(&mut state, &join(a, channel));
+        apply(&mut state, &join(b, channel));
     }
     let quit = apply(&mut state, &Event::Quit { conn: a, reason: "bye".into() });
     assert_eq!(quit.items.len(), 1);
@@ -157,10 +162,22 @@ fn any_event() -> impl Strategy<Value = Event> {
     let nicks = prop::sample::select(vec!["ann", "ANN", "bob", "cy", "dee"]);
     let chans = prop::sample::select(vec!["#a", "#A", "#b", "#lobby"]);
     let protocol = prop::sample::select(vec![Protocol::Irc, Protocol::Plain]);
+    let keys = prop::sample::select(vec!["k1".to_string(), "k2".to_string()]);
     prop_oneof![
         (conns.clone(), nicks.clone(), protocol).prop_map(|(c, n, p)| register(c, n, p)),
         (conns.clone(), nicks.clone()).prop_map(|(c, n)| Event::Nick { conn: c, nick: n.into() }),
-        (conns.clone(), chans.clone()).prop_map(|(c, ch)| Event::Join { conn: c, channel: ch.into() }),
+        (conns.clone(), chans.clone(), prop::option::of(keys.clone()), 0u64..3)
+            .prop_map(|(c, ch, key, at)| Event::Join { conn: c, channel: ch.into(), key, at }),
+        (conns.clone(), chans.clone(), prop::collection::vec(mode_change(), 1..4), 0u64..3)
+            .prop_map(|(c, ch, changes, at)| Event::Mode { conn: c, channel: ch.into(), changes, at }),
+        (conns.clone(), chans.clone(), nicks.clone(), prop::option::of("[a-z]{1,5}")).prop_map(
+            |(c, ch, n, reason)| Event::Kick { conn: c, channel: ch.into(), nick: n.into(), reason }
+        ),
+        (conns.clone(), nicks.clone(), chans.clone()).prop_map(|(c, n, ch)| Event::Invite {
+            conn: c,
+            nick: n.into(),
+            channel: ch.into()
+        }),
         (conns.clone(), chans.clone()).prop_map(|(c, ch)| Event::Part {
             conn: c,
             channel: ch.into(),
@@ -190,6 +207,24 @@ fn any_event() -> impl Strategy<Value = Event> {
             .prop_map(|(c, m)| Event::Away { conn: c, message: m }),
         (conns, any::<bool>()).prop_map(|(c, on)| Event::Invisible { conn: c, on }),
         (0u16..3).prop_map(|w| Event::WorkerLost { worker: w, generation: 0, reason: "lost".into() }),
+    ]
+}
+
+/// Mode changes over the same few nicks and masks, so that bans, keys,
+/// limits, invite-only and status changes meet the joins and messages.
+fn mode_change() -> impl Strategy<Value = ModeChange> {
+    let nicks = prop::sample::select(vec!["ann", "bob", "cy", "zed"]);
+    let masks = prop::sample::select(vec!["ann!*@*", "*!*@host", "b*!*@*"]);
+    let kinds = prop::sample::select(vec![ListKind::Ban, ListKind::Except, ListKind::InviteExcept]);
+    prop_oneof![
+        (prop::sample::select(Flag::ALL.to_vec()), any::<bool>())
+            .prop_map(|(flag, on)| ModeChange::Flag { flag, on }),
+        prop::option::of(prop::sample::select(vec!["k1".to_string(), "k2".to_string()]))
+            .prop_map(ModeChange::Key),
+        prop::option::of(1u32..3).prop_map(ModeChange::Limit),
+        (nicks.clone(), any::<bool>()).prop_map(|(n, on)| ModeChange::Op { nick: n.into(), on }),
+        (nicks, any::<bool>()).prop_map(|(n, on)| ModeChange::Voice { nick: n.into(), on }),
+        (kinds, masks, any::<bool>()).prop_map(|(kind, m, on)| ModeChange::List { kind, mask: m.into(), on }),
     ]
 }
 
@@ -243,7 +278,7 @@ fn registered(protocol: Protocol) -> (Session, State) {
 fn a_command_without_a_handler_is_unknown() {
     let (mut s, mut state) = registered(Protocol::Irc);
     assert_eq!(run(&mut s, &mut state, "FROB x").0, ":test.server 421 n FROB :Unknown command\r\n");
-    assert_eq!(run(&mut s, &mut state, "kick #a b").0, ":test.server 421 n KICK :Unknown command\r\n");
+    assert_eq!(run(&mut s, &mut state, "kill a b").0, ":test.server 421 n KILL :Unknown command\r\n");
     let (mut s, mut state) = registered(Protocol::Plain);
     assert_eq!(run(&mut s, &mut state, "/Frob x").0, "! Unknown command /Frob; /help lists commands\r\n");
     // "/me" says nothing without an action, so it is no command either.
@@ -270,4 +305,65 @@ fn commands_are_found_in_any_case() {
     let (mut s, mut state) = registered(Protocol::Plain);
     let help = run(&mut s, &mut state, "/HeLp").0;
     assert!(help.starts_with("*** Lines you type go to your current room. Commands:\r\n"));
+}
+
+fn mode(c: ConnId, channel: &str, changes: Vec<ModeChange>) -> Event {
+    Event::Mode { conn: c, channel: channel.into(), changes, at: 5 }
+}
+
+#[test]
+fn lists_hold_at_most_their_limit() {
+    let mut state = State::new(info());
+    let op = conn(0, 1);
+    apply(&mut state, &register(op, "op", Protocol::Irc));
+    apply(&mut state, &join(op, "#c"));
+    let ban = |i: usize| ModeChange::List { kind: ListKind::Ban, mask: format!("n{i}!*@*"), on: true };
+    for i in 0..crate::chat::channel::MAX_LIST_ENTRIES {
+        apply(&mut state, &mode(op, "#c", vec![ban(i)]));
+    }
+    let full = apply(&mut state, &mode(op, "#c", vec![ban(1000)]));
+    assert_eq!(text(&full, op), ":test.server 478 op #c b :Channel list is full\r\n");
+    assert_eq!(state.channel("#c").unwrap().bans.len(), crate::chat::channel::MAX_LIST_ENTRIES);
+    // A mask already there, in another case, changes nothing.
+    let upper = ModeChange::List { kind: ListKind::Ban, mask: "N3!*@*".into(), on: true };
+    let again = apply(&mut state, &mode(op, "#c", vec![ban(1000), upper]));
+    assert!(text(&again, op).contains(" 478 "));
+    assert!(!text(&again, op).contains("MODE"));
+}
+
+#[test]
+fn invites_are_spent_by_joining_and_forgotten_with_the_channel() {
+    let mut state = State::new(info());
+    let (op, guest) = (conn(0, 1), conn(1, 1));
+    apply(&mut state, &register(op, "op", Protocol::Irc));
+    apply(&mut state, &register(guest, "guest", Protocol::Irc));
+    apply(&mut state, &join(op, "#c"));
+    apply(&mut state, &mode(op, "#c", vec![ModeChange::Flag { flag: Flag::InviteOnly, on: true }]));
+    let invite = Event::Invite { conn: op, nick: "GUEST".into(), channel: "#C".into() };
+    let out = apply(&mut state, &invite);
+    assert_eq!(text(&out, op), ":test.server 341 op guest #c\r\n");
+    assert_eq!(text(&out, guest), ":op!op@host INVITE guest #c\r\n");
+    assert_eq!(state.user(guest).unwrap().invites.len(), 1);
+    apply(&mut state, &join(guest, "#c"));
+    assert!(state.user(guest).unwrap().invites.is_empty());
+    assert!(state.channel("#c").unwrap().invited.is_empty());
+    // Invited again, then the channel empties: the invite goes with it.
+    apply(&mut state, &Event::Part { conn: guest, channel: "#c".into(), reason: None });
+    apply(&mut state, &invite);
+    apply(&mut state, &Event::Part { conn: op, channel: "#c".into(), reason: None });
+    assert!(state.channel("#c").is_none());
+    assert!(state.user(guest).unwrap().invites.is_empty());
+}
+
+#[test]
+fn kicking_yourself_out_of_your_own_channel_removes_it() {
+    let mut state = State::new(info());
+    let op = conn(0, 1);
+    apply(&mut state, &register(op, "op", Protocol::Irc));
+    apply(&mut state, &join(op, "#c"));
+    let kick = Event::Kick { conn: op, channel: "#c".into(), nick: "op".into(), reason: None };
+    let out = apply(&mut state, &kick);
+    assert_eq!(text(&out, op), ":op!op@host KICK #c op :op\r\n");
+    assert!(state.channel("#c").is_none());
+    assert!(state.user(op).unwrap().channels.is_empty());
 }

@@ -43,7 +43,14 @@ pub fn write_welcome(state: &State, out: &mut Vec<u8>, user: &User) {
         &format!("Your host is {server}, running version {}", info.version),
     );
     numeric(out, server, reply::RPL_CREATED, nick, &[], &format!("This server was created {}", info.created));
-    numeric_bare(out, server, reply::RPL_MYINFO, nick, &[server, &info.version, "i", "no"]);
+    // User modes, channel modes, and the channel modes with a parameter.
+    numeric_bare(
+        out,
+        server,
+        reply::RPL_MYINFO,
+        nick,
+        &[server, &info.version, "i", "Ibeiklmnostv", "Ibeklov"],
+    );
     reply::isupport(out, info, nick);
     write_lusers(state, out, nick);
     write_motd(state, out, nick);
@@ -181,6 +188,36 @@ pub fn away_changed(server: &str, user: &User, away: bool) -> Vec<u8> {
     let mut out = Vec::new();
     let code = if away { reply::RPL_NOWAWAY } else { reply::RPL_UNAWAY };
     numeric(&mut out, server, code, user.nick.as_str(), &[], super::away_words(away));
+    out
+}
+
+/// A channel's MODE line: what changed, parameters as separate words
+/// (masks, keys and nicks are validated to be one word each).
+pub fn mode_changed(user: &User, channel: &str, modes: &str, params: &[String]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut middle = vec![channel, modes];
+    middle.extend(params.iter().map(String::as_str));
+    write_line(&mut out, Some(&user.prefix()), "MODE", &middle, None);
+    out
+}
+
+pub fn kicked(user: &User, channel: &str, nick: &str, reason: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_line(&mut out, Some(&user.prefix()), "KICK", &[channel, nick], Some(reason));
+    out
+}
+
+/// 341 to the inviter.
+pub fn inviting(server: &str, user: &User, them: &User, channel: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    numeric_bare(&mut out, server, reply::RPL_INVITING, user.nick.as_str(), &[them.nick.as_str(), channel]);
+    out
+}
+
+/// The INVITE line to the invitee.
+pub fn invited(user: &User, them: &User, channel: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_line(&mut out, Some(&user.prefix()), "INVITE", &[them.nick.as_str(), channel], None);
     out
 }
 

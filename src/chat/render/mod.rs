@@ -202,18 +202,54 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
             // Only IRC clients can ask for +i, and the answer is IRC's MODE
             // line whoever asked.
             Change::InvisibleChanged { conn, on } => self.reply(out, *conn, |user| irc::invisible(user, *on)),
-            Change::Refused { conn, refusal, subject } => self.reply(out, *conn, |user| {
+            Change::ModeChanged { conn, channel, modes, params } => {
+                let (Some(user), Some(chan)) = (state.user(*conn), state.channel_named(channel)) else {
+                    return;
+                };
+                self.fan_out(
+                    out,
+                    chan.members.keys().copied(),
+                    || irc::mode_changed(user, chan.name.as_str(), modes, params),
+                    |_| plain::mode_changed(user, chan.name.as_str(), modes, params),
+                );
+            }
+            Change::Kicked { conn, channel, nick, reason, recipients } => {
+                let Some(user) = state.user(*conn) else { return };
+                self.fan_out(
+                    out,
+                    recipients.iter().copied(),
+                    || irc::kicked(user, channel.as_str(), nick.as_str(), reason),
+                    |to| plain::kicked(user, channel.as_str(), nick, reason, to),
+                );
+            }
+            Change::Invited { conn, to, channel } => {
+                let (Some(user), Some(them)) = (state.user(*conn), state.user(*to)) else { return };
+                self.reply(out, *conn, |me| match me.protocol {
+                    Protocol::Irc => irc::inviting(server, me, them, channel.as_str()),
+                    Protocol::Plain => plain::line(&plain::inviting(them, channel.as_str())),
+                });
+                self.fan_out(
+                    out,
+                    [*to],
+                    || irc::invited(user, them, channel.as_str()),
+                    |_| plain::invited(user, channel.as_str()),
+                );
+            }
+            Change::Refused { conn, refusal, subject, also } => self.reply(out, *conn, |user| {
                 let mut bytes = Vec::new();
                 let (code, text) = (refusal.code(), refusal.text());
-                reply::error(
-                    &mut bytes,
-                    user.protocol,
-                    server,
-                    code,
-                    user.nick.as_str(),
-                    Some(subject),
-                    text,
-                );
+                let nick = user.nick.as_str();
+                match (user.protocol, also) {
+                    (Protocol::Irc, Some(also)) => {
+                        reply::numeric(&mut bytes, server, code, nick, &[subject, also], text)
+                    }
+                    (Protocol::Plain, Some(also)) => {
+                        reply::plain(&mut bytes, &format!("! {text}: {subject} {also}"))
+                    }
+                    (protocol, None) => {
+                        reply::error(&mut bytes, protocol, server, code, nick, Some(subject), text)
+                    }
+                }
                 bytes
             }),
         }

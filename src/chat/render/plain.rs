@@ -9,7 +9,7 @@
 use crate::chat::change::Departure;
 use crate::chat::reply::plain;
 use crate::chat::state::{LOBBY, Topic, User};
-use crate::chat::{ChannelName, MessageKind, State};
+use crate::chat::{ChannelName, MessageKind, Nick, State};
 
 use super::Neighbour;
 
@@ -102,6 +102,30 @@ pub(super) fn quit(departure: &Departure<'_>, to: Neighbour<'_>) -> String {
     let shared = departure.channels.iter().find(|channel| to.in_channel(channel));
     let name = shared.map_or("", ChannelName::as_str);
     format!("*** {} left {name} ({})", departure.nick, departure.reason)
+}
+
+/// `*** alice sets mode +o bob on #room`.
+pub fn mode_changed(user: &User, channel: &str, modes: &str, params: &[String]) -> String {
+    let mut words = modes.to_string();
+    for param in params {
+        words.push(' ');
+        words.push_str(param);
+    }
+    format!("*** {} sets mode {words} on {channel}", user.nick)
+}
+
+/// A kick as `to` sees it: their own reads "you".
+pub fn kicked(user: &User, channel: &str, nick: &Nick, reason: &str, to: &User) -> String {
+    let whom = if &to.nick == nick { "you" } else { nick.as_str() };
+    format!("*** {} kicked {whom} from {channel} ({reason})", user.nick)
+}
+
+pub fn inviting(them: &User, channel: &str) -> String {
+    format!("*** You invited {} to {channel}", them.nick)
+}
+
+pub fn invited(user: &User, channel: &str) -> String {
+    format!("*** {} invites you to {channel}: /join {channel} to accept", user.nick)
 }
 
 pub fn away_changed(away: bool) -> String {

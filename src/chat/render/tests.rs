@@ -25,7 +25,7 @@ fn register(state: &mut State, c: ConnId, nick: &str, protocol: Protocol) {
 }
 
 fn join(state: &mut State, c: ConnId, channel: &str) {
-    state.apply(&Event::Join { conn: c, channel: channel.into() }, &mut Vec::new());
+    state.apply(&Event::Join { conn: c, channel: channel.into(), key: None, at: 0 }, &mut Vec::new());
 }
 
 fn say(c: ConnId, target: &str, text: &str) -> Event {
@@ -98,7 +98,7 @@ fn nothing_is_rendered_for_connections_not_served() {
     // A joiner's NAMES is streamed only by whoever serves the joiner.
     let joiner = conn(2, 9);
     register(&mut state, joiner, "late", Protocol::Irc);
-    let join = Event::Join { conn: joiner, channel: "#room".into() };
+    let join = Event::Join { conn: joiner, channel: "#room".into(), key: None, at: 0 };
     let out = apply_for(&mut state.clone(), &join, |c| c.worker == 0);
     assert!(out.listings.is_empty());
     let out = apply_for(&mut state, &join, |c| c.worker == 2);
@@ -113,7 +113,10 @@ fn refusals_go_to_the_actor_in_their_protocol() {
     let mut changes = Vec::new();
     state.apply(&part, &mut changes);
     let subject = Cow::Borrowed("#nowhere");
-    assert_eq!(changes, [Change::Refused { conn: speaker, refusal: Refusal::NoSuchChannel, subject }]);
+    assert_eq!(
+        changes,
+        [Change::Refused { conn: speaker, refusal: Refusal::NoSuchChannel, subject, also: None }]
+    );
     let out = apply_for(&mut state, &part, |_| true);
     assert_eq!(text(&out, speaker), ":srv 403 n0 #nowhere :No such channel\r\n");
     let out = apply_for(&mut state, &say(plain_here, "nobody", "x"), |_| true);

@@ -7,6 +7,7 @@
 //! row. Replies are short sentences a person can read (`*** ...` for
 //! information, `! ...` for mistakes), never numerics.
 
+use crate::chat::channel::{ListKind, is_valid_key, parse_modes};
 use crate::chat::listing::Listing;
 use crate::chat::names::{USER_LEN, is_valid_channel, is_valid_nick, truncate_at_char};
 use crate::chat::reply::plain;
@@ -46,6 +47,9 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("msg", msg),
     ("me", me),
     ("topic", topic),
+    ("kick", kick),
+    ("invite", invite),
+    ("mode", mode),
     ("names", names),
     ("who", names),
     ("quit", quit),
@@ -64,7 +68,10 @@ const HELP: &[&str] = &[
     "***   /msg NAME text    send a private message",
     "***   /me action        describe an action",
     "***   /topic [text]     show or set the room's topic",
-    "***   /names [#room]    who is in the room",
+    "***   /names [#room]    who is in the room (@ operator, + voice)",
+    "***   /kick NAME [why]  put someone out of the room (operators)",
+    "***   /invite NAME [#room]  invite someone to a room",
+    "***   /mode [+m|+o NAME|+b MASK|...]  show or change the room's modes",
     "***   /quit [reason]    leave the chat",
     "***   //text            send a line that starts with /",
 ];
@@ -148,14 +155,96 @@ fn nick(ctx: &mut Ctx<'_>) {
 }
 
 /// `/join room` and `/join #room` are the same: people need not know
-/// channel syntax.
+/// channel syntax. A word after the room is its key.
 fn join(ctx: &mut Ctx<'_>) {
-    let rest = ctx.rest;
-    let channel = if rest.starts_with('#') { rest.to_string() } else { format!("#{rest}") };
+    let (room, key) = ctx.rest.split_once(' ').unwrap_or((ctx.rest, ""));
+    let channel = if room.starts_with('#') { room.to_string() } else { format!("#{room}") };
     if !is_valid_channel(&channel) {
         plain(ctx.out.buf(), &format!("! {channel:?} is not a valid room name"));
     } else {
-        ctx.out.event(Event::Join { conn: ctx.conn(), channel: ChannelName::from(channel) });
+        let (conn, at) = (ctx.conn(), ctx.now);
+        let key = Some(key.trim()).filter(|k| is_valid_key(k)).map(str::to_string);
+        ctx.out.event(Event::Join { conn, channel: ChannelName::from(channel), key, at });
+    }
+}
+
+/// `/kick NAME [reason]`: out of the current room.
+fn kick(ctx: &mut Ctx<'_>) {
+    let Some(channel) = ctx.focus.clone() else {
+        plain(ctx.out.buf(), "! You are in no room");
+        return;
+    };
+    let (nick, reason) = ctx.rest.split_once(' ').unwrap_or((ctx.rest, ""));
+    if nick.is_empty() {
+        plain(ctx.out.buf(), "! Usage: /kick NAME [reason]");
+        return;
+    }
+    let reason = Some(reason.trim()).filter(|r| !r.is_empty()).map(str::to_string);
+    ctx.out.event(Event::Kick { conn: ctx.conn(), channel, nick: Nick::new(nick), reason });
+}
+
+/// `/invite NAME [#room]`: into the current room unless one is named.
+fn invite(ctx: &mut Ctx<'_>) {
+    let (nick, room) = ctx.rest.split_once(' ').unwrap_or((ctx.rest, ""));
+    let channel = match (room.trim(), &ctx.focus) {
+        ("", Some(focus)) => focus.clone(),
+        ("", None) => {
+            plain(ctx.out.buf(), "! You are in no room: /invite NAME #room");
+            return;
+        }
+        (room, _) => ChannelName::new(room),
+    };
+    if nick.is_empty() {
+        plain(ctx.out.buf(), "! Usage: /invite NAME [#room]");
+        return;
+    }
+    ctx.out.event(Event::Invite { conn: ctx.conn(), nick: Nick::new(nick), channel });
+}
+
+/// `/mode` shows the current room's modes; `/mode +m`, `/mode +o bob`
+/// (or `/mode #room ...`) changes them, as IRC's MODE does.
+fn mode(ctx: &mut Ctx<'_>) {
+    let mut words = ctx.rest.split_whitespace();
+    let first = words.next();
+    let (channel, modestring) = match (first, &ctx.focus) {
+        (Some(room), _) if room.starts_with('#') => (ChannelName::new(room), words.next()),
+        (_, Some(focus)) => (focus.clone(), first),
+        (_, None) => {
+            plain(ctx.out.buf(), "! You are in no room");
+            return;
+        }
+    };
+    let params: Vec<String> = words.map(str::to_string).collect();
+    let Some(chan) = ctx.state.channel_named(&channel) else {
+        plain(ctx.out.buf(), &format!("! No such room: {channel}"));
+        return;
+    };
+    let Some(modestring) = modestring else {
+        let (letters, params) = chan.modes.describe(chan.is_member(ctx.conn()));
+        let shown = std::iter::once(letters).chain(params).collect::<Vec<_>>().join(" ");
+        plain(ctx.out.buf(), &format!("*** {} modes: {shown}", chan.name));
+        return;
+    };
+    let parsed = parse_modes(modestring, &params);
+    for letter in parsed.unknown {
+        plain(ctx.out.buf(), &format!("! Unknown mode letter: {letter}"));
+    }
+    for (letter, param, why) in parsed.invalid {
+        plain(ctx.out.buf(), &format!("! {why}: {letter} {param}"));
+    }
+    for kind in parsed.queries {
+        let masks: Vec<&str> = chan.list(kind).iter().map(|e| e.mask.as_str()).collect();
+        let what = match kind {
+            ListKind::Ban => "Bans",
+            ListKind::Except => "Ban exceptions",
+            ListKind::InviteExcept => "Invite exceptions",
+        };
+        let list = if masks.is_empty() { "none".to_string() } else { masks.join(", ") };
+        plain(ctx.out.buf(), &format!("*** {what} on {}: {list}", chan.name));
+    }
+    if !parsed.changes.is_empty() {
+        let (conn, at) = (ctx.conn(), ctx.now);
+        ctx.out.event(Event::Mode { conn, channel: chan.name.clone(), changes: parsed.changes, at });
     }
 }
 

@@ -62,6 +62,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::chat::channel::{Flag, ListKind, MAX_MODE_CHANGES, ModeChange};
     use crate::chat::{ConnId, MessageKind, Protocol};
 
     fn encoded(event: &Event) -> Vec<u8> {
@@ -98,7 +99,26 @@ mod tests {
                 }
             ),
             (conn(), text(30)).prop_map(|(conn, nick)| Event::Nick { conn, nick: nick.into() }),
-            (conn(), text(50)).prop_map(|(conn, channel)| Event::Join { conn, channel: channel.into() }),
+            (conn(), text(50), proptest::option::of(text(23)), any::<u64>()).prop_map(
+                |(conn, channel, key, at)| { Event::Join { conn, channel: channel.into(), key, at } }
+            ),
+            (conn(), text(50), prop::collection::vec(mode_change(), 0..=MAX_MODE_CHANGES), any::<u64>())
+                .prop_map(|(conn, channel, changes, at)| Event::Mode {
+                    conn,
+                    channel: channel.into(),
+                    changes,
+                    at
+                }),
+            (conn(), text(50), text(30), proptest::option::of(text(100))).prop_map(
+                |(conn, channel, nick, reason)| {
+                    Event::Kick { conn, channel: channel.into(), nick: nick.into(), reason }
+                }
+            ),
+            (conn(), text(30), text(50)).prop_map(|(conn, nick, channel)| Event::Invite {
+                conn,
+                nick: nick.into(),
+                channel: channel.into()
+            }),
             conn().prop_map(|conn| Event::PartAll { conn }),
             (conn(), text(50), proptest::option::of(text(100)))
                 .prop_map(|(conn, channel, reason)| Event::Part { conn, channel: channel.into(), reason }),
@@ -120,6 +140,21 @@ mod tests {
             (conn(), any::<bool>()).prop_map(|(conn, on)| Event::Invisible { conn, on }),
             (any::<u16>(), any::<u32>(), text(40))
                 .prop_map(|(worker, generation, reason)| Event::WorkerLost { worker, generation, reason }),
+        ]
+    }
+
+    /// One change of a MODE line; masks and keys as long as a line could
+    /// hold among the few parameters a line may carry.
+    fn mode_change() -> impl Strategy<Value = ModeChange> {
+        let flag = prop::sample::select(Flag::ALL.to_vec());
+        let kind = prop::sample::select(vec![ListKind::Ban, ListKind::Except, ListKind::InviteExcept]);
+        prop_oneof![
+            (flag, any::<bool>()).prop_map(|(flag, on)| ModeChange::Flag { flag, on }),
+            proptest::option::of(text(23)).prop_map(ModeChange::Key),
+            proptest::option::of(any::<u32>()).prop_map(ModeChange::Limit),
+            (text(30), any::<bool>()).prop_map(|(nick, on)| ModeChange::Op { nick: nick.into(), on }),
+            (text(30), any::<bool>()).prop_map(|(nick, on)| ModeChange::Voice { nick: nick.into(), on }),
+            (kind, text(20), any::<bool>()).prop_map(|(kind, mask, on)| ModeChange::List { kind, mask, on }),
         ]
     }
 
@@ -168,6 +203,14 @@ mod tests {
             "NICK ",
             "JOIN ",
             "MODE me +i",
+            "JOIN #a ",
+            "MODE #a +ooooookbeIl ",
+            "MODE #a ",
+            "KICK #a ",
+            "INVITE ",
+            "/mode +bbbbbbk ",
+            "/kick ",
+            "/invite ",
             "/msg ",
             "/me ",
             "/topic ",
@@ -177,7 +220,10 @@ mod tests {
             "/nick ",
             "",
         ]);
-        (command, prop::collection::vec(any::<char>(), 0..600)).prop_map(|(command, rest)| {
+        // Spaces more often than any::<char>() gives them, so that lines
+        // have several parameters (MODE's masks, JOIN's keys).
+        let char = prop_oneof![4 => any::<char>(), 1 => Just(' ')];
+        (command, prop::collection::vec(char, 0..600)).prop_map(|(command, rest)| {
             let mut line = command.as_bytes().to_vec();
             line.extend(rest.into_iter().collect::<String>().bytes().filter(|b| !matches!(b, b'\r' | b'\n')));
             line.truncate(510);

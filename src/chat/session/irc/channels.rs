@@ -1,19 +1,21 @@
 //! Channel membership and what a channel shows: JOIN, PART, TOPIC, NAMES,
-//! LIST.
+//! LIST, and the operators' KICK and INVITE.
 //!
 //! Handlers here check only the shape of what was asked for; whether a
 //! channel exists, is full, or has this user in it when the event lands is
 //! for `State::apply` to decide, in event order. Long answers (NAMES of a
 //! channel, LIST) are `Listing`s, written as the client reads them.
 
+use crate::chat::channel::{KICK_TARGETS, is_valid_key};
 use crate::chat::listing::Listing;
 use crate::chat::names::{MAX_TARGETS, is_valid_channel};
-use crate::chat::reply;
-use crate::chat::{ChannelName, Event};
+use crate::chat::reply::{self, numeric, numeric_bare};
+use crate::chat::{ChannelName, Event, Nick};
 
 use super::Ctx;
 
-/// JOIN #a,#b joins each; JOIN 0 leaves every channel, as RFC 2812 says.
+/// JOIN #a,#b key1,key2 joins each with its key; JOIN 0 leaves every
+/// channel, as RFC 2812 says.
 pub(super) fn join(ctx: &mut Ctx<'_>) {
     if !ctx.need_params(1) {
         return;
@@ -24,9 +26,13 @@ pub(super) fn join(ctx: &mut Ctx<'_>) {
         ctx.out.event(Event::PartAll { conn });
         return;
     }
+    let mut keys = ctx.message.param(1).unwrap_or("").split(',');
     for channel in channels.split(',').filter(|c| !c.is_empty()) {
+        // Keys pair with channels by position; an invalid key could never
+        // be a channel's, so it is no key at all.
+        let key = keys.next().filter(|k| is_valid_key(k)).map(str::to_string);
         if is_valid_channel(channel) {
-            ctx.out.event(Event::Join { conn, channel: ChannelName::new(channel) });
+            ctx.out.event(Event::Join { conn, channel: ChannelName::new(channel), key, at: ctx.now });
         } else {
             ctx.numeric(reply::ERR_NOSUCHCHANNEL, &[channel], "No such channel");
         }
@@ -97,4 +103,41 @@ pub(super) fn names(ctx: &mut Ctx<'_>) {
 
 pub(super) fn list(ctx: &mut Ctx<'_>) {
     ctx.out.listing(Listing::channels());
+}
+
+/// KICK #chan nick[,nick] [:reason]: one event per nick, at most
+/// KICK_TARGETS of them (TARGMAX); later nicks are dropped, as the spec
+/// allows.
+pub(super) fn kick(ctx: &mut Ctx<'_>) {
+    if !ctx.need_params(2) {
+        return;
+    }
+    let conn = ctx.conn();
+    let channel = ChannelName::new(&ctx.message.params[0]);
+    let reason = ctx.message.param(2).filter(|r| !r.is_empty()).map(str::to_string);
+    for nick in ctx.message.params[1].split(',').filter(|n| !n.is_empty()).take(KICK_TARGETS) {
+        let (channel, reason) = (channel.clone(), reason.clone());
+        ctx.out.event(Event::Kick { conn, channel, nick: Nick::new(nick), reason });
+    }
+}
+
+/// INVITE nick #chan invites; INVITE alone lists the channels the user is
+/// invited to (336, 337).
+pub(super) fn invite(ctx: &mut Ctx<'_>) {
+    let conn = ctx.conn();
+    if ctx.message.params.is_empty() {
+        let (nick, state, user) = (ctx.nick(), ctx.state, ctx.user);
+        let server = ctx.session.info.name.as_str();
+        for channel in user.invites.iter().filter_map(|c| state.channel_named(c)) {
+            numeric_bare(ctx.out.buf(), server, reply::RPL_INVITELIST, nick, &[channel.name.as_str()]);
+        }
+        numeric(ctx.out.buf(), server, reply::RPL_ENDOFINVITELIST, nick, &[], "End of /INVITE list");
+        return;
+    }
+    if !ctx.need_params(2) {
+        return;
+    }
+    let nick = Nick::new(&ctx.message.params[0]);
+    let channel = ChannelName::new(&ctx.message.params[1]);
+    ctx.out.event(Event::Invite { conn, nick, channel });
 }

@@ -52,6 +52,8 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("NICK", users::nick),
     ("AWAY", users::away),
     ("TOPIC", channels::topic),
+    ("KICK", channels::kick),
+    ("INVITE", channels::invite),
     ("NAMES", channels::names),
     ("LIST", channels::list),
     ("WHOIS", queries::whois),
@@ -134,11 +136,11 @@ mod tests {
         for name in [
             "PING", "PONG", "CAP", "PASS", "USER", "NICK", "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES",
             "TOPIC", "QUIT", "MOTD", "LUSERS", "VERSION", "TIME", "MODE", "WHO", "WHOIS", "AWAY", "USERHOST",
-            "ISON", "LIST",
+            "ISON", "LIST", "KICK", "INVITE",
         ] {
             assert!(handler(name).is_some(), "no handler for {name}");
         }
-        for name in ["", "KICK", "privmsg", "PRIVMSGX", "001"] {
+        for name in ["", "KILL", "privmsg", "PRIVMSGX", "001"] {
             assert!(handler(name).is_none(), "{name:?} should be unknown");
         }
     }

@@ -1,11 +1,11 @@
 //! MODE, for channels and for the user itself.
 //!
-//! Queries answer truthfully (every channel is +n, the one user mode kept
-//! is +i); changes that are not supported are refused with the numeric
-//! that says why, so clients show a sensible error. This is the file
-//! channel modes (+o, +k, +l, bans...) will grow in, hence one of its own.
+//! Channel modes are parsed here (`channel::parse_modes`: syntax, unknown
+//! letters 472, missing or bad parameters 696, list queries) and applied
+//! by the directory; user modes are only +i (and +w, accepted as a no-op).
 
 use crate::chat::Event;
+use crate::chat::channel::{Channel, ListKind, parse_modes};
 use crate::chat::names::is_channel_target;
 use crate::chat::reply::{self, numeric, numeric_bare};
 
@@ -23,6 +23,10 @@ pub(super) fn mode(ctx: &mut Ctx<'_>) {
     }
 }
 
+/// MODE on a channel: a query (324 then 329), list queries (answered here
+/// from the directory, to anyone who may see the channel), and changes,
+/// which go to the directory as one event: whether the user is an
+/// operator, and what each change does, is decided there in event order.
 fn channel_mode(ctx: &mut Ctx<'_>, target: &str) {
     let (nick, state, conn) = (ctx.nick(), ctx.state, ctx.conn());
     let server = ctx.session.info.name.as_str();
@@ -31,30 +35,63 @@ fn channel_mode(ctx: &mut Ctx<'_>, target: &str) {
         numeric(out.buf(), server, reply::ERR_NOSUCHCHANNEL, nick, &[target], "No such channel");
         return;
     };
-    match ctx.message.param(1) {
-        None => numeric_bare(out.buf(), server, reply::RPL_CHANNELMODEIS, nick, &[chan.name.as_str(), "+n"]),
-        // A ban-list query (what irssi sends on join): the list is empty.
-        Some("b" | "+b") if ctx.message.params.len() == 2 => numeric(
+    let name = chan.name.as_str();
+    let Some(modestring) = ctx.message.param(1).filter(|m| !m.is_empty()) else {
+        let (letters, params) = chan.modes.describe(chan.is_member(conn));
+        let mut middle = vec![name, letters.as_str()];
+        middle.extend(params.iter().map(String::as_str));
+        numeric_bare(out.buf(), server, reply::RPL_CHANNELMODEIS, nick, &middle);
+        let created = chan.created_at.to_string();
+        numeric_bare(out.buf(), server, reply::RPL_CREATIONTIME, nick, &[name, &created]);
+        return;
+    };
+    let parsed = parse_modes(modestring, &ctx.message.params[2..]);
+    for letter in parsed.unknown {
+        numeric(
             out.buf(),
             server,
-            reply::RPL_ENDOFBANLIST,
+            reply::ERR_UNKNOWNMODE,
             nick,
-            &[chan.name.as_str()],
-            "End of channel ban list",
-        ),
-        Some(_) if !chan.members.get(&conn).copied().unwrap_or(false) => numeric(
-            out.buf(),
-            server,
-            reply::ERR_CHANOPRIVSNEEDED,
-            nick,
-            &[chan.name.as_str()],
-            "You're not channel operator",
-        ),
-        Some(modes) => {
-            let mode = modes.trim_start_matches(['+', '-']).chars().next().unwrap_or('?').to_string();
-            numeric(out.buf(), server, reply::ERR_UNKNOWNMODE, nick, &[&mode], "is unknown mode char to me")
-        }
+            &[&letter.to_string()],
+            "is unknown mode char to me",
+        );
     }
+    for (letter, param, why) in &parsed.invalid {
+        numeric(
+            out.buf(),
+            server,
+            reply::ERR_INVALIDMODEPARAM,
+            nick,
+            &[name, &letter.to_string(), param],
+            why,
+        );
+    }
+    for kind in parsed.queries {
+        write_list(out.buf(), server, nick, chan, kind);
+    }
+    if !parsed.changes.is_empty() {
+        let channel = chan.name.clone();
+        ctx.out.event(Event::Mode { conn, channel, changes: parsed.changes, at: ctx.now });
+    }
+}
+
+/// A channel's ban, exception or invite-exception list, and its end line.
+fn write_list(out: &mut Vec<u8>, server: &str, nick: &str, chan: &Channel, kind: ListKind) {
+    let name = chan.name.as_str();
+    let (item, end, text) = match kind {
+        ListKind::Ban => (reply::RPL_BANLIST, reply::RPL_ENDOFBANLIST, "End of channel ban list"),
+        ListKind::Except => {
+            (reply::RPL_EXCEPTLIST, reply::RPL_ENDOFEXCEPTLIST, "End of channel exception list")
+        }
+        ListKind::InviteExcept => {
+            (reply::RPL_INVEXLIST, reply::RPL_ENDOFINVEXLIST, "End of Channel Invite Exception List")
+        }
+    };
+    for entry in chan.list(kind) {
+        let at = entry.set_at.to_string();
+        numeric_bare(out, server, item, nick, &[name, &entry.mask, &entry.set_by, &at]);
+    }
+    numeric(out, server, end, nick, &[name], text);
 }
 
 fn user_mode(ctx: &mut Ctx<'_>, target: &str) {

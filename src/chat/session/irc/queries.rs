@@ -22,7 +22,7 @@ pub(super) fn who(ctx: &mut Ctx<'_>) {
         return;
     }
     if let Some(user) = state.find_nick(mask).and_then(|c| state.user(c)) {
-        reply::who_line(ctx.out.buf(), server, nick, "*", user, false);
+        reply::who_line(ctx.out.buf(), server, nick, "*", user, "");
     }
     numeric(ctx.out.buf(), server, reply::RPL_ENDOFWHO, nick, &[mask], "End of WHO list");
 }
@@ -42,15 +42,26 @@ pub(super) fn whois(ctx: &mut Ctx<'_>) {
         Some(user) => {
             let whois_user = [user.nick.as_str(), &user.user, &user.host, "*"];
             numeric(out.buf(), server, reply::RPL_WHOISUSER, nick, &whois_user, &user.realname);
-            let channels =
-                user.channels.iter().filter_map(|k| state.channel_named(k).map(|c| c.name.as_str()));
+            // With each channel's prefix; secret channels only to those
+            // in them.
+            let (asker, them) = (ctx.session.conn, state.find_nick(target));
+            let channels: Vec<String> = user
+                .channels
+                .iter()
+                .filter_map(|k| state.channel_named(k))
+                .filter(|c| c.visible_to(asker))
+                .map(|c| {
+                    let status = them.and_then(|them| c.members.get(&them));
+                    format!("{}{}", status.map_or("", |s| s.prefix()), c.name)
+                })
+                .collect();
             reply::numeric_list(
                 out.buf(),
                 server,
                 reply::RPL_WHOISCHANNELS,
                 nick,
                 &[user.nick.as_str()],
-                channels,
+                channels.iter().map(String::as_str),
             );
             let whois_server = [user.nick.as_str(), server];
             numeric(out.buf(), server, reply::RPL_WHOISSERVER, nick, &whois_server, &info.network);

@@ -1,0 +1,590 @@
+//! Channels as the directory keeps them: members and their status (operator,
+//! voice), the modes set on the channel, its ban, exception and
+//! invite-exception lists, and the masks those lists hold.
+//!
+//! Everything here is plain data and pure functions, so that both sides of
+//! the event log use the same rules: the session parses a MODE line into
+//! [`ModeChange`]s (syntax, before anything is an event) with
+//! [`parse_modes`], and `State::apply` decides with the methods of
+//! [`Channel`] what a change or a JOIN does, in event order. Changes cross
+//! processes inside events, so they are serde-derived values, not code.
+//!
+//! Everything a client sends is bounded here: masks and keys are validated
+//! and length-capped, a line carries at most [`MAX_MODE_PARAMS`] modes
+//! with a parameter and [`MAX_MODE_CHANGES`] changes in all, and each list
+//! holds at most [`MAX_LIST_ENTRIES`] masks.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::chat::names::fold_char;
+use crate::chat::{ChannelName, ConnId, Nick};
+
+/// Most modes with a parameter one MODE line may change (advertised as
+/// MODES); later ones are ignored, as the spec allows.
+pub const MAX_MODE_PARAMS: usize = 6;
+/// Most changes of any kind taken from one MODE line: `+tttt...` must not
+/// make an event larger than a log slot.
+pub const MAX_MODE_CHANGES: usize = 20;
+/// Most masks in each of a channel's lists (advertised as MAXLIST).
+pub const MAX_LIST_ENTRIES: usize = 100;
+/// Longest channel key accepted (advertised as KEYLEN).
+pub const KEY_LEN: usize = 23;
+/// Longest mask kept in a list, after expansion to `nick!user@host`.
+pub const MASK_LEN: usize = 100;
+/// Most nicks one KICK may name (advertised in TARGMAX); more are dropped.
+pub const KICK_TARGETS: usize = 4;
+
+/// A member's status in a channel: the prefix modes it holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Membership {
+    /// +o: may change modes, kick, invite to +i, set a +t topic.
+    pub op: bool,
+    /// +v: may speak in a +m channel.
+    pub voice: bool,
+}
+
+impl Membership {
+    /// The highest prefix, as NAMES, WHO and WHOIS show it (one only:
+    /// `multi-prefix` is not offered).
+    pub fn prefix(self) -> &'static str {
+        if self.op {
+            "@"
+        } else if self.voice {
+            "+"
+        } else {
+            ""
+        }
+    }
+}
+
+/// The channel modes that are on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Flag {
+    /// +i: JOIN needs an invite or an invite exception.
+    InviteOnly,
+    /// +m: only voiced members and operators speak.
+    Moderated,
+    /// +n: only members speak.
+    NoExternal,
+    /// +s: hidden from LIST, and from NAMES and WHOIS of non-members.
+    Secret,
+    /// +t: only operators set the topic.
+    TopicOps,
+}
+
+impl Flag {
+    /// In the order 324 lists them.
+    pub const ALL: [Flag; 5] =
+        [Flag::InviteOnly, Flag::Moderated, Flag::NoExternal, Flag::Secret, Flag::TopicOps];
+
+    pub fn letter(self) -> char {
+        match self {
+            Flag::InviteOnly => 'i',
+            Flag::Moderated => 'm',
+            Flag::NoExternal => 'n',
+            Flag::Secret => 's',
+            Flag::TopicOps => 't',
+        }
+    }
+
+    fn from_letter(c: char) -> Option<Flag> {
+        Flag::ALL.into_iter().find(|f| f.letter() == c)
+    }
+}
+
+/// The three lists of masks a channel keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ListKind {
+    /// +b: who may not join, nor speak unless voiced.
+    Ban,
+    /// +e: exempt from the bans.
+    Except,
+    /// +I: may join a +i channel without an invite.
+    InviteExcept,
+}
+
+impl ListKind {
+    pub fn letter(self) -> char {
+        match self {
+            ListKind::Ban => 'b',
+            ListKind::Except => 'e',
+            ListKind::InviteExcept => 'I',
+        }
+    }
+
+    fn from_letter(c: char) -> Option<ListKind> {
+        [ListKind::Ban, ListKind::Except, ListKind::InviteExcept].into_iter().find(|k| k.letter() == c)
+    }
+}
+
+/// One change a MODE line asks for, as the session parsed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModeChange {
+    Flag {
+        flag: Flag,
+        on: bool,
+    },
+    /// +k key, or -k.
+    Key(Option<String>),
+    /// +l limit, or -l.
+    Limit(Option<u32>),
+    /// +o / -o nick.
+    Op {
+        nick: Nick,
+        on: bool,
+    },
+    /// +v / -v nick.
+    Voice {
+        nick: Nick,
+        on: bool,
+    },
+    /// +b/+e/+I mask or their removal; the mask is normalized.
+    List {
+        kind: ListKind,
+        mask: String,
+        on: bool,
+    },
+}
+
+impl ModeChange {
+    pub fn on(&self) -> bool {
+        match self {
+            ModeChange::Flag { on, .. }
+            | ModeChange::Op { on, .. }
+            | ModeChange::Voice { on, .. }
+            | ModeChange::List { on, .. } => *on,
+            ModeChange::Key(key) => key.is_some(),
+            ModeChange::Limit(limit) => limit.is_some(),
+        }
+    }
+
+    pub fn letter(&self) -> char {
+        match self {
+            ModeChange::Flag { flag, .. } => flag.letter(),
+            ModeChange::Key(_) => 'k',
+            ModeChange::Limit(_) => 'l',
+            ModeChange::Op { .. } => 'o',
+            ModeChange::Voice { .. } => 'v',
+            ModeChange::List { kind, .. } => kind.letter(),
+        }
+    }
+}
+
+/// The modes in effect, flags and parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Modes {
+    pub invite_only: bool,
+    pub moderated: bool,
+    pub no_external: bool,
+    pub secret: bool,
+    pub topic_ops: bool,
+    pub key: Option<String>,
+    pub limit: Option<u32>,
+}
+
+impl Default for Modes {
+    /// A new channel is +n, as it was before there were modes; +t is the
+    /// operators' to set (chatter's channels have always let members set
+    /// the topic).
+    fn default() -> Modes {
+        Modes {
+            invite_only: false,
+            moderated: false,
+            no_external: true,
+            secret: false,
+            topic_ops: false,
+            key: None,
+            limit: None,
+        }
+    }
+}
+
+impl Modes {
+    pub fn flag(&self, flag: Flag) -> bool {
+        match flag {
+            Flag::InviteOnly => self.invite_only,
+            Flag::Moderated => self.moderated,
+            Flag::NoExternal => self.no_external,
+            Flag::Secret => self.secret,
+            Flag::TopicOps => self.topic_ops,
+        }
+    }
+
+    pub fn set_flag(&mut self, flag: Flag, on: bool) {
+        let field = match flag {
+            Flag::InviteOnly => &mut self.invite_only,
+            Flag::Moderated => &mut self.moderated,
+            Flag::NoExternal => &mut self.no_external,
+            Flag::Secret => &mut self.secret,
+            Flag::TopicOps => &mut self.topic_ops,
+        };
+        *field = on;
+    }
+
+    /// The mode string and its parameters, as 324 gives them (`+iklmnst`
+    /// order); the key only when `show_key` (members see it).
+    pub fn describe(&self, show_key: bool) -> (String, Vec<String>) {
+        let mut letters = String::from("+");
+        let mut params = Vec::new();
+        for flag in Flag::ALL {
+            if self.flag(flag) {
+                letters.push(flag.letter());
+            }
+        }
+        if let Some(key) = &self.key {
+            letters.push('k');
+            params.push(if show_key { key.clone() } else { "*".to_string() });
+        }
+        if let Some(limit) = self.limit {
+            letters.push('l');
+            params.push(limit.to_string());
+        }
+        (letters, params)
+    }
+}
+
+/// A mask in a list, with who set it and when (for 367/348/346).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntry {
+    pub mask: String,
+    pub set_by: String,
+    pub set_at: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Topic {
+    pub text: String,
+    /// The setter's `nick!user@host`, as 333 gives it.
+    pub set_by: String,
+    pub set_at: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Channel {
+    /// The name as first joined: its key is the channel's, its written
+    /// form what everyone is shown.
+    pub name: ChannelName,
+    pub topic: Option<Topic>,
+    /// Member → status. The creator is the first operator.
+    pub members: BTreeMap<ConnId, Membership>,
+    /// Unix seconds of the JOIN that made it (329).
+    pub created_at: u64,
+    pub modes: Modes,
+    pub bans: Vec<ListEntry>,
+    pub excepts: Vec<ListEntry>,
+    pub invite_excepts: Vec<ListEntry>,
+    /// Users invited and not joined since: each may pass +i once.
+    pub invited: BTreeSet<ConnId>,
+}
+
+impl Channel {
+    pub fn new(name: ChannelName, created_at: u64) -> Channel {
+        Channel {
+            name,
+            topic: None,
+            members: BTreeMap::new(),
+            created_at,
+            modes: Modes::default(),
+            bans: Vec::new(),
+            excepts: Vec::new(),
+            invite_excepts: Vec::new(),
+            invited: BTreeSet::new(),
+        }
+    }
+
+    pub fn is_member(&self, conn: ConnId) -> bool {
+        self.members.contains_key(&conn)
+    }
+
+    pub fn is_op(&self, conn: ConnId) -> bool {
+        self.members.get(&conn).is_some_and(|m| m.op)
+    }
+
+    pub fn list(&self, kind: ListKind) -> &[ListEntry] {
+        match kind {
+            ListKind::Ban => &self.bans,
+            ListKind::Except => &self.excepts,
+            ListKind::InviteExcept => &self.invite_excepts,
+        }
+    }
+
+    pub fn list_mut(&mut self, kind: ListKind) -> &mut Vec<ListEntry> {
+        match kind {
+            ListKind::Ban => &mut self.bans,
+            ListKind::Except => &mut self.excepts,
+            ListKind::InviteExcept => &mut self.invite_excepts,
+        }
+    }
+
+    /// Whether `source` (`nick!user@host`) matches a ban and no exception.
+    pub fn is_banned(&self, source: &str) -> bool {
+        let matches = |list: &[ListEntry]| list.iter().any(|e| mask_matches(&e.mask, source));
+        matches(&self.bans) && !matches(&self.excepts)
+    }
+
+    pub fn invite_excepted(&self, source: &str) -> bool {
+        self.invite_excepts.iter().any(|e| mask_matches(&e.mask, source))
+    }
+
+    /// Whether `conn` (a member or not, known as `source`) may speak here.
+    pub fn may_speak(&self, conn: ConnId, source: &str) -> bool {
+        let status = self.members.get(&conn).copied();
+        if status.is_some_and(|m| m.op || m.voice) {
+            return true;
+        }
+        if status.is_none() && self.modes.no_external {
+            return false;
+        }
+        !self.modes.moderated && !self.is_banned(source)
+    }
+
+    /// Whether a non-member asking about the channel may see it at all
+    /// (secret channels are hidden from LIST, NAMES and WHOIS).
+    pub fn visible_to(&self, conn: ConnId) -> bool {
+        !self.modes.secret || self.is_member(conn)
+    }
+
+    /// NAMES' channel symbol: `@` secret, `=` public.
+    pub fn symbol(&self) -> &'static str {
+        if self.modes.secret { "@" } else { "=" }
+    }
+}
+
+/// What [`parse_modes`] made of a MODE line's modes and parameters.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ParsedModes {
+    /// For the directory to apply, in order.
+    pub changes: Vec<ModeChange>,
+    /// Lists asked for (a list mode without a parameter), each once.
+    pub queries: Vec<ListKind>,
+    /// Letters that are no mode here (472), each once.
+    pub unknown: Vec<char>,
+    /// A mode whose parameter is missing or invalid (696): the letter,
+    /// the parameter (`*` when missing) and why.
+    pub invalid: Vec<(char, String, &'static str)>,
+}
+
+/// Parses `modestring` and its `params` (the rest of the MODE line) as
+/// the spec says: `+`/`-` switch direction, o v b e I k take a parameter
+/// both ways, l when set, and parameters are taken in order.
+pub fn parse_modes(modestring: &str, params: &[String]) -> ParsedModes {
+    let mut parsed = ParsedModes::default();
+    let mut params = params.iter();
+    let mut on = true;
+    let mut with_param = 0;
+    for c in modestring.chars() {
+        match c {
+            '+' => {
+                on = true;
+                continue;
+            }
+            '-' => {
+                on = false;
+                continue;
+            }
+            _ => {}
+        }
+        if parsed.changes.len() == MAX_MODE_CHANGES {
+            break;
+        }
+        if let Some(flag) = Flag::from_letter(c) {
+            parsed.changes.push(ModeChange::Flag { flag, on });
+            continue;
+        }
+        let takes_param = matches!(c, 'o' | 'v' | 'k' | 'b' | 'e' | 'I') || (c == 'l' && on);
+        if !takes_param {
+            if c == 'l' {
+                parsed.changes.push(ModeChange::Limit(None));
+            } else if !parsed.unknown.contains(&c) {
+                parsed.unknown.push(c);
+            }
+            continue;
+        }
+        let param = params.next().filter(|p| !p.is_empty());
+        if let Some(kind) = ListKind::from_letter(c) {
+            match param {
+                None if !parsed.queries.contains(&kind) => parsed.queries.push(kind),
+                None => {}
+                Some(_) if with_param == MAX_MODE_PARAMS => {}
+                Some(mask) => match normalize_mask(mask) {
+                    Some(mask) => {
+                        with_param += 1;
+                        parsed.changes.push(ModeChange::List { kind, mask, on });
+                    }
+                    None => parsed.invalid.push((c, mask.clone(), "Invalid mask")),
+                },
+            }
+            continue;
+        }
+        // -k takes a parameter if one is there (clients send the key back)
+        // and means the same without one.
+        let Some(param) = param else {
+            if c == 'k' && !on {
+                parsed.changes.push(ModeChange::Key(None));
+            } else {
+                parsed.invalid.push((c, "*".into(), "You must specify a parameter for this mode"));
+            }
+            continue;
+        };
+        if with_param == MAX_MODE_PARAMS {
+            continue;
+        }
+        with_param += 1;
+        match c {
+            'o' => parsed.changes.push(ModeChange::Op { nick: Nick::new(param), on }),
+            'v' => parsed.changes.push(ModeChange::Voice { nick: Nick::new(param), on }),
+            'k' if !on => parsed.changes.push(ModeChange::Key(None)),
+            'k' if is_valid_key(param) => parsed.changes.push(ModeChange::Key(Some(param.clone()))),
+            'k' => parsed.invalid.push((c, param.clone(), "Invalid key")),
+            _ => match param.parse::<u32>() {
+                Ok(limit) if limit > 0 => parsed.changes.push(ModeChange::Limit(Some(limit))),
+                _ => parsed.invalid.push((c, param.clone(), "Invalid limit: a positive number is needed")),
+            },
+        }
+    }
+    parsed
+}
+
+/// A key is one word a JOIN can carry: no comma, no leading ':', nothing
+/// that is not a printable character, at most [`KEY_LEN`] bytes.
+pub fn is_valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= KEY_LEN
+        && !key.starts_with(':')
+        && key.chars().all(|c| !c.is_control() && !c.is_whitespace() && c != ',')
+}
+
+/// A mask as lists keep it: `nick!user@host`, with the parts a client
+/// left out as `*` (`bob` is `bob!*@*`, `*@host` is `*!*@host`), or
+/// `None` if it is not one word a MODE line can carry back.
+pub fn normalize_mask(mask: &str) -> Option<String> {
+    let word = |s: &str| s.chars().all(|c| !c.is_control() && !c.is_whitespace() && c != ',');
+    if mask.is_empty() || mask.starts_with(':') || !word(mask) {
+        return None;
+    }
+    let full = match (mask.find('!'), mask.find('@')) {
+        (Some(bang), Some(at)) if bang < at => mask.to_string(),
+        (Some(_), Some(_)) => return None,
+        (Some(_), None) => format!("{mask}@*"),
+        (None, Some(_)) => format!("*!{mask}"),
+        (None, None) => format!("{mask}!*@*"),
+    };
+    (full.len() <= MASK_LEN).then_some(full)
+}
+
+/// Whether `subject` matches `mask`, where `*` is any run of characters
+/// and `?` any one, compared case-folded (rfc1459). Linear in practice:
+/// the classic backtrack to the last `*` only, never exponential.
+pub fn mask_matches(mask: &str, subject: &str) -> bool {
+    let mask: Vec<char> = mask.chars().map(fold_char).collect();
+    let subject: Vec<char> = subject.chars().map(fold_char).collect();
+    let (mut m, mut s) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while s < subject.len() {
+        if m < mask.len() && (mask[m] == '?' || mask[m] == subject[s]) {
+            m += 1;
+            s += 1;
+        } else if m < mask.len() && mask[m] == '*' {
+            star = Some((m, s));
+            m += 1;
+        } else if let Some((star_m, star_s)) = star {
+            m = star_m + 1;
+            s = star_s + 1;
+            star = Some((star_m, star_s + 1));
+        } else {
+            return false;
+        }
+    }
+    mask[m..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn masks_match_with_stars_and_question_marks_case_folded() {
+        assert!(mask_matches("*!*@*", "bob!b@host"));
+        assert!(mask_matches("bob!*@*", "BOB!b@host"));
+        assert!(mask_matches("b?b!*@h*t", "bob!x@host"));
+        assert!(mask_matches("[a]!*@*", "{A}!u@h"));
+        assert!(!mask_matches("bob!*@*", "bobby!b@host"));
+        assert!(!mask_matches("*!*@other", "bob!b@host"));
+        assert!(mask_matches("*b*b*", "bxxxbyyy"));
+        assert!(!mask_matches("a?", "a"));
+        // Many stars against a long subject that does not match: quick.
+        let subject = "a".repeat(100);
+        assert!(!mask_matches(&format!("{}b", "*a".repeat(40)), &subject));
+    }
+
+    #[test]
+    fn masks_are_completed_and_validated() {
+        assert_eq!(normalize_mask("bob").as_deref(), Some("bob!*@*"));
+        assert_eq!(normalize_mask("*@host").as_deref(), Some("*!*@host"));
+        assert_eq!(normalize_mask("bob!u").as_deref(), Some("bob!u@*"));
+        assert_eq!(normalize_mask("a!b@c").as_deref(), Some("a!b@c"));
+        for bad in ["", ":x", "a b", "a,b", "a\x01", "a@b!c", &"x".repeat(MASK_LEN)] {
+            assert_eq!(normalize_mask(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn parameters_are_taken_in_order() {
+        let parsed = parse_modes("+ov-k+lb", &params(&["alice", "bob", "old", "10", "*!*@bad"]));
+        assert_eq!(
+            parsed.changes,
+            vec![
+                ModeChange::Op { nick: Nick::new("alice"), on: true },
+                ModeChange::Voice { nick: Nick::new("bob"), on: true },
+                ModeChange::Key(None),
+                ModeChange::Limit(Some(10)),
+                ModeChange::List { kind: ListKind::Ban, mask: "*!*@bad".into(), on: true },
+            ]
+        );
+        assert!(parsed.unknown.is_empty() && parsed.invalid.is_empty() && parsed.queries.is_empty());
+    }
+
+    #[test]
+    fn flags_unknown_letters_queries_and_bad_parameters() {
+        let parsed = parse_modes("+tZmZb-l", &[]);
+        assert_eq!(
+            parsed.changes,
+            vec![
+                ModeChange::Flag { flag: Flag::TopicOps, on: true },
+                ModeChange::Flag { flag: Flag::Moderated, on: true },
+                ModeChange::Limit(None),
+            ]
+        );
+        assert_eq!(parsed.unknown, ['Z']);
+        assert_eq!(parsed.queries, [ListKind::Ban]);
+        let parsed = parse_modes("+lkoI", &params(&["0", "a,b"]));
+        assert!(parsed.changes.is_empty());
+        assert_eq!(parsed.queries, [ListKind::InviteExcept]);
+        let letters: Vec<char> = parsed.invalid.iter().map(|(c, _, _)| *c).collect();
+        assert_eq!(letters, ['l', 'k', 'o']);
+        assert_eq!(parse_modes("+l", &params(&["-3"])).invalid.len(), 1);
+    }
+
+    #[test]
+    fn a_line_is_bounded() {
+        let many = params(&["a", "b", "c", "d", "e", "f", "g", "h"]);
+        let parsed = parse_modes("+oooooooo", &many);
+        assert_eq!(parsed.changes.len(), MAX_MODE_PARAMS);
+        let parsed = parse_modes(&format!("+{}", "t".repeat(400)), &[]);
+        assert_eq!(parsed.changes.len(), MAX_MODE_CHANGES);
+    }
+
+    #[test]
+    fn described_modes_hide_the_key_from_outsiders() {
+        let mut modes = Modes { key: Some("sesame".into()), limit: Some(5), ..Modes::default() };
+        modes.set_flag(Flag::Moderated, true);
+        assert_eq!(modes.describe(true), ("+mnkl".to_string(), vec!["sesame".into(), "5".into()]));
+        assert_eq!(modes.describe(false).1, ["*", "5"]);
+    }
+}
