@@ -180,7 +180,8 @@ struct Worker<'a> {
 }
 
 /// Runs a worker until shutdown or eviction. `poll` must already have the
-/// wake-up source registered at [`WAKE`]; `on_wake` is called for each event
+/// wake-up source registered at [`WAKE`]; `on_wake` is called once at the
+/// start and for each event
 /// on it and returns true when the worker must shut down.
 pub fn run(
     setup: WorkerSetup,
@@ -235,7 +236,9 @@ pub fn run(
     };
     let mut events = Events::with_capacity(1024);
     let mut last_housekeeping = now;
-    let mut shutdown = false;
+    // A stop asked for before this worker's wake-up source was installed
+    // woke no one: ask once now (the caller installed it before calling).
+    let mut shutdown = on_wake();
     loop {
         log.beat(worker.cell);
         worker.clock();
