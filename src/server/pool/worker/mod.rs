@@ -181,8 +181,8 @@ struct Worker<'a> {
 
 /// Runs a worker until shutdown or eviction. `poll` must already have the
 /// wake-up source registered at [`WAKE`]; `on_wake` is called once at the
-/// start and for each event
-/// on it and returns true when the worker must shut down.
+/// start and for each event on it, and returns true when the worker must
+/// shut down.
 pub fn run(
     setup: WorkerSetup,
     log: &Log,
