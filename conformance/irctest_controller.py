@@ -36,9 +36,9 @@ picks its ports on 127.0.0.1 and the test clients connect there.
 
 What chatter does not have is refused with ``NotImplementedByController``,
 which irctest reports as a skip: TLS, websocket, services (accounts, SASL).
-Operator credentials (``OPER operuser operpassword``) cannot be configured
-yet; the tests that use them run and fail, which is what they should do
-until chatter has OPER.
+The operator the tests log in as (``OPER operuser operpassword``) is written
+into a ``--config`` file for every server, with the password's hash made by
+``chatter passwd``, as a deployment would have it.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ import os
 from pathlib import Path
 import shutil
 import socket
+import subprocess
 from typing import Dict, Optional, Set, Tuple, Type
 
 from irctest.basecontrollers import BaseServerController, DirectoryBasedController
@@ -99,6 +100,20 @@ def _free_loopback_port() -> Tuple[str, int]:
         return s.getsockname()
     finally:
         s.close()
+
+
+_OPERATOR_HASH: Optional[str] = None
+
+
+def _operator_hash(binary: Path) -> str:
+    """The hash of irctest's operator password, made once by `chatter passwd`."""
+    global _OPERATOR_HASH
+    if _OPERATOR_HASH is None:
+        done = subprocess.run(
+            [str(binary), "passwd"], input="operpassword\n", capture_output=True, text=True, check=True
+        )
+        _OPERATOR_HASH = done.stdout.strip()
+    return _OPERATOR_HASH
 
 
 class ChatterController(BaseServerController, DirectoryBasedController):
@@ -169,6 +184,16 @@ class ChatterController(BaseServerController, DirectoryBasedController):
             args += ["--password", password]
         if os.environ.get("CHATTER_FLOOD_CONTROL", "1") in ("0", "false", "no"):
             args.append("--no-flood-control")
+        # The operator irctest's tests log in as (OPER operuser operpassword),
+        # in a config file as a deployment has it: the password's hash.
+        assert self.directory
+        config = self.directory / "chatter.toml"
+        config.write_text(
+            "[[operators]]\n"
+            'name = "operuser"\n'
+            f'password_hash = "{_operator_hash(binary)}"\n'
+        )
+        args += ["--config", str(config)]
 
         # Same as irctest's ngIRCd controller: use faketime when it is
         # installed, and say so; the tests check faketime_enabled.

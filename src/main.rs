@@ -14,6 +14,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use chatter::bench::results::Load;
 use chatter::chat::ServerInfo;
+use chatter::chat::info::Operator;
 use chatter::server::config_file::ConfigFile;
 use chatter::server::sendq::DEFAULT_SENDQ_BYTES;
 use chatter::server::{self, Config, Model};
@@ -35,6 +36,8 @@ enum Command {
     Serve(ServeArgs),
     /// Load-test a server: simulate clients, check delivery, measure speed and resources.
     Bench(BenchArgs),
+    /// Read a password on stdin and print its hash, for an operator entry in the config file.
+    Passwd,
 }
 
 #[derive(clap::Args)]
@@ -242,9 +245,11 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let given = matches.subcommand_matches("serve").expect("the serve subcommand was parsed");
-            serve(with_config_file(args, given)?)
+            let (args, operators) = with_config_file(args, given)?;
+            serve(args, operators)
         }
         Command::Bench(args) => bench(args),
+        Command::Passwd => passwd(),
     }
 }
 
@@ -328,9 +333,14 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
 /// Fills in from `--config`'s file what the command line did not say: a
 /// flag given (or its environment variable) wins, then the file, then the
 /// flag's default.
-fn with_config_file(mut args: ServeArgs, given: &ArgMatches) -> anyhow::Result<ServeArgs> {
-    let Some(path) = &args.config else { return Ok(args) };
+fn with_config_file(mut args: ServeArgs, given: &ArgMatches) -> anyhow::Result<(ServeArgs, Vec<Operator>)> {
+    let Some(path) = &args.config else { return Ok((args, Vec::new())) };
     let file = ConfigFile::load(path)?;
+    let operators = file
+        .operators
+        .into_iter()
+        .map(|o| Operator { name: o.name, password_hash: o.password_hash })
+        .collect();
     let said = |id: &str| {
         matches!(given.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
     };
@@ -357,10 +367,22 @@ fn with_config_file(mut args: ServeArgs, given: &ArgMatches) -> anyhow::Result<S
     take(said("flood_burst"), &mut args.flood_burst, f.burst);
     take(said("flood_rate"), &mut args.flood_rate, f.rate);
     take(said("flood_recvq"), &mut args.flood_recvq, f.recvq);
-    Ok(args)
+    Ok((args, operators))
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
+/// `chatter passwd`: the hash an `[[operators]]` entry holds, from the
+/// password on stdin's first line (so it is not in the shell's history).
+fn passwd() -> anyhow::Result<()> {
+    let mut password = String::new();
+    std::io::stdin().read_line(&mut password).context("reading the password")?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(!password.is_empty(), "no password on stdin");
+    let hash = chatter::chat::info::hash_password(password).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+    println!("{hash}");
+    Ok(())
+}
+
+fn serve(args: ServeArgs, operators: Vec<Operator>) -> anyhow::Result<()> {
     // Every client is a descriptor: take all the kernel allows this process.
     let open_files = chatter::rlimit::raise_open_files(u64::MAX);
     tracing::debug!(open_files, "open-files limit");
@@ -376,6 +398,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     info.created = chatter::chat::info::human_time(server::unix_now());
     info.channels_per_client = args.max_channels_per_client;
     info.max_channels = args.max_channels;
+    info.operators = operators;
     if let Some(path) = &args.motd {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading MOTD file {}", path.display()))?;

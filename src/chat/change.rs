@@ -62,6 +62,16 @@ pub enum Change<'e> {
     Invited { conn: ConnId, to: ConnId, channel: ChannelName },
     /// A user is gone: see [`Departure`].
     Quit(Departure<'e>),
+    /// `conn` is now an operator (user mode +o), or no longer.
+    OperChanged { conn: ConnId, on: bool },
+    /// `conn`'s user mode +w is now `on`.
+    WallopsModeChanged { conn: ConnId, on: bool },
+    /// An operator's WALLOPS, to every user with +w (in order).
+    Wallops { conn: ConnId, text: &'e str, recipients: Vec<ConnId> },
+    /// An operator killed `target`: it is told who and why, and its
+    /// connection is to be closed by whichever model serves it (the quit
+    /// others see follows as a [`Change::Quit`]).
+    Killed { target: ConnId, by: String, words: &'e str, protocol: Protocol, host: String },
     /// `conn` is now away (or back).
     AwayChanged { conn: ConnId, away: bool },
     /// `conn`'s user mode +i is now `on`.
@@ -82,7 +92,7 @@ pub struct Departure<'e> {
     pub protocol: Protocol,
     /// The channels they were in, by key, named as each named itself.
     pub channels: Vec<ChannelName>,
-    pub reason: &'e str,
+    pub reason: Cow<'e, str>,
     /// Everyone who shared a channel with them, in order, themselves not.
     pub recipients: Vec<ConnId>,
 }
@@ -106,6 +116,8 @@ pub enum Refusal {
     Banned,
     BadKey,
     ListFull,
+    /// Not an IRC operator (user mode +o).
+    NoPrivileges,
 }
 
 impl Refusal {
@@ -125,6 +137,7 @@ impl Refusal {
             Refusal::Banned => reply::ERR_BANNEDFROMCHAN,
             Refusal::BadKey => reply::ERR_BADCHANNELKEY,
             Refusal::ListFull => reply::ERR_BANLISTFULL,
+            Refusal::NoPrivileges => reply::ERR_NOPRIVILEGES,
         }
     }
 
@@ -146,6 +159,7 @@ impl Refusal {
             Refusal::Banned => "Cannot join channel (+b)",
             Refusal::BadKey => "Cannot join channel (+k)",
             Refusal::ListFull => "Channel list is full",
+            Refusal::NoPrivileges => "Permission Denied- You're not an IRC operator",
         }
     }
 }

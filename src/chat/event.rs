@@ -142,6 +142,28 @@ pub enum Event {
         conn: ConnId,
         on: bool,
     },
+    /// An operator's privileges (user mode +o) taken, after OPER gave the
+    /// right credentials, or given up (`MODE nick -o`).
+    Oper {
+        conn: ConnId,
+        on: bool,
+    },
+    /// User mode +w / -w: WALLOPS reach the user.
+    Wallops {
+        conn: ConnId,
+        on: bool,
+    },
+    /// An operator's WALLOPS message to every user with +w.
+    WallopsMessage {
+        conn: ConnId,
+        text: String,
+    },
+    /// An operator ends `target`'s connection.
+    Kill {
+        conn: ConnId,
+        target: Nick,
+        reason: String,
+    },
     /// A pool worker died: every user of that worker incarnation quits.
     /// Applied in log order, so each replica quits exactly the users it
     /// knows of at that point, which is every user the worker registered.
@@ -169,7 +191,11 @@ impl Event {
             | Event::Invite { conn, .. }
             | Event::Quit { conn, .. }
             | Event::Away { conn, .. }
-            | Event::Invisible { conn, .. } => Some(*conn),
+            | Event::Invisible { conn, .. }
+            | Event::Oper { conn, .. }
+            | Event::Wallops { conn, .. }
+            | Event::WallopsMessage { conn, .. }
+            | Event::Kill { conn, .. } => Some(*conn),
             Event::WorkerLost { .. } => None,
         }
     }

@@ -21,6 +21,39 @@ pub struct ServerInfo {
     pub channels_per_client: usize,
     /// Channels that may exist at once; creating more is refused.
     pub max_channels: usize,
+    /// Who may become an IRC operator with OPER, and with what password.
+    pub operators: Vec<Operator>,
+}
+
+/// One operator's credentials, from the config file: the password only as
+/// a hash (argon2's PHC string, made by `chatter passwd`), so the file
+/// does not hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    pub name: String,
+    pub password_hash: String,
+}
+
+impl Operator {
+    /// Whether `password` is this operator's.
+    pub fn accepts(&self, password: &str) -> bool {
+        use argon2::password_hash::{PasswordHash, PasswordVerifier};
+        PasswordHash::new(&self.password_hash)
+            .is_ok_and(|hash| argon2::Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+    }
+}
+
+/// The hash of `password` that an operator entry holds (a PHC string with
+/// a fresh random salt).
+pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let salt = SaltString::generate(&mut OsRng);
+    Ok(argon2::Argon2::default().hash_password(password.as_bytes(), &salt)?.to_string())
+}
+
+/// Whether `hash` is a password hash [`Operator::accepts`] can check.
+pub fn is_password_hash(hash: &str) -> bool {
+    argon2::password_hash::PasswordHash::new(hash).is_ok()
 }
 
 /// Default for [`ServerInfo::channels_per_client`]: InspIRCd, as probed
@@ -51,6 +84,7 @@ impl ServerInfo {
             password: None,
             channels_per_client: DEFAULT_CHANNELS_PER_CLIENT,
             max_channels: DEFAULT_MAX_CHANNELS,
+            operators: Vec::new(),
         }
     }
 }
@@ -64,5 +98,16 @@ mod tests {
         assert_eq!(human_time(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(human_time(1_795_620_968), "Wed, 25 Nov 2026 15:36:08 GMT");
         assert_eq!(human_time(u64::MAX), "Fri, 31 Dec 9999 23:59:59 GMT");
+    }
+
+    #[test]
+    fn an_operator_is_known_by_the_password_its_hash_was_made_from() {
+        let hash = super::hash_password("operpassword").unwrap();
+        assert!(super::is_password_hash(&hash) && !super::is_password_hash("operpassword"));
+        let op = super::Operator { name: "operuser".into(), password_hash: hash };
+        assert!(op.accepts("operpassword"));
+        assert!(!op.accepts("operpasswore") && !op.accepts(""));
+        let broken = super::Operator { name: "x".into(), password_hash: "not a hash".into() };
+        assert!(!broken.accepts("not a hash"), "a hash that does not parse accepts nothing");
     }
 }

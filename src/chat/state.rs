@@ -57,6 +57,10 @@ pub struct User {
     pub away: Option<String>,
     /// User mode +i.
     pub invisible: bool,
+    /// User mode +o: an IRC operator (OPER gave the right credentials).
+    pub oper: bool,
+    /// User mode +w: WALLOPS reach the user.
+    pub wallops: bool,
     /// Channels the user is invited to and has not joined since (each
     /// channel's `invited` names the user back), for INVITE's list.
     pub invites: BTreeSet<ChannelName>,
@@ -201,7 +205,11 @@ impl State {
                 self.kick(changes, *conn, channel, nick, reason.as_deref())
             }
             Event::Invite { conn, nick, channel } => self.invite(changes, *conn, nick, channel),
-            Event::Quit { conn, reason } => self.quit(changes, *conn, reason),
+            Event::Quit { conn, reason } => self.quit(changes, *conn, reason.into()),
+            Event::Oper { conn, on } => self.set_oper(changes, *conn, *on),
+            Event::Wallops { conn, on } => self.set_wallops(changes, *conn, *on),
+            Event::WallopsMessage { conn, text } => self.wallops(changes, *conn, text),
+            Event::Kill { conn, target, reason } => self.kill(changes, *conn, target, reason),
             Event::Away { conn, message } => self.set_away(changes, *conn, message.as_deref()),
             Event::Invisible { conn, on } => self.set_invisible(changes, *conn, *on),
             Event::WorkerLost { worker, generation, reason } => {
@@ -213,7 +221,7 @@ impl State {
                     .collect();
                 lost.sort();
                 for conn in lost {
-                    self.quit(changes, conn, reason);
+                    self.quit(changes, conn, reason.into());
                 }
             }
         }
@@ -250,6 +258,8 @@ impl State {
                 focus: None,
                 away: None,
                 invisible: false,
+                oper: false,
+                wallops: false,
                 invites: BTreeSet::new(),
             },
         );
@@ -508,7 +518,65 @@ impl State {
         changes.push(Change::InvisibleChanged { conn, on });
     }
 
-    fn quit<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, reason: &'e str) {
+    fn set_oper<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, on: bool) {
+        let Some(user) = self.users.get_mut(&conn) else { return };
+        if user.oper != on {
+            user.oper = on;
+            changes.push(Change::OperChanged { conn, on });
+        }
+    }
+
+    fn set_wallops<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, on: bool) {
+        let Some(user) = self.users.get_mut(&conn) else { return };
+        if user.wallops != on {
+            user.wallops = on;
+            changes.push(Change::WallopsModeChanged { conn, on });
+        }
+    }
+
+    /// Operators only, checked again here: a user may have given up +o
+    /// between their line and this event.
+    fn wallops<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, text: &'e str) {
+        if !self.users.get(&conn).is_some_and(|u| u.oper) {
+            changes.push(Change::Refused {
+                conn,
+                refusal: Refusal::NoPrivileges,
+                subject: "WALLOPS".into(),
+                also: None,
+            });
+            return;
+        }
+        let mut recipients: Vec<ConnId> =
+            self.users.iter().filter(|(_, u)| u.wallops).map(|(c, _)| *c).collect();
+        recipients.sort();
+        changes.push(Change::Wallops { conn, text, recipients });
+    }
+
+    fn kill<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, target: &Nick, words: &'e str) {
+        let Some(killer) = self.users.get(&conn) else { return };
+        if !killer.oper {
+            changes.push(Change::Refused {
+                conn,
+                refusal: Refusal::NoPrivileges,
+                subject: "KILL".into(),
+                also: None,
+            });
+            return;
+        }
+        let Some(&victim) = self.nicks.get(target) else {
+            let subject = target.as_str().to_string().into();
+            changes.push(Change::Refused { conn, refusal: Refusal::NoSuchNick, subject, also: None });
+            return;
+        };
+        let by = killer.nick.as_str().to_string();
+        let said = killed_reason(&by, words);
+        let user = &self.users[&victim];
+        let (protocol, host) = (user.protocol, user.host.clone());
+        changes.push(Change::Killed { target: victim, by, words, protocol, host });
+        self.quit(changes, victim, said.into());
+    }
+
+    fn quit<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, reason: Cow<'e, str>) {
         let recipients = self.neighbours(conn).into_iter().collect();
         let Some(user) = self.users.remove(&conn) else {
             return;
@@ -542,4 +610,9 @@ impl State {
             recipients,
         }));
     }
+}
+
+/// What a killed user's neighbours and closing line say: `Killed (by (words))`.
+pub fn killed_reason(by: &str, words: &str) -> String {
+    format!("Killed ({by} ({words}))")
 }

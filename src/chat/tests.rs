@@ -205,7 +205,15 @@ fn any_event() -> impl Strategy<Value = Event> {
         conns.clone().prop_map(|c| Event::Quit { conn: c, reason: "gone".into() }),
         (conns.clone(), prop::option::of("[a-z]{1,5}"))
             .prop_map(|(c, m)| Event::Away { conn: c, message: m }),
-        (conns, any::<bool>()).prop_map(|(c, on)| Event::Invisible { conn: c, on }),
+        (conns.clone(), any::<bool>()).prop_map(|(c, on)| Event::Invisible { conn: c, on }),
+        (conns.clone(), any::<bool>()).prop_map(|(c, on)| Event::Oper { conn: c, on }),
+        (conns.clone(), any::<bool>()).prop_map(|(c, on)| Event::Wallops { conn: c, on }),
+        conns.clone().prop_map(|c| Event::WallopsMessage { conn: c, text: "hear ye".into() }),
+        (conns, "[a-e]").prop_map(|(c, n)| Event::Kill {
+            conn: c,
+            target: n.as_str().into(),
+            reason: "out".into()
+        }),
         (0u16..3).prop_map(|w| Event::WorkerLost { worker: w, generation: 0, reason: "lost".into() }),
     ]
 }
@@ -278,7 +286,7 @@ fn registered(protocol: Protocol) -> (Session, State) {
 fn a_command_without_a_handler_is_unknown() {
     let (mut s, mut state) = registered(Protocol::Irc);
     assert_eq!(run(&mut s, &mut state, "FROB x").0, ":test.server 421 n FROB :Unknown command\r\n");
-    assert_eq!(run(&mut s, &mut state, "kill a b").0, ":test.server 421 n KILL :Unknown command\r\n");
+    assert_eq!(run(&mut s, &mut state, "knock #a").0, ":test.server 421 n KNOCK :Unknown command\r\n");
     let (mut s, mut state) = registered(Protocol::Plain);
     assert_eq!(run(&mut s, &mut state, "/Frob x").0, "! Unknown command /Frob; /help lists commands\r\n");
     // "/me" says nothing without an action, so it is no command either.

@@ -38,6 +38,17 @@ pub struct ConfigFile {
     pub server: ServerSection,
     pub limits: LimitsSection,
     pub flood: FloodSection,
+    /// Who may become an IRC operator (OPER name password).
+    pub operators: Vec<OperatorEntry>,
+}
+
+/// `[[operators]]`: a name and the hash of its password (`chatter passwd`
+/// makes one), never the password itself.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorEntry {
+    pub name: String,
+    pub password_hash: String,
 }
 
 /// Who the server is and where it listens.
@@ -86,6 +97,10 @@ pub enum ConfigFileError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: {source}")]
     Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error(
+        "{path}: operator {name:?}: password_hash is not a password hash (make one with `chatter passwd`)"
+    )]
+    BadOperator { path: PathBuf, name: String },
 }
 
 impl ConfigFile {
@@ -102,6 +117,11 @@ impl ConfigFile {
             && motd.is_relative()
         {
             file.server.motd = Some(dir.join(motd));
+        }
+        if let Some(bad) =
+            file.operators.iter().find(|o| !crate::chat::info::is_password_hash(&o.password_hash))
+        {
+            return Err(ConfigFileError::BadOperator { path: path.to_path_buf(), name: bad.name.clone() });
         }
         Ok(file)
     }
@@ -132,6 +152,27 @@ mod tests {
         assert!(l.sendq.is_some() && l.ping_interval.is_some() && l.registration_timeout.is_some());
         let f = &file.flood;
         assert!(f.enabled.is_some() && f.burst.is_some() && f.rate.is_some() && f.recvq.is_some());
+        // Its operator is there, commented out: no server starts with a
+        // password everyone can read.
+        assert!(file.operators.is_empty());
+        let operator = text.lines().filter_map(|l| l.strip_prefix("# ")).filter(|l| {
+            l.starts_with("[[operators]]") || l.starts_with("name =") || l.starts_with("password_hash =")
+        });
+        let operator =
+            ConfigFile::parse(&operator.collect::<Vec<_>>().join("\n")).expect("the operator parses");
+        assert_eq!(operator.operators.len(), 1);
+        assert!(crate::chat::info::is_password_hash(&operator.operators[0].password_hash));
+    }
+
+    #[test]
+    fn an_operator_without_a_real_hash_stops_the_start() {
+        let dir = std::env::temp_dir().join(format!("chatter-config-op-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("chatter.toml");
+        std::fs::write(&path, "[[operators]]\nname = \"root\"\npassword_hash = \"hunter2\"\n").unwrap();
+        let err = ConfigFile::load(&path).expect_err("a plain password is refused");
+        assert!(err.to_string().contains("chatter passwd"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

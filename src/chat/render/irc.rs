@@ -69,7 +69,8 @@ pub fn write_lusers(state: &State, out: &mut Vec<u8>, client: &str) {
         &[],
         &format!("There are {} users and {invisible} invisible on 1 servers", users - invisible),
     );
-    numeric(out, server, reply::RPL_LUSEROP, client, &["0"], "operator(s) online");
+    let opers = state.users().filter(|u| u.oper).count().to_string();
+    numeric(out, server, reply::RPL_LUSEROP, client, &[&opers], "operator(s) online");
     let channels = state.channel_count().to_string();
     numeric(out, server, reply::RPL_LUSERCHANNELS, client, &[&channels], "channels formed");
     numeric(out, server, reply::RPL_LUSERME, client, &[], &format!("I have {users} clients and 0 servers"));
@@ -179,7 +180,7 @@ pub fn topic_set(user: &User, channel: &str, topic: &str) -> Vec<u8> {
 
 pub fn quit(departure: &Departure<'_>) -> Vec<u8> {
     let mut out = Vec::new();
-    write_line(&mut out, Some(&departure.prefix), "QUIT", &[], Some(departure.reason));
+    write_line(&mut out, Some(&departure.prefix), "QUIT", &[], Some(&departure.reason));
     out
 }
 
@@ -226,5 +227,35 @@ pub fn invisible(user: &User, on: bool) -> Vec<u8> {
     let mut out = Vec::new();
     let change = if on { "+i" } else { "-i" };
     write_line(&mut out, Some(user.nick.as_str()), "MODE", &[user.nick.as_str()], Some(change));
+    out
+}
+
+/// 381 and the MODE that shows +o, or the MODE that shows -o.
+pub fn oper_changed(server: &str, user: &User, on: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    if on {
+        numeric(
+            &mut out,
+            server,
+            reply::RPL_YOUREOPER,
+            user.nick.as_str(),
+            &[],
+            "You are now an IRC operator",
+        );
+    }
+    out.extend(user_mode(user, if on { "+o" } else { "-o" }));
+    out
+}
+
+/// `:nick MODE nick :+w`, how a user learns one of its modes changed.
+pub fn user_mode(user: &User, change: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_line(&mut out, Some(user.nick.as_str()), "MODE", &[user.nick.as_str()], Some(change));
+    out
+}
+
+pub fn wallops(from: &User, text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_line(&mut out, Some(&from.prefix()), "WALLOPS", &[], Some(text));
     out
 }

@@ -46,6 +46,21 @@ pub struct Deliveries {
     /// Long replies to stream to a connection after its items (a joiner's
     /// NAMES), see `listing`.
     pub listings: Vec<(ConnId, Listing)>,
+    /// Connections the directory has ended (KILL): the model serving each
+    /// sends the closing line after its items and closes it; its QUIT is
+    /// already among the items of those who shared a channel with it.
+    pub closes: Vec<Closing>,
+}
+
+/// A connection to close, as [`Deliveries::closes`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closing {
+    pub conn: ConnId,
+    /// What it spoke and where it came from, for its closing line (it is
+    /// no longer a user by the time the line is written).
+    pub protocol: Protocol,
+    pub host: String,
+    pub reason: String,
 }
 
 impl Deliveries {
@@ -202,6 +217,35 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
             // Only IRC clients can ask for +i, and the answer is IRC's MODE
             // line whoever asked.
             Change::InvisibleChanged { conn, on } => self.reply(out, *conn, |user| irc::invisible(user, *on)),
+            Change::OperChanged { conn, on } => self.reply(out, *conn, |user| match user.protocol {
+                Protocol::Irc => irc::oper_changed(server, user, *on),
+                Protocol::Plain => plain::line(&plain::oper_changed(*on)),
+            }),
+            Change::WallopsModeChanged { conn, on } => {
+                self.reply(out, *conn, |user| irc::user_mode(user, if *on { "+w" } else { "-w" }))
+            }
+            Change::Wallops { conn, text, recipients } => {
+                let Some(from) = state.user(*conn) else { return };
+                self.fan_out(
+                    out,
+                    recipients.iter().copied(),
+                    || irc::wallops(from, text),
+                    |_| plain::wallops(from, text),
+                );
+            }
+            // Its closing line says who and why (a KILL line before it would
+            // be replaced by it, as whatever a closing client has not
+            // started to receive is).
+            Change::Killed { target, by, words, protocol, host } => {
+                if (self.serves)(*target) {
+                    out.closes.push(Closing {
+                        conn: *target,
+                        protocol: *protocol,
+                        host: host.clone(),
+                        reason: crate::chat::state::killed_reason(by, words),
+                    });
+                }
+            }
             Change::ModeChanged { conn, channel, modes, params } => {
                 let (Some(user), Some(chan)) = (state.user(*conn), state.channel_named(channel)) else {
                     return;

@@ -128,6 +128,14 @@ pub fn invited(user: &User, channel: &str) -> String {
     format!("*** {} invites you to {channel}: /join {channel} to accept", user.nick)
 }
 
+pub fn oper_changed(on: bool) -> String {
+    if on { "*** You are now an IRC operator".into() } else { "*** You are no longer an IRC operator".into() }
+}
+
+pub fn wallops(from: &User, text: &str) -> String {
+    format!("*** WALLOPS from {}: {text}", from.nick)
+}
+
 pub fn away_changed(away: bool) -> String {
     format!("*** {}", super::away_words(away))
 }

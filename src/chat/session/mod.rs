@@ -94,6 +94,8 @@ pub struct Session {
     user: Option<(String, String)>,
     /// Between CAP LS/REQ and CAP END registration waits, as the spec says.
     cap_negotiating: bool,
+    /// Wrong OPER credentials given so far (see `irc::operators`).
+    oper_attempts: u8,
 }
 
 impl Session {
@@ -107,6 +109,7 @@ impl Session {
             nick: None,
             user: None,
             cap_negotiating: false,
+            oper_attempts: 0,
         }
     }
 

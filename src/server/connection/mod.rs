@@ -100,6 +100,8 @@ pub enum DisconnectReason {
     ServerShutdown,
     /// The pool worker serving it was evicted for not keeping up.
     WorkerFellBehind,
+    /// An operator's KILL: `Killed (operator (words))`.
+    Killed(String),
 }
 
 impl DisconnectReason {
@@ -123,6 +125,7 @@ impl fmt::Display for DisconnectReason {
             Self::SendQExceeded => f.write_str("SendQ exceeded"),
             Self::ServerShutdown => f.write_str("Server shutting down"),
             Self::WorkerFellBehind => f.write_str("Server worker fell behind"),
+            Self::Killed(reason) => f.write_str(reason),
         }
     }
 }

@@ -184,6 +184,16 @@ impl Hub {
         for d in deliveries.items {
             self.send(d.to, d.bytes, at, true, flush, &mut overflowed);
         }
+        // Ended by the directory (KILL): its thread sees its outbox closing
+        // and ends; it is no user any more, so no QUIT follows.
+        for closing in deliveries.closes {
+            if let Some(outbox) = self.outboxes.get(&closing.conn).filter(|o| !o.is_closing()) {
+                let mut line = Vec::new();
+                closing_link(&mut line, Some(closing.protocol), &closing.host, &closing.reason);
+                outbox.begin_close(line, &shared.flusher);
+                flush.add(outbox);
+            }
+        }
         shared.gate.set_receivers(self.receivers.count(at.ms));
         self.drop_overflowed(overflowed, shared, flush);
         deliveries.listings

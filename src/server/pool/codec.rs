@@ -138,6 +138,14 @@ mod tests {
             (conn(), proptest::option::of(text(100)))
                 .prop_map(|(conn, message)| Event::Away { conn, message }),
             (conn(), any::<bool>()).prop_map(|(conn, on)| Event::Invisible { conn, on }),
+            (conn(), any::<bool>()).prop_map(|(conn, on)| Event::Oper { conn, on }),
+            (conn(), any::<bool>()).prop_map(|(conn, on)| Event::Wallops { conn, on }),
+            (conn(), text(100)).prop_map(|(conn, text)| Event::WallopsMessage { conn, text }),
+            (conn(), text(30), text(100)).prop_map(|(conn, target, reason)| Event::Kill {
+                conn,
+                target: target.into(),
+                reason
+            }),
             (any::<u16>(), any::<u32>(), text(40))
                 .prop_map(|(worker, generation, reason)| Event::WorkerLost { worker, generation, reason }),
         ]

@@ -19,6 +19,7 @@ mod channels;
 mod connection;
 mod messaging;
 mod mode;
+mod operators;
 mod queries;
 mod users;
 
@@ -67,6 +68,9 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("PASS", connection::reregister),
     ("USER", connection::reregister),
     ("QUIT", connection::quit),
+    ("OPER", operators::oper),
+    ("KILL", operators::kill),
+    ("WALLOPS", operators::wallops),
 ];
 
 /// The handler for a registered client's `command`, if there is one.
@@ -136,11 +140,11 @@ mod tests {
         for name in [
             "PING", "PONG", "CAP", "PASS", "USER", "NICK", "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES",
             "TOPIC", "QUIT", "MOTD", "LUSERS", "VERSION", "TIME", "MODE", "WHO", "WHOIS", "AWAY", "USERHOST",
-            "ISON", "LIST", "KICK", "INVITE",
+            "ISON", "LIST", "KICK", "INVITE", "OPER", "KILL", "WALLOPS",
         ] {
             assert!(handler(name).is_some(), "no handler for {name}");
         }
-        for name in ["", "KILL", "privmsg", "PRIVMSGX", "001"] {
+        for name in ["", "KNOCK", "privmsg", "PRIVMSGX", "001"] {
             assert!(handler(name).is_none(), "{name:?} should be unknown");
         }
     }

@@ -103,7 +103,11 @@ fn user_mode(ctx: &mut Ctx<'_>, target: &str) {
         }
         Some(_) => match ctx.message.param(1) {
             None => {
-                let modes = if ctx.user.invisible { "+i" } else { "+" };
+                let user = ctx.user;
+                let flags = [(user.invisible, 'i'), (user.oper, 'o'), (user.wallops, 'w')];
+                let modes: String =
+                    std::iter::once('+').chain(flags.iter().filter(|(on, _)| *on).map(|(_, c)| *c)).collect();
+                let modes = modes.as_str();
                 numeric_bare(
                     ctx.out.buf(),
                     &ctx.session.info.name,
@@ -112,15 +116,17 @@ fn user_mode(ctx: &mut Ctx<'_>, target: &str) {
                     &[modes],
                 );
             }
-            // +i is the one user mode kept (clients set it on connect);
-            // +w (wallops) is accepted and means nothing on one server.
-            Some(modes) if modes.chars().all(|c| matches!(c, '+' | '-' | 'i' | 'w')) => {
+            // +i (invisible), +w (wallops); +o only comes from OPER, and
+            // -o gives it up.
+            Some(modes) if modes.chars().all(|c| matches!(c, '+' | '-' | 'i' | 'w' | 'o')) => {
                 let mut adding = true;
                 for c in modes.chars() {
                     match c {
                         '+' => adding = true,
                         '-' => adding = false,
                         'i' => ctx.out.event(Event::Invisible { conn, on: adding }),
+                        'w' => ctx.out.event(Event::Wallops { conn, on: adding }),
+                        'o' if !adding => ctx.out.event(Event::Oper { conn, on: false }),
                         _ => {}
                     }
                 }

@@ -448,6 +448,11 @@ impl Worker<'_> {
                 self.mark_dirty(to.slot);
             }
         }
+        // Ended by the directory (KILL): it is no user any more, so no QUIT
+        // is published for it; it gets its closing line.
+        for closing in deliveries.closes {
+            self.drop_client(closing.conn.slot, DisconnectReason::Killed(closing.reason));
+        }
     }
 
     /// Queues an event; appends what fits and applies it.
