@@ -437,7 +437,10 @@ pub fn parse_modes(modestring: &str, params: &[String]) -> ParsedModes {
             'v' => parsed.changes.push(ModeChange::Voice { nick: Nick::new(param), on }),
             'k' if !on => parsed.changes.push(ModeChange::Key(None)),
             'k' if is_valid_key(param) => parsed.changes.push(ModeChange::Key(Some(param.clone()))),
-            'k' => parsed.invalid.push((c, param.clone(), "Invalid key")),
+            // Not echoed: a key that is invalid may be one a client should
+            // not see repeated (spaces, any length), and the spec's example
+            // shows '*'.
+            'k' => parsed.invalid.push((c, "*".into(), "Invalid key")),
             _ => match param.parse::<u32>() {
                 Ok(limit) if limit > 0 => parsed.changes.push(ModeChange::Limit(Some(limit))),
                 _ => parsed.invalid.push((c, param.clone(), "Invalid limit: a positive number is needed")),

@@ -113,10 +113,21 @@ pub(super) fn kick(ctx: &mut Ctx<'_>) {
         return;
     }
     let conn = ctx.conn();
-    let channel = ChannelName::new(&ctx.message.params[0]);
     let reason = ctx.message.param(2).filter(|r| !r.is_empty()).map(str::to_string);
-    for nick in ctx.message.params[1].split(',').filter(|n| !n.is_empty()).take(KICK_TARGETS) {
-        let (channel, reason) = (channel.clone(), reason.clone());
+    // `KICK #a u1,u2` kicks both from #a; `KICK #a,#b u1,u2` pairs them
+    // (RFC 2812). Either way each kick is its own event, and its own KICK
+    // line: clients understand one channel and one user per line.
+    let channels: Vec<&str> = ctx.message.params[0].split(',').filter(|c| !c.is_empty()).collect();
+    let nicks = ctx.message.params[1].split(',').filter(|n| !n.is_empty()).take(KICK_TARGETS);
+    for (i, nick) in nicks.enumerate() {
+        let channel = match channels.as_slice() {
+            [one] => *one,
+            many => match many.get(i) {
+                Some(channel) => *channel,
+                None => break,
+            },
+        };
+        let (channel, reason) = (ChannelName::new(channel), reason.clone());
         ctx.out.event(Event::Kick { conn, channel, nick: Nick::new(nick), reason });
     }
 }
