@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::chat::caps::Caps;
 use crate::chat::channel::ModeChange;
 use crate::chat::{ChannelName, Nick, Target};
 
@@ -70,6 +71,14 @@ pub enum Event {
         realname: String,
         host: String,
         protocol: Protocol,
+        /// The IRCv3 capabilities negotiated before registering.
+        caps: Caps,
+    },
+    /// A registered client's enabled IRCv3 capabilities are now `caps`
+    /// (after an acknowledged `CAP REQ`): every replica renders for it.
+    Caps {
+        conn: ConnId,
+        caps: Caps,
     },
     Nick {
         conn: ConnId,
@@ -169,7 +178,8 @@ impl Event {
             | Event::Invite { conn, .. }
             | Event::Quit { conn, .. }
             | Event::Away { conn, .. }
-            | Event::Invisible { conn, .. } => Some(*conn),
+            | Event::Invisible { conn, .. }
+            | Event::Caps { conn, .. } => Some(*conn),
             Event::WorkerLost { .. } => None,
         }
     }

@@ -24,6 +24,7 @@ use std::sync::{Arc, LazyLock};
 
 use rustc_hash::FxHashMap;
 
+use crate::chat::caps::Caps;
 use crate::chat::change::{Change, Departure, Refusal};
 use crate::chat::channel::Membership;
 pub use crate::chat::channel::{Channel, Topic};
@@ -60,6 +61,9 @@ pub struct User {
     /// Channels the user is invited to and has not joined since (each
     /// channel's `invited` names the user back), for INVITE's list.
     pub invites: BTreeSet<ChannelName>,
+    /// The IRCv3 capabilities the client has enabled: how its lines are
+    /// written (see `caps`).
+    pub caps: Caps,
 }
 
 impl User {
@@ -153,7 +157,7 @@ impl State {
             .iter()
             .map(|(c, u)| {
                 let channels: BTreeSet<&str> = u.channels.iter().map(ChannelName::key).collect();
-                format!("{c:?}={}:{channels:?}:{:?}", u.nick, u.invites)
+                format!("{c:?}={}:{channels:?}:{:?}:{:?}", u.nick, u.invites, u.caps)
             })
             .collect();
         users.sort();
@@ -173,8 +177,16 @@ impl State {
     /// its consequences are to be sent.
     pub fn apply<'e>(&mut self, event: &'e Event, changes: &mut Vec<Change<'e>>) {
         match event {
-            Event::Register { conn, nick, user, realname, host, protocol } => {
-                self.register(changes, *conn, nick, user, realname, host, *protocol)
+            Event::Register { conn, nick, user, realname, host, protocol, caps } => {
+                self.register(changes, *conn, nick, user, realname, host, *protocol);
+                if let Some(user) = self.users.get_mut(conn) {
+                    user.caps = *caps;
+                }
+            }
+            Event::Caps { conn, caps } => {
+                if let Some(user) = self.users.get_mut(conn) {
+                    user.caps = *caps;
+                }
             }
             Event::Nick { conn, nick } => self.change_nick(changes, *conn, nick),
             Event::Join { conn, channel, key, at } => self.join(changes, *conn, channel, key.as_deref(), *at),
@@ -251,6 +263,7 @@ impl State {
                 away: None,
                 invisible: false,
                 invites: BTreeSet::new(),
+                caps: Caps::NONE,
             },
         );
         self.peak_users = self.peak_users.max(self.users.len());

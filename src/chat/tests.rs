@@ -27,6 +27,7 @@ fn register(c: ConnId, nick: &str, protocol: Protocol) -> Event {
         realname: nick.into(),
         host: "host".into(),
         protocol,
+        caps: Caps::NONE,
     }
 }
 
@@ -164,7 +165,15 @@ fn any_event() -> impl Strategy<Value = Event> {
     let protocol = prop::sample::select(vec![Protocol::Irc, Protocol::Plain]);
     let keys = prop::sample::select(vec!["k1".to_string(), "k2".to_string()]);
     prop_oneof![
-        (conns.clone(), nicks.clone(), protocol).prop_map(|(c, n, p)| register(c, n, p)),
+        (conns.clone(), nicks.clone(), protocol, any::<u16>()).prop_map(|(c, n, p, bits)| {
+            let mut event = register(c, n, p);
+            if let Event::Register { caps, .. } = &mut event {
+                *caps = Caps::from_bits(bits);
+            }
+            event
+        }),
+        (conns.clone(), any::<u16>())
+            .prop_map(|(c, bits)| Event::Caps { conn: c, caps: Caps::from_bits(bits) }),
         (conns.clone(), nicks.clone()).prop_map(|(c, n)| Event::Nick { conn: c, nick: n.into() }),
         (conns.clone(), chans.clone(), prop::option::of(keys.clone()), 0u64..3)
             .prop_map(|(c, ch, key, at)| Event::Join { conn: c, channel: ch.into(), key, at }),

@@ -20,6 +20,7 @@ fn register(state: &mut State, c: ConnId, nick: &str, protocol: Protocol) {
         realname: "r".into(),
         host: "h".into(),
         protocol,
+        caps: crate::chat::Caps::NONE,
     };
     state.apply(&event, &mut Vec::new());
 }
@@ -185,6 +186,7 @@ fn registering_over_irc_gets_the_welcome_burst_with_current_counts() {
         realname: "r".into(),
         host: "h".into(),
         protocol: Protocol::Irc,
+        caps: crate::chat::Caps::NONE,
     };
     let out = text(&apply_for(&mut state, &event, |_| true), joiner);
     assert!(out.starts_with(":srv 001 w :Welcome to the chatter Network, w!u@h\r\n"), "{out}");

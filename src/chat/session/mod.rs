@@ -23,6 +23,7 @@
 
 use std::sync::Arc;
 
+use crate::chat::caps::Caps;
 use crate::chat::listing::Listing;
 use crate::chat::reply::{self, closing_link, numeric};
 use crate::chat::{ConnId, Event, Nick, Protocol, ServerInfo, State};
@@ -94,6 +95,10 @@ pub struct Session {
     user: Option<(String, String)>,
     /// Between CAP LS/REQ and CAP END registration waits, as the spec says.
     cap_negotiating: bool,
+    /// The IRCv3 capabilities this client has enabled (see `cap`).
+    caps: Caps,
+    /// Whether the client said `CAP LS 302`: it may get continuation lines.
+    cap_302: bool,
 }
 
 impl Session {
@@ -107,6 +112,8 @@ impl Session {
             nick: None,
             user: None,
             cap_negotiating: false,
+            caps: Caps::NONE,
+            cap_302: false,
         }
     }
 
@@ -234,6 +241,7 @@ impl Session {
             realname: realname.to_string(),
             host: self.host.clone(),
             protocol,
+            caps: self.caps,
         }
     }
 

@@ -63,7 +63,7 @@ mod tests {
 
     use super::*;
     use crate::chat::channel::{Flag, ListKind, MAX_MODE_CHANGES, ModeChange};
-    use crate::chat::{ConnId, MessageKind, Protocol};
+    use crate::chat::{Caps, ConnId, MessageKind, Protocol};
 
     fn encoded(event: &Event) -> Vec<u8> {
         let mut out = Vec::new();
@@ -88,16 +88,25 @@ mod tests {
         let protocol = prop_oneof![Just(Protocol::Irc), Just(Protocol::Plain)];
         let kind = prop_oneof![Just(MessageKind::Privmsg), Just(MessageKind::Notice)];
         prop_oneof![
-            (conn(), text(30), text(10), text(50), text(20), protocol).prop_map(
-                |(conn, nick, user, realname, host, protocol)| Event::Register {
+            (
+                conn(),
+                text(30),
+                text(10),
+                text(50),
+                text(20),
+                protocol,
+                any::<u16>().prop_map(Caps::from_bits)
+            )
+                .prop_map(|(conn, nick, user, realname, host, protocol, caps)| Event::Register {
                     conn,
                     nick: nick.into(),
                     user,
                     realname,
                     host,
-                    protocol
-                }
-            ),
+                    protocol,
+                    caps
+                }),
+            (conn(), any::<u16>()).prop_map(|(conn, bits)| Event::Caps { conn, caps: Caps::from_bits(bits) }),
             (conn(), text(30)).prop_map(|(conn, nick)| Event::Nick { conn, nick: nick.into() }),
             (conn(), text(50), proptest::option::of(text(23)), any::<u64>()).prop_map(
                 |(conn, channel, key, at)| { Event::Join { conn, channel: channel.into(), key, at } }
