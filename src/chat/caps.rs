@@ -26,20 +26,20 @@ impl Caps {
     pub const ECHO_MESSAGE: Caps = Caps(1 << 5);
 
     /// Whether every capability in `other` is in this set.
-    pub fn has(self, other: Caps) -> bool {
+    pub const fn has(self, other: Caps) -> bool {
         self.0 & other.0 == other.0
     }
 
-    pub fn with(self, other: Caps) -> Caps {
+    pub const fn with(self, other: Caps) -> Caps {
         Caps(self.0 | other.0)
     }
 
-    pub fn without(self, other: Caps) -> Caps {
+    pub const fn without(self, other: Caps) -> Caps {
         Caps(self.0 & !other.0)
     }
 
     /// Only the capabilities also in `mask`.
-    pub fn only(self, mask: Caps) -> Caps {
+    pub const fn only(self, mask: Caps) -> Caps {
         Caps(self.0 & mask.0)
     }
 
@@ -70,7 +70,10 @@ impl Caps {
 /// would be told.
 pub const OFFERED: &[(&str, Caps)] = &[
     ("cap-notify", Caps::CAP_NOTIFY),
+    ("echo-message", Caps::ECHO_MESSAGE),
+    ("message-tags", Caps::MESSAGE_TAGS),
     ("multi-prefix", Caps::MULTI_PREFIX),
+    ("server-time", Caps::SERVER_TIME),
     ("userhost-in-names", Caps::USERHOST_IN_NAMES),
 ];
 

@@ -44,11 +44,39 @@ pub enum Protocol {
 }
 
 /// PRIVMSG or NOTICE: they differ only in that a NOTICE never causes an
-/// automatic reply, errors included.
+/// automatic reply, errors included. TAGMSG (IRCv3 message-tags) is a
+/// PRIVMSG with tags and no text, heard only by clients with message-tags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MessageKind {
     Privmsg,
     Notice,
+    Tagmsg,
+}
+
+/// What IRCv3 clients learn of a message beyond its text: when the server
+/// took it (`time` for server-time), its id (`msgid`) and the sender's
+/// client-only tags (`+key`, relayed to clients with message-tags). Made
+/// by the session, so every replica writes the same tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    /// Unix milliseconds.
+    pub at: u64,
+    /// The sender's session's count of messages: with the connection id,
+    /// an id no other message has.
+    pub id: u64,
+    /// Client-only tags, keys with their `+`, values unescaped. Bounded by
+    /// the line they came in (512 bytes with the message), so the event
+    /// still fits a log slot.
+    pub tags: Vec<(String, String)>,
+}
+
+impl Stamp {
+    /// message-tags' `msgid` for a message `from` sent: its connection
+    /// (worker, slot, generation: unique while the server runs) and the
+    /// count, so no two messages share one.
+    pub fn msgid(&self, from: ConnId) -> String {
+        format!("{:x}-{:x}-{:x}-{:x}", from.worker, from.slot, from.generation, self.id)
+    }
 }
 
 impl MessageKind {
@@ -56,6 +84,7 @@ impl MessageKind {
         match self {
             MessageKind::Privmsg => "PRIVMSG",
             MessageKind::Notice => "NOTICE",
+            MessageKind::Tagmsg => "TAGMSG",
         }
     }
 }
@@ -106,6 +135,7 @@ pub enum Event {
         kind: MessageKind,
         target: Target,
         text: String,
+        stamp: Stamp,
     },
     Topic {
         conn: ConnId,

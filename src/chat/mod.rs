@@ -34,7 +34,7 @@ pub mod state;
 
 pub use caps::Caps;
 pub use change::{Change, Departure, Refusal};
-pub use event::{ConnId, Event, MAX_EVENT_BYTES, MessageKind, Protocol};
+pub use event::{ConnId, Event, MAX_EVENT_BYTES, MessageKind, Protocol, Stamp};
 pub use info::ServerInfo;
 pub use listing::Listing;
 pub use name::{ChannelName, Nick, Target};

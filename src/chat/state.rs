@@ -29,7 +29,7 @@ use crate::chat::change::{Change, Departure, Refusal};
 use crate::chat::channel::Membership;
 pub use crate::chat::channel::{Channel, Topic};
 use crate::chat::names::{TOPIC_LEN, truncate_at_char};
-use crate::chat::{ChannelName, ConnId, Event, MessageKind, Nick, Protocol, ServerInfo, Target};
+use crate::chat::{ChannelName, ConnId, Event, MessageKind, Nick, Protocol, ServerInfo, Stamp, Target};
 
 mod ops;
 
@@ -204,7 +204,9 @@ impl State {
                     self.leave(changes, *conn, channel, reason.as_deref());
                 }
             }
-            Event::Message { conn, kind, target, text } => self.message(changes, *conn, *kind, target, text),
+            Event::Message { conn, kind, target, text, stamp } => {
+                self.message(changes, *conn, *kind, target, text, stamp)
+            }
             Event::Topic { conn, channel, topic, at } => self.set_topic(changes, *conn, channel, topic, *at),
             Event::Mode { conn, channel, changes: modes, at } => {
                 self.set_modes(changes, *conn, channel, modes, *at)
@@ -431,6 +433,7 @@ impl State {
         kind: MessageKind,
         target: &'e Target,
         text: &'e str,
+        stamp: &'e Stamp,
     ) {
         if !self.users.contains_key(&conn) {
             return;
@@ -459,7 +462,7 @@ impl State {
                     }
                     return;
                 }
-                changes.push(Change::ChannelMessage { conn, kind, channel, text });
+                changes.push(Change::ChannelMessage { conn, kind, channel, text, stamp });
             }
             Target::Nick(nick) => {
                 let Some(&to) = self.nicks.get(nick) else {
@@ -477,7 +480,7 @@ impl State {
                 if kind == MessageKind::Privmsg && self.users[&to].away.is_some() {
                     changes.push(Change::TargetAway { conn, target: to });
                 }
-                changes.push(Change::PrivateMessage { conn, kind, to, text });
+                changes.push(Change::PrivateMessage { conn, kind, to, text, stamp });
             }
         }
     }

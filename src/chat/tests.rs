@@ -193,17 +193,26 @@ fn any_event() -> impl Strategy<Value = Event> {
             reason: None
         }),
         conns.clone().prop_map(|c| Event::PartAll { conn: c }),
-        (conns.clone(), chans.clone(), "[a-z ]{0,8}").prop_map(|(c, ch, t)| Event::Message {
+        (conns.clone(), chans.clone(), "[a-z ]{0,8}", stamp()).prop_map(|(c, ch, t, stamp)| Event::Message {
             conn: c,
             kind: MessageKind::Privmsg,
             target: ch.into(),
             text: t,
+            stamp,
         }),
-        (conns.clone(), nicks, "[a-z]{1,8}").prop_map(|(c, n, t)| Event::Message {
+        (conns.clone(), chans.clone(), stamp()).prop_map(|(c, ch, stamp)| Event::Message {
+            conn: c,
+            kind: MessageKind::Tagmsg,
+            target: ch.into(),
+            text: String::new(),
+            stamp,
+        }),
+        (conns.clone(), nicks, "[a-z]{1,8}", stamp()).prop_map(|(c, n, t, stamp)| Event::Message {
             conn: c,
             kind: MessageKind::Notice,
             target: n.into(),
             text: t,
+            stamp,
         }),
         (conns.clone(), chans, "[a-z]{0,8}").prop_map(|(c, ch, t)| Event::Topic {
             conn: c,
@@ -217,6 +226,12 @@ fn any_event() -> impl Strategy<Value = Event> {
         (conns, any::<bool>()).prop_map(|(c, on)| Event::Invisible { conn: c, on }),
         (0u16..3).prop_map(|w| Event::WorkerLost { worker: w, generation: 0, reason: "lost".into() }),
     ]
+}
+
+/// A message's stamp, with or without a client-only tag.
+fn stamp() -> impl Strategy<Value = Stamp> {
+    let tags = prop::collection::vec(("\\+[a-z]{1,3}", "[a-z; ]{0,4}"), 0..2);
+    (0u64..5_000, 0u64..3, tags).prop_map(|(at, id, tags)| Stamp { at, id, tags })
 }
 
 /// Mode changes over the same few nicks and masks, so that bans, keys,

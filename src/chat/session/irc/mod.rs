@@ -45,6 +45,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("PING", connection::ping),
     ("PONG", connection::pong),
     ("NOTICE", messaging::notice),
+    ("TAGMSG", messaging::tagmsg),
     ("JOIN", channels::join),
     ("PART", channels::part),
     ("MODE", mode::mode),
