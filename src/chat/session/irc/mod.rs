@@ -137,7 +137,7 @@ mod tests {
         for name in [
             "PING", "PONG", "CAP", "PASS", "USER", "NICK", "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES",
             "TOPIC", "QUIT", "MOTD", "LUSERS", "VERSION", "TIME", "MODE", "WHO", "WHOIS", "AWAY", "USERHOST",
-            "ISON", "LIST", "KICK", "INVITE",
+            "ISON", "LIST", "KICK", "INVITE", "TAGMSG",
         ] {
             assert!(handler(name).is_some(), "no handler for {name}");
         }
