@@ -18,7 +18,7 @@
 use std::borrow::Cow;
 
 use crate::chat::reply;
-use crate::chat::{ChannelName, ConnId, MessageKind, Nick, Protocol};
+use crate::chat::{ChannelName, ConnId, MessageKind, Nick, Protocol, Stamp};
 
 /// One thing an event did, in the order its consequences are sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,9 +44,16 @@ pub enum Change<'e> {
     /// Said to `channel` (as the sender typed it): every member but the
     /// sender hears it. Membership is read when rendering, as a message
     /// changes none.
-    ChannelMessage { conn: ConnId, kind: MessageKind, channel: &'e ChannelName, text: &'e str },
-    /// Said to one user.
-    PrivateMessage { conn: ConnId, kind: MessageKind, to: ConnId, text: &'e str },
+    /// The sender hears it too if it has echo-message.
+    ChannelMessage {
+        conn: ConnId,
+        kind: MessageKind,
+        channel: &'e ChannelName,
+        text: &'e str,
+        stamp: &'e Stamp,
+    },
+    /// Said to one user (and echoed as a channel message is).
+    PrivateMessage { conn: ConnId, kind: MessageKind, to: ConnId, text: &'e str, stamp: &'e Stamp },
     /// `conn` messaged `target`, who is away: `conn` is told so.
     TargetAway { conn: ConnId, target: ConnId },
     /// The topic of `channel` (as typed) is now `topic` (empty: none);

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::chat::caps::Caps;
 use crate::chat::names::fold_char;
 use crate::chat::{ChannelName, ConnId, Nick};
 
@@ -46,8 +47,8 @@ pub struct Membership {
 }
 
 impl Membership {
-    /// The highest prefix, as NAMES, WHO and WHOIS show it (one only:
-    /// `multi-prefix` is not offered).
+    /// The highest prefix, as NAMES, WHO and WHOIS show it to clients
+    /// without `multi-prefix`.
     pub fn prefix(self) -> &'static str {
         if self.op {
             "@"
@@ -55,6 +56,20 @@ impl Membership {
             "+"
         } else {
             ""
+        }
+    }
+
+    /// The prefixes a client with `caps` is shown: all of them, highest
+    /// first, with `multi-prefix`; the highest alone otherwise.
+    pub fn prefixes(self, caps: Caps) -> &'static str {
+        if !caps.has(Caps::MULTI_PREFIX) {
+            return self.prefix();
+        }
+        match (self.op, self.voice) {
+            (true, true) => "@+",
+            (true, false) => "@",
+            (false, true) => "+",
+            (false, false) => "",
         }
     }
 }

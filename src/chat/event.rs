@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::chat::caps::Caps;
 use crate::chat::channel::ModeChange;
 use crate::chat::{ChannelName, Nick, Target};
 
@@ -43,11 +44,39 @@ pub enum Protocol {
 }
 
 /// PRIVMSG or NOTICE: they differ only in that a NOTICE never causes an
-/// automatic reply, errors included.
+/// automatic reply, errors included. TAGMSG (IRCv3 message-tags) is a
+/// PRIVMSG with tags and no text, heard only by clients with message-tags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MessageKind {
     Privmsg,
     Notice,
+    Tagmsg,
+}
+
+/// What IRCv3 clients learn of a message beyond its text: when the server
+/// took it (`time` for server-time), its id (`msgid`) and the sender's
+/// client-only tags (`+key`, relayed to clients with message-tags). Made
+/// by the session, so every replica writes the same tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    /// Unix milliseconds.
+    pub at: u64,
+    /// The sender's session's count of messages: with the connection id,
+    /// an id no other message has.
+    pub id: u64,
+    /// Client-only tags, keys with their `+`, values unescaped. Bounded by
+    /// the line they came in (512 bytes with the message), so the event
+    /// still fits a log slot.
+    pub tags: Vec<(String, String)>,
+}
+
+impl Stamp {
+    /// message-tags' `msgid` for a message `from` sent: its connection
+    /// (worker, slot, generation: unique while the server runs) and the
+    /// count, so no two messages share one.
+    pub fn msgid(&self, from: ConnId) -> String {
+        format!("{:x}-{:x}-{:x}-{:x}", from.worker, from.slot, from.generation, self.id)
+    }
 }
 
 impl MessageKind {
@@ -55,6 +84,7 @@ impl MessageKind {
         match self {
             MessageKind::Privmsg => "PRIVMSG",
             MessageKind::Notice => "NOTICE",
+            MessageKind::Tagmsg => "TAGMSG",
         }
     }
 }
@@ -70,6 +100,14 @@ pub enum Event {
         realname: String,
         host: String,
         protocol: Protocol,
+        /// The IRCv3 capabilities negotiated before registering.
+        caps: Caps,
+    },
+    /// A registered client's enabled IRCv3 capabilities are now `caps`
+    /// (after an acknowledged `CAP REQ`): every replica renders for it.
+    Caps {
+        conn: ConnId,
+        caps: Caps,
     },
     Nick {
         conn: ConnId,
@@ -97,6 +135,7 @@ pub enum Event {
         kind: MessageKind,
         target: Target,
         text: String,
+        stamp: Stamp,
     },
     Topic {
         conn: ConnId,
@@ -195,7 +234,8 @@ impl Event {
             | Event::Oper { conn, .. }
             | Event::Wallops { conn, .. }
             | Event::WallopsMessage { conn, .. }
-            | Event::Kill { conn, .. } => Some(*conn),
+            | Event::Kill { conn, .. }
+            | Event::Caps { conn, .. } => Some(*conn),
             Event::WorkerLost { .. } => None,
         }
     }

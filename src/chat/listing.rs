@@ -18,6 +18,7 @@
 
 use std::ops::Bound;
 
+use crate::chat::caps::Caps;
 use crate::chat::reply::{self, numeric, plain};
 use crate::chat::state::{Channel, User};
 use crate::chat::{ChannelName, ConnId, Protocol, State};
@@ -115,7 +116,14 @@ impl Listing {
                         }
                         *after = Some(*member);
                         if let Some(them) = state.user(*member) {
-                            reply::who_line(out, server, nick, chan.name.as_str(), them, status.prefix());
+                            reply::who_line(
+                                out,
+                                server,
+                                nick,
+                                chan.name.as_str(),
+                                them,
+                                status.prefixes(user.caps),
+                            );
                         }
                     }
                 }
@@ -153,7 +161,12 @@ fn write_names(
     for (member, status) in chan.members.range((from, Bound::Unbounded)) {
         let Some(user) = state.user(*member) else { continue };
         // Plain clients see the same marks: `@alice` reads as "operator".
-        let name = format!("{}{}", status.prefix(), user.nick);
+        let marks = status.prefixes(asker.caps);
+        let name = if asker.caps.has(Caps::USERHOST_IN_NAMES) {
+            format!("{marks}{}", user.prefix())
+        } else {
+            format!("{marks}{}", user.nick)
+        };
         if text.len() > head.len() && text.len() + 2 + name.len() > reply::LIST_TEXT_BYTES {
             emit(out, &text);
             *after = last_in_text;
@@ -204,6 +217,7 @@ mod tests {
                 realname: "r".into(),
                 host: "h".into(),
                 protocol: Protocol::Irc,
+                caps: crate::chat::Caps::NONE,
             });
             apply(Event::Join { conn: conn(slot), channel: "#big".into(), key: None, at: 0 });
         }

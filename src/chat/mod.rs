@@ -18,6 +18,7 @@
 //!
 //! The models take it from there: they queue each delivery's bytes and
 //! stream each listing (see [`listing`]).
+pub mod caps;
 pub mod change;
 pub mod channel;
 pub mod event;
@@ -31,8 +32,9 @@ pub mod reply;
 pub mod session;
 pub mod state;
 
+pub use caps::Caps;
 pub use change::{Change, Departure, Refusal};
-pub use event::{ConnId, Event, MAX_EVENT_BYTES, MessageKind, Protocol};
+pub use event::{ConnId, Event, MAX_EVENT_BYTES, MessageKind, Protocol, Stamp};
 pub use info::ServerInfo;
 pub use listing::Listing;
 pub use name::{ChannelName, Nick, Target};

@@ -24,11 +24,12 @@ use std::sync::{Arc, LazyLock};
 
 use rustc_hash::FxHashMap;
 
+use crate::chat::caps::Caps;
 use crate::chat::change::{Change, Departure, Refusal};
 use crate::chat::channel::Membership;
 pub use crate::chat::channel::{Channel, Topic};
 use crate::chat::names::{TOPIC_LEN, truncate_at_char};
-use crate::chat::{ChannelName, ConnId, Event, MessageKind, Nick, Protocol, ServerInfo, Target};
+use crate::chat::{ChannelName, ConnId, Event, MessageKind, Nick, Protocol, ServerInfo, Stamp, Target};
 
 mod ops;
 
@@ -64,6 +65,9 @@ pub struct User {
     /// Channels the user is invited to and has not joined since (each
     /// channel's `invited` names the user back), for INVITE's list.
     pub invites: BTreeSet<ChannelName>,
+    /// The IRCv3 capabilities the client has enabled: how its lines are
+    /// written (see `caps`).
+    pub caps: Caps,
 }
 
 impl User {
@@ -157,7 +161,7 @@ impl State {
             .iter()
             .map(|(c, u)| {
                 let channels: BTreeSet<&str> = u.channels.iter().map(ChannelName::key).collect();
-                format!("{c:?}={}:{channels:?}:{:?}", u.nick, u.invites)
+                format!("{c:?}={}:{channels:?}:{:?}:{:?}", u.nick, u.invites, u.caps)
             })
             .collect();
         users.sort();
@@ -177,8 +181,16 @@ impl State {
     /// its consequences are to be sent.
     pub fn apply<'e>(&mut self, event: &'e Event, changes: &mut Vec<Change<'e>>) {
         match event {
-            Event::Register { conn, nick, user, realname, host, protocol } => {
-                self.register(changes, *conn, nick, user, realname, host, *protocol)
+            Event::Register { conn, nick, user, realname, host, protocol, caps } => {
+                self.register(changes, *conn, nick, user, realname, host, *protocol);
+                if let Some(user) = self.users.get_mut(conn) {
+                    user.caps = *caps;
+                }
+            }
+            Event::Caps { conn, caps } => {
+                if let Some(user) = self.users.get_mut(conn) {
+                    user.caps = *caps;
+                }
             }
             Event::Nick { conn, nick } => self.change_nick(changes, *conn, nick),
             Event::Join { conn, channel, key, at } => self.join(changes, *conn, channel, key.as_deref(), *at),
@@ -196,7 +208,9 @@ impl State {
                     self.leave(changes, *conn, channel, reason.as_deref());
                 }
             }
-            Event::Message { conn, kind, target, text } => self.message(changes, *conn, *kind, target, text),
+            Event::Message { conn, kind, target, text, stamp } => {
+                self.message(changes, *conn, *kind, target, text, stamp)
+            }
             Event::Topic { conn, channel, topic, at } => self.set_topic(changes, *conn, channel, topic, *at),
             Event::Mode { conn, channel, changes: modes, at } => {
                 self.set_modes(changes, *conn, channel, modes, *at)
@@ -261,6 +275,7 @@ impl State {
                 oper: false,
                 wallops: false,
                 invites: BTreeSet::new(),
+                caps: Caps::NONE,
             },
         );
         self.peak_users = self.peak_users.max(self.users.len());
@@ -428,6 +443,7 @@ impl State {
         kind: MessageKind,
         target: &'e Target,
         text: &'e str,
+        stamp: &'e Stamp,
     ) {
         if !self.users.contains_key(&conn) {
             return;
@@ -456,7 +472,7 @@ impl State {
                     }
                     return;
                 }
-                changes.push(Change::ChannelMessage { conn, kind, channel, text });
+                changes.push(Change::ChannelMessage { conn, kind, channel, text, stamp });
             }
             Target::Nick(nick) => {
                 let Some(&to) = self.nicks.get(nick) else {
@@ -474,7 +490,7 @@ impl State {
                 if kind == MessageKind::Privmsg && self.users[&to].away.is_some() {
                     changes.push(Change::TargetAway { conn, target: to });
                 }
-                changes.push(Change::PrivateMessage { conn, kind, to, text });
+                changes.push(Change::PrivateMessage { conn, kind, to, text, stamp });
             }
         }
     }

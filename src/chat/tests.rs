@@ -27,6 +27,7 @@ fn register(c: ConnId, nick: &str, protocol: Protocol) -> Event {
         realname: nick.into(),
         host: "host".into(),
         protocol,
+        caps: Caps::NONE,
     }
 }
 
@@ -164,7 +165,15 @@ fn any_event() -> impl Strategy<Value = Event> {
     let protocol = prop::sample::select(vec![Protocol::Irc, Protocol::Plain]);
     let keys = prop::sample::select(vec!["k1".to_string(), "k2".to_string()]);
     prop_oneof![
-        (conns.clone(), nicks.clone(), protocol).prop_map(|(c, n, p)| register(c, n, p)),
+        (conns.clone(), nicks.clone(), protocol, any::<u16>()).prop_map(|(c, n, p, bits)| {
+            let mut event = register(c, n, p);
+            if let Event::Register { caps, .. } = &mut event {
+                *caps = Caps::from_bits(bits);
+            }
+            event
+        }),
+        (conns.clone(), any::<u16>())
+            .prop_map(|(c, bits)| Event::Caps { conn: c, caps: Caps::from_bits(bits) }),
         (conns.clone(), nicks.clone()).prop_map(|(c, n)| Event::Nick { conn: c, nick: n.into() }),
         (conns.clone(), chans.clone(), prop::option::of(keys.clone()), 0u64..3)
             .prop_map(|(c, ch, key, at)| Event::Join { conn: c, channel: ch.into(), key, at }),
@@ -184,17 +193,26 @@ fn any_event() -> impl Strategy<Value = Event> {
             reason: None
         }),
         conns.clone().prop_map(|c| Event::PartAll { conn: c }),
-        (conns.clone(), chans.clone(), "[a-z ]{0,8}").prop_map(|(c, ch, t)| Event::Message {
+        (conns.clone(), chans.clone(), "[a-z ]{0,8}", stamp()).prop_map(|(c, ch, t, stamp)| Event::Message {
             conn: c,
             kind: MessageKind::Privmsg,
             target: ch.into(),
             text: t,
+            stamp,
         }),
-        (conns.clone(), nicks, "[a-z]{1,8}").prop_map(|(c, n, t)| Event::Message {
+        (conns.clone(), chans.clone(), stamp()).prop_map(|(c, ch, stamp)| Event::Message {
+            conn: c,
+            kind: MessageKind::Tagmsg,
+            target: ch.into(),
+            text: String::new(),
+            stamp,
+        }),
+        (conns.clone(), nicks, "[a-z]{1,8}", stamp()).prop_map(|(c, n, t, stamp)| Event::Message {
             conn: c,
             kind: MessageKind::Notice,
             target: n.into(),
             text: t,
+            stamp,
         }),
         (conns.clone(), chans, "[a-z]{0,8}").prop_map(|(c, ch, t)| Event::Topic {
             conn: c,
@@ -216,6 +234,12 @@ fn any_event() -> impl Strategy<Value = Event> {
         }),
         (0u16..3).prop_map(|w| Event::WorkerLost { worker: w, generation: 0, reason: "lost".into() }),
     ]
+}
+
+/// A message's stamp, with or without a client-only tag.
+fn stamp() -> impl Strategy<Value = Stamp> {
+    let tags = prop::collection::vec(("\\+[a-z]{1,3}", "[a-z; ]{0,4}"), 0..2);
+    (0u64..5_000, 0u64..3, tags).prop_map(|(at, id, tags)| Stamp { at, id, tags })
 }
 
 /// Mode changes over the same few nicks and masks, so that bans, keys,

@@ -91,3 +91,9 @@ pub fn serve(config: Config, bound: Bound, shutdown: Shutdown) -> io::Result<()>
 pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
+
+/// The wall clock in Unix milliseconds: what a session is handed with each
+/// line, so that messages carry their server-time.
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}

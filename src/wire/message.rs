@@ -21,6 +21,7 @@
 use std::fmt;
 
 use crate::wire::framing::MAX_LINE_BYTES;
+use crate::wire::tags::{self, Tag};
 
 /// One IRC message: optional source, command, and parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,9 @@ pub struct Message {
     pub command: String,
     /// Middle params and the trailing param, in order; the trailing param's ':' is removed.
     pub params: Vec<String>,
+    /// IRCv3 tags the line began with, unescaped, well-formed keys only
+    /// (see `tags`); `write_to` does not write them.
+    pub tags: Vec<Tag>,
 }
 
 /// Why a line is not a message.
@@ -59,7 +63,7 @@ impl std::error::Error for ParseError {}
 impl Message {
     /// A message without prefix. The command is stored exactly as given.
     pub fn new(command: impl Into<String>, params: Vec<String>) -> Self {
-        Self { prefix: None, command: command.into(), params }
+        Self { prefix: None, command: command.into(), params, tags: Vec::new() }
     }
 
     /// The same message with its source set.
@@ -68,7 +72,8 @@ impl Message {
         self
     }
 
-    /// Parses one line (no CR LF). Message tags ("@a=b;c ") are skipped. Multiple spaces between parts are tolerated.
+    /// Parses one line (no CR LF). Message tags ("@a=b;c ") are read into
+    /// `tags` (see `tags::parse`). Multiple spaces between parts are tolerated.
     /// A command is letters or exactly 3 digits; anything else is BadCommand. A line of only tags/prefix is NoCommand.
     ///
     /// Only the ASCII space separates parts; other bytes, including stray
@@ -79,9 +84,11 @@ impl Message {
             return Err(ParseError::Empty);
         }
 
-        // Tags are an optional extension this server does not negotiate, but
-        // clients may still send them; ignoring them beats rejecting the line.
-        if rest.starts_with('@') {
+        // Tags are kept whoever sent them; what is done with them (relayed
+        // if client-only and negotiated, or ignored) is the session's call.
+        let mut tags = Vec::new();
+        if let Some(section) = rest.strip_prefix('@') {
+            tags = tags::parse(split_word(section).0);
             rest = after_word(rest).ok_or(ParseError::NoCommand)?;
         }
 
@@ -118,7 +125,7 @@ impl Message {
             rest = tail;
         }
 
-        Ok(Message { prefix, command: command.to_ascii_uppercase(), params })
+        Ok(Message { prefix, command: command.to_ascii_uppercase(), params, tags })
     }
 
     /// Convenience: param i or None.
@@ -327,10 +334,14 @@ mod tests {
     }
 
     #[test]
-    fn tags_skipped() {
-        let m = parsed("@time=2020-01-01T00:00:00Z;msgid=x :srv NOTICE * :hi");
+    fn tags_read_apart_from_the_message() {
+        let mut m = parsed("@time=2020-01-01T00:00:00Z;msgid=x :srv NOTICE * :hi");
+        let keys: Vec<&str> = m.tags.iter().map(|t| t.key.as_str()).collect();
+        assert_eq!(keys, ["time", "msgid"]);
+        m.tags.clear();
         assert_eq!(m, Message::new("NOTICE", strings(&["*", "hi"])).with_prefix("srv"));
-        assert_eq!(parsed("@a=b PING x"), Message::new("PING", strings(&["x"])));
+        let m = parsed("@a=b PING x");
+        assert_eq!((m.command.as_str(), m.params.len(), m.tags.len()), ("PING", 1, 1));
     }
 
     #[test]

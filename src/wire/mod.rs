@@ -11,6 +11,7 @@
 
 pub mod framing;
 pub mod message;
+pub mod tags;
 
 pub use framing::{Frame, LineReader, MAX_LINE_BYTES};
 pub use message::{Message, ParseError, truncate_at_char};

@@ -26,6 +26,10 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 /// The longest line IRC allows, CR LF included.
 pub const MAX_LINE_BYTES: usize = 512;
 
+/// The longest tag section IRCv3 allows a server to send, its `@` and
+/// the space after it included.
+pub const MAX_TAGS_BYTES: usize = 8191;
+
 /// The concurrency models a test body runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Model {
@@ -196,9 +200,16 @@ impl Client {
                 while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
                     let raw: Vec<u8> = self.pending.drain(..=end).collect();
                     // Every test checks this of every line it receives: no
-                    // line chatter writes is longer than IRC allows.
+                    // line chatter writes is longer than IRC allows (the
+                    // IRCv3 tags before it have a limit of their own).
+                    let tags = if raw.first() == Some(&b'@') {
+                        raw.iter().position(|b| *b == b' ').map_or(0, |space| space + 1)
+                    } else {
+                        0
+                    };
+                    assert!(tags <= MAX_TAGS_BYTES, "{}: {tags} bytes of tags", self.nick);
                     assert!(
-                        raw.len() <= MAX_LINE_BYTES,
+                        raw.len() - tags <= MAX_LINE_BYTES,
                         "{}: a {}-byte line: {:?}",
                         self.nick,
                         raw.len(),
@@ -330,6 +341,7 @@ impl Client {
 
 /// The numeric code of a server reply line, if it is one.
 pub fn numeric_of(line: &str) -> Option<&str> {
+    let line = if line.starts_with('@') { line.split_once(' ')?.1 } else { line };
     let mut parts = line.split(' ');
     let first = parts.next()?;
     let code = if first.starts_with(':') { parts.next()? } else { first };

@@ -11,8 +11,12 @@
 use crate::chat::change::Departure;
 use crate::chat::reply::{self, numeric, numeric_bare};
 use crate::chat::state::{Channel, User};
-use crate::chat::{MessageKind, State};
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::chat::caps::Caps;
+use crate::chat::{ConnId, MessageKind, Stamp, State};
 use crate::wire::message::write_line;
+use crate::wire::tags::write_tags;
 
 /// 001–005, LUSERS and MOTD: what an IRC client gets on registering.
 pub fn welcome(state: &State, user: &User) -> Vec<u8> {
@@ -156,6 +160,54 @@ pub fn parted(user: &User, channel: &str, reason: Option<&str>) -> Vec<u8> {
     let mut out = Vec::new();
     write_line(&mut out, Some(&user.prefix()), "PART", &[channel], reason);
     out
+}
+
+/// The capabilities that change how a message is written: see
+/// [`tagged_message`].
+pub const MESSAGE_CAPS: Caps = Caps::MESSAGE_TAGS.with(Caps::SERVER_TIME);
+
+/// A PRIVMSG, NOTICE or TAGMSG as a client with `caps` sees it: `time`
+/// with server-time; `msgid` and the sender's client-only tags with
+/// message-tags. Empty for a TAGMSG to a client without message-tags,
+/// which must not get one.
+pub fn tagged_message(
+    user: &User,
+    from: ConnId,
+    kind: MessageKind,
+    target: &str,
+    text: &str,
+    stamp: &Stamp,
+    caps: Caps,
+) -> Vec<u8> {
+    let tagged = caps.has(Caps::MESSAGE_TAGS);
+    if kind == MessageKind::Tagmsg && !tagged {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let time = caps.has(Caps::SERVER_TIME).then(|| server_time(stamp.at));
+    let id = tagged.then(|| stamp.msgid(from));
+    let server_tags = [("time", time.as_deref()), ("msgid", id.as_deref())];
+    let server_tags = server_tags.into_iter().filter_map(|(k, v)| Some((k, v?)));
+    let client_tags = stamp.tags.iter().filter(|_| tagged).map(|(k, v)| (k.as_str(), v.as_str()));
+    write_tags(&mut out, server_tags.chain(client_tags));
+    if kind == MessageKind::Tagmsg {
+        write_line(&mut out, Some(&user.prefix()), "TAGMSG", &[target], None);
+    } else {
+        write_line(&mut out, Some(&user.prefix()), kind.command(), &[target], Some(text));
+    }
+    out
+}
+
+/// The latest time `humantime` writes (the end of year 9999), in Unix
+/// milliseconds; later stamps (only a corrupt clock makes them) are
+/// written as this.
+const LATEST_MS: u64 = 253_402_300_799_999;
+
+/// server-time's `time`: RFC 3339 in UTC with milliseconds, as
+/// `2024-05-01T12:00:00.000Z`.
+pub fn server_time(at_ms: u64) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(at_ms.min(LATEST_MS));
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 /// PRIVMSG or NOTICE to `target` (a channel's display name or a nick).

@@ -26,10 +26,11 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use crate::chat::caps::Caps;
 use crate::chat::change::{Change, Departure};
 use crate::chat::reply;
 use crate::chat::state::User;
-use crate::chat::{ChannelName, ConnId, Listing, Protocol, State};
+use crate::chat::{ChannelName, ConnId, Listing, MessageKind, Protocol, State};
 
 /// Bytes for one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,27 +168,35 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
                     |_| plain::parted(user, channel.as_str(), *reason),
                 );
             }
-            Change::ChannelMessage { conn, kind, channel, text } => {
+            Change::ChannelMessage { conn, kind, channel, text, stamp } => {
                 let (Some(user), Some(chan)) = (state.user(*conn), state.channel_named(channel)) else {
                     return;
                 };
-                let members = chan.members.keys().copied().filter(|m| m != conn);
-                self.fan_out(
+                let echo = user.caps.has(Caps::ECHO_MESSAGE);
+                let members = chan.members.keys().copied().filter(|m| m != conn || echo);
+                self.fan_out_by_caps(
                     out,
                     members,
-                    || irc::message(user, *kind, chan.name.as_str(), text),
-                    |to| plain::channel_message(user, *kind, text, &chan.name, to),
+                    irc::MESSAGE_CAPS,
+                    |caps| irc::tagged_message(user, *conn, *kind, chan.name.as_str(), text, stamp, caps),
+                    |to| {
+                        let shown = *kind != MessageKind::Tagmsg;
+                        shown.then(|| plain::channel_message(user, *kind, text, &chan.name, to))
+                    },
                 );
             }
-            Change::PrivateMessage { conn, kind, to, text } => {
+            Change::PrivateMessage { conn, kind, to, text, stamp } => {
                 let (Some(user), Some(target)) = (state.user(*conn), state.user(*to)) else {
                     return;
                 };
-                self.fan_out(
+                let echo = user.caps.has(Caps::ECHO_MESSAGE) && to != conn;
+                let recipients = std::iter::once(*to).chain(echo.then_some(*conn));
+                self.fan_out_by_caps(
                     out,
-                    [*to],
-                    || irc::message(user, *kind, target.nick.as_str(), text),
-                    |_| plain::private_message(user, *kind, text),
+                    recipients,
+                    irc::MESSAGE_CAPS,
+                    |caps| irc::tagged_message(user, *conn, *kind, target.nick.as_str(), text, stamp, caps),
+                    |_| (*kind != MessageKind::Tagmsg).then(|| plain::private_message(user, *kind, text)),
                 );
             }
             Change::TargetAway { conn, target } => {
@@ -330,6 +339,51 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
             let bytes = match user.protocol {
                 Protocol::Irc => shared.get_or_insert_with(|| irc_line().into()).clone(),
                 Protocol::Plain => plain::line(&plain_text(user)).into(),
+            };
+            out.items.push(Delivery { to, bytes });
+        }
+    }
+
+    /// Like `fan_out`, for a change whose IRC line depends on the
+    /// recipient's capabilities in `mask`: at most one line is built per
+    /// distinct set of those (a channel message to clients with and
+    /// without server-time is two lines, however many members), each
+    /// shared by every recipient with that set. An empty line, or no
+    /// plain text, means that recipient gets nothing.
+    fn fan_out_by_caps(
+        &self,
+        out: &mut Deliveries,
+        recipients: impl IntoIterator<Item = ConnId>,
+        mask: Caps,
+        irc_line: impl Fn(Caps) -> Vec<u8>,
+        plain_text: impl Fn(&User) -> Option<String>,
+    ) {
+        let mut built: Vec<(Caps, Option<Arc<[u8]>>)> = Vec::new();
+        for to in recipients {
+            if !(self.serves)(to) {
+                continue;
+            }
+            let Some(user) = self.state.user(to) else {
+                continue;
+            };
+            let bytes = match user.protocol {
+                Protocol::Irc => {
+                    let caps = user.caps.only(mask);
+                    let line = match built.iter().find(|(c, _)| *c == caps) {
+                        Some((_, line)) => line.clone(),
+                        None => {
+                            let line = Some(irc_line(caps)).filter(|l| !l.is_empty()).map(Arc::from);
+                            built.push((caps, line.clone()));
+                            line
+                        }
+                    };
+                    let Some(line) = line else { continue };
+                    line
+                }
+                Protocol::Plain => match plain_text(user) {
+                    Some(text) => plain::line(&text).into(),
+                    None => continue,
+                },
             };
             out.items.push(Delivery { to, bytes });
         }

@@ -149,5 +149,8 @@ fn speech(nick: &str, kind: MessageKind, text: &str) -> String {
     match kind {
         MessageKind::Privmsg => format!("{nick}: {text}"),
         MessageKind::Notice => format!("-{nick}- {text}"),
+        // Never shown: `render` sends TAGMSG to clients with message-tags
+        // only, and plain clients negotiate nothing.
+        MessageKind::Tagmsg => String::new(),
     }
 }

@@ -6,7 +6,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::chat::change::{Change, Refusal};
-use crate::chat::{ConnId, Deliveries, Event, MessageKind, Protocol, ServerInfo, State, Target, render};
+use crate::chat::{
+    ConnId, Deliveries, Event, MessageKind, Protocol, ServerInfo, Stamp, State, Target, render,
+};
 
 fn conn(worker: u16, slot: u32) -> ConnId {
     ConnId { worker, slot, generation: 0 }
@@ -20,6 +22,7 @@ fn register(state: &mut State, c: ConnId, nick: &str, protocol: Protocol) {
         realname: "r".into(),
         host: "h".into(),
         protocol,
+        caps: crate::chat::Caps::NONE,
     };
     state.apply(&event, &mut Vec::new());
 }
@@ -29,7 +32,8 @@ fn join(state: &mut State, c: ConnId, channel: &str) {
 }
 
 fn say(c: ConnId, target: &str, text: &str) -> Event {
-    Event::Message { conn: c, kind: MessageKind::Privmsg, target: target.into(), text: text.into() }
+    let stamp = Stamp::default();
+    Event::Message { conn: c, kind: MessageKind::Privmsg, target: target.into(), text: text.into(), stamp }
 }
 
 fn apply_for(state: &mut State, event: &Event, serves: impl Fn(ConnId) -> bool) -> Deliveries {
@@ -127,6 +131,7 @@ fn refusals_go_to_the_actor_in_their_protocol() {
         kind: MessageKind::Notice,
         target: "nobody".into(),
         text: "x".into(),
+        stamp: Stamp::default(),
     };
     let mut changes = Vec::new();
     state.apply(&notice, &mut changes);
@@ -185,6 +190,7 @@ fn registering_over_irc_gets_the_welcome_burst_with_current_counts() {
         realname: "r".into(),
         host: "h".into(),
         protocol: Protocol::Irc,
+        caps: crate::chat::Caps::NONE,
     };
     let out = text(&apply_for(&mut state, &event, |_| true), joiner);
     assert!(out.starts_with(":srv 001 w :Welcome to the chatter Network, w!u@h\r\n"), "{out}");
@@ -192,4 +198,59 @@ fn registering_over_irc_gets_the_welcome_burst_with_current_counts() {
     // #room, #other and #lobby, where the plain users were put.
     assert!(out.contains(" 254 w 3 :channels formed\r\n"), "{out}");
     assert!(out.ends_with(" 422 w :MOTD File is missing\r\n"), "{out}");
+}
+
+/// IRCv3: a tagged message is built once per distinct set of the
+/// capabilities that change it, shared within each, and old clients get
+/// exactly the line they always did.
+#[test]
+fn messages_are_tagged_per_capability_and_shared_per_tag_set() {
+    use crate::chat::Caps;
+    let (mut state, [speaker, a, b, plain, _]) = room();
+    let tagged = Caps::MESSAGE_TAGS.with(Caps::SERVER_TIME);
+    for (c, caps) in [(speaker, Caps::ECHO_MESSAGE), (a, tagged), (b, tagged)] {
+        state.apply(&Event::Caps { conn: c, caps }, &mut Vec::new());
+    }
+    let stamp = Stamp { at: 1_700_000_000_123, id: 7, tags: vec![("+draft/react".into(), "a b;c".into())] };
+    let event = Event::Message {
+        conn: speaker,
+        kind: MessageKind::Privmsg,
+        target: "#room".into(),
+        text: "hi".into(),
+        stamp,
+    };
+    let out = apply_for(&mut state, &event, |_| true);
+    let line =
+        "@time=2023-11-14T22:13:20.123Z;msgid=0-1-0-7;+draft/react=a\\sb\\:c :n0!u@h PRIVMSG #room :hi\r\n";
+    assert_eq!(text(&out, a), line);
+    assert_eq!(text(&out, b), line);
+    let shared: Vec<_> = out.items.iter().filter(|d| d.to == a || d.to == b).collect();
+    assert!(Arc::ptr_eq(&shared[0].bytes, &shared[1].bytes), "one line for one tag set");
+    // The sender has echo-message and nothing else: the plain line.
+    assert_eq!(text(&out, speaker), ":n0!u@h PRIVMSG #room :hi\r\n");
+    assert_eq!(text(&out, plain), "n0: hi\r\n");
+
+    // TAGMSG reaches message-tags clients only.
+    let stamp = Stamp { at: 0, id: 8, tags: vec![("+typing".into(), "active".into())] };
+    let event = Event::Message {
+        conn: a,
+        kind: MessageKind::Tagmsg,
+        target: "#room".into(),
+        text: String::new(),
+        stamp,
+    };
+    let out = apply_for(&mut state, &event, |_| true);
+    assert_eq!(
+        text(&out, b),
+        "@time=1970-01-01T00:00:00.000Z;msgid=0-2-0-8;+typing=active :n1!u@h TAGMSG #room\r\n"
+    );
+    assert_eq!(out.items.len(), 1, "{out:?}");
+}
+
+#[test]
+fn server_time_is_rfc_3339_with_milliseconds() {
+    use crate::chat::render::irc::server_time;
+    assert_eq!(server_time(0), "1970-01-01T00:00:00.000Z");
+    assert_eq!(server_time(951_782_400_007), "2000-02-29T00:00:00.007Z");
+    assert_eq!(server_time(u64::MAX), "9999-12-31T23:59:59.999Z");
 }

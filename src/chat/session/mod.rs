@@ -21,11 +21,13 @@
 //! the session's state, how a line is routed to the right submodule, and
 //! the few helpers more than one of them needs.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
+use crate::chat::caps::Caps;
 use crate::chat::listing::Listing;
 use crate::chat::reply::{self, closing_link, numeric};
-use crate::chat::{ConnId, Event, Nick, Protocol, ServerInfo, State};
+use crate::chat::{ConnId, Event, Nick, Protocol, ServerInfo, Stamp, State};
 use crate::wire::Message;
 use crate::wire::message::write_line;
 
@@ -96,6 +98,16 @@ pub struct Session {
     cap_negotiating: bool,
     /// Wrong OPER credentials given so far (see `irc::operators`).
     oper_attempts: u8,
+    /// The IRCv3 capabilities this client has enabled (see `cap`).
+    caps: Caps,
+    /// Whether the client said `CAP LS 302`: it may get continuation lines.
+    cap_302: bool,
+    /// When the line being handled arrived, in Unix milliseconds (see
+    /// [`Stamp`]).
+    line_at_ms: u64,
+    /// Messages sent so far: the next one's id (see [`Stamp`]). A `Cell`
+    /// because plain handlers only borrow the session.
+    sent: Cell<u64>,
 }
 
 impl Session {
@@ -110,6 +122,10 @@ impl Session {
             user: None,
             cap_negotiating: false,
             oper_attempts: 0,
+            caps: Caps::NONE,
+            cap_302: false,
+            line_at_ms: 0,
+            sent: Cell::new(0),
         }
     }
 
@@ -173,8 +189,11 @@ impl Session {
         );
     }
 
-    /// Handles one line from the client. `now` is Unix seconds.
-    pub fn on_line(&mut self, line: &[u8], state: &State, now: u64, actions: &mut Vec<Action>) {
+    /// Handles one line from the client. `now_ms` is Unix milliseconds;
+    /// handlers see seconds, and messages are stamped with the milliseconds.
+    pub fn on_line(&mut self, line: &[u8], state: &State, now_ms: u64, actions: &mut Vec<Action>) {
+        self.line_at_ms = now_ms;
+        let now = now_ms / 1000;
         let text = String::from_utf8_lossy(line);
         let mut out = Out(actions);
         match (self.protocol, state.user(self.conn)) {
@@ -237,7 +256,16 @@ impl Session {
             realname: realname.to_string(),
             host: self.host.clone(),
             protocol,
+            caps: self.caps,
         }
+    }
+
+    /// The stamp of a message sent now with the sender's client-only
+    /// `tags` (each call is a new message, with its own id).
+    fn stamp(&self, tags: Vec<(String, String)>) -> Stamp {
+        let id = self.sent.get();
+        self.sent.set(id.wrapping_add(1));
+        Stamp { at: self.line_at_ms, id, tags }
     }
 
     /// Says goodbye for `reason` and asks for the connection to be closed.

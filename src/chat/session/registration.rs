@@ -18,7 +18,7 @@ impl Session {
     pub(super) fn irc_registration(&mut self, msg: &Message, state: &State, out: &mut Out) {
         let client = self.client_name(state);
         match msg.command.as_str() {
-            "CAP" => self.cap(msg, &client, out),
+            "CAP" => self.cap(msg, &client, false, out),
             "PASS" => self.take_password(msg, &client, out),
             "NICK" => self.take_nick(msg, &client, out),
             "USER" => self.take_user(msg, &client, out),

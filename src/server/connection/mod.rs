@@ -321,10 +321,11 @@ impl Connection {
     }
 
     /// What a line means, as actions for the model to carry out in order.
-    /// `unix_now` is the wall clock for events that record when.
-    pub fn handle_line(&mut self, frame: Frame, state: &State, unix_now: u64, actions: &mut Vec<Action>) {
+    /// `unix_now_ms` is the wall clock (Unix milliseconds) for events that
+    /// record when.
+    pub fn handle_line(&mut self, frame: Frame, state: &State, unix_now_ms: u64, actions: &mut Vec<Action>) {
         match frame {
-            Frame::Line(line) => self.session.on_line(&line, state, unix_now, actions),
+            Frame::Line(line) => self.session.on_line(&line, state, unix_now_ms, actions),
             Frame::TooLong => self.session.on_too_long(state, actions),
         }
     }

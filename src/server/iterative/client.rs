@@ -21,7 +21,7 @@ use crate::chat::{Action, ConnId, Event, Listing, Nick, Session};
 use crate::server::connection::{
     CLOSE_GRACE, Connection, DisconnectReason, LinePoll, TimeoutOutcome, Transmit, liveness,
 };
-use crate::server::unix_now;
+use crate::server::unix_now_ms;
 
 use super::outbox::{Enqueued, Flusher, Outbox};
 use super::{Hub, Shared, Stamp, ToFlush};
@@ -89,7 +89,7 @@ pub(super) fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> 
             }
             let mut hub = shared.hub();
             actions.clear();
-            connection.handle_line(frame, &hub.state, unix_now(), &mut actions);
+            connection.handle_line(frame, &hub.state, unix_now_ms(), &mut actions);
             let mut close = false;
             for action in actions.drain(..) {
                 match action {

@@ -63,7 +63,7 @@ mod tests {
 
     use super::*;
     use crate::chat::channel::{Flag, ListKind, MAX_MODE_CHANGES, ModeChange};
-    use crate::chat::{ConnId, MessageKind, Protocol};
+    use crate::chat::{Caps, ConnId, MessageKind, Protocol, Stamp};
 
     fn encoded(event: &Event) -> Vec<u8> {
         let mut out = Vec::new();
@@ -86,18 +86,28 @@ mod tests {
     /// Events of the sizes sessions build: a line's worth of text at most.
     fn event() -> impl Strategy<Value = Event> {
         let protocol = prop_oneof![Just(Protocol::Irc), Just(Protocol::Plain)];
-        let kind = prop_oneof![Just(MessageKind::Privmsg), Just(MessageKind::Notice)];
+        let kind =
+            prop_oneof![Just(MessageKind::Privmsg), Just(MessageKind::Notice), Just(MessageKind::Tagmsg)];
         prop_oneof![
-            (conn(), text(30), text(10), text(50), text(20), protocol).prop_map(
-                |(conn, nick, user, realname, host, protocol)| Event::Register {
+            (
+                conn(),
+                text(30),
+                text(10),
+                text(50),
+                text(20),
+                protocol,
+                any::<u16>().prop_map(Caps::from_bits)
+            )
+                .prop_map(|(conn, nick, user, realname, host, protocol, caps)| Event::Register {
                     conn,
                     nick: nick.into(),
                     user,
                     realname,
                     host,
-                    protocol
-                }
-            ),
+                    protocol,
+                    caps
+                }),
+            (conn(), any::<u16>()).prop_map(|(conn, bits)| Event::Caps { conn, caps: Caps::from_bits(bits) }),
             (conn(), text(30)).prop_map(|(conn, nick)| Event::Nick { conn, nick: nick.into() }),
             (conn(), text(50), proptest::option::of(text(23)), any::<u64>()).prop_map(
                 |(conn, channel, key, at)| { Event::Join { conn, channel: channel.into(), key, at } }
@@ -122,12 +132,22 @@ mod tests {
             conn().prop_map(|conn| Event::PartAll { conn }),
             (conn(), text(50), proptest::option::of(text(100)))
                 .prop_map(|(conn, channel, reason)| Event::Part { conn, channel: channel.into(), reason }),
-            (conn(), kind, text(50), text(100)).prop_map(|(conn, kind, target, text)| Event::Message {
-                conn,
+            (
+                conn(),
                 kind,
-                target: target.into(),
-                text
-            }),
+                text(50),
+                text(100),
+                any::<u64>(),
+                any::<u64>(),
+                prop::collection::vec((text(10), text(40)), 0..3)
+            )
+                .prop_map(|(conn, kind, target, text, at, id, tags)| Event::Message {
+                    conn,
+                    kind,
+                    target: target.into(),
+                    text,
+                    stamp: Stamp { at, id, tags },
+                }),
             (conn(), text(50), text(100), any::<u64>()).prop_map(|(conn, channel, topic, at)| Event::Topic {
                 conn,
                 channel: channel.into(),
@@ -173,6 +193,7 @@ mod tests {
             kind: MessageKind::Privmsg,
             target: "#rust".into(),
             text: "x".repeat(MAX_EVENT_BYTES),
+            stamp: Stamp::default(),
         };
         let mut out = vec![0xAA; 3];
         assert!(matches!(encode(&event, &mut out), Err(CodecError::TooLarge(n)) if n > MAX_EVENT_BYTES));
@@ -204,6 +225,9 @@ mod tests {
             "PRIVMSG ",
             "NOTICE ",
             "PRIVMSG #a,b,#c :",
+            "@+a=b;+c=d\\s;label=x PRIVMSG #a,b :",
+            "@+reply=1;+x= TAGMSG #a,b,c,#d ",
+            "@+",
             "TOPIC #a :",
             "PART #a,#b :",
             "QUIT :",
@@ -247,6 +271,12 @@ mod tests {
                 format!("USER {} 0 * :{real}", "u".repeat(20))
             ]),
             name.prop_map(|nick| vec![nick]),
+            (name, text(600)).prop_map(|(nick, real)| vec![
+                "CAP REQ :message-tags echo-message server-time".to_string(),
+                format!("NICK {nick}"),
+                format!("USER {} 0 * :{real}", "u".repeat(20)),
+                "CAP END".to_string(),
+            ]),
         ]
     }
 

@@ -21,7 +21,7 @@ pub(super) fn pong(_: &mut Ctx<'_>) {}
 
 pub(super) fn cap(ctx: &mut Ctx<'_>) {
     let nick = ctx.nick();
-    ctx.session.cap(ctx.message, nick, &mut ctx.out);
+    ctx.session.cap(ctx.message, nick, true, &mut ctx.out);
 }
 
 /// PASS and USER belong to registration, which is over.

@@ -3,8 +3,13 @@
 //! The two differ only in that NOTICE never answers with an error (RFC
 //! 2812: automatic replies must not loop), so they share one function.
 //! Each target becomes its own `Message` event; whether it exists, and who
-//! receives the text, is decided by the directory.
+//! receives the text, is decided by the directory. TAGMSG (IRCv3
+//! message-tags) is the same with tags and no text. A sender with
+//! message-tags has its client-only tags (`+key`) carried in the event's
+//! [`Stamp`](crate::chat::Stamp), to be relayed to recipients that have
+//! the capability too; every other tag a client sends is ignored.
 
+use crate::chat::caps::Caps;
 use crate::chat::names::{MAX_TARGETS, same_name};
 use crate::chat::reply;
 use crate::chat::{Event, MessageKind, Target};
@@ -19,6 +24,24 @@ pub(super) fn notice(ctx: &mut Ctx<'_>) {
     send(ctx, MessageKind::Notice);
 }
 
+pub(super) fn tagmsg(ctx: &mut Ctx<'_>) {
+    send(ctx, MessageKind::Tagmsg);
+}
+
+/// Most client-only tags relayed from one message; the line's 512 bytes
+/// bound their size (and so the event's), this their number.
+const MAX_CLIENT_TAGS: usize = 32;
+
+/// The client-only tags the sender's line carried, if it negotiated
+/// message-tags (a client that did not cannot expect them relayed).
+fn client_tags(ctx: &Ctx<'_>) -> Vec<(String, String)> {
+    if !ctx.session.caps.has(Caps::MESSAGE_TAGS) {
+        return Vec::new();
+    }
+    let tags = ctx.message.tags.iter().filter(|t| t.key.starts_with('+'));
+    tags.take(MAX_CLIENT_TAGS).map(|t| (t.key.clone(), t.value.clone())).collect()
+}
+
 fn send(ctx: &mut Ctx<'_>, kind: MessageKind) {
     let conn = ctx.conn();
     let quiet = kind == MessageKind::Notice;
@@ -29,7 +52,8 @@ fn send(ctx: &mut Ctx<'_>, kind: MessageKind) {
         }
         return;
     };
-    let Some(text) = ctx.message.param(1).filter(|t| !t.is_empty()) else {
+    let text = if kind == MessageKind::Tagmsg { Some("") } else { ctx.message.param(1) };
+    let Some(text) = text.filter(|t| kind == MessageKind::Tagmsg || !t.is_empty()) else {
         if !quiet {
             ctx.numeric(reply::ERR_NOTEXTTOSEND, &[], "No text to send");
         }
@@ -39,6 +63,7 @@ fn send(ctx: &mut Ctx<'_>, kind: MessageKind) {
     // ones are served, the first one too many gets 407). Earlier targets
     // are compared in place: the usual message has one target and costs
     // no allocation for this.
+    let tags = client_tags(ctx);
     let mut served = 0;
     for (i, target) in targets.split(',').enumerate().filter(|(_, t)| !t.is_empty()) {
         if targets.split(',').take(i).any(|earlier| same_name(earlier, target)) {
@@ -52,6 +77,7 @@ fn send(ctx: &mut Ctx<'_>, kind: MessageKind) {
         }
         served += 1;
         let target = Target::new(target);
-        ctx.out.event(Event::Message { conn, kind, target, text: text.to_string() });
+        let stamp = ctx.session.stamp(tags.clone());
+        ctx.out.event(Event::Message { conn, kind, target, text: text.to_string(), stamp });
     }
 }

@@ -46,6 +46,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("PING", connection::ping),
     ("PONG", connection::pong),
     ("NOTICE", messaging::notice),
+    ("TAGMSG", messaging::tagmsg),
     ("JOIN", channels::join),
     ("PART", channels::part),
     ("MODE", mode::mode),
@@ -140,7 +141,7 @@ mod tests {
         for name in [
             "PING", "PONG", "CAP", "PASS", "USER", "NICK", "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES",
             "TOPIC", "QUIT", "MOTD", "LUSERS", "VERSION", "TIME", "MODE", "WHO", "WHOIS", "AWAY", "USERHOST",
-            "ISON", "LIST", "KICK", "INVITE", "OPER", "KILL", "WALLOPS",
+            "ISON", "LIST", "KICK", "INVITE", "OPER", "KILL", "WALLOPS", "TAGMSG",
         ] {
             assert!(handler(name).is_some(), "no handler for {name}");
         }

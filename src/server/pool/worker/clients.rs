@@ -19,7 +19,7 @@ use crate::server::connection::{
 };
 use crate::server::listener::{ACCEPT_BACKOFF, AcceptStep};
 use crate::server::sendq::{Flush, SendQueue};
-use crate::server::unix_now;
+use crate::server::unix_now_ms;
 use crate::wire::Frame;
 
 use super::conn::{CellClients, Conn};
@@ -198,7 +198,7 @@ impl<'a> Worker<'a> {
     pub(super) fn handle_frame(&mut self, slot: u32, frame: Frame) {
         let Some(conn) = self.conns.get_mut(&slot) else { return };
         let mut actions = Vec::new();
-        conn.connection.handle_line(frame, &self.state, unix_now(), &mut actions);
+        conn.connection.handle_line(frame, &self.state, unix_now_ms(), &mut actions);
         self.run_actions(slot, actions.into());
     }
 
