@@ -62,7 +62,8 @@ impl MessageKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// Claim `nick` and become a user. Loses to an earlier claim of the same
-    /// nick; the loser is told and stays unregistered.
+    /// nick; the loser is told and stays unregistered. `at` is the signon
+    /// time WHOIS shows (317).
     Register {
         conn: ConnId,
         nick: Nick,
@@ -70,6 +71,7 @@ pub enum Event {
         realname: String,
         host: String,
         protocol: Protocol,
+        at: u64,
     },
     Nick {
         conn: ConnId,
@@ -92,11 +94,14 @@ pub enum Event {
         channel: ChannelName,
         reason: Option<String>,
     },
+    /// PRIVMSG or NOTICE; `at` is when it was said, the end of the
+    /// sender's idle time (WHOIS 317, WHOX `l`).
     Message {
         conn: ConnId,
         kind: MessageKind,
         target: Target,
         text: String,
+        at: u64,
     },
     Topic {
         conn: ConnId,

@@ -204,6 +204,7 @@ mod tests {
                 realname: "r".into(),
                 host: "h".into(),
                 protocol: Protocol::Irc,
+                at: 0,
             });
             apply(Event::Join { conn: conn(slot), channel: "#big".into(), key: None, at: 0 });
         }

@@ -31,6 +31,9 @@ use crate::chat::names::{TOPIC_LEN, truncate_at_char};
 use crate::chat::{ChannelName, ConnId, Event, MessageKind, Nick, Protocol, ServerInfo, Target};
 
 mod ops;
+pub mod whowas;
+
+use whowas::{WasUser, Whowas};
 
 /// The channel plain clients are put in when they arrive.
 pub const LOBBY: &str = "#lobby";
@@ -60,12 +63,30 @@ pub struct User {
     /// Channels the user is invited to and has not joined since (each
     /// channel's `invited` names the user back), for INVITE's list.
     pub invites: BTreeSet<ChannelName>,
+    /// When the user registered (Unix seconds, from the event).
+    pub signon: u64,
+    /// When the user last sent a message: idle time runs from here.
+    pub last_active: u64,
 }
 
 impl User {
     /// `nick!user@host`, the source of everything the user does.
     pub fn prefix(&self) -> String {
         format!("{}!{}@{}", self.nick, self.user, self.host)
+    }
+
+    /// Seconds since the user last said something, at `now`.
+    pub fn idle(&self, now: u64) -> u64 {
+        now.saturating_sub(self.last_active)
+    }
+
+    fn was(&self) -> WasUser {
+        WasUser {
+            nick: self.nick.clone(),
+            user: self.user.clone(),
+            host: self.host.clone(),
+            realname: self.realname.clone(),
+        }
     }
 }
 
@@ -81,6 +102,11 @@ pub struct State {
     channels: BTreeMap<ChannelName, Channel>,
     /// The most users there have been at once (LUSERS 265/266).
     peak_users: usize,
+    /// Every user's id in order: the cursor of a WHO over all users (a
+    /// `Listing`), which the hash map cannot give.
+    order: BTreeSet<ConnId>,
+    /// Who had the nicks given up lately (WHOWAS).
+    whowas: Whowas,
 }
 
 impl State {
@@ -91,6 +117,8 @@ impl State {
             nicks: HashMap::new(),
             channels: BTreeMap::new(),
             peak_users: 0,
+            order: BTreeSet::new(),
+            whowas: Whowas::default(),
         }
     }
 
@@ -137,6 +165,27 @@ impl State {
         self.channels.range::<ChannelName, _>((from, Bound::Unbounded))
     }
 
+    /// Users in order of connection id, from `from` on (a listing's cursor).
+    pub fn users_from(&self, from: Bound<ConnId>) -> impl Iterator<Item = (ConnId, &User)> {
+        self.order.range((from, Bound::Unbounded)).filter_map(|c| self.users.get(c).map(|u| (*c, u)))
+    }
+
+    /// Who had `nick` lately, the most recent first.
+    pub fn whowas<'a>(&'a self, nick: &Nick) -> impl Iterator<Item = &'a WasUser> + 'a {
+        self.whowas.lookup(nick)
+    }
+
+    /// Whether `a` and `b` are in a channel together (or are one user):
+    /// what lets one see the other through user mode +i.
+    pub fn share_channel(&self, a: ConnId, b: ConnId) -> bool {
+        if a == b {
+            return true;
+        }
+        let (Some(ua), Some(ub)) = (self.users.get(&a), self.users.get(&b)) else { return false };
+        let (small, other) = if ua.channels.len() <= ub.channels.len() { (ua, b) } else { (ub, a) };
+        small.channels.iter().any(|c| self.channels.get(c).is_some_and(|chan| chan.is_member(other)))
+    }
+
     /// The most users there have been at once since the server started.
     pub fn peak_users(&self) -> usize {
         self.peak_users
@@ -153,7 +202,8 @@ impl State {
             .iter()
             .map(|(c, u)| {
                 let channels: BTreeSet<&str> = u.channels.iter().map(ChannelName::key).collect();
-                format!("{c:?}={}:{channels:?}:{:?}", u.nick, u.invites)
+                let times = (u.signon, u.last_active);
+                format!("{c:?}={}:{channels:?}:{:?}:{times:?}", u.nick, u.invites)
             })
             .collect();
         users.sort();
@@ -166,15 +216,15 @@ impl State {
                 format!("{}:{:?}:{topic:?}:{}:{:?}:{lists:?}", k.key(), c.members, c.created_at, c.modes)
             })
             .collect();
-        format!("{users:?}|{channels:?}")
+        format!("{users:?}|{channels:?}|{}", self.whowas.digest())
     }
 
     /// Records `event` and appends what it did to `changes`, in the order
     /// its consequences are to be sent.
     pub fn apply<'e>(&mut self, event: &'e Event, changes: &mut Vec<Change<'e>>) {
         match event {
-            Event::Register { conn, nick, user, realname, host, protocol } => {
-                self.register(changes, *conn, nick, user, realname, host, *protocol)
+            Event::Register { conn, nick, user, realname, host, protocol, at } => {
+                self.register(changes, *conn, nick, user, realname, host, *protocol, *at)
             }
             Event::Nick { conn, nick } => self.change_nick(changes, *conn, nick),
             Event::Join { conn, channel, key, at } => self.join(changes, *conn, channel, key.as_deref(), *at),
@@ -192,7 +242,12 @@ impl State {
                     self.leave(changes, *conn, channel, reason.as_deref());
                 }
             }
-            Event::Message { conn, kind, target, text } => self.message(changes, *conn, *kind, target, text),
+            Event::Message { conn, kind, target, text, at } => {
+                if let Some(user) = self.users.get_mut(conn) {
+                    user.last_active = user.last_active.max(*at);
+                }
+                self.message(changes, *conn, *kind, target, text)
+            }
             Event::Topic { conn, channel, topic, at } => self.set_topic(changes, *conn, channel, topic, *at),
             Event::Mode { conn, channel, changes: modes, at } => {
                 self.set_modes(changes, *conn, channel, modes, *at)
@@ -229,6 +284,7 @@ impl State {
         realname: &str,
         host: &str,
         protocol: Protocol,
+        at: u64,
     ) {
         if self.users.contains_key(&conn) {
             return;
@@ -251,8 +307,11 @@ impl State {
                 away: None,
                 invisible: false,
                 invites: BTreeSet::new(),
+                signon: at,
+                last_active: at,
             },
         );
+        self.order.insert(conn);
         self.peak_users = self.peak_users.max(self.users.len());
         changes.push(Change::Registered { conn });
         if protocol == Protocol::Plain {
@@ -289,6 +348,10 @@ impl State {
             return;
         }
         let old_prefix = user.prefix();
+        // A change of case keeps the nick: nothing was given up.
+        if user.nick != *nick {
+            self.whowas.record(user.was());
+        }
         let mut recipients = self.neighbours(conn);
         recipients.insert(conn);
         let Some(user) = self.users.get_mut(&conn) else {
@@ -513,6 +576,8 @@ impl State {
         let Some(user) = self.users.remove(&conn) else {
             return;
         };
+        self.order.remove(&conn);
+        self.whowas.record(user.was());
         let prefix = user.prefix();
         let mut channels = Vec::with_capacity(user.channels.len());
         // The user's names are the channels' own (see `User::channels`), so

@@ -27,6 +27,7 @@ fn register(c: ConnId, nick: &str, protocol: Protocol) -> Event {
         realname: nick.into(),
         host: "host".into(),
         protocol,
+        at: 0,
     }
 }
 
@@ -164,7 +165,12 @@ fn any_event() -> impl Strategy<Value = Event> {
     let protocol = prop::sample::select(vec![Protocol::Irc, Protocol::Plain]);
     let keys = prop::sample::select(vec!["k1".to_string(), "k2".to_string()]);
     prop_oneof![
-        (conns.clone(), nicks.clone(), protocol).prop_map(|(c, n, p)| register(c, n, p)),
+        (conns.clone(), nicks.clone(), protocol, 0u64..100).prop_map(|(c, n, p, at)| match register(c, n, p) {
+            Event::Register { conn, nick, user, realname, host, protocol, .. } => {
+                Event::Register { conn, nick, user, realname, host, protocol, at }
+            }
+            other => other,
+        }),
         (conns.clone(), nicks.clone()).prop_map(|(c, n)| Event::Nick { conn: c, nick: n.into() }),
         (conns.clone(), chans.clone(), prop::option::of(keys.clone()), 0u64..3)
             .prop_map(|(c, ch, key, at)| Event::Join { conn: c, channel: ch.into(), key, at }),
@@ -184,17 +190,19 @@ fn any_event() -> impl Strategy<Value = Event> {
             reason: None
         }),
         conns.clone().prop_map(|c| Event::PartAll { conn: c }),
-        (conns.clone(), chans.clone(), "[a-z ]{0,8}").prop_map(|(c, ch, t)| Event::Message {
+        (conns.clone(), chans.clone(), "[a-z ]{0,8}", 0u64..100).prop_map(|(c, ch, t, at)| Event::Message {
             conn: c,
             kind: MessageKind::Privmsg,
             target: ch.into(),
             text: t,
+            at,
         }),
-        (conns.clone(), nicks, "[a-z]{1,8}").prop_map(|(c, n, t)| Event::Message {
+        (conns.clone(), nicks.clone(), "[a-z]{1,8}", 0u64..100).prop_map(|(c, n, t, at)| Event::Message {
             conn: c,
             kind: MessageKind::Notice,
             target: n.into(),
             text: t,
+            at,
         }),
         (conns.clone(), chans, "[a-z]{0,8}").prop_map(|(c, ch, t)| Event::Topic {
             conn: c,

@@ -20,6 +20,7 @@ fn register(state: &mut State, c: ConnId, nick: &str, protocol: Protocol) {
         realname: "r".into(),
         host: "h".into(),
         protocol,
+        at: 0,
     };
     state.apply(&event, &mut Vec::new());
 }
@@ -29,7 +30,7 @@ fn join(state: &mut State, c: ConnId, channel: &str) {
 }
 
 fn say(c: ConnId, target: &str, text: &str) -> Event {
-    Event::Message { conn: c, kind: MessageKind::Privmsg, target: target.into(), text: text.into() }
+    Event::Message { conn: c, kind: MessageKind::Privmsg, target: target.into(), text: text.into(), at: 0 }
 }
 
 fn apply_for(state: &mut State, event: &Event, serves: impl Fn(ConnId) -> bool) -> Deliveries {
@@ -127,6 +128,7 @@ fn refusals_go_to_the_actor_in_their_protocol() {
         kind: MessageKind::Notice,
         target: "nobody".into(),
         text: "x".into(),
+        at: 0,
     };
     let mut changes = Vec::new();
     state.apply(&notice, &mut changes);
@@ -185,6 +187,7 @@ fn registering_over_irc_gets_the_welcome_burst_with_current_counts() {
         realname: "r".into(),
         host: "h".into(),
         protocol: Protocol::Irc,
+        at: 0,
     };
     let out = text(&apply_for(&mut state, &event, |_| true), joiner);
     assert!(out.starts_with(":srv 001 w :Welcome to the chatter Network, w!u@h\r\n"), "{out}");

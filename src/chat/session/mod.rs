@@ -94,6 +94,10 @@ pub struct Session {
     user: Option<(String, String)>,
     /// Between CAP LS/REQ and CAP END registration waits, as the spec says.
     cap_negotiating: bool,
+    /// The time of the line being handled (Unix seconds, as `on_line` was
+    /// given it), kept so that registration, wherever it completes (NICK,
+    /// USER, CAP END), dates the user's signon.
+    now: u64,
 }
 
 impl Session {
@@ -107,6 +111,7 @@ impl Session {
             nick: None,
             user: None,
             cap_negotiating: false,
+            now: 0,
         }
     }
 
@@ -173,6 +178,7 @@ impl Session {
     /// Handles one line from the client. `now` is Unix seconds.
     pub fn on_line(&mut self, line: &[u8], state: &State, now: u64, actions: &mut Vec<Action>) {
         let text = String::from_utf8_lossy(line);
+        self.now = now;
         let mut out = Out(actions);
         match (self.protocol, state.user(self.conn)) {
             (Some(Protocol::Plain), Some(user)) => self.plain_line(&text, user, state, now, out),
@@ -234,6 +240,7 @@ impl Session {
             realname: realname.to_string(),
             host: self.host.clone(),
             protocol,
+            at: self.now,
         }
     }
 

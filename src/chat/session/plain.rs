@@ -127,6 +127,7 @@ impl Session {
                     kind: MessageKind::Privmsg,
                     target: Target::Channel(channel),
                     text: text.to_string(),
+                    at: now,
                 }),
                 None => plain(out.buf(), NO_ROOM_TO_SPEAK),
             }
@@ -272,6 +273,7 @@ fn msg(ctx: &mut Ctx<'_>) {
             kind: MessageKind::Privmsg,
             target: Target::new(target),
             text: text.to_string(),
+            at: ctx.now,
         }),
         _ => plain(ctx.out.buf(), "! Usage: /msg NAME text"),
     }
@@ -290,6 +292,7 @@ fn me(ctx: &mut Ctx<'_>) {
             kind: MessageKind::Privmsg,
             target: Target::Channel(channel),
             text: format!("\u{1}ACTION {}\u{1}", ctx.rest),
+            at: ctx.now,
         }),
         None => plain(ctx.out.buf(), NO_ROOM_TO_SPEAK),
     }

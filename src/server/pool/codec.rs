@@ -88,14 +88,15 @@ mod tests {
         let protocol = prop_oneof![Just(Protocol::Irc), Just(Protocol::Plain)];
         let kind = prop_oneof![Just(MessageKind::Privmsg), Just(MessageKind::Notice)];
         prop_oneof![
-            (conn(), text(30), text(10), text(50), text(20), protocol).prop_map(
-                |(conn, nick, user, realname, host, protocol)| Event::Register {
+            (conn(), text(30), text(10), text(50), text(20), protocol, any::<u64>()).prop_map(
+                |(conn, nick, user, realname, host, protocol, at)| Event::Register {
                     conn,
                     nick: nick.into(),
                     user,
                     realname,
                     host,
-                    protocol
+                    protocol,
+                    at
                 }
             ),
             (conn(), text(30)).prop_map(|(conn, nick)| Event::Nick { conn, nick: nick.into() }),
@@ -122,11 +123,8 @@ mod tests {
             conn().prop_map(|conn| Event::PartAll { conn }),
             (conn(), text(50), proptest::option::of(text(100)))
                 .prop_map(|(conn, channel, reason)| Event::Part { conn, channel: channel.into(), reason }),
-            (conn(), kind, text(50), text(100)).prop_map(|(conn, kind, target, text)| Event::Message {
-                conn,
-                kind,
-                target: target.into(),
-                text
+            (conn(), kind, text(50), text(100), any::<u64>()).prop_map(|(conn, kind, target, text, at)| {
+                Event::Message { conn, kind, target: target.into(), text, at }
             }),
             (conn(), text(50), text(100), any::<u64>()).prop_map(|(conn, channel, topic, at)| Event::Topic {
                 conn,
@@ -165,6 +163,7 @@ mod tests {
             kind: MessageKind::Privmsg,
             target: "#rust".into(),
             text: "x".repeat(MAX_EVENT_BYTES),
+            at: 0,
         };
         let mut out = vec![0xAA; 3];
         assert!(matches!(encode(&event, &mut out), Err(CodecError::TooLarge(n)) if n > MAX_EVENT_BYTES));

@@ -52,6 +52,6 @@ fn send(ctx: &mut Ctx<'_>, kind: MessageKind) {
         }
         served += 1;
         let target = Target::new(target);
-        ctx.out.event(Event::Message { conn, kind, target, text: text.to_string() });
+        ctx.out.event(Event::Message { conn, kind, target, text: text.to_string(), at: ctx.now });
     }
 }

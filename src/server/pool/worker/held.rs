@@ -202,6 +202,7 @@ mod tests {
             realname: "Phoenix".into(),
             host: "127.0.0.1".into(),
             protocol: Protocol::Irc,
+            at: 0,
         }
     }
 
