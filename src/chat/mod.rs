@@ -30,6 +30,7 @@ pub mod render;
 pub mod reply;
 pub mod session;
 pub mod state;
+pub mod who;
 
 pub use change::{Change, Departure, Refusal};
 pub use event::{ConnId, Event, MAX_EVENT_BYTES, MessageKind, Protocol};

@@ -51,6 +51,7 @@ pub const RPL_EXCEPTLIST: u16 = 348;
 pub const RPL_ENDOFEXCEPTLIST: u16 = 349;
 pub const RPL_VERSION: u16 = 351;
 pub const RPL_WHOREPLY: u16 = 352;
+pub const RPL_WHOSPCRPL: u16 = 354;
 pub const RPL_NAMREPLY: u16 = 353;
 pub const RPL_ENDOFNAMES: u16 = 366;
 pub const RPL_BANLIST: u16 = 367;
@@ -217,6 +218,7 @@ fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
         format!("MAXLIST=b:{MAX_LIST_ENTRIES},e:{MAX_LIST_ENTRIES},I:{MAX_LIST_ENTRIES}"),
         format!("KEYLEN={KEY_LEN}"),
         format!("TARGMAX=KICK:{KICK_TARGETS},NAMES:{MAX_TARGETS},NOTICE:{MAX_TARGETS},PRIVMSG:{MAX_TARGETS}"),
+        "WHOX".into(),
     ]
 }
 

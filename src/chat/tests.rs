@@ -165,11 +165,13 @@ fn any_event() -> impl Strategy<Value = Event> {
     let protocol = prop::sample::select(vec![Protocol::Irc, Protocol::Plain]);
     let keys = prop::sample::select(vec!["k1".to_string(), "k2".to_string()]);
     prop_oneof![
-        (conns.clone(), nicks.clone(), protocol, 0u64..100).prop_map(|(c, n, p, at)| match register(c, n, p) {
-            Event::Register { conn, nick, user, realname, host, protocol, .. } => {
-                Event::Register { conn, nick, user, realname, host, protocol, at }
+        (conns.clone(), nicks.clone(), protocol, 0u64..100).prop_map(|(c, n, p, at)| {
+            match register(c, n, p) {
+                Event::Register { conn, nick, user, realname, host, protocol, .. } => {
+                    Event::Register { conn, nick, user, realname, host, protocol, at }
+                }
+                other => other,
             }
-            other => other,
         }),
         (conns.clone(), nicks.clone()).prop_map(|(c, n)| Event::Nick { conn: c, nick: n.into() }),
         (conns.clone(), chans.clone(), prop::option::of(keys.clone()), 0u64..3)

@@ -8,23 +8,32 @@ use crate::chat::listing::Listing;
 use crate::chat::names::is_channel_target;
 use crate::chat::reply::{self, numeric};
 use crate::chat::state::User;
+use crate::chat::who::WhoQuery;
 
 use super::Ctx;
 
-/// WHO of a channel can be long, so it is a `Listing`; WHO of a nick is at
-/// most one line.
+/// WHO <mask> [o][%fields[,token]]: WHO of a channel or of a mask can be
+/// long, so it is a `Listing`; WHO of one nick is at most one line, and
+/// shows the user even if +i (a nick is not a search). A word that is no
+/// one's nick is a mask still: `WHO 127.0.0.1` finds users by host.
 pub(super) fn who(ctx: &mut Ctx<'_>) {
     let (nick, state) = (ctx.nick(), ctx.state);
     let server = ctx.session.info.name.as_str();
-    let mask = ctx.message.param(0).unwrap_or("*");
+    let mask = ctx.message.param(0).filter(|m| !m.is_empty()).unwrap_or("*");
+    let query = WhoQuery::parse(mask, ctx.message.param(1), ctx.now);
     if is_channel_target(mask) {
-        ctx.out.listing(Listing::who(mask, mask));
+        ctx.out.listing(Listing::who(mask, query));
         return;
     }
-    if let Some(user) = state.find_nick(mask).and_then(|c| state.user(c)) {
-        reply::who_line(ctx.out.buf(), server, nick, "*", user, "");
+    let exact = if query.is_pattern() { None } else { state.find_nick(mask).and_then(|c| state.user(c)) };
+    let Some(user) = exact else {
+        ctx.out.listing(Listing::who_mask(query));
+        return;
+    };
+    if !query.operators_only {
+        query.write_line(ctx.out.buf(), server, nick, "*", user, "");
     }
-    numeric(ctx.out.buf(), server, reply::RPL_ENDOFWHO, nick, &[mask], "End of WHO list");
+    query.write_end(ctx.out.buf(), server, nick);
 }
 
 /// WHOIS [server] nick: the nick is the last parameter.
