@@ -111,4 +111,128 @@ fn whox_fields_and_token(model: Model) {
     assert_eq!(numerics(&masked, "354"), ["bob bob"]);
 }
 
-all_models!(who_masks_flags_and_invisibility, whox_fields_and_token);
+fn whois_shows_channels_away_idle_and_signon(model: Model) {
+    let server = start(model);
+    let mut alice = Client::register(&server, "alice");
+    let mut bob = Client::register(&server, "bob");
+    alice.join("#open");
+    alice.join("#hidden");
+    alice.send("MODE #hidden +s");
+    alice.expect_line("MODE #hidden +s");
+    bob.join("#open");
+    alice.send("AWAY :gone fishing");
+    alice.expect_numeric("306");
+
+    let whois = ask(&mut bob, "WHOIS Alice");
+    let codes: Vec<&str> = whois.iter().filter_map(|l| numeric_of(l)).collect();
+    assert_eq!(codes, ["311", "319", "312", "301", "317", "318"], "{whois:?}");
+    assert_eq!(numerics(&whois, "311"), ["alice alice 127.0.0.1 * :alice Test"]);
+    // The secret channel is hidden from bob, who is not in it.
+    assert_eq!(numerics(&whois, "319"), ["alice :@#open"]);
+    assert_eq!(numerics(&whois, "312"), [format!("alice {SERVER} :chatter")]);
+    assert_eq!(numerics(&whois, "301"), ["alice :gone fishing"]);
+    let idle = &numerics(&whois, "317")[0];
+    let fields: Vec<&str> = idle.split(' ').collect();
+    assert!(fields[1].parse::<u64>().unwrap() < 60, "{idle}");
+    assert!(fields[2].parse::<u64>().unwrap() > 1_600_000_000, "signon is a Unix time: {idle}");
+    assert_eq!(numerics(&whois, "318"), ["Alice :End of /WHOIS list"]);
+    // Her own WHOIS shows the secret channel too.
+    assert_eq!(numerics(&ask(&mut alice, "WHOIS alice"), "319"), ["alice :@#hidden @#open"]);
+
+    // With a server or a nick as target, several nicks, and the errors.
+    for line in [format!("WHOIS {SERVER} alice"), "WHOIS bob alice".into(), "WHOIS IRC.TEST alice".into()] {
+        assert_eq!(numerics(&ask(&mut bob, &line), "311").len(), 1, "{line}");
+    }
+    let two = ask(&mut bob, "WHOIS alice,nobody,bob");
+    assert_eq!(numerics(&two, "311").len(), 2);
+    assert_eq!(numerics(&two, "401"), ["nobody :No such nick/channel"]);
+    assert_eq!(numerics(&two, "318"), ["alice,nobody,bob :End of /WHOIS list"]);
+    assert_eq!(
+        ask(&mut bob, "WHOIS nobody"),
+        [
+            format!(":{SERVER} 401 bob nobody :No such nick/channel"),
+            format!(":{SERVER} 318 bob nobody :End of /WHOIS list")
+        ]
+    );
+    assert_eq!(
+        ask(&mut bob, "WHOIS elsewhere.example alice"),
+        [format!(":{SERVER} 402 bob elsewhere.example :No such server")]
+    );
+    assert_eq!(ask(&mut bob, "WHOIS"), [format!(":{SERVER} 431 bob :No nickname given")]);
+
+    // +i hides her channels from those who share none of them.
+    let mut carol = Client::register(&server, "carol");
+    alice.send("MODE alice +i");
+    alice.expect_line("MODE alice :+i");
+    assert!(numerics(&ask(&mut carol, "WHOIS alice"), "319").is_empty());
+    assert_eq!(numerics(&ask(&mut bob, "WHOIS alice"), "319"), ["alice :@#open"]);
+}
+
+fn whois_idle_time_starts_at_the_last_message(model: Model) {
+    let server = start(model);
+    let mut alice = Client::register(&server, "alice");
+    let mut bob = Client::register(&server, "bob");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let idle = |bob: &mut Client| -> u64 {
+        let whois = ask(bob, "WHOIS alice");
+        numerics(&whois, "317")[0].split(' ').nth(1).unwrap().parse().unwrap()
+    };
+    assert!(idle(&mut bob) >= 2);
+    alice.send("PRIVMSG bob :hi");
+    bob.expect_line("PRIVMSG bob :hi");
+    assert!(idle(&mut bob) < 2);
+}
+
+fn whowas_remembers_who_left_and_who_renamed(model: Model) {
+    let server = start(model);
+    let mut asker = Client::register(&server, "asker");
+    for ident in ["first", "second"] {
+        let mut gone = server.connect();
+        gone.send("NICK gone");
+        gone.send(&format!("USER {ident} 0 * :Gone {ident}"));
+        gone.expect_numeric("001");
+        gone.send("QUIT :bye");
+        gone.read_to_close();
+    }
+    let mut renamer = Client::register(&server, "oldname");
+    renamer.send("NICK newname");
+    renamer.expect_line("NICK :newname");
+
+    // Wait until the directory has seen the second quit.
+    wait_until("the second quit", || numerics(&ask(&mut asker, "WHOWAS gone"), "314").len() == 2);
+    let all = ask(&mut asker, "WHOWAS GONE");
+    assert_eq!(
+        numerics(&all, "314"),
+        ["gone second 127.0.0.1 * :Gone second", "gone first 127.0.0.1 * :Gone first"],
+        "the most recent first"
+    );
+    assert_eq!(numerics(&all, "312"), [format!("gone {SERVER} :chatter"), format!("gone {SERVER} :chatter")]);
+    assert_eq!(numerics(&all, "369"), ["GONE :End of WHOWAS"]);
+    assert_eq!(numerics(&ask(&mut asker, "WHOWAS gone 1"), "314"), ["gone second 127.0.0.1 * :Gone second"]);
+    for count in ["0", "-1", "x"] {
+        assert_eq!(numerics(&ask(&mut asker, &format!("WHOWAS gone {count}")), "314").len(), 2, "{count}");
+    }
+    assert_eq!(
+        numerics(&ask(&mut asker, "WHOWAS oldname"), "314"),
+        ["oldname oldname 127.0.0.1 * :oldname Test"]
+    );
+    let both = ask(&mut asker, "WHOWAS oldname,newname");
+    assert_eq!(numerics(&both, "406"), ["newname :There was no such nickname"]);
+    assert_eq!(numerics(&both, "369"), ["oldname :End of WHOWAS", "newname :End of WHOWAS"]);
+    assert_eq!(
+        ask(&mut asker, "WHOWAS nobody"),
+        [
+            format!(":{SERVER} 406 asker nobody :There was no such nickname"),
+            format!(":{SERVER} 369 asker nobody :End of WHOWAS")
+        ]
+    );
+    assert_eq!(ask(&mut asker, "WHOWAS"), [format!(":{SERVER} 431 asker :No nickname given")]);
+}
+
+all_models!(
+    who_masks_flags_and_invisibility,
+    whox_fields_and_token,
+    whois_shows_channels_away_idle_and_signon,
+    whois_idle_time_starts_at_the_last_message,
+    whowas_remembers_who_left_and_who_renamed,
+);

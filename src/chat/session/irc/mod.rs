@@ -57,6 +57,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("NAMES", channels::names),
     ("LIST", channels::list),
     ("WHOIS", queries::whois),
+    ("WHOWAS", queries::whowas),
     ("USERHOST", queries::userhost),
     ("ISON", queries::ison),
     ("MOTD", queries::motd),
@@ -136,7 +137,7 @@ mod tests {
         for name in [
             "PING", "PONG", "CAP", "PASS", "USER", "NICK", "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES",
             "TOPIC", "QUIT", "MOTD", "LUSERS", "VERSION", "TIME", "MODE", "WHO", "WHOIS", "AWAY", "USERHOST",
-            "ISON", "LIST", "KICK", "INVITE",
+            "ISON", "LIST", "KICK", "INVITE", "WHOWAS",
         ] {
             assert!(handler(name).is_some(), "no handler for {name}");
         }
