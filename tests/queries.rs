@@ -229,7 +229,86 @@ fn whowas_remembers_who_left_and_who_renamed(model: Model) {
     assert_eq!(ask(&mut asker, "WHOWAS"), [format!(":{SERVER} 431 asker :No nickname given")]);
 }
 
+/// The channels named by the 322s in `lines`, sorted.
+fn listed(lines: &[String]) -> Vec<String> {
+    let mut channels: Vec<String> =
+        numerics(lines, "322").iter().map(|l| l.split(' ').next().unwrap().to_string()).collect();
+    channels.sort();
+    channels
+}
+
+fn list_with_elist_filters(model: Model) {
+    let server = start(model);
+    let mut alice = Client::register(&server, "alice");
+    let mut bob = Client::register(&server, "bob");
+    let mut carol = Client::register(&server, "carol");
+    alice.join("#chan1");
+    alice.join("#chan2");
+    alice.join("#secret");
+    alice.send("MODE #secret +s");
+    alice.expect_line("MODE #secret +s");
+    bob.join("#chan2");
+    let isupport: String = carol.seen.iter().filter(|l| numeric_of(l) == Some("005")).cloned().collect();
+    assert!(isupport.contains(" ELIST=CMNTU ") && isupport.contains(" SAFELIST"), "{isupport}");
+
+    let all = ask(&mut carol, "LIST");
+    assert_eq!(listed(&all), ["#chan1", "#chan2"]);
+    assert_eq!(numerics(&all, "321").len(), 1);
+    assert_eq!(numerics(&all, "323"), [":End of /LIST"]);
+    for (filter, expected) in [
+        ("*an1", &["#chan1"][..]),
+        ("#c*n2", &["#chan2"]),
+        ("#chan1,#CHAN2", &["#chan1", "#chan2"]),
+        ("*an3", &[]),
+        ("!*an1", &["#chan2"]),
+        ("!#ch*", &[]),
+        (">1", &["#chan2"]),
+        ("<2", &["#chan1"]),
+        ("* >0,<100", &["#chan1", "#chan2"]),
+        ("C<10", &["#chan1", "#chan2"]),
+        ("C>10", &[]),
+        ("T<10", &[]),
+        ("#nonexistent", &[]),
+        ("#secret", &[]),
+    ] {
+        let reply = ask(&mut carol, &format!("LIST {filter}"));
+        assert_eq!(listed(&reply), expected, "LIST {filter}");
+        assert_eq!(numerics(&reply, "323").len(), 1, "LIST {filter}");
+    }
+    alice.send("TOPIC #chan1 :hello");
+    alice.expect_line("TOPIC #chan1 :hello");
+    assert_eq!(listed(&ask(&mut carol, "LIST T<10")), ["#chan1"]);
+    // Members see their secret channel.
+    assert_eq!(listed(&ask(&mut alice, "LIST #secret")), ["#secret"]);
+}
+
+fn names_alone_and_topic_from_outside(model: Model) {
+    let server = start(model);
+    let mut alice = Client::register(&server, "alice");
+    let mut loner = Client::register(&server, "loner");
+    assert_eq!(ask(&mut loner, "NAMES"), [format!(":{SERVER} 366 loner * :End of /NAMES list")]);
+    alice.join("#open");
+    alice.join("#hidden");
+    alice.send("TOPIC #open :all welcome");
+    alice.expect_line("TOPIC #open :all welcome");
+    alice.send("MODE #hidden +s");
+    alice.expect_line("MODE #hidden +s");
+    let topic = ask(&mut loner, "TOPIC #open");
+    assert_eq!(numerics(&topic, "332"), ["#open :all welcome"]);
+    assert_eq!(numerics(&topic, "333").len(), 1);
+    assert_eq!(
+        ask(&mut loner, "TOPIC #hidden"),
+        [format!(":{SERVER} 442 loner #hidden :You're not on that channel")]
+    );
+    alice.send("PART #open");
+    alice.expect_line("PART #open");
+    alice.join("#open");
+    assert_eq!(numerics(&ask(&mut loner, "TOPIC #open"), "331"), ["#open :No topic is set"]);
+}
+
 all_models!(
+    list_with_elist_filters,
+    names_alone_and_topic_from_outside,
     who_masks_flags_and_invisibility,
     whox_fields_and_token,
     whois_shows_channels_away_idle_and_signon,

@@ -18,6 +18,7 @@
 
 use std::ops::Bound;
 
+use crate::chat::elist::ListFilter;
 use crate::chat::reply::{self, numeric, plain};
 use crate::chat::state::{Channel, User};
 use crate::chat::who::WhoQuery;
@@ -31,12 +32,14 @@ const LINE_MAX: usize = crate::wire::MAX_LINE_BYTES;
 /// mask that matches no one still ends each piece in bounded time (the
 /// iterative model holds the directory's lock while writing one).
 const USERS_PER_PIECE: usize = 512;
+/// Most channels a LIST looks at in one piece, listed or not.
+const CHANNELS_PER_PIECE: usize = 1024;
 
 /// Where a long reply has got to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listing {
-    /// LIST: 321, a 322 per channel, 323.
-    Channels { started: bool, after: Option<ChannelName> },
+    /// LIST: 321, a 322 per channel the filter admits, 323.
+    Channels { started: bool, after: Option<ChannelName>, filter: Option<Box<ListFilter>> },
     /// NAMES of one channel (353s then 366; plain: `*** In #room: ...`).
     Names { channel: String, after: Option<ConnId> },
     /// WHO of one channel: a 352 (or WHOX 354) per member the asker may
@@ -48,7 +51,12 @@ pub enum Listing {
 
 impl Listing {
     pub fn channels() -> Listing {
-        Listing::Channels { started: false, after: None }
+        Listing::Channels { started: false, after: None, filter: None }
+    }
+
+    /// LIST with ELIST conditions.
+    pub fn channels_where(filter: ListFilter) -> Listing {
+        Listing::Channels { started: false, after: None, filter: Some(Box::new(filter)) }
     }
 
     pub fn names(channel: &str) -> Listing {
@@ -72,20 +80,22 @@ impl Listing {
         let server = state.info().name.as_str();
         let nick = user.nick.as_str();
         match self {
-            Listing::Channels { started, after } => {
+            Listing::Channels { started, after, filter } => {
                 if !*started {
                     numeric(out, server, reply::RPL_LISTSTART, nick, &["Channel"], "Users  Name");
                     *started = true;
                 }
                 let start = after.clone();
                 let from = start.as_ref().map_or(Bound::Unbounded, Bound::Excluded);
-                for (key, chan) in state.channels_from(from) {
-                    if out.len() + LINE_MAX > limit {
+                for (looked, (key, chan)) in state.channels_from(from).enumerate() {
+                    // A filter may pass over many channels for each one
+                    // it lists: the work of a piece is bounded too.
+                    if out.len() + LINE_MAX > limit || looked == CHANNELS_PER_PIECE {
                         return false;
                     }
                     *after = Some(key.clone());
                     // Secret channels are listed to their members only.
-                    if !chan.visible_to(conn) {
+                    if !chan.visible_to(conn) || filter.as_ref().is_some_and(|f| !f.admits(chan)) {
                         continue;
                     }
                     let count = chan.members.len().to_string();

@@ -20,6 +20,7 @@
 //! stream each listing (see [`listing`]).
 pub mod change;
 pub mod channel;
+pub mod elist;
 pub mod event;
 pub mod info;
 pub mod listing;

@@ -236,6 +236,8 @@ fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
         format!("KEYLEN={KEY_LEN}"),
         format!("TARGMAX=KICK:{KICK_TARGETS},NAMES:{MAX_TARGETS},NOTICE:{MAX_TARGETS},PRIVMSG:{MAX_TARGETS}"),
         "WHOX".into(),
+        format!("ELIST={}", crate::chat::elist::ELIST),
+        "SAFELIST".into(),
     ]
 }
 
