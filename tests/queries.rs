@@ -306,7 +306,68 @@ fn names_alone_and_topic_from_outside(model: Model) {
     assert_eq!(numerics(&ask(&mut loner, "TOPIC #open"), "331"), ["#open :No topic is set"]);
 }
 
+fn info_admin_links_and_help(model: Model) {
+    let server = Server::start_with(
+        model,
+        &["--server-name", SERVER, "--admin-location", "Lab 3", "--admin-email", "ops@irc.test"],
+    );
+    let mut alice = Client::register(&server, "alice");
+
+    let info = ask(&mut alice, "INFO");
+    assert!(numerics(&info, "371").len() >= 3, "{info:?}");
+    assert!(numerics(&info, "371")[0].contains("chatter"), "{info:?}");
+    assert_eq!(info.last().unwrap(), &format!(":{SERVER} 374 alice :End of INFO list"));
+    assert_eq!(ask(&mut alice, &format!("INFO {SERVER}")).len(), info.len());
+    assert_eq!(
+        ask(&mut alice, "INFO other.example"),
+        [format!(":{SERVER} 402 alice other.example :No such server")]
+    );
+
+    assert_eq!(
+        ask(&mut alice, "ADMIN"),
+        [
+            format!(":{SERVER} 256 alice {SERVER} :Administrative info"),
+            format!(":{SERVER} 257 alice :Lab 3"),
+            format!(":{SERVER} 258 alice :Administrator not given"),
+            format!(":{SERVER} 259 alice :ops@irc.test"),
+        ]
+    );
+    assert_eq!(ask(&mut alice, "ADMIN alice").len(), 4, "a nick names its server");
+    assert_eq!(numerics(&ask(&mut alice, "ADMIN nowhere"), "402"), ["nowhere :No such server"]);
+
+    assert_eq!(
+        ask(&mut alice, "LINKS"),
+        [
+            format!(":{SERVER} 364 alice {SERVER} {SERVER} :0 chatter"),
+            format!(":{SERVER} 365 alice * :End of /LINKS list")
+        ]
+    );
+    assert_eq!(
+        ask(&mut alice, "LINKS *.other"),
+        [format!(":{SERVER} 365 alice *.other :End of /LINKS list")]
+    );
+
+    for command in ["HELP", "HELPOP"] {
+        let overview = ask(&mut alice, command);
+        assert_eq!(numeric_of(&overview[0]), Some("704"), "{overview:?}");
+        assert_eq!(overview.last().unwrap(), &format!(":{SERVER} 706 alice * :End of /HELP"));
+        assert!(numerics(&overview, "705").iter().any(|l| l.contains("WHOWAS")), "{overview:?}");
+        let privmsg = ask(&mut alice, &format!("{command} privmsg"));
+        assert_eq!(
+            privmsg[0],
+            format!(":{SERVER} 704 alice PRIVMSG :PRIVMSG <target>[,<target>...] :<text>")
+        );
+        assert!(privmsg[1..privmsg.len() - 1].iter().all(|l| numeric_of(l) == Some("705")));
+        assert_eq!(numeric_of(privmsg.last().unwrap()), Some("706"));
+        assert_eq!(
+            ask(&mut alice, &format!("{command} NOTACOMMAND")),
+            [format!(":{SERVER} 524 alice NOTACOMMAND :No help available on this topic")]
+        );
+    }
+}
+
 all_models!(
+    info_admin_links_and_help,
     list_with_elist_filters,
     names_alone_and_topic_from_outside,
     who_masks_flags_and_invisibility,

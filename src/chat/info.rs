@@ -21,6 +21,11 @@ pub struct ServerInfo {
     pub channels_per_client: usize,
     /// Channels that may exist at once; creating more is refused.
     pub max_channels: usize,
+    /// ADMIN's answers (257, 258, 259): where the server is, who runs it,
+    /// how to reach them.
+    pub admin_location: String,
+    pub admin_description: String,
+    pub admin_email: String,
 }
 
 /// Default for [`ServerInfo::channels_per_client`]: InspIRCd, as probed
@@ -51,6 +56,9 @@ impl ServerInfo {
             password: None,
             channels_per_client: DEFAULT_CHANNELS_PER_CLIENT,
             max_channels: DEFAULT_MAX_CHANNELS,
+            admin_location: "Location not given".into(),
+            admin_description: "Administrator not given".into(),
+            admin_email: "E-mail address not given".into(),
         }
     }
 }

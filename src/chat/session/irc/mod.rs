@@ -15,8 +15,10 @@ use crate::wire::Message;
 
 use super::{Out, Session};
 
+mod about;
 mod channels;
 mod connection;
+mod help;
 mod messaging;
 mod mode;
 mod queries;
@@ -64,6 +66,11 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("LUSERS", queries::lusers),
     ("VERSION", queries::version),
     ("TIME", queries::time),
+    ("INFO", about::info),
+    ("ADMIN", about::admin),
+    ("LINKS", about::links),
+    ("HELP", about::help),
+    ("HELPOP", about::help),
     ("CAP", connection::cap),
     ("PASS", connection::reregister),
     ("USER", connection::reregister),
@@ -137,7 +144,7 @@ mod tests {
         for name in [
             "PING", "PONG", "CAP", "PASS", "USER", "NICK", "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES",
             "TOPIC", "QUIT", "MOTD", "LUSERS", "VERSION", "TIME", "MODE", "WHO", "WHOIS", "AWAY", "USERHOST",
-            "ISON", "LIST", "KICK", "INVITE", "WHOWAS",
+            "ISON", "LIST", "KICK", "INVITE", "WHOWAS", "INFO", "ADMIN", "LINKS", "HELP", "HELPOP",
         ] {
             assert!(handler(name).is_some(), "no handler for {name}");
         }
