@@ -228,6 +228,15 @@ struct ServeArgs {
     /// Flood control: bytes of waiting input beyond which a client is dropped (Excess Flood).
     #[arg(long, default_value_t = chatter::server::connection::flood::DEFAULT_RECVQ_BYTES)]
     flood_recvq: usize,
+    /// ADMIN's first line: where the server is.
+    #[arg(long)]
+    admin_location: Option<String>,
+    /// ADMIN's second line: who runs it.
+    #[arg(long)]
+    admin_description: Option<String>,
+    /// ADMIN's e-mail line: how to reach them.
+    #[arg(long)]
+    admin_email: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -349,7 +358,7 @@ fn with_config_file(mut args: ServeArgs, given: &ArgMatches) -> anyhow::Result<(
             *value = v;
         }
     }
-    let (s, l, f) = (file.server, file.limits, file.flood);
+    let (s, l, f, a) = (file.server, file.limits, file.flood, file.admin);
     take(said("listen"), &mut args.listen, s.listen);
     take(said("model"), &mut args.model, s.model);
     take(said("workers"), &mut args.workers, s.workers.map(Some));
@@ -367,6 +376,9 @@ fn with_config_file(mut args: ServeArgs, given: &ArgMatches) -> anyhow::Result<(
     take(said("flood_burst"), &mut args.flood_burst, f.burst);
     take(said("flood_rate"), &mut args.flood_rate, f.rate);
     take(said("flood_recvq"), &mut args.flood_recvq, f.recvq);
+    take(said("admin_location"), &mut args.admin_location, a.location.map(Some));
+    take(said("admin_description"), &mut args.admin_description, a.description.map(Some));
+    take(said("admin_email"), &mut args.admin_email, a.email.map(Some));
     Ok((args, operators))
 }
 
@@ -399,6 +411,17 @@ fn serve(args: ServeArgs, operators: Vec<Operator>) -> anyhow::Result<()> {
     info.channels_per_client = args.max_channels_per_client;
     info.max_channels = args.max_channels;
     info.operators = operators;
+    // Each is one line of text in a numeric: no line breaks.
+    let one_line = |text: String| text.lines().next().unwrap_or("").to_string();
+    if let Some(text) = args.admin_location {
+        info.admin_location = one_line(text);
+    }
+    if let Some(text) = args.admin_description {
+        info.admin_description = one_line(text);
+    }
+    if let Some(text) = args.admin_email {
+        info.admin_email = one_line(text);
+    }
     if let Some(path) = &args.motd {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading MOTD file {}", path.display()))?;

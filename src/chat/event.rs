@@ -92,7 +92,8 @@ impl MessageKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// Claim `nick` and become a user. Loses to an earlier claim of the same
-    /// nick; the loser is told and stays unregistered.
+    /// nick; the loser is told and stays unregistered. `at` is the signon
+    /// time WHOIS shows (317).
     Register {
         conn: ConnId,
         nick: Nick,
@@ -100,6 +101,7 @@ pub enum Event {
         realname: String,
         host: String,
         protocol: Protocol,
+        at: u64,
         /// The IRCv3 capabilities negotiated before registering.
         caps: Caps,
     },
@@ -130,6 +132,9 @@ pub enum Event {
         channel: ChannelName,
         reason: Option<String>,
     },
+    /// PRIVMSG or NOTICE (or TAGMSG); its stamp says when it was said
+    /// (server-time, and the end of the sender's idle time: WHOIS 317,
+    /// WHOX `l`) and carries its tags.
     Message {
         conn: ConnId,
         kind: MessageKind,

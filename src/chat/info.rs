@@ -23,6 +23,11 @@ pub struct ServerInfo {
     pub max_channels: usize,
     /// Who may become an IRC operator with OPER, and with what password.
     pub operators: Vec<Operator>,
+    /// ADMIN's answers (257, 258, 259): where the server is, who runs it,
+    /// how to reach them.
+    pub admin_location: String,
+    pub admin_description: String,
+    pub admin_email: String,
 }
 
 /// One operator's credentials, from the config file: the password only as
@@ -85,6 +90,9 @@ impl ServerInfo {
             channels_per_client: DEFAULT_CHANNELS_PER_CLIENT,
             max_channels: DEFAULT_MAX_CHANNELS,
             operators: Vec::new(),
+            admin_location: "Location not given".into(),
+            admin_description: "Administrator not given".into(),
+            admin_email: "E-mail address not given".into(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Replies that can be longer than any queue should hold: LIST, NAMES of
-//! a channel, WHO of a channel.
+//! a channel, WHO of a channel or of a mask.
 //!
 //! A server with 10 000 channels answers LIST with about 600 KB; NAMES of a
 //! channel of 10 000 members is over 100 KB. Built whole, such a reply
@@ -19,36 +19,57 @@
 use std::ops::Bound;
 
 use crate::chat::caps::Caps;
+use crate::chat::elist::ListFilter;
 use crate::chat::reply::{self, numeric, plain};
 use crate::chat::state::{Channel, User};
+use crate::chat::who::WhoQuery;
 use crate::chat::{ChannelName, ConnId, Protocol, State};
 
 /// Longest line written, with its CR LF: a piece stops before a line
 /// could take it past its room.
 const LINE_MAX: usize = crate::wire::MAX_LINE_BYTES;
 
+/// Most users a WHO of a mask looks at in one piece, matched or not: a
+/// mask that matches no one still ends each piece in bounded time (the
+/// iterative model holds the directory's lock while writing one).
+const USERS_PER_PIECE: usize = 512;
+/// Most channels a LIST looks at in one piece, listed or not.
+const CHANNELS_PER_PIECE: usize = 1024;
+
 /// Where a long reply has got to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listing {
-    /// LIST: 321, a 322 per channel, 323.
-    Channels { started: bool, after: Option<ChannelName> },
+    /// LIST: 321, a 322 per channel the filter admits, 323.
+    Channels { started: bool, after: Option<ChannelName>, filter: Option<Box<ListFilter>> },
     /// NAMES of one channel (353s then 366; plain: `*** In #room: ...`).
     Names { channel: String, after: Option<ConnId> },
-    /// WHO of one channel: a 352 per member, then 315 with `mask`.
-    Who { channel: String, mask: String, after: Option<ConnId> },
+    /// WHO of one channel: a 352 (or WHOX 354) per member the asker may
+    /// see, then 315 with the mask as asked.
+    Who { channel: String, query: Box<WhoQuery>, after: Option<ConnId> },
+    /// WHO of a mask: a line per visible user it names, in id order.
+    WhoMask { query: Box<WhoQuery>, after: Option<ConnId> },
 }
 
 impl Listing {
     pub fn channels() -> Listing {
-        Listing::Channels { started: false, after: None }
+        Listing::Channels { started: false, after: None, filter: None }
+    }
+
+    /// LIST with ELIST conditions.
+    pub fn channels_where(filter: ListFilter) -> Listing {
+        Listing::Channels { started: false, after: None, filter: Some(Box::new(filter)) }
     }
 
     pub fn names(channel: &str) -> Listing {
         Listing::Names { channel: channel.to_string(), after: None }
     }
 
-    pub fn who(channel: &str, mask: &str) -> Listing {
-        Listing::Who { channel: channel.to_string(), mask: mask.to_string(), after: None }
+    pub fn who(channel: &str, query: WhoQuery) -> Listing {
+        Listing::Who { channel: channel.to_string(), query: Box::new(query), after: None }
+    }
+
+    pub fn who_mask(query: WhoQuery) -> Listing {
+        Listing::WhoMask { query: Box::new(query), after: None }
     }
 
     /// Appends the next piece of the reply for `conn`: whole lines, at
@@ -60,20 +81,22 @@ impl Listing {
         let server = state.info().name.as_str();
         let nick = user.nick.as_str();
         match self {
-            Listing::Channels { started, after } => {
+            Listing::Channels { started, after, filter } => {
                 if !*started {
                     numeric(out, server, reply::RPL_LISTSTART, nick, &["Channel"], "Users  Name");
                     *started = true;
                 }
                 let start = after.clone();
                 let from = start.as_ref().map_or(Bound::Unbounded, Bound::Excluded);
-                for (key, chan) in state.channels_from(from) {
-                    if out.len() + LINE_MAX > limit {
+                for (looked, (key, chan)) in state.channels_from(from).enumerate() {
+                    // A filter may pass over many channels for each one
+                    // it lists: the work of a piece is bounded too.
+                    if out.len() + LINE_MAX > limit || looked == CHANNELS_PER_PIECE {
                         return false;
                     }
                     *after = Some(key.clone());
                     // Secret channels are listed to their members only.
-                    if !chan.visible_to(conn) {
+                    if !chan.visible_to(conn) || filter.as_ref().is_some_and(|f| !f.admits(chan)) {
                         continue;
                     }
                     let count = chan.members.len().to_string();
@@ -107,16 +130,19 @@ impl Listing {
                 }
                 done
             }
-            Listing::Who { channel, mask, after } => {
+            Listing::Who { channel, query, after } => {
                 if let Some(chan) = state.channel(channel).filter(|c| c.visible_to(conn)) {
+                    // Outsiders see the members who are not +i.
+                    let inside = chan.is_member(conn);
                     let from = after.map_or(Bound::Unbounded, Bound::Excluded);
                     for (member, status) in chan.members.range((from, Bound::Unbounded)) {
                         if out.len() + LINE_MAX > limit {
                             return false;
                         }
                         *after = Some(*member);
-                        if let Some(them) = state.user(*member) {
-                            reply::who_line(
+                        let Some(them) = state.user(*member) else { continue };
+                        if (inside || !them.invisible) && !query.operators_only {
+                            query.write_line(
                                 out,
                                 server,
                                 nick,
@@ -127,7 +153,24 @@ impl Listing {
                         }
                     }
                 }
-                numeric(out, server, reply::RPL_ENDOFWHO, nick, &[mask], "End of WHO list");
+                query.write_end(out, server, nick);
+                true
+            }
+            Listing::WhoMask { query, after } => {
+                let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+                for (looked, (id, them)) in state.users_from(from).enumerate() {
+                    if looked == USERS_PER_PIECE || out.len() + LINE_MAX > limit {
+                        return false;
+                    }
+                    *after = Some(id);
+                    // +i hides a user from masks, except from those who
+                    // share a channel with them (Modern IRC, WHO).
+                    let visible = !them.invisible || state.share_channel(conn, id);
+                    if visible && query.names(server, them) {
+                        query.write_line(out, server, nick, "*", them, "");
+                    }
+                }
+                query.write_end(out, server, nick);
                 true
             }
         }
@@ -218,6 +261,7 @@ mod tests {
                 host: "h".into(),
                 protocol: Protocol::Irc,
                 caps: crate::chat::Caps::NONE,
+                at: 0,
             });
             apply(Event::Join { conn: conn(slot), channel: "#big".into(), key: None, at: 0 });
         }
@@ -275,9 +319,28 @@ mod tests {
     #[test]
     fn who_of_a_big_channel_is_every_member_once() {
         let state = state_with(0, 300);
-        let (text, _) = stream(&state, Listing::who("#big", "#big"), 1024);
+        let (text, _) = stream(&state, Listing::who("#big", WhoQuery::parse("#big", None, 0)), 1024);
         assert_eq!(text.lines().filter(|l| l.contains(" 352 ")).count(), 300);
         assert!(text.lines().last().unwrap().contains(" 315 "));
+    }
+
+    #[test]
+    fn who_of_a_mask_streams_every_match_once_in_bounded_pieces() {
+        let state = state_with(0, 1500);
+        let query = WhoQuery::parse("MEMBER1*", Some("%n"), 0);
+        let (text, pieces) = stream(&state, Listing::who_mask(query), 1024);
+        assert!(pieces > 3, "{pieces} pieces");
+        let mut nicks: Vec<&str> =
+            text.lines().filter(|l| l.contains(" 354 ")).map(|l| l.rsplit(' ').next().unwrap()).collect();
+        assert_eq!(nicks.len(), 1 + 10 + 100 + 500);
+        nicks.sort();
+        nicks.dedup();
+        assert_eq!(nicks.len(), 611);
+        assert!(text.ends_with(":srv 315 member0 MEMBER1* :End of WHO list\r\n"), "{text}");
+        // A mask that names no one still comes in pieces of bounded work.
+        let (text, pieces) = stream(&state, Listing::who_mask(WhoQuery::parse("nobody*", None, 0)), 1024);
+        assert_eq!(pieces, 1500 / USERS_PER_PIECE + 1);
+        assert_eq!(text, ":srv 315 member0 nobody* :End of WHO list\r\n");
     }
 
     #[test]

@@ -21,6 +21,7 @@
 pub mod caps;
 pub mod change;
 pub mod channel;
+pub mod elist;
 pub mod event;
 pub mod info;
 pub mod listing;
@@ -31,6 +32,7 @@ pub mod render;
 pub mod reply;
 pub mod session;
 pub mod state;
+pub mod who;
 
 pub use caps::Caps;
 pub use change::{Change, Departure, Refusal};

@@ -18,6 +18,10 @@ pub const RPL_CREATED: u16 = 3;
 pub const RPL_MYINFO: u16 = 4;
 pub const RPL_ISUPPORT: u16 = 5;
 pub const RPL_UMODEIS: u16 = 221;
+pub const RPL_ADMINME: u16 = 256;
+pub const RPL_ADMINLOC1: u16 = 257;
+pub const RPL_ADMINLOC2: u16 = 258;
+pub const RPL_ADMINEMAIL: u16 = 259;
 pub const RPL_AWAY: u16 = 301;
 pub const RPL_USERHOST: u16 = 302;
 pub const RPL_ISON: u16 = 303;
@@ -31,7 +35,9 @@ pub const RPL_LOCALUSERS: u16 = 265;
 pub const RPL_GLOBALUSERS: u16 = 266;
 pub const RPL_WHOISUSER: u16 = 311;
 pub const RPL_WHOISSERVER: u16 = 312;
+pub const RPL_WHOWASUSER: u16 = 314;
 pub const RPL_ENDOFWHO: u16 = 315;
+pub const RPL_WHOISIDLE: u16 = 317;
 pub const RPL_ENDOFWHOIS: u16 = 318;
 pub const RPL_WHOISCHANNELS: u16 = 319;
 pub const RPL_LISTSTART: u16 = 321;
@@ -51,18 +57,26 @@ pub const RPL_EXCEPTLIST: u16 = 348;
 pub const RPL_ENDOFEXCEPTLIST: u16 = 349;
 pub const RPL_VERSION: u16 = 351;
 pub const RPL_WHOREPLY: u16 = 352;
+pub const RPL_WHOSPCRPL: u16 = 354;
 pub const RPL_NAMREPLY: u16 = 353;
+pub const RPL_LINKS: u16 = 364;
+pub const RPL_ENDOFLINKS: u16 = 365;
 pub const RPL_ENDOFNAMES: u16 = 366;
 pub const RPL_BANLIST: u16 = 367;
 pub const RPL_ENDOFBANLIST: u16 = 368;
+pub const RPL_ENDOFWHOWAS: u16 = 369;
+pub const RPL_INFO: u16 = 371;
+pub const RPL_ENDOFINFO: u16 = 374;
 pub const RPL_MOTD: u16 = 372;
 pub const RPL_MOTDSTART: u16 = 375;
 pub const RPL_ENDOFMOTD: u16 = 376;
 pub const RPL_TIME: u16 = 391;
 pub const ERR_NOSUCHNICK: u16 = 401;
+pub const ERR_NOSUCHSERVER: u16 = 402;
 pub const ERR_NOSUCHCHANNEL: u16 = 403;
 pub const ERR_CANNOTSENDTOCHAN: u16 = 404;
 pub const ERR_TOOMANYCHANNELS: u16 = 405;
+pub const ERR_WASNOSUCHNICK: u16 = 406;
 pub const ERR_TOOMANYTARGETS: u16 = 407;
 pub const ERR_NORECIPIENT: u16 = 411;
 pub const ERR_NOTEXTTOSEND: u16 = 412;
@@ -95,6 +109,10 @@ pub const ERR_UMODEUNKNOWNFLAG: u16 = 501;
 pub const ERR_USERSDONTMATCH: u16 = 502;
 pub const ERR_INVALIDCAPCMD: u16 = 410;
 pub const ERR_INVALIDMODEPARAM: u16 = 696;
+pub const ERR_HELPNOTFOUND: u16 = 524;
+pub const RPL_HELPSTART: u16 = 704;
+pub const RPL_HELPTXT: u16 = 705;
+pub const RPL_ENDOFHELP: u16 = 706;
 
 /// `:server CODE client middle... :text`
 pub fn numeric(out: &mut Vec<u8>, server: &str, code: u16, client: &str, middle: &[&str], text: &str) {
@@ -220,6 +238,9 @@ fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
         format!("MAXLIST=b:{MAX_LIST_ENTRIES},e:{MAX_LIST_ENTRIES},I:{MAX_LIST_ENTRIES}"),
         format!("KEYLEN={KEY_LEN}"),
         format!("TARGMAX=KICK:{KICK_TARGETS},NAMES:{MAX_TARGETS},NOTICE:{MAX_TARGETS},PRIVMSG:{MAX_TARGETS}"),
+        "WHOX".into(),
+        format!("ELIST={}", crate::chat::elist::ELIST),
+        "SAFELIST".into(),
     ]
 }
 

@@ -32,6 +32,10 @@ use crate::chat::names::{TOPIC_LEN, truncate_at_char};
 use crate::chat::{ChannelName, ConnId, Event, MessageKind, Nick, Protocol, ServerInfo, Stamp, Target};
 
 mod ops;
+mod queries;
+pub mod whowas;
+
+use whowas::{WasUser, Whowas};
 
 /// The channel plain clients are put in when they arrive.
 pub const LOBBY: &str = "#lobby";
@@ -68,12 +72,30 @@ pub struct User {
     /// The IRCv3 capabilities the client has enabled: how its lines are
     /// written (see `caps`).
     pub caps: Caps,
+    /// When the user registered (Unix seconds, from the event).
+    pub signon: u64,
+    /// When the user last sent a message: idle time runs from here.
+    pub last_active: u64,
 }
 
 impl User {
     /// `nick!user@host`, the source of everything the user does.
     pub fn prefix(&self) -> String {
         format!("{}!{}@{}", self.nick, self.user, self.host)
+    }
+
+    /// Seconds since the user last said something, at `now`.
+    pub fn idle(&self, now: u64) -> u64 {
+        now.saturating_sub(self.last_active)
+    }
+
+    fn was(&self) -> WasUser {
+        WasUser {
+            nick: self.nick.clone(),
+            user: self.user.clone(),
+            host: self.host.clone(),
+            realname: self.realname.clone(),
+        }
     }
 }
 
@@ -89,6 +111,11 @@ pub struct State {
     channels: BTreeMap<ChannelName, Channel>,
     /// The most users there have been at once (LUSERS 265/266).
     peak_users: usize,
+    /// Every user's id in order: the cursor of a WHO over all users (a
+    /// `Listing`), which the hash map cannot give.
+    order: BTreeSet<ConnId>,
+    /// Who had the nicks given up lately (WHOWAS).
+    whowas: Whowas,
 }
 
 impl State {
@@ -99,6 +126,8 @@ impl State {
             nicks: HashMap::new(),
             channels: BTreeMap::new(),
             peak_users: 0,
+            order: BTreeSet::new(),
+            whowas: Whowas::default(),
         }
     }
 
@@ -161,7 +190,8 @@ impl State {
             .iter()
             .map(|(c, u)| {
                 let channels: BTreeSet<&str> = u.channels.iter().map(ChannelName::key).collect();
-                format!("{c:?}={}:{channels:?}:{:?}:{:?}", u.nick, u.invites, u.caps)
+                let times = (u.signon, u.last_active);
+                format!("{c:?}={}:{channels:?}:{:?}:{:?}:{times:?}", u.nick, u.invites, u.caps)
             })
             .collect();
         users.sort();
@@ -174,15 +204,15 @@ impl State {
                 format!("{}:{:?}:{topic:?}:{}:{:?}:{lists:?}", k.key(), c.members, c.created_at, c.modes)
             })
             .collect();
-        format!("{users:?}|{channels:?}")
+        format!("{users:?}|{channels:?}|{}", self.whowas.digest())
     }
 
     /// Records `event` and appends what it did to `changes`, in the order
     /// its consequences are to be sent.
     pub fn apply<'e>(&mut self, event: &'e Event, changes: &mut Vec<Change<'e>>) {
         match event {
-            Event::Register { conn, nick, user, realname, host, protocol, caps } => {
-                self.register(changes, *conn, nick, user, realname, host, *protocol);
+            Event::Register { conn, nick, user, realname, host, protocol, at, caps } => {
+                self.register(changes, *conn, nick, user, realname, host, *protocol, *at);
                 if let Some(user) = self.users.get_mut(conn) {
                     user.caps = *caps;
                 }
@@ -209,6 +239,9 @@ impl State {
                 }
             }
             Event::Message { conn, kind, target, text, stamp } => {
+                if let Some(user) = self.users.get_mut(conn) {
+                    user.last_active = user.last_active.max(stamp.at / 1000);
+                }
                 self.message(changes, *conn, *kind, target, text, stamp)
             }
             Event::Topic { conn, channel, topic, at } => self.set_topic(changes, *conn, channel, topic, *at),
@@ -251,6 +284,7 @@ impl State {
         realname: &str,
         host: &str,
         protocol: Protocol,
+        at: u64,
     ) {
         if self.users.contains_key(&conn) {
             return;
@@ -276,8 +310,11 @@ impl State {
                 wallops: false,
                 invites: BTreeSet::new(),
                 caps: Caps::NONE,
+                signon: at,
+                last_active: at,
             },
         );
+        self.order.insert(conn);
         self.peak_users = self.peak_users.max(self.users.len());
         changes.push(Change::Registered { conn });
         if protocol == Protocol::Plain {
@@ -314,6 +351,10 @@ impl State {
             return;
         }
         let old_prefix = user.prefix();
+        // A change of case keeps the nick: nothing was given up.
+        if user.nick != *nick {
+            self.whowas.record(user.was());
+        }
         let mut recipients = self.neighbours(conn);
         recipients.insert(conn);
         let Some(user) = self.users.get_mut(&conn) else {
@@ -597,6 +638,8 @@ impl State {
         let Some(user) = self.users.remove(&conn) else {
             return;
         };
+        self.order.remove(&conn);
+        self.whowas.record(user.was());
         let prefix = user.prefix();
         let mut channels = Vec::with_capacity(user.channels.len());
         // The user's names are the channels' own (see `User::channels`), so

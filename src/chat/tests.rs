@@ -28,6 +28,7 @@ fn register(c: ConnId, nick: &str, protocol: Protocol) -> Event {
         host: "host".into(),
         protocol,
         caps: Caps::NONE,
+        at: 0,
     }
 }
 
@@ -165,10 +166,11 @@ fn any_event() -> impl Strategy<Value = Event> {
     let protocol = prop::sample::select(vec![Protocol::Irc, Protocol::Plain]);
     let keys = prop::sample::select(vec!["k1".to_string(), "k2".to_string()]);
     prop_oneof![
-        (conns.clone(), nicks.clone(), protocol, any::<u16>()).prop_map(|(c, n, p, bits)| {
+        (conns.clone(), nicks.clone(), protocol, any::<u16>(), 0u64..100).prop_map(|(c, n, p, bits, at)| {
             let mut event = register(c, n, p);
-            if let Event::Register { caps, .. } = &mut event {
+            if let Event::Register { caps, at: signon, .. } = &mut event {
                 *caps = Caps::from_bits(bits);
+                *signon = at;
             }
             event
         }),
@@ -207,7 +209,7 @@ fn any_event() -> impl Strategy<Value = Event> {
             text: String::new(),
             stamp,
         }),
-        (conns.clone(), nicks, "[a-z]{1,8}", stamp()).prop_map(|(c, n, t, stamp)| Event::Message {
+        (conns.clone(), nicks.clone(), "[a-z]{1,8}", stamp()).prop_map(|(c, n, t, stamp)| Event::Message {
             conn: c,
             kind: MessageKind::Notice,
             target: n.into(),

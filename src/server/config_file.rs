@@ -21,6 +21,9 @@
 //!
 //! [flood]
 //! burst = 10
+//!
+//! [admin]
+//! email = "ops@example.org"
 //! ```
 //!
 //! `chatter.example.toml` at the repository root lists every setting.
@@ -38,6 +41,7 @@ pub struct ConfigFile {
     pub server: ServerSection,
     pub limits: LimitsSection,
     pub flood: FloodSection,
+    pub admin: AdminSection,
     /// Who may become an IRC operator (OPER name password).
     pub operators: Vec<OperatorEntry>,
 }
@@ -88,6 +92,15 @@ pub struct FloodSection {
     pub burst: Option<u32>,
     pub rate: Option<u32>,
     pub recvq: Option<usize>,
+}
+
+/// Who runs the server, as ADMIN tells (257, 258, 259).
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSection {
+    pub location: Option<String>,
+    pub description: Option<String>,
+    pub email: Option<String>,
 }
 
 /// Why a config file could not be used.
@@ -152,6 +165,8 @@ mod tests {
         assert!(l.sendq.is_some() && l.ping_interval.is_some() && l.registration_timeout.is_some());
         let f = &file.flood;
         assert!(f.enabled.is_some() && f.burst.is_some() && f.rate.is_some() && f.recvq.is_some());
+        let a = &file.admin;
+        assert!(a.location.is_some() && a.description.is_some() && a.email.is_some());
         // Its operator is there, commented out: no server starts with a
         // password everyone can read.
         assert!(file.operators.is_empty());

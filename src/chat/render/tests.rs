@@ -23,6 +23,7 @@ fn register(state: &mut State, c: ConnId, nick: &str, protocol: Protocol) {
         host: "h".into(),
         protocol,
         caps: crate::chat::Caps::NONE,
+        at: 0,
     };
     state.apply(&event, &mut Vec::new());
 }
@@ -191,6 +192,7 @@ fn registering_over_irc_gets_the_welcome_burst_with_current_counts() {
         host: "h".into(),
         protocol: Protocol::Irc,
         caps: crate::chat::Caps::NONE,
+        at: 0,
     };
     let out = text(&apply_for(&mut state, &event, |_| true), joiner);
     assert!(out.starts_with(":srv 001 w :Welcome to the chatter Network, w!u@h\r\n"), "{out}");

@@ -96,16 +96,11 @@ mod tests {
                 text(50),
                 text(20),
                 protocol,
-                any::<u16>().prop_map(Caps::from_bits)
+                any::<u16>().prop_map(Caps::from_bits),
+                any::<u64>(),
             )
-                .prop_map(|(conn, nick, user, realname, host, protocol, caps)| Event::Register {
-                    conn,
-                    nick: nick.into(),
-                    user,
-                    realname,
-                    host,
-                    protocol,
-                    caps
+                .prop_map(|(conn, nick, user, realname, host, protocol, caps, at)| {
+                    Event::Register { conn, nick: nick.into(), user, realname, host, protocol, caps, at }
                 }),
             (conn(), any::<u16>()).prop_map(|(conn, bits)| Event::Caps { conn, caps: Caps::from_bits(bits) }),
             (conn(), text(30)).prop_map(|(conn, nick)| Event::Nick { conn, nick: nick.into() }),

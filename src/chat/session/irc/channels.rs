@@ -7,6 +7,7 @@
 //! channel, LIST) are `Listing`s, written as the client reads them.
 
 use crate::chat::channel::{KICK_TARGETS, is_valid_key};
+use crate::chat::elist::ListFilter;
 use crate::chat::listing::Listing;
 use crate::chat::names::{MAX_TARGETS, is_valid_channel};
 use crate::chat::reply::{self, numeric, numeric_bare};
@@ -53,6 +54,8 @@ pub(super) fn part(ctx: &mut Ctx<'_>) {
 
 /// TOPIC #c text sets (the directory checks membership as it applies
 /// it); TOPIC #c only reads, so it is answered here from the directory.
+/// Anyone may read the topic of a channel LIST shows them (the spec makes
+/// 442 a MAY); a secret channel's is for its members (442).
 pub(super) fn topic(ctx: &mut Ctx<'_>) {
     if !ctx.need_params(1) {
         return;
@@ -71,7 +74,7 @@ pub(super) fn topic(ctx: &mut Ctx<'_>) {
     let (state, out, nick) = (ctx.state, &mut ctx.out, ctx.user.nick.as_str());
     match state.channel(channel) {
         None => ctx.numeric(reply::ERR_NOSUCHCHANNEL, &[channel], "No such channel"),
-        Some(chan) if !chan.members.contains_key(&conn) => {
+        Some(chan) if !chan.visible_to(conn) => {
             ctx.numeric(reply::ERR_NOTONCHANNEL, &[chan.name.as_str()], "You're not on that channel")
         }
         Some(chan) => crate::chat::render::irc::write_topic(state, out.buf(), nick, chan),
@@ -91,6 +94,11 @@ pub(super) fn names(ctx: &mut Ctx<'_>) {
                 ctx.out.listing(Listing::names(channel));
             }
         }
+        None if ctx.user.channels.is_empty() => {
+            // In no channel: nothing to list, but an answer all the same
+            // (Modern IRC: NAMES alone is answered as NAMES of channels).
+            ctx.numeric(reply::RPL_ENDOFNAMES, &["*"], "End of /NAMES list");
+        }
         None => {
             // By key, as always: a channel gone by the time its listing
             // is written is named by its key in the 366.
@@ -101,8 +109,14 @@ pub(super) fn names(ctx: &mut Ctx<'_>) {
     }
 }
 
+/// LIST [channels or masks] [conditions]: ELIST filters (see `elist`),
+/// streamed like a plain LIST.
 pub(super) fn list(ctx: &mut Ctx<'_>) {
-    ctx.out.listing(Listing::channels());
+    let params = ctx.message.params.iter().map(String::as_str).filter(|p| !p.is_empty());
+    let filter = ListFilter::parse(params, ctx.now);
+    let listing =
+        if filter == ListFilter::default() { Listing::channels() } else { Listing::channels_where(filter) };
+    ctx.out.listing(listing);
 }
 
 /// KICK #chan nick[,nick] [:reason]: one event per nick, at most

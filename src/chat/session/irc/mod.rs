@@ -15,8 +15,10 @@ use crate::wire::Message;
 
 use super::{Out, Session};
 
+mod about;
 mod channels;
 mod connection;
+mod help;
 mod messaging;
 mod mode;
 mod operators;
@@ -59,12 +61,18 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("NAMES", channels::names),
     ("LIST", channels::list),
     ("WHOIS", queries::whois),
+    ("WHOWAS", queries::whowas),
     ("USERHOST", queries::userhost),
     ("ISON", queries::ison),
     ("MOTD", queries::motd),
     ("LUSERS", queries::lusers),
     ("VERSION", queries::version),
     ("TIME", queries::time),
+    ("INFO", about::info),
+    ("ADMIN", about::admin),
+    ("LINKS", about::links),
+    ("HELP", about::help),
+    ("HELPOP", about::help),
     ("CAP", connection::cap),
     ("PASS", connection::reregister),
     ("USER", connection::reregister),
@@ -141,7 +149,8 @@ mod tests {
         for name in [
             "PING", "PONG", "CAP", "PASS", "USER", "NICK", "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES",
             "TOPIC", "QUIT", "MOTD", "LUSERS", "VERSION", "TIME", "MODE", "WHO", "WHOIS", "AWAY", "USERHOST",
-            "ISON", "LIST", "KICK", "INVITE", "OPER", "KILL", "WALLOPS", "TAGMSG",
+            "ISON", "LIST", "KICK", "INVITE", "OPER", "KILL", "WALLOPS", "TAGMSG", "WHOWAS", "INFO", "ADMIN",
+            "LINKS", "HELP", "HELPOP",
         ] {
             assert!(handler(name).is_some(), "no handler for {name}");
         }

@@ -1,73 +1,126 @@
 //! Questions answered straight from the directory, with no event: WHO,
-//! WHOIS, USERHOST, ISON, MOTD, LUSERS, VERSION, TIME.
+//! WHOIS, WHOWAS, USERHOST, ISON, MOTD, LUSERS, VERSION, TIME.
 //!
 //! The answer reflects the directory as this session sees it when the line
 //! is read; nothing here changes state, so none of it needs event order.
 
+use crate::chat::Nick;
 use crate::chat::listing::Listing;
-use crate::chat::names::is_channel_target;
+use crate::chat::names::{MAX_TARGETS, is_channel_target};
 use crate::chat::reply::{self, numeric};
 use crate::chat::state::User;
+use crate::chat::who::WhoQuery;
 
 use super::Ctx;
 
-/// WHO of a channel can be long, so it is a `Listing`; WHO of a nick is at
-/// most one line.
+/// WHO <mask> [o][%fields[,token]]: WHO of a channel or of a mask can be
+/// long, so it is a `Listing`; WHO of one nick is at most one line, and
+/// shows the user even if +i (a nick is not a search). A word that is no
+/// one's nick is a mask still: `WHO 127.0.0.1` finds users by host.
 pub(super) fn who(ctx: &mut Ctx<'_>) {
     let (nick, state) = (ctx.nick(), ctx.state);
     let server = ctx.session.info.name.as_str();
-    let mask = ctx.message.param(0).unwrap_or("*");
+    let mask = ctx.message.param(0).filter(|m| !m.is_empty()).unwrap_or("*");
+    let query = WhoQuery::parse(mask, ctx.message.param(1), ctx.now);
     if is_channel_target(mask) {
-        ctx.out.listing(Listing::who(mask, mask));
+        ctx.out.listing(Listing::who(mask, query));
         return;
     }
-    if let Some(user) = state.find_nick(mask).and_then(|c| state.user(c)) {
-        reply::who_line(ctx.out.buf(), server, nick, "*", user, "");
+    let exact = if query.is_pattern() { None } else { state.find_nick(mask).and_then(|c| state.user(c)) };
+    let Some(user) = exact else {
+        ctx.out.listing(Listing::who_mask(query));
+        return;
+    };
+    if !query.operators_only {
+        query.write_line(ctx.out.buf(), server, nick, "*", user, "");
     }
-    numeric(ctx.out.buf(), server, reply::RPL_ENDOFWHO, nick, &[mask], "End of WHO list");
+    query.write_end(ctx.out.buf(), server, nick);
 }
 
-/// WHOIS [server] nick: the nick is the last parameter.
+/// WHOIS [target] nick[,nick...]: the nicks are the last parameter, at
+/// most MAX_TARGETS of them; a target is this server or a user on it (every
+/// user is), anything else is 402. One 318 ends it all, naming the nicks as
+/// asked.
 pub(super) fn whois(ctx: &mut Ctx<'_>) {
-    let (nick, state) = (ctx.nick(), ctx.state);
+    let (nick, state, asker) = (ctx.nick(), ctx.state, ctx.conn());
     let info = &ctx.session.info;
     let server = info.name.as_str();
-    let Some(target) = ctx.message.params.last().filter(|t| !t.is_empty()) else {
+    let params = &ctx.message.params;
+    let Some(nicks) = params.last().filter(|t| !t.is_empty()) else {
         numeric(ctx.out.buf(), server, reply::ERR_NONICKNAMEGIVEN, nick, &[], "No nickname given");
         return;
     };
-    let out = &mut ctx.out;
-    match state.find_nick(target).and_then(|c| state.user(c)) {
-        None => numeric(out.buf(), server, reply::ERR_NOSUCHNICK, nick, &[target], "No such nick/channel"),
-        Some(user) => {
-            let whois_user = [user.nick.as_str(), &user.user, &user.host, "*"];
-            numeric(out.buf(), server, reply::RPL_WHOISUSER, nick, &whois_user, &user.realname);
-            // With each channel's prefix; secret channels only to those
-            // in them.
-            let (asker, them) = (ctx.session.conn, state.find_nick(target));
-            let channels: Vec<String> = user
-                .channels
-                .iter()
-                .filter_map(|k| state.channel_named(k))
-                .filter(|c| c.visible_to(asker))
-                .map(|c| {
-                    let status = them.and_then(|them| c.members.get(&them));
-                    format!("{}{}", status.map_or("", |s| s.prefix()), c.name)
-                })
-                .collect();
-            reply::numeric_list(
-                out.buf(),
-                server,
-                reply::RPL_WHOISCHANNELS,
-                nick,
-                &[user.nick.as_str()],
-                channels.iter().map(String::as_str),
-            );
-            let whois_server = [user.nick.as_str(), server];
-            numeric(out.buf(), server, reply::RPL_WHOISSERVER, nick, &whois_server, &info.network);
-        }
+    if let [target, _, ..] = params.as_slice()
+        && !target.eq_ignore_ascii_case(server)
+        && state.find_nick(target).is_none()
+    {
+        numeric(ctx.out.buf(), server, reply::ERR_NOSUCHSERVER, nick, &[target], "No such server");
+        return;
     }
-    numeric(out.buf(), server, reply::RPL_ENDOFWHOIS, nick, &[target], "End of /WHOIS list");
+    let out = ctx.out.buf();
+    for target in nicks.split(',').filter(|n| !n.is_empty()).take(MAX_TARGETS) {
+        let Some((them, user)) = state.find_nick(target).and_then(|c| state.user(c).map(|u| (c, u))) else {
+            numeric(out, server, reply::ERR_NOSUCHNICK, nick, &[target], "No such nick/channel");
+            continue;
+        };
+        let who = user.nick.as_str();
+        numeric(out, server, reply::RPL_WHOISUSER, nick, &[who, &user.user, &user.host, "*"], &user.realname);
+        // With each channel's prefix. A channel is shown to its members;
+        // to others only if it is not secret and the user is not +i.
+        let channels: Vec<String> = user
+            .channels
+            .iter()
+            .filter_map(|k| state.channel_named(k))
+            .filter(|c| c.is_member(asker) || (!c.modes.secret && !user.invisible))
+            .map(|c| {
+                let status = c.members.get(&them);
+                format!("{}{}", status.map_or("", |s| s.prefix()), c.name)
+            })
+            .collect();
+        reply::numeric_list(
+            out,
+            server,
+            reply::RPL_WHOISCHANNELS,
+            nick,
+            &[who],
+            channels.iter().map(String::as_str),
+        );
+        numeric(out, server, reply::RPL_WHOISSERVER, nick, &[who, server], &info.network);
+        if let Some(away) = &user.away {
+            numeric(out, server, reply::RPL_AWAY, nick, &[who], away);
+        }
+        let (idle, signon) = (user.idle(ctx.now).to_string(), user.signon.to_string());
+        numeric(out, server, reply::RPL_WHOISIDLE, nick, &[who, &idle, &signon], "seconds idle, signon time");
+    }
+    numeric(out, server, reply::RPL_ENDOFWHOIS, nick, &[nicks], "End of /WHOIS list");
+}
+
+/// WHOWAS nick[,nick...] [count]: who had each nick lately, the most
+/// recent first, at most `count` of them (all if it is not positive).
+pub(super) fn whowas(ctx: &mut Ctx<'_>) {
+    let (nick, state) = (ctx.nick(), ctx.state);
+    let info = &ctx.session.info;
+    let server = info.name.as_str();
+    let Some(nicks) = ctx.message.param(0).filter(|n| !n.is_empty()) else {
+        numeric(ctx.out.buf(), server, reply::ERR_NONICKNAMEGIVEN, nick, &[], "No nickname given");
+        return;
+    };
+    let count =
+        ctx.message.param(1).and_then(|c| c.parse::<usize>().ok()).filter(|&c| c > 0).unwrap_or(usize::MAX);
+    let out = ctx.out.buf();
+    for asked in nicks.split(',').filter(|n| !n.is_empty()).take(MAX_TARGETS) {
+        let mut found = false;
+        for was in state.whowas(&Nick::new(asked)).take(count) {
+            found = true;
+            let middle = [was.nick.as_str(), &was.user, &was.host, "*"];
+            numeric(out, server, reply::RPL_WHOWASUSER, nick, &middle, &was.realname);
+            numeric(out, server, reply::RPL_WHOISSERVER, nick, &[was.nick.as_str(), server], &info.network);
+        }
+        if !found {
+            numeric(out, server, reply::ERR_WASNOSUCHNICK, nick, &[asked], "There was no such nickname");
+        }
+        numeric(out, server, reply::RPL_ENDOFWHOWAS, nick, &[asked], "End of WHOWAS");
+    }
 }
 
 /// USERHOST answers at most five nicks (RFC 2812).

@@ -203,6 +203,7 @@ mod tests {
             host: "127.0.0.1".into(),
             protocol: Protocol::Irc,
             caps: crate::chat::Caps::NONE,
+            at: 0,
         }
     }
 
