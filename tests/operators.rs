@@ -43,6 +43,14 @@ fn oper_with_the_right_credentials_and_not(model: Model) {
     assert!(c.expect_numeric("221").contains("o"));
     c.send("LUSERS");
     assert!(c.expect_numeric("252").contains(" 252 carol 1 "), "one operator online");
+    let mut other = Client::register(&server, "dave");
+    other.send("WHOIS carol");
+    assert!(other.expect_numeric("313").ends_with(" 313 dave carol :is an IRC operator"));
+    other.send("WHO carol");
+    assert!(other.expect_numeric("352").contains(" H* :0 "), "an operator's WHO flags have '*'");
+    other.send("WHO * o");
+    assert!(other.expect_numeric("352").contains(" carol "), "WHO's o flag names operators");
+    other.expect_numeric("315");
     c.send("MODE carol -o");
     c.expect_line(":carol MODE carol :-o");
     std::fs::remove_dir_all(&dir).ok();

@@ -141,7 +141,7 @@ impl Listing {
                         }
                         *after = Some(*member);
                         let Some(them) = state.user(*member) else { continue };
-                        if (inside || !them.invisible) && !query.operators_only {
+                        if (inside || !them.invisible) && (!query.operators_only || them.oper) {
                             query.write_line(
                                 out,
                                 server,

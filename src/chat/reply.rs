@@ -95,6 +95,7 @@ pub const ERR_NEEDMOREPARAMS: u16 = 461;
 pub const ERR_ALREADYREGISTERED: u16 = 462;
 pub const ERR_PASSWDMISMATCH: u16 = 464;
 pub const RPL_YOUREOPER: u16 = 381;
+pub const RPL_WHOISOPERATOR: u16 = 313;
 pub const ERR_NOPRIVILEGES: u16 = 481;
 pub const ERR_NOOPERHOST: u16 = 491;
 pub const ERR_INVALIDUSERNAME: u16 = 468;
@@ -159,7 +160,7 @@ pub fn numeric_list<'a>(
 /// name.
 pub fn who_line(out: &mut Vec<u8>, server: &str, client: &str, channel: &str, user: &User, prefix: &str) {
     let text = format!("0 {}", user.realname);
-    let flags = format!("{}{prefix}", if user.away.is_some() { "G" } else { "H" });
+    let flags = who_flags(user, prefix);
     numeric(
         out,
         server,
@@ -242,6 +243,14 @@ fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
         format!("ELIST={}", crate::chat::elist::ELIST),
         "SAFELIST".into(),
     ]
+}
+
+/// WHO's flags for `user`: here (`H`) or gone (`G`), `*` for an IRC
+/// operator, then the channel prefix.
+pub fn who_flags(user: &User, prefix: &str) -> String {
+    let here = if user.away.is_some() { "G" } else { "H" };
+    let oper = if user.oper { "*" } else { "" };
+    format!("{here}{oper}{prefix}")
 }
 
 /// `ERROR :Closing Link: host (reason)`, the last line before a disconnect;

@@ -73,10 +73,10 @@ impl WhoQuery {
 
     /// Whether `user` is one the mask names: by nick, user name, host,
     /// real name or server, or as `nick!user@host` when the mask has a
-    /// `!` or `@`. `0` and `*` name everyone. No one is an operator yet,
-    /// so the `o` flag names no one.
+    /// `!` or `@`. `0` and `*` name everyone. With the `o` flag, only
+    /// operators.
     pub fn names(&self, server: &str, user: &User) -> bool {
-        if self.operators_only || self.mask.len() > MASK_LEN {
+        if (self.operators_only && !user.oper) || self.mask.len() > MASK_LEN {
             return false;
         }
         let mask = if self.mask == "0" { "*" } else { self.mask.as_str() };
@@ -103,7 +103,7 @@ impl WhoQuery {
             reply::who_line(out, server, client, channel, user, prefix);
             return;
         };
-        let flags = format!("{}{prefix}", if user.away.is_some() { "G" } else { "H" });
+        let flags = reply::who_flags(user, prefix);
         let ip = match user.host.parse::<IpAddr>() {
             Ok(_) => user.host.clone(),
             Err(_) => "255.255.255.255".to_string(),

@@ -86,6 +86,9 @@ pub(super) fn whois(ctx: &mut Ctx<'_>) {
             channels.iter().map(String::as_str),
         );
         numeric(out, server, reply::RPL_WHOISSERVER, nick, &[who, server], &info.network);
+        if user.oper {
+            numeric(out, server, reply::RPL_WHOISOPERATOR, nick, &[who], "is an IRC operator");
+        }
         if let Some(away) = &user.away {
             numeric(out, server, reply::RPL_AWAY, nick, &[who], away);
         }
