@@ -69,6 +69,13 @@ pub enum Change<'e> {
     Invited { conn: ConnId, to: ConnId, channel: ChannelName },
     /// A user is gone: see [`Departure`].
     Quit(Departure<'e>),
+    /// `conn` added nicks to its MONITOR list: who of them is on (their
+    /// connections), who is not, and who did not fit (734).
+    MonitorStatus { conn: ConnId, online: Vec<ConnId>, offline: Vec<Nick>, full: Vec<Nick> },
+    /// `who` came on under a nick `watchers` monitor (730).
+    MonitorOnline { watchers: Vec<ConnId>, who: ConnId },
+    /// `nick` went away (quit, or renamed): `watchers` are told (731).
+    MonitorOffline { watchers: Vec<ConnId>, nick: Nick },
     /// `conn` is now an operator (user mode +o), or no longer.
     OperChanged { conn: ConnId, on: bool },
     /// `conn`'s user mode +w is now `on`.

@@ -208,6 +208,11 @@ pub enum Event {
         target: Nick,
         reason: String,
     },
+    /// MONITOR +, - or C: the user's list of nicks to be told about.
+    Monitor {
+        conn: ConnId,
+        change: MonitorChange,
+    },
     /// A pool worker died: every user of that worker incarnation quits.
     /// Applied in log order, so each replica quits exactly the users it
     /// knows of at that point, which is every user the worker registered.
@@ -240,8 +245,20 @@ impl Event {
             | Event::Wallops { conn, .. }
             | Event::WallopsMessage { conn, .. }
             | Event::Kill { conn, .. }
+            | Event::Monitor { conn, .. }
             | Event::Caps { conn, .. } => Some(*conn),
             Event::WorkerLost { .. } => None,
         }
     }
+}
+
+/// How MONITOR changes a user's list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MonitorChange {
+    /// `MONITOR + nicks`: also answered with who is on (730) and off (731).
+    Add(Vec<Nick>),
+    /// `MONITOR - nicks`.
+    Remove(Vec<Nick>),
+    /// `MONITOR C`.
+    Clear,
 }

@@ -95,6 +95,11 @@ pub const ERR_NEEDMOREPARAMS: u16 = 461;
 pub const ERR_ALREADYREGISTERED: u16 = 462;
 pub const ERR_PASSWDMISMATCH: u16 = 464;
 pub const RPL_YOUREOPER: u16 = 381;
+pub const RPL_MONONLINE: u16 = 730;
+pub const RPL_MONOFFLINE: u16 = 731;
+pub const RPL_MONLIST: u16 = 732;
+pub const RPL_ENDOFMONLIST: u16 = 733;
+pub const ERR_MONLISTFULL: u16 = 734;
 pub const RPL_WHOISOPERATOR: u16 = 313;
 pub const ERR_NOPRIVILEGES: u16 = 481;
 pub const ERR_NOOPERHOST: u16 = 491;
@@ -139,6 +144,19 @@ pub fn numeric_list<'a>(
     middle: &[&str],
     items: impl IntoIterator<Item = &'a str>,
 ) {
+    numeric_joined(out, server, code, client, middle, items, ' ');
+}
+
+/// [`numeric_list`] with another separator (MONITOR's lists use commas).
+pub fn numeric_joined<'a>(
+    out: &mut Vec<u8>,
+    server: &str,
+    code: u16,
+    client: &str,
+    middle: &[&str],
+    items: impl IntoIterator<Item = &'a str>,
+    separator: char,
+) {
     let mut text = String::new();
     for item in items {
         if !text.is_empty() && text.len() + 1 + item.len() > LIST_TEXT_BYTES {
@@ -146,7 +164,7 @@ pub fn numeric_list<'a>(
             text.clear();
         }
         if !text.is_empty() {
-            text.push(' ');
+            text.push(separator);
         }
         text.push_str(item);
     }
@@ -242,6 +260,7 @@ fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
         "WHOX".into(),
         format!("ELIST={}", crate::chat::elist::ELIST),
         "SAFELIST".into(),
+        format!("MONITOR={}", crate::chat::state::monitor::MONITOR_LIMIT),
     ]
 }
 

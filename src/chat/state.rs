@@ -31,6 +31,7 @@ pub use crate::chat::channel::{Channel, Topic};
 use crate::chat::names::{TOPIC_LEN, truncate_at_char};
 use crate::chat::{ChannelName, ConnId, Event, MessageKind, Nick, Protocol, ServerInfo, Stamp, Target};
 
+pub mod monitor;
 mod ops;
 mod queries;
 pub mod whowas;
@@ -76,6 +77,8 @@ pub struct User {
     pub signon: u64,
     /// When the user last sent a message: idle time runs from here.
     pub last_active: u64,
+    /// The nicks the user monitors (MONITOR), at most `MONITOR_LIMIT`.
+    pub monitoring: BTreeSet<Nick>,
 }
 
 impl User {
@@ -116,6 +119,8 @@ pub struct State {
     order: BTreeSet<ConnId>,
     /// Who had the nicks given up lately (WHOWAS).
     whowas: Whowas,
+    /// Who monitors which nick (MONITOR).
+    watchers: monitor::Watchers,
 }
 
 impl State {
@@ -128,6 +133,7 @@ impl State {
             peak_users: 0,
             order: BTreeSet::new(),
             whowas: Whowas::default(),
+            watchers: monitor::Watchers::default(),
         }
     }
 
@@ -257,6 +263,7 @@ impl State {
             Event::Wallops { conn, on } => self.set_wallops(changes, *conn, *on),
             Event::WallopsMessage { conn, text } => self.wallops(changes, *conn, text),
             Event::Kill { conn, target, reason } => self.kill(changes, *conn, target, reason),
+            Event::Monitor { conn, change } => self.monitor(changes, *conn, change),
             Event::Away { conn, message } => self.set_away(changes, *conn, message.as_deref()),
             Event::Invisible { conn, on } => self.set_invisible(changes, *conn, *on),
             Event::WorkerLost { worker, generation, reason } => {
@@ -312,11 +319,13 @@ impl State {
                 caps: Caps::NONE,
                 signon: at,
                 last_active: at,
+                monitoring: BTreeSet::new(),
             },
         );
         self.order.insert(conn);
         self.peak_users = self.peak_users.max(self.users.len());
         changes.push(Change::Registered { conn });
+        self.monitored_online(changes, conn, nick);
         if protocol == Protocol::Plain {
             // The lobby is made by whoever arrives first: its creation
             // time is not worth carrying in every registration.
@@ -366,8 +375,15 @@ impl State {
         self.nicks.remove(&old_nick);
         self.nicks.insert(nick.clone(), conn);
         let recipients = recipients.into_iter().collect();
-        let nick = nick.as_str();
-        changes.push(Change::NickChanged { conn, old_nick, old_prefix, nick, recipients });
+        // A change of case is the same nick to a watcher: nothing to tell.
+        let renamed = old_nick != *nick;
+        if renamed {
+            self.monitored_offline(changes, &old_nick);
+        }
+        changes.push(Change::NickChanged { conn, old_nick, old_prefix, nick: nick.as_str(), recipients });
+        if renamed {
+            self.monitored_online(changes, conn, nick);
+        }
     }
 
     fn join<'e>(
@@ -659,6 +675,7 @@ impl State {
             }
         }
         self.nicks.remove(&user.nick);
+        self.forget_monitoring(conn, &user.monitoring);
         changes.push(Change::Quit(Departure {
             conn,
             nick: user.nick,
@@ -668,6 +685,10 @@ impl State {
             reason,
             recipients,
         }));
+        if let Some(Change::Quit(departure)) = changes.last() {
+            let nick = departure.nick.clone();
+            self.monitored_offline(changes, &nick);
+        }
     }
 }
 

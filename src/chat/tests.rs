@@ -229,6 +229,15 @@ fn any_event() -> impl Strategy<Value = Event> {
         (conns.clone(), any::<bool>()).prop_map(|(c, on)| Event::Oper { conn: c, on }),
         (conns.clone(), any::<bool>()).prop_map(|(c, on)| Event::Wallops { conn: c, on }),
         conns.clone().prop_map(|c| Event::WallopsMessage { conn: c, text: "hear ye".into() }),
+        (conns.clone(), prop::collection::vec("[a-e]", 0..4), 0u8..3).prop_map(|(c, nicks, how)| {
+            let nicks: Vec<crate::chat::Nick> = nicks.iter().map(|n| n.as_str().into()).collect();
+            let change = match how {
+                0 => crate::chat::event::MonitorChange::Add(nicks),
+                1 => crate::chat::event::MonitorChange::Remove(nicks),
+                _ => crate::chat::event::MonitorChange::Clear,
+            };
+            Event::Monitor { conn: c, change }
+        }),
         (conns, "[a-e]").prop_map(|(c, n)| Event::Kill {
             conn: c,
             target: n.as_str().into(),

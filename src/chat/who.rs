@@ -167,6 +167,7 @@ mod tests {
             caps: crate::chat::Caps::NONE,
             signon: 10,
             last_active: 40,
+            monitoring: BTreeSet::new(),
         }
     }
 

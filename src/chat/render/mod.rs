@@ -30,7 +30,8 @@ use crate::chat::caps::Caps;
 use crate::chat::change::{Change, Departure};
 use crate::chat::reply;
 use crate::chat::state::User;
-use crate::chat::{ChannelName, ConnId, Listing, MessageKind, Protocol, State};
+use crate::chat::state::monitor::MONITOR_LIMIT;
+use crate::chat::{ChannelName, ConnId, Listing, MessageKind, Nick, Protocol, State};
 
 /// Bytes for one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,6 +227,58 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
             // Only IRC clients can ask for +i, and the answer is IRC's MODE
             // line whoever asked.
             Change::InvisibleChanged { conn, on } => self.reply(out, *conn, |user| irc::invisible(user, *on)),
+            Change::MonitorStatus { conn, online, offline, full } => self.reply(out, *conn, |user| {
+                let mut bytes = Vec::new();
+                let nick = user.nick.as_str();
+                let online: Vec<String> =
+                    online.iter().filter_map(|c| state.user(*c)).map(User::prefix).collect();
+                let on = online.iter().map(String::as_str);
+                reply::numeric_joined(&mut bytes, server, reply::RPL_MONONLINE, nick, &[], on, ',');
+                let off = offline.iter().map(Nick::as_str);
+                reply::numeric_joined(&mut bytes, server, reply::RPL_MONOFFLINE, nick, &[], off, ',');
+                if !full.is_empty() {
+                    let limit = MONITOR_LIMIT.to_string();
+                    let targets: Vec<&str> = full.iter().map(Nick::as_str).collect();
+                    let text = "Monitor list is full.";
+                    reply::numeric(
+                        &mut bytes,
+                        server,
+                        reply::ERR_MONLISTFULL,
+                        nick,
+                        &[&limit, &targets.join(",")],
+                        text,
+                    );
+                }
+                bytes
+            }),
+            Change::MonitorOnline { watchers, who } => {
+                let Some(them) = state.user(*who) else { return };
+                let prefix = them.prefix();
+                for &watcher in watchers {
+                    self.reply(out, watcher, |user| {
+                        let mut bytes = Vec::new();
+                        reply::numeric(
+                            &mut bytes,
+                            server,
+                            reply::RPL_MONONLINE,
+                            user.nick.as_str(),
+                            &[],
+                            &prefix,
+                        );
+                        bytes
+                    });
+                }
+            }
+            Change::MonitorOffline { watchers, nick } => {
+                for &watcher in watchers {
+                    self.reply(out, watcher, |user| {
+                        let mut bytes = Vec::new();
+                        let client = user.nick.as_str();
+                        reply::numeric(&mut bytes, server, reply::RPL_MONOFFLINE, client, &[], nick.as_str());
+                        bytes
+                    });
+                }
+            }
             Change::OperChanged { conn, on } => self.reply(out, *conn, |user| match user.protocol {
                 Protocol::Irc => irc::oper_changed(server, user, *on),
                 Protocol::Plain => plain::line(&plain::oper_changed(*on)),

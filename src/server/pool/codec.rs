@@ -161,6 +161,10 @@ mod tests {
                 target: target.into(),
                 reason
             }),
+            (conn(), prop::collection::vec(text(30), 0..8)).prop_map(|(conn, nicks)| Event::Monitor {
+                conn,
+                change: crate::chat::event::MonitorChange::Add(nicks.into_iter().map(Into::into).collect()),
+            }),
             (any::<u16>(), any::<u32>(), text(40))
                 .prop_map(|(worker, generation, reason)| Event::WorkerLost { worker, generation, reason }),
         ]
@@ -230,6 +234,7 @@ mod tests {
             "NICK ",
             "JOIN ",
             "MODE me +i",
+            "MONITOR + ",
             "JOIN #a ",
             "MODE #a +ooooookbeIl ",
             "MODE #a ",

@@ -21,6 +21,7 @@ mod connection;
 mod help;
 mod messaging;
 mod mode;
+mod monitor;
 mod operators;
 mod queries;
 mod users;
@@ -77,6 +78,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("PASS", connection::reregister),
     ("USER", connection::reregister),
     ("QUIT", connection::quit),
+    ("MONITOR", monitor::monitor),
     ("OPER", operators::oper),
     ("KILL", operators::kill),
     ("WALLOPS", operators::wallops),
@@ -149,8 +151,8 @@ mod tests {
         for name in [
             "PING", "PONG", "CAP", "PASS", "USER", "NICK", "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES",
             "TOPIC", "QUIT", "MOTD", "LUSERS", "VERSION", "TIME", "MODE", "WHO", "WHOIS", "AWAY", "USERHOST",
-            "ISON", "LIST", "KICK", "INVITE", "OPER", "KILL", "WALLOPS", "TAGMSG", "WHOWAS", "INFO", "ADMIN",
-            "LINKS", "HELP", "HELPOP",
+            "ISON", "LIST", "KICK", "INVITE", "OPER", "KILL", "WALLOPS", "TAGMSG", "MONITOR", "WHOWAS",
+            "INFO", "ADMIN", "LINKS", "HELP", "HELPOP",
         ] {
             assert!(handler(name).is_some(), "no handler for {name}");
         }
