@@ -175,6 +175,10 @@ class ChatterController(BaseServerController, DirectoryBasedController):
             f"{hostname}:{port}",
             "--server-name",
             SERVER_NAME,
+            # What irctest's own controllers configure as the server's
+            # info line (LINKS checks it).
+            "--server-description",
+            "test server",
             "--model",
             model,
         ]

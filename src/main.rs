@@ -191,6 +191,9 @@ struct ServeArgs {
     /// Network name advertised to IRC clients.
     #[arg(long, default_value = "chatter")]
     network: String,
+    /// One line about this server, as LINKS and WHOIS show it.
+    #[arg(long, default_value = chatter::chat::info::DEFAULT_DESCRIPTION)]
+    server_description: String,
     /// File whose lines are the message of the day (without it, MOTD answers 422).
     #[arg(long)]
     motd: Option<PathBuf>,
@@ -364,6 +367,7 @@ fn with_config_file(mut args: ServeArgs, given: &ArgMatches) -> anyhow::Result<(
     take(said("workers"), &mut args.workers, s.workers.map(Some));
     take(said("server_name"), &mut args.server_name, s.name);
     take(said("network"), &mut args.network, s.network);
+    take(said("server_description"), &mut args.server_description, s.description);
     take(said("motd"), &mut args.motd, s.motd.map(Some));
     take(said("password"), &mut args.password, s.password.map(Some));
     take(said("max_clients"), &mut args.max_clients, l.max_clients);
@@ -406,6 +410,8 @@ fn serve(args: ServeArgs, operators: Vec<Operator>) -> anyhow::Result<()> {
     );
     let mut info = ServerInfo::new(args.server_name);
     info.network = args.network;
+    // One line of text in a numeric: no line breaks.
+    info.description = args.server_description.lines().next().unwrap_or("").to_string();
     info.password = args.password;
     info.created = chatter::chat::info::human_time(server::unix_now());
     info.channels_per_client = args.max_channels_per_client;

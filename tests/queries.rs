@@ -129,7 +129,7 @@ fn whois_shows_channels_away_idle_and_signon(model: Model) {
     assert_eq!(numerics(&whois, "311"), ["alice alice 127.0.0.1 * :alice Test"]);
     // The secret channel is hidden from bob, who is not in it.
     assert_eq!(numerics(&whois, "319"), ["alice :@#open"]);
-    assert_eq!(numerics(&whois, "312"), [format!("alice {SERVER} :chatter")]);
+    assert_eq!(numerics(&whois, "312"), [format!("alice {SERVER} :A chatter server")]);
     assert_eq!(numerics(&whois, "301"), ["alice :gone fishing"]);
     let idle = &numerics(&whois, "317")[0];
     let fields: Vec<&str> = idle.split(' ').collect();
@@ -206,7 +206,10 @@ fn whowas_remembers_who_left_and_who_renamed(model: Model) {
         ["gone second 127.0.0.1 * :Gone second", "gone first 127.0.0.1 * :Gone first"],
         "the most recent first"
     );
-    assert_eq!(numerics(&all, "312"), [format!("gone {SERVER} :chatter"), format!("gone {SERVER} :chatter")]);
+    assert_eq!(
+        numerics(&all, "312"),
+        [format!("gone {SERVER} :A chatter server"), format!("gone {SERVER} :A chatter server")]
+    );
     assert_eq!(numerics(&all, "369"), ["GONE :End of WHOWAS"]);
     assert_eq!(numerics(&ask(&mut asker, "WHOWAS gone 1"), "314"), ["gone second 127.0.0.1 * :Gone second"]);
     for count in ["0", "-1", "x"] {
@@ -338,7 +341,7 @@ fn info_admin_links_and_help(model: Model) {
     assert_eq!(
         ask(&mut alice, "LINKS"),
         [
-            format!(":{SERVER} 364 alice {SERVER} {SERVER} :0 chatter"),
+            format!(":{SERVER} 364 alice {SERVER} {SERVER} :0 A chatter server"),
             format!(":{SERVER} 365 alice * :End of /LINKS list")
         ]
     );

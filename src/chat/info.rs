@@ -10,6 +10,8 @@ pub struct ServerInfo {
     pub name: String,
     /// Advertised as NETWORK in 005 and in the welcome line.
     pub network: String,
+    /// One line about this server, as LINKS (364) and WHOIS (312) show it.
+    pub description: String,
     pub version: String,
     /// Human-readable start time for 003; fixed so replicas agree.
     pub created: String,
@@ -61,6 +63,9 @@ pub fn is_password_hash(hash: &str) -> bool {
     argon2::password_hash::PasswordHash::new(hash).is_ok()
 }
 
+/// Default for [`ServerInfo::description`].
+pub const DEFAULT_DESCRIPTION: &str = "A chatter server";
+
 /// Default for [`ServerInfo::channels_per_client`]: InspIRCd, as probed
 /// for the hardening work, stopped a client at 50 too.
 pub const DEFAULT_CHANNELS_PER_CLIENT: usize = 50;
@@ -83,6 +88,7 @@ impl ServerInfo {
         ServerInfo {
             name: name.into(),
             network: "chatter".into(),
+            description: DEFAULT_DESCRIPTION.into(),
             version: format!("chatter-{}", env!("CARGO_PKG_VERSION")),
             created: "at start-up".into(),
             motd: None,

@@ -64,6 +64,8 @@ pub struct ServerSection {
     pub workers: Option<usize>,
     pub name: Option<String>,
     pub network: Option<String>,
+    /// `--server-description`.
+    pub description: Option<String>,
     /// The MOTD file; a relative path is relative to the config file.
     pub motd: Option<PathBuf>,
     pub password: Option<String>,
@@ -159,7 +161,7 @@ mod tests {
         let file = ConfigFile::parse(text).expect("the example parses");
         let s = &file.server;
         assert!(s.listen.is_some() && s.model.is_some() && s.workers.is_some() && s.name.is_some());
-        assert!(s.network.is_some() && s.motd.is_some());
+        assert!(s.network.is_some() && s.motd.is_some() && s.description.is_some());
         let l = &file.limits;
         assert!(l.max_clients.is_some() && l.max_channels_per_client.is_some() && l.max_channels.is_some());
         assert!(l.sendq.is_some() && l.ping_interval.is_some() && l.registration_timeout.is_some());

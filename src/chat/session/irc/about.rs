@@ -74,7 +74,7 @@ pub(super) fn links(ctx: &mut Ctx<'_>) {
     let mask = ctx.message.params.last().map(String::as_str).filter(|m| !m.is_empty()).unwrap_or("*");
     let out = ctx.out.buf();
     if crate::chat::channel::mask_matches(mask, server) {
-        numeric(out, server, reply::RPL_LINKS, nick, &[server, server], &format!("0 {}", info.network));
+        numeric(out, server, reply::RPL_LINKS, nick, &[server, server], &format!("0 {}", info.description));
     }
     numeric(out, server, reply::RPL_ENDOFLINKS, nick, &[mask], "End of /LINKS list");
 }

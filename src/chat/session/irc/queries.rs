@@ -85,7 +85,7 @@ pub(super) fn whois(ctx: &mut Ctx<'_>) {
             &[who],
             channels.iter().map(String::as_str),
         );
-        numeric(out, server, reply::RPL_WHOISSERVER, nick, &[who, server], &info.network);
+        numeric(out, server, reply::RPL_WHOISSERVER, nick, &[who, server], &info.description);
         if user.oper {
             numeric(out, server, reply::RPL_WHOISOPERATOR, nick, &[who], "is an IRC operator");
         }
@@ -117,7 +117,14 @@ pub(super) fn whowas(ctx: &mut Ctx<'_>) {
             found = true;
             let middle = [was.nick.as_str(), &was.user, &was.host, "*"];
             numeric(out, server, reply::RPL_WHOWASUSER, nick, &middle, &was.realname);
-            numeric(out, server, reply::RPL_WHOISSERVER, nick, &[was.nick.as_str(), server], &info.network);
+            numeric(
+                out,
+                server,
+                reply::RPL_WHOISSERVER,
+                nick,
+                &[was.nick.as_str(), server],
+                &info.description,
+            );
         }
         if !found {
             numeric(out, server, reply::ERR_WASNOSUCHNICK, nick, &[asked], "There was no such nickname");
