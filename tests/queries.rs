@@ -298,6 +298,14 @@ fn names_alone_and_topic_from_outside(model: Model) {
     alice.expect_line("MODE #hidden +s");
     let topic = ask(&mut loner, "TOPIC #open");
     assert_eq!(numerics(&topic, "332"), ["#open :all welcome"]);
+    // Several channels: each one's 353s, then one 366 naming what was
+    // asked (RFC 2812); a secret channel shows nothing to an outsider.
+    let names = ask(&mut loner, "NAMES #open,#hidden");
+    assert_eq!(numerics(&names, "353"), ["= #open :@alice"]);
+    assert_eq!(numerics(&names, "366"), ["#open,#hidden :End of /NAMES list"]);
+    let names = ask(&mut alice, "NAMES #open,#hidden");
+    assert_eq!(numerics(&names, "353"), ["= #open :@alice", "@ #hidden :@alice"]);
+    assert_eq!(numerics(&names, "366"), ["#open,#hidden :End of /NAMES list"]);
     assert_eq!(numerics(&topic, "333").len(), 1);
     assert_eq!(
         ask(&mut loner, "TOPIC #hidden"),

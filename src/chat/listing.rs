@@ -42,12 +42,23 @@ pub enum Listing {
     /// LIST: 321, a 322 per channel the filter admits, 323.
     Channels { started: bool, after: Option<ChannelName>, filter: Option<Box<ListFilter>> },
     /// NAMES of one channel (353s then 366; plain: `*** In #room: ...`).
-    Names { channel: String, after: Option<ConnId> },
+    Names { channel: String, after: Option<ConnId>, end: NamesEnd },
     /// WHO of one channel: a 352 (or WHOX 354) per member the asker may
     /// see, then 315 with the mask as asked.
     Who { channel: String, query: Box<WhoQuery>, after: Option<ConnId> },
     /// WHO of a mask: a line per visible user it names, in id order.
     WhoMask { query: Box<WhoQuery>, after: Option<ConnId> },
+}
+
+/// How a NAMES listing ends, for IRC clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamesEnd {
+    /// Its own 366, naming its channel.
+    Own,
+    /// No 366: a later listing of the same `NAMES #a,#b` ends them all.
+    Later,
+    /// The one 366 of a `NAMES #a,#b`, naming what was asked (RFC 2812).
+    All(String),
 }
 
 impl Listing {
@@ -61,7 +72,12 @@ impl Listing {
     }
 
     pub fn names(channel: &str) -> Listing {
-        Listing::Names { channel: channel.to_string(), after: None }
+        Listing::Names { channel: channel.to_string(), after: None, end: NamesEnd::Own }
+    }
+
+    /// One channel of a `NAMES #a,#b`, ending as `end` says.
+    pub fn names_ending(channel: &str, end: NamesEnd) -> Listing {
+        Listing::Names { channel: channel.to_string(), after: None, end }
     }
 
     pub fn who(channel: &str, query: WhoQuery) -> Listing {
@@ -106,27 +122,37 @@ impl Listing {
                 numeric(out, server, reply::RPL_LISTEND, nick, &[], "End of /LIST");
                 true
             }
-            Listing::Names { channel, after } => {
+            Listing::Names { channel, after, end } => {
+                let end_label = |own: &str| match &*end {
+                    NamesEnd::Own => Some(own.to_string()),
+                    NamesEnd::Later => None,
+                    NamesEnd::All(asked) => Some(asked.clone()),
+                };
                 // A secret channel's members are not shown to outsiders:
                 // they get the end line, as for a channel that is not there.
                 let Some(chan) = state.channel(channel).filter(|c| c.visible_to(conn)) else {
                     if user.protocol == Protocol::Irc {
-                        numeric(out, server, reply::RPL_ENDOFNAMES, nick, &[channel], "End of /NAMES list");
+                        if let Some(label) = end_label(channel) {
+                            numeric(
+                                out,
+                                server,
+                                reply::RPL_ENDOFNAMES,
+                                nick,
+                                &[&label],
+                                "End of /NAMES list",
+                            );
+                        }
                     } else {
                         plain(out, &format!("! No such channel: {channel}"));
                     }
                     return true;
                 };
                 let done = write_names(state, chan, user, after, out, limit);
-                if done && user.protocol == Protocol::Irc {
-                    numeric(
-                        out,
-                        server,
-                        reply::RPL_ENDOFNAMES,
-                        nick,
-                        &[chan.name.as_str()],
-                        "End of /NAMES list",
-                    );
+                if done
+                    && user.protocol == Protocol::Irc
+                    && let Some(label) = end_label(chan.name.as_str())
+                {
+                    numeric(out, server, reply::RPL_ENDOFNAMES, nick, &[&label], "End of /NAMES list");
                 }
                 done
             }

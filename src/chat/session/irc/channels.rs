@@ -8,7 +8,7 @@
 
 use crate::chat::channel::{KICK_TARGETS, is_valid_key};
 use crate::chat::elist::ListFilter;
-use crate::chat::listing::Listing;
+use crate::chat::listing::{Listing, NamesEnd};
 use crate::chat::names::{MAX_TARGETS, is_valid_channel};
 use crate::chat::reply::{self, numeric, numeric_bare};
 use crate::chat::{ChannelName, Event, Nick};
@@ -86,12 +86,20 @@ pub(super) fn topic(ctx: &mut Ctx<'_>) {
 pub(super) fn names(ctx: &mut Ctx<'_>) {
     match ctx.message.param(0).filter(|p| !p.is_empty()) {
         Some(list) => {
-            for (i, channel) in list.split(',').enumerate() {
-                if i == MAX_TARGETS {
-                    ctx.numeric(reply::ERR_TOOMANYTARGETS, &[channel], "Too many recipients");
-                    break;
-                }
-                ctx.out.listing(Listing::names(channel));
+            // One channel ends with its own 366; `NAMES #a,#b` with one 366
+            // naming what was asked, after all of them (RFC 2812).
+            let all: Vec<&str> = list.split(',').collect();
+            let channels = &all[..all.len().min(MAX_TARGETS)];
+            for (i, channel) in channels.iter().enumerate() {
+                let end = match (channels.len(), i + 1 == channels.len()) {
+                    (1, _) => NamesEnd::Own,
+                    (_, true) => NamesEnd::All(channels.join(",")),
+                    (_, false) => NamesEnd::Later,
+                };
+                ctx.out.listing(Listing::names_ending(channel, end));
+            }
+            if let Some(extra) = all.get(MAX_TARGETS) {
+                ctx.numeric(reply::ERR_TOOMANYTARGETS, &[extra], "Too many recipients");
             }
         }
         None if ctx.user.channels.is_empty() => {
