@@ -67,15 +67,7 @@ impl<'a> Worker<'a> {
                 continue;
             }
             self.serve_lines(slot);
-            if let Some(conn) = self.conns.get_mut(&slot)
-                && conn.is_open()
-                && conn.has_input()
-                && !conn.input_parked
-                && !conn.queued_for_input
-            {
-                conn.queued_for_input = true;
-                self.input.push_back(slot);
-            }
+            self.requeue_input(slot);
         }
     }
 

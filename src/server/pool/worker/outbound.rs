@@ -163,11 +163,7 @@ impl Worker<'_> {
                 self.queue(slot, piece.into(), false);
             }
         }
-        let Some(conn) = self.conns.get_mut(&slot) else { return };
-        if conn.has_input() && !conn.queued_for_input && !conn.input_parked {
-            conn.queued_for_input = true;
-            self.input.push_back(slot);
-        }
+        self.requeue_input(slot);
     }
 
     /// Re-evaluates the connections that hold the flow (see `flow`): each
