@@ -381,20 +381,8 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
         irc_line: impl Fn() -> Vec<u8>,
         plain_text: impl Fn(&User) -> String,
     ) {
-        let mut shared: Option<Arc<[u8]>> = None;
-        for to in recipients {
-            if !(self.serves)(to) {
-                continue;
-            }
-            let Some(user) = self.state.user(to) else {
-                continue;
-            };
-            let bytes = match user.protocol {
-                Protocol::Irc => shared.get_or_insert_with(|| irc_line().into()).clone(),
-                Protocol::Plain => plain::line(&plain_text(user)).into(),
-            };
-            out.items.push(Delivery { to, bytes });
-        }
+        // No capability changes these lines: one IRC line for everyone.
+        self.fan_out_by_caps(out, recipients, Caps::NONE, |_| irc_line(), |user| Some(plain_text(user)));
     }
 
     /// Like `fan_out`, for a change whose IRC line depends on the
