@@ -103,15 +103,12 @@ pub struct Session {
     /// Whether the client said `CAP LS 302`: it may get continuation lines.
     cap_302: bool,
     /// When the line being handled arrived, in Unix milliseconds (see
-    /// [`Stamp`]).
+    /// [`Stamp`]); registration, wherever it completes (NICK, USER, CAP
+    /// END), dates the user's signon from it.
     line_at_ms: u64,
     /// Messages sent so far: the next one's id (see [`Stamp`]). A `Cell`
     /// because plain handlers only borrow the session.
     sent: Cell<u64>,
-    /// The time of the line being handled (Unix seconds, as `on_line` was
-    /// given it), kept so that registration, wherever it completes (NICK,
-    /// USER, CAP END), dates the user's signon.
-    now: u64,
 }
 
 impl Session {
@@ -130,7 +127,6 @@ impl Session {
             cap_302: false,
             line_at_ms: 0,
             sent: Cell::new(0),
-            now: 0,
         }
     }
 
@@ -200,7 +196,6 @@ impl Session {
         self.line_at_ms = now_ms;
         let now = now_ms / 1000;
         let text = String::from_utf8_lossy(line);
-        self.now = now;
         let mut out = Out(actions);
         match (self.protocol, state.user(self.conn)) {
             (Some(Protocol::Plain), Some(user)) => self.plain_line(&text, user, state, now, out),
@@ -263,7 +258,8 @@ impl Session {
             host: self.host.clone(),
             protocol,
             caps: self.caps,
-            at: self.now,
+            // The line that completes registration dates the signon.
+            at: self.line_at_ms / 1000,
         }
     }
 
