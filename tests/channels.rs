@@ -13,20 +13,6 @@ fn names_in(reply: &str) -> Vec<String> {
     names
 }
 
-/// alice, bob and carol all in #room, each having seen the others arrive.
-fn three_in_room(server: &Server) -> (Client, Client, Client) {
-    let mut alice = Client::register(server, "alice");
-    let mut bob = Client::register(server, "bob");
-    let mut carol = Client::register(server, "carol");
-    alice.join("#room");
-    bob.join("#room");
-    carol.join("#room");
-    alice.expect_line(":bob!bob@127.0.0.1 JOIN #room");
-    alice.expect_line(":carol!carol@127.0.0.1 JOIN #room");
-    bob.expect_line(":carol!carol@127.0.0.1 JOIN #room");
-    (alice, bob, carol)
-}
-
 fn join_part_quit_are_seen_by_members(model: Model) {
     let server = Server::start(model);
     let (mut alice, mut bob, mut carol) = three_in_room(&server);

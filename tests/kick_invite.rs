@@ -5,20 +5,6 @@
 mod common;
 use common::*;
 
-/// alice (operator), bob and carol in #room, each having seen the others
-/// arrive.
-fn three_in_room(server: &Server) -> (Client, Client, Client) {
-    let mut alice = Client::register(server, "alice");
-    let mut bob = Client::register(server, "bob");
-    let mut carol = Client::register(server, "carol");
-    alice.join("#room");
-    bob.join("#room");
-    carol.join("#room");
-    alice.expect_line(":carol!carol@127.0.0.1 JOIN #room");
-    bob.expect_line(":carol!carol@127.0.0.1 JOIN #room");
-    (alice, bob, carol)
-}
-
 fn kick_removes_a_member_and_everyone_hears(model: Model) {
     let server = Server::start(model);
     let (mut alice, mut bob, mut carol) = three_in_room(&server);

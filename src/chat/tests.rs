@@ -36,8 +36,9 @@ fn join(c: ConnId, channel: &str) -> Event {
     Event::Join { conn: c, channel: channel.into(), key: None, at: 0 }
 }
 
-/// Applies `event` and renders it for the connections `serves` accepts.
-fn apply_for(state: &mut State, event: &Event, serves: impl Fn(ConnId) -> bool) -> Deliveries {
+/// Applies `event` and renders it for the connections `serves` accepts
+/// (the renderer's tests use it too).
+pub(crate) fn apply_for(state: &mut State, event: &Event, serves: impl Fn(ConnId) -> bool) -> Deliveries {
     let mut changes = Vec::new();
     state.apply(event, &mut changes);
     let mut out = Deliveries::default();

@@ -430,3 +430,18 @@ macro_rules! pool_models {
         }
     };
 }
+
+/// alice (the operator: she joins first), bob and carol all in #room, each
+/// having seen the others arrive.
+pub fn three_in_room(server: &Server) -> (Client, Client, Client) {
+    let mut alice = Client::register(server, "alice");
+    let mut bob = Client::register(server, "bob");
+    let mut carol = Client::register(server, "carol");
+    alice.join("#room");
+    bob.join("#room");
+    carol.join("#room");
+    alice.expect_line(":bob!bob@127.0.0.1 JOIN #room");
+    alice.expect_line(":carol!carol@127.0.0.1 JOIN #room");
+    bob.expect_line(":carol!carol@127.0.0.1 JOIN #room");
+    (alice, bob, carol)
+}

@@ -6,9 +6,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::chat::change::{Change, Refusal};
-use crate::chat::{
-    ConnId, Deliveries, Event, MessageKind, Protocol, ServerInfo, Stamp, State, Target, render,
-};
+use crate::chat::{ConnId, Deliveries, Event, MessageKind, Protocol, ServerInfo, Stamp, State, Target};
 
 fn conn(worker: u16, slot: u32) -> ConnId {
     ConnId { worker, slot, generation: 0 }
@@ -37,13 +35,7 @@ fn say(c: ConnId, target: &str, text: &str) -> Event {
     Event::Message { conn: c, kind: MessageKind::Privmsg, target: target.into(), text: text.into(), stamp }
 }
 
-fn apply_for(state: &mut State, event: &Event, serves: impl Fn(ConnId) -> bool) -> Deliveries {
-    let mut changes = Vec::new();
-    state.apply(event, &mut changes);
-    let mut out = Deliveries::default();
-    render(state, &changes, serves, &mut out);
-    out
-}
+use crate::chat::tests::apply_for;
 
 fn text(d: &Deliveries, c: ConnId) -> String {
     String::from_utf8(d.bytes_for(c)).unwrap()
