@@ -7,25 +7,6 @@ mod common;
 
 use common::{Client, Model, Server, numeric_of};
 
-/// Registers `nick` having negotiated `caps` (space-separated; none if
-/// empty) with `CAP LS 302`.
-fn register_with(server: &Server, nick: &str, caps: &str) -> Client {
-    let mut c = server.connect();
-    c.nick = nick.to_string();
-    c.send("CAP LS 302");
-    c.expect_line("CAP * LS");
-    c.send(&format!("NICK {nick}"));
-    c.send(&format!("USER {nick} 0 * :{nick} Test"));
-    if !caps.is_empty() {
-        c.send(&format!("CAP REQ :{caps}"));
-        c.expect_line(&format!("CAP {nick} ACK :{caps}"));
-    }
-    c.send("CAP END");
-    c.expect_numeric("001");
-    c.expect("end of MOTD", |l| matches!(numeric_of(l), Some("376" | "422")));
-    c
-}
-
 /// The names in the 353 lines of `NAMES channel`.
 fn names(c: &mut Client, channel: &str) -> Vec<String> {
     c.send(&format!("NAMES {channel}"));
@@ -98,7 +79,7 @@ fn multi_prefix_shows_every_prefix_to_those_who_ask(model: Model) {
     op.join("#mp");
     op.send("MODE #mp +v op");
     op.expect_line("MODE #mp +v op");
-    let mut asker = register_with(&server, "asker", "multi-prefix");
+    let mut asker = Client::register_with_caps(&server, "asker", "multi-prefix");
     let mut old = Client::register(&server, "old");
     assert_eq!(names(&mut asker, "#mp"), ["@+op"]);
     assert_eq!(names(&mut old, "#mp"), ["@op"]);
@@ -116,7 +97,7 @@ fn userhost_in_names_shows_full_masks_to_those_who_ask(model: Model) {
     let server = Server::start(model);
     let mut op = Client::register(&server, "op");
     op.join("#uh");
-    let mut asker = register_with(&server, "asker", "userhost-in-names");
+    let mut asker = Client::register_with_caps(&server, "asker", "userhost-in-names");
     let mut old = Client::register(&server, "old");
     assert_eq!(names(&mut asker, "#uh"), ["@op!op@127.0.0.1"]);
     assert_eq!(names(&mut old, "#uh"), ["@op"]);
@@ -140,7 +121,7 @@ fn has_server_time(line: &str) -> bool {
 
 fn server_time_stamps_messages_for_those_who_ask(model: Model) {
     let server = Server::start(model);
-    let mut timed = register_with(&server, "timed", "server-time");
+    let mut timed = Client::register_with_caps(&server, "timed", "server-time");
     let mut old = Client::register(&server, "old");
     let mut talker = Client::register(&server, "talker");
     for c in [&mut timed, &mut old, &mut talker] {
@@ -158,10 +139,10 @@ fn server_time_stamps_messages_for_those_who_ask(model: Model) {
 
 fn message_tags_relay_client_tags_to_those_who_ask(model: Model) {
     let server = Server::start(model);
-    let mut alice = register_with(&server, "alice", "message-tags");
-    let mut bob = register_with(&server, "bob", "message-tags");
+    let mut alice = Client::register_with_caps(&server, "alice", "message-tags");
+    let mut bob = Client::register_with_caps(&server, "bob", "message-tags");
     let mut carol = Client::register(&server, "carol");
-    let mut dave = register_with(&server, "dave", "server-time");
+    let mut dave = Client::register_with_caps(&server, "dave", "server-time");
     for c in [&mut alice, &mut bob, &mut carol, &mut dave] {
         c.join("#t");
     }
@@ -194,8 +175,8 @@ fn message_tags_relay_client_tags_to_those_who_ask(model: Model) {
 
 fn echo_message_returns_a_senders_own_messages(model: Model) {
     let server = Server::start(model);
-    let mut echoer = register_with(&server, "echoer", "echo-message");
-    let mut both = register_with(&server, "both", "echo-message message-tags");
+    let mut echoer = Client::register_with_caps(&server, "echoer", "echo-message");
+    let mut both = Client::register_with_caps(&server, "both", "echo-message message-tags");
     let mut old = Client::register(&server, "old");
     for c in [&mut echoer, &mut both, &mut old] {
         c.join("#e");

@@ -6,7 +6,7 @@
 //! known wherever that client's lines are rendered, which under the pools
 //! is every replica. It is therefore part of the directory: `Register`
 //! carries the set negotiated before registration and `Event::Caps` any
-//! change after it. [`Caps`] is a bit set so that it costs an event two
+//! change after it. [`Caps`] is a bit set so that it costs an event a few
 //! bytes and a renderer one mask to tell which recipients get the same
 //! bytes (see `render`).
 
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// A set of capabilities, one bit each.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Caps(u16);
+pub struct Caps(u32);
 
 impl Caps {
     pub const NONE: Caps = Caps(0);
@@ -24,6 +24,13 @@ impl Caps {
     pub const MESSAGE_TAGS: Caps = Caps(1 << 3);
     pub const SERVER_TIME: Caps = Caps(1 << 4);
     pub const ECHO_MESSAGE: Caps = Caps(1 << 5);
+    pub const BATCH: Caps = Caps(1 << 6);
+    pub const LABELED_RESPONSE: Caps = Caps(1 << 7);
+    pub const AWAY_NOTIFY: Caps = Caps(1 << 8);
+    pub const EXTENDED_JOIN: Caps = Caps(1 << 9);
+    pub const INVITE_NOTIFY: Caps = Caps(1 << 10);
+    pub const SETNAME: Caps = Caps(1 << 11);
+    pub const EXTENDED_MONITOR: Caps = Caps(1 << 12);
 
     /// Whether every capability in `other` is in this set.
     pub const fn has(self, other: Caps) -> bool {
@@ -56,7 +63,7 @@ impl Caps {
 
     /// Builds a set from its bits, keeping only offered ones (for tests'
     /// generators).
-    pub fn from_bits(bits: u16) -> Caps {
+    pub fn from_bits(bits: u32) -> Caps {
         let offered = OFFERED.iter().fold(Caps::NONE, |all, &(_, cap)| all.with(cap));
         Caps(bits).only(offered)
     }
@@ -69,11 +76,16 @@ impl Caps {
 /// implied by `CAP LS 302`, as its spec says) so that clients know they
 /// would be told.
 pub const OFFERED: &[(&str, Caps)] = &[
+    ("away-notify", Caps::AWAY_NOTIFY),
     ("cap-notify", Caps::CAP_NOTIFY),
     ("echo-message", Caps::ECHO_MESSAGE),
+    ("extended-join", Caps::EXTENDED_JOIN),
+    ("extended-monitor", Caps::EXTENDED_MONITOR),
+    ("invite-notify", Caps::INVITE_NOTIFY),
     ("message-tags", Caps::MESSAGE_TAGS),
     ("multi-prefix", Caps::MULTI_PREFIX),
     ("server-time", Caps::SERVER_TIME),
+    ("setname", Caps::SETNAME),
     ("userhost-in-names", Caps::USERHOST_IN_NAMES),
 ];
 
@@ -97,6 +109,6 @@ mod tests {
         assert!(two.has(Caps::USERHOST_IN_NAMES) && !two.has(Caps::CAP_NOTIFY));
         assert_eq!(two.without(Caps::USERHOST_IN_NAMES), Caps::MULTI_PREFIX);
         assert_eq!(two.names().collect::<Vec<_>>(), ["multi-prefix", "userhost-in-names"]);
-        assert_eq!(Caps::from_bits(u16::MAX).names().count(), OFFERED.len());
+        assert_eq!(Caps::from_bits(u32::MAX).names().count(), OFFERED.len());
     }
 }

@@ -18,7 +18,7 @@
 use std::borrow::Cow;
 
 use crate::chat::reply;
-use crate::chat::{ChannelName, ConnId, MessageKind, Nick, Protocol, Stamp};
+use crate::chat::{ChannelName, ConnId, MessageKind, Nick, Protocol, Stamp, UserMode};
 
 /// One thing an event did, in the order its consequences are sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,8 +78,11 @@ pub enum Change<'e> {
     MonitorOffline { watchers: Vec<ConnId>, nick: Nick },
     /// `conn` is now an operator (user mode +o), or no longer.
     OperChanged { conn: ConnId, on: bool },
-    /// `conn`'s user mode +w is now `on`.
-    WallopsModeChanged { conn: ConnId, on: bool },
+    /// `conn` set or cleared one of its own user modes.
+    UserModeChanged { conn: ConnId, mode: UserMode, on: bool },
+    /// `conn`'s real name changed (SETNAME): it and those who share a
+    /// channel with it, or monitor it, may be told.
+    RealnameChanged { conn: ConnId },
     /// An operator's WALLOPS, to every user with +w (in order).
     Wallops { conn: ConnId, text: &'e str, recipients: Vec<ConnId> },
     /// An operator killed `target`: it is told who and why, and its
@@ -88,8 +91,6 @@ pub enum Change<'e> {
     Killed { target: ConnId, by: String, words: &'e str, protocol: Protocol, host: String },
     /// `conn` is now away (or back).
     AwayChanged { conn: ConnId, away: bool },
-    /// `conn`'s user mode +i is now `on`.
-    InvisibleChanged { conn: ConnId, on: bool },
     /// The directory refused what `conn` asked; `subject` is what the
     /// refusal is about (a channel or nick), `also` a second parameter
     /// some refusals name (441's channel after the nick, 478's mode).

@@ -181,19 +181,21 @@ pub enum Event {
         conn: ConnId,
         message: Option<String>,
     },
-    /// User mode +i / -i.
-    Invisible {
+    /// A user mode the user sets or clears itself: +i, +w, +B.
+    UserMode {
         conn: ConnId,
+        mode: UserMode,
         on: bool,
+    },
+    /// SETNAME: the user's real name is now `realname` (validated by the
+    /// session: bounded, one line).
+    SetName {
+        conn: ConnId,
+        realname: String,
     },
     /// An operator's privileges (user mode +o) taken, after OPER gave the
     /// right credentials, or given up (`MODE nick -o`).
     Oper {
-        conn: ConnId,
-        on: bool,
-    },
-    /// User mode +w / -w: WALLOPS reach the user.
-    Wallops {
         conn: ConnId,
         on: bool,
     },
@@ -240,15 +242,46 @@ impl Event {
             | Event::Invite { conn, .. }
             | Event::Quit { conn, .. }
             | Event::Away { conn, .. }
-            | Event::Invisible { conn, .. }
+            | Event::UserMode { conn, .. }
+            | Event::SetName { conn, .. }
             | Event::Oper { conn, .. }
-            | Event::Wallops { conn, .. }
             | Event::WallopsMessage { conn, .. }
             | Event::Kill { conn, .. }
             | Event::Monitor { conn, .. }
             | Event::Caps { conn, .. } => Some(*conn),
             Event::WorkerLost { .. } => None,
         }
+    }
+}
+
+/// The user modes a user sets on itself with `MODE nick +x` (+o, which
+/// only OPER gives, is [`Event::Oper`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserMode {
+    /// +i: hidden from WHO and NAMES of those who share no channel.
+    Invisible,
+    /// +w: WALLOPS reach the user.
+    Wallops,
+    /// +B (IRCv3 bot mode): marked as a bot in WHOIS, WHO and a `bot` tag.
+    Bot,
+}
+
+impl UserMode {
+    /// Every user mode a user sets itself, in the order `MODE nick` lists them.
+    pub const ALL: [UserMode; 3] = [UserMode::Invisible, UserMode::Wallops, UserMode::Bot];
+
+    /// Its letter in `MODE`, and for `Bot` the `BOT` ISUPPORT token and
+    /// WHO flag.
+    pub const fn letter(self) -> char {
+        match self {
+            UserMode::Invisible => 'i',
+            UserMode::Wallops => 'w',
+            UserMode::Bot => 'B',
+        }
+    }
+
+    pub fn from_letter(letter: char) -> Option<UserMode> {
+        UserMode::ALL.into_iter().find(|m| m.letter() == letter)
     }
 }
 

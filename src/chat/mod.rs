@@ -36,7 +36,7 @@ pub mod who;
 
 pub use caps::Caps;
 pub use change::{Change, Departure, Refusal};
-pub use event::{ConnId, Event, MAX_EVENT_BYTES, MessageKind, Protocol, Stamp};
+pub use event::{ConnId, Event, MAX_EVENT_BYTES, MessageKind, Protocol, Stamp, UserMode};
 pub use info::ServerInfo;
 pub use listing::Listing;
 pub use name::{ChannelName, Nick, Target};

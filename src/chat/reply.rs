@@ -6,10 +6,10 @@
 //! once and share it among recipients.
 
 use crate::chat::channel::{KEY_LEN, KICK_TARGETS, MAX_LIST_ENTRIES, MAX_MODE_PARAMS};
-use crate::chat::names::{AWAY_LEN, CHANNEL_LEN, MAX_TARGETS, NICK_LEN, TOPIC_LEN, USER_LEN};
+use crate::chat::names::{AWAY_LEN, CHANNEL_LEN, MAX_TARGETS, NICK_LEN, REALNAME_LEN, TOPIC_LEN, USER_LEN};
 use crate::chat::printable::push_printable;
 use crate::chat::state::User;
-use crate::chat::{Protocol, ServerInfo};
+use crate::chat::{Protocol, ServerInfo, UserMode};
 use crate::wire::message::write_line;
 
 pub const RPL_WELCOME: u16 = 1;
@@ -101,6 +101,7 @@ pub const RPL_MONLIST: u16 = 732;
 pub const RPL_ENDOFMONLIST: u16 = 733;
 pub const ERR_MONLISTFULL: u16 = 734;
 pub const RPL_WHOISOPERATOR: u16 = 313;
+pub const RPL_WHOISBOT: u16 = 335;
 pub const ERR_NOPRIVILEGES: u16 = 481;
 pub const ERR_NOOPERHOST: u16 = 491;
 pub const ERR_INVALIDUSERNAME: u16 = 468;
@@ -236,6 +237,15 @@ pub fn isupport(out: &mut Vec<u8>, info: &ServerInfo, client: &str) {
     }
 }
 
+/// An IRCv3 standard reply, `FAIL <command> <code> [context...] :text`:
+/// how newer commands (SETNAME, UTF8ONLY's checks) say no, where no
+/// numeric exists for it.
+pub fn fail(out: &mut Vec<u8>, server: &str, command: &str, code: &str, context: &[&str], text: &str) {
+    let mut middle = vec![command, code];
+    middle.extend_from_slice(context);
+    write_line(out, Some(server), "FAIL", &middle, Some(text));
+}
+
 /// The 005 tokens: what a client may rely on from this server.
 fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
     vec![
@@ -261,15 +271,19 @@ fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
         format!("ELIST={}", crate::chat::elist::ELIST),
         "SAFELIST".into(),
         format!("MONITOR={}", crate::chat::state::monitor::MONITOR_LIMIT),
+        format!("BOT={}", UserMode::Bot.letter()),
+        format!("NAMELEN={REALNAME_LEN}"),
     ]
 }
 
 /// WHO's flags for `user`: here (`H`) or gone (`G`), `*` for an IRC
-/// operator, then the channel prefix.
+/// operator, `B` for a bot (bot mode's `BOT` letter), then the channel
+/// prefix.
 pub fn who_flags(user: &User, prefix: &str) -> String {
     let here = if user.away.is_some() { "G" } else { "H" };
     let oper = if user.oper { "*" } else { "" };
-    format!("{here}{oper}{prefix}")
+    let bot = if user.bot { "B" } else { "" };
+    format!("{here}{oper}{bot}{prefix}")
 }
 
 /// `ERROR :Closing Link: host (reason)`, the last line before a disconnect;

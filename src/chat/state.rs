@@ -29,7 +29,9 @@ use crate::chat::change::{Change, Departure, Refusal};
 use crate::chat::channel::Membership;
 pub use crate::chat::channel::{Channel, Topic};
 use crate::chat::names::{TOPIC_LEN, truncate_at_char};
-use crate::chat::{ChannelName, ConnId, Event, MessageKind, Nick, Protocol, ServerInfo, Stamp, Target};
+use crate::chat::{
+    ChannelName, ConnId, Event, MessageKind, Nick, Protocol, ServerInfo, Stamp, Target, UserMode,
+};
 
 pub mod monitor;
 mod ops;
@@ -67,6 +69,8 @@ pub struct User {
     pub oper: bool,
     /// User mode +w: WALLOPS reach the user.
     pub wallops: bool,
+    /// User mode +B: a bot (IRCv3 bot mode).
+    pub bot: bool,
     /// Channels the user is invited to and has not joined since (each
     /// channel's `invited` names the user back), for INVITE's list.
     pub invites: BTreeSet<ChannelName>,
@@ -85,6 +89,23 @@ impl User {
     /// `nick!user@host`, the source of everything the user does.
     pub fn prefix(&self) -> String {
         format!("{}!{}@{}", self.nick, self.user, self.host)
+    }
+
+    /// Whether the user has set `mode`.
+    pub fn has_mode(&self, mode: UserMode) -> bool {
+        match mode {
+            UserMode::Invisible => self.invisible,
+            UserMode::Wallops => self.wallops,
+            UserMode::Bot => self.bot,
+        }
+    }
+
+    fn mode_flag(&mut self, mode: UserMode) -> &mut bool {
+        match mode {
+            UserMode::Invisible => &mut self.invisible,
+            UserMode::Wallops => &mut self.wallops,
+            UserMode::Bot => &mut self.bot,
+        }
     }
 
     /// Seconds since the user last said something, at `now`.
@@ -260,12 +281,12 @@ impl State {
             Event::Invite { conn, nick, channel } => self.invite(changes, *conn, nick, channel),
             Event::Quit { conn, reason } => self.quit(changes, *conn, reason.into()),
             Event::Oper { conn, on } => self.set_oper(changes, *conn, *on),
-            Event::Wallops { conn, on } => self.set_wallops(changes, *conn, *on),
+            Event::UserMode { conn, mode, on } => self.set_user_mode(changes, *conn, *mode, *on),
+            Event::SetName { conn, realname } => self.set_realname(changes, *conn, realname),
             Event::WallopsMessage { conn, text } => self.wallops(changes, *conn, text),
             Event::Kill { conn, target, reason } => self.kill(changes, *conn, target, reason),
             Event::Monitor { conn, change } => self.monitor(changes, *conn, change),
             Event::Away { conn, message } => self.set_away(changes, *conn, message.as_deref()),
-            Event::Invisible { conn, on } => self.set_invisible(changes, *conn, *on),
             Event::WorkerLost { worker, generation, reason } => {
                 let mut lost: Vec<ConnId> = self
                     .users
@@ -315,6 +336,7 @@ impl State {
                 invisible: false,
                 oper: false,
                 wallops: false,
+                bot: false,
                 invites: BTreeSet::new(),
                 caps: Caps::NONE,
                 signon: at,
@@ -334,7 +356,7 @@ impl State {
     }
 
     /// Everyone who shares a channel with `conn`, without `conn` itself.
-    fn neighbours(&self, conn: ConnId) -> BTreeSet<ConnId> {
+    pub(crate) fn neighbours(&self, conn: ConnId) -> BTreeSet<ConnId> {
         let mut seen = BTreeSet::new();
         if let Some(user) = self.users.get(&conn) {
             for channel in &user.channels {
@@ -582,13 +604,19 @@ impl State {
         changes.push(Change::AwayChanged { conn, away: message.is_some() });
     }
 
-    fn set_invisible<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, on: bool) {
+    fn set_user_mode<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, mode: UserMode, on: bool) {
         let Some(user) = self.users.get_mut(&conn) else { return };
-        if user.invisible == on {
-            return;
+        let flag = user.mode_flag(mode);
+        if *flag != on {
+            *flag = on;
+            changes.push(Change::UserModeChanged { conn, mode, on });
         }
-        user.invisible = on;
-        changes.push(Change::InvisibleChanged { conn, on });
+    }
+
+    fn set_realname<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, realname: &str) {
+        let Some(user) = self.users.get_mut(&conn) else { return };
+        user.realname = realname.to_string();
+        changes.push(Change::RealnameChanged { conn });
     }
 
     fn set_oper<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, on: bool) {
@@ -596,14 +624,6 @@ impl State {
         if user.oper != on {
             user.oper = on;
             changes.push(Change::OperChanged { conn, on });
-        }
-    }
-
-    fn set_wallops<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, on: bool) {
-        let Some(user) = self.users.get_mut(&conn) else { return };
-        if user.wallops != on {
-            user.wallops = on;
-            changes.push(Change::WallopsModeChanged { conn, on });
         }
     }
 

@@ -167,7 +167,7 @@ fn any_event() -> impl Strategy<Value = Event> {
     let protocol = prop::sample::select(vec![Protocol::Irc, Protocol::Plain]);
     let keys = prop::sample::select(vec!["k1".to_string(), "k2".to_string()]);
     prop_oneof![
-        (conns.clone(), nicks.clone(), protocol, any::<u16>(), 0u64..100).prop_map(|(c, n, p, bits, at)| {
+        (conns.clone(), nicks.clone(), protocol, any::<u32>(), 0u64..100).prop_map(|(c, n, p, bits, at)| {
             let mut event = register(c, n, p);
             if let Event::Register { caps, at: signon, .. } = &mut event {
                 *caps = Caps::from_bits(bits);
@@ -175,7 +175,7 @@ fn any_event() -> impl Strategy<Value = Event> {
             }
             event
         }),
-        (conns.clone(), any::<u16>())
+        (conns.clone(), any::<u32>())
             .prop_map(|(c, bits)| Event::Caps { conn: c, caps: Caps::from_bits(bits) }),
         (conns.clone(), nicks.clone()).prop_map(|(c, n)| Event::Nick { conn: c, nick: n.into() }),
         (conns.clone(), chans.clone(), prop::option::of(keys.clone()), 0u64..3)
@@ -226,9 +226,10 @@ fn any_event() -> impl Strategy<Value = Event> {
         conns.clone().prop_map(|c| Event::Quit { conn: c, reason: "gone".into() }),
         (conns.clone(), prop::option::of("[a-z]{1,5}"))
             .prop_map(|(c, m)| Event::Away { conn: c, message: m }),
-        (conns.clone(), any::<bool>()).prop_map(|(c, on)| Event::Invisible { conn: c, on }),
+        (conns.clone(), prop::sample::select(UserMode::ALL.to_vec()), any::<bool>())
+            .prop_map(|(c, mode, on)| Event::UserMode { conn: c, mode, on }),
+        (conns.clone(), "[a-z]{1,5}").prop_map(|(c, realname)| Event::SetName { conn: c, realname }),
         (conns.clone(), any::<bool>()).prop_map(|(c, on)| Event::Oper { conn: c, on }),
-        (conns.clone(), any::<bool>()).prop_map(|(c, on)| Event::Wallops { conn: c, on }),
         conns.clone().prop_map(|c| Event::WallopsMessage { conn: c, text: "hear ye".into() }),
         (conns.clone(), prop::collection::vec("[a-e]", 0..4), 0u8..3).prop_map(|(c, nicks, how)| {
             let nicks: Vec<crate::chat::Nick> = nicks.iter().map(|n| n.as_str().into()).collect();

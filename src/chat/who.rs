@@ -164,6 +164,7 @@ mod tests {
             invites: BTreeSet::new(),
             oper: false,
             wallops: false,
+            bot: false,
             caps: crate::chat::Caps::NONE,
             signon: 10,
             last_active: 40,

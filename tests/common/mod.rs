@@ -285,6 +285,15 @@ impl Client {
         }
     }
 
+    /// Asserts that nothing the server had queued for us (see [`sync`])
+    /// contains `needle`.
+    ///
+    /// [`sync`]: Client::sync
+    pub fn expect_no_line(&mut self, needle: &str) {
+        let seen = self.sync();
+        assert!(!seen.iter().any(|l| l.contains(needle)), "{}: unexpected {needle:?} in {seen:?}", self.nick);
+    }
+
     /// Reads until the server closes the connection; returns the unread lines.
     pub fn read_to_close(&mut self) -> Vec<String> {
         let deadline = Instant::now() + PATIENCE;
@@ -318,6 +327,25 @@ impl Client {
         client.expect_numeric("001");
         client.expect("end of MOTD", |l| matches!(numeric_of(l), Some("376" | "422")));
         client
+    }
+
+    /// Registers having negotiated the IRCv3 capabilities `caps`
+    /// (space-separated; none if empty) with `CAP LS 302`.
+    pub fn register_with_caps(server: &Server, nick: &str, caps: &str) -> Client {
+        let mut c = server.connect();
+        c.nick = nick.to_string();
+        c.send("CAP LS 302");
+        c.expect_line("CAP * LS");
+        c.send(&format!("NICK {nick}"));
+        c.send(&format!("USER {nick} 0 * :{nick} Test"));
+        if !caps.is_empty() {
+            c.send(&format!("CAP REQ :{caps}"));
+            c.expect_line(&format!("CAP {nick} ACK :{caps}"));
+        }
+        c.send("CAP END");
+        c.expect_numeric("001");
+        c.expect("end of MOTD", |l| matches!(numeric_of(l), Some("376" | "422")));
+        c
     }
 
     /// Connects as a plain (nc-style) client named `name`.

@@ -53,7 +53,7 @@ pub fn write_welcome(state: &State, out: &mut Vec<u8>, user: &User) {
         server,
         reply::RPL_MYINFO,
         nick,
-        &[server, &info.version, "i", "Ibeiklmnostv", "Ibeklov"],
+        &[server, &info.version, "Biow", "Ibeiklmnostv", "Ibeklov"],
     );
     reply::isupport(out, info, nick);
     write_lusers(state, out, nick);
@@ -150,9 +150,15 @@ pub fn nick_changed(old_prefix: &str, nick: &str) -> Vec<u8> {
     out
 }
 
-pub fn joined(user: &User, channel: &str) -> Vec<u8> {
+/// JOIN, and with extended-join the joiner's account (`*`: chatter has
+/// no accounts) and real name.
+pub fn joined(user: &User, channel: &str, caps: Caps) -> Vec<u8> {
     let mut out = Vec::new();
-    write_line(&mut out, Some(&user.prefix()), "JOIN", &[channel], None);
+    if caps.has(Caps::EXTENDED_JOIN) {
+        write_line(&mut out, Some(&user.prefix()), "JOIN", &[channel, "*"], Some(&user.realname));
+    } else {
+        write_line(&mut out, Some(&user.prefix()), "JOIN", &[channel], None);
+    }
     out
 }
 
@@ -167,8 +173,8 @@ pub fn parted(user: &User, channel: &str, reason: Option<&str>) -> Vec<u8> {
 pub const MESSAGE_CAPS: Caps = Caps::MESSAGE_TAGS.with(Caps::SERVER_TIME);
 
 /// A PRIVMSG, NOTICE or TAGMSG as a client with `caps` sees it: `time`
-/// with server-time; `msgid` and the sender's client-only tags with
-/// message-tags. Empty for a TAGMSG to a client without message-tags,
+/// with server-time; `msgid`, `bot` (from a +B user) and the sender's
+/// client-only tags with message-tags. Empty for a TAGMSG to a client without message-tags,
 /// which must not get one.
 pub fn tagged_message(
     user: &User,
@@ -186,7 +192,9 @@ pub fn tagged_message(
     let mut out = Vec::new();
     let time = caps.has(Caps::SERVER_TIME).then(|| server_time(stamp.at));
     let id = tagged.then(|| stamp.msgid(from));
-    let server_tags = [("time", time.as_deref()), ("msgid", id.as_deref())];
+    // bot mode: a bare `bot` tag, to clients with message-tags only.
+    let bot = (tagged && user.bot).then_some("");
+    let server_tags = [("time", time.as_deref()), ("msgid", id.as_deref()), ("bot", bot)];
     let server_tags = server_tags.into_iter().filter_map(|(k, v)| Some((k, v?)));
     let client_tags = stamp.tags.iter().filter(|_| tagged).map(|(k, v)| (k.as_str(), v.as_str()));
     write_tags(&mut out, server_tags.chain(client_tags));
@@ -236,6 +244,20 @@ pub fn quit(departure: &Departure<'_>) -> Vec<u8> {
     out
 }
 
+/// away-notify's `AWAY :message` (or bare `AWAY`, back), from the user.
+pub fn away_notify(user: &User) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_line(&mut out, Some(&user.prefix()), "AWAY", &[], user.away.as_deref());
+    out
+}
+
+/// setname's `SETNAME :realname`, from the user.
+pub fn setname(user: &User) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_line(&mut out, Some(&user.prefix()), "SETNAME", &[], Some(&user.realname));
+    out
+}
+
 /// 306 or 305.
 pub fn away_changed(server: &str, user: &User, away: bool) -> Vec<u8> {
     let mut out = Vec::new();
@@ -274,14 +296,6 @@ pub fn invited(user: &User, them: &User, channel: &str) -> Vec<u8> {
     out
 }
 
-/// The MODE line confirming +i or -i, from the user's bare nick.
-pub fn invisible(user: &User, on: bool) -> Vec<u8> {
-    let mut out = Vec::new();
-    let change = if on { "+i" } else { "-i" };
-    write_line(&mut out, Some(user.nick.as_str()), "MODE", &[user.nick.as_str()], Some(change));
-    out
-}
-
 /// 381 and the MODE that shows +o, or the MODE that shows -o.
 pub fn oper_changed(server: &str, user: &User, on: bool) -> Vec<u8> {
     let mut out = Vec::new();
@@ -299,7 +313,8 @@ pub fn oper_changed(server: &str, user: &User, on: bool) -> Vec<u8> {
     out
 }
 
-/// `:nick MODE nick :+w`, how a user learns one of its modes changed.
+/// `:nick MODE nick :+w`, how a user learns one of its modes changed
+/// (from its bare nick, as servers commonly write it).
 pub fn user_mode(user: &User, change: &str) -> Vec<u8> {
     let mut out = Vec::new();
     write_line(&mut out, Some(user.nick.as_str()), "MODE", &[user.nick.as_str()], Some(change));

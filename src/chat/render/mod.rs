@@ -220,13 +220,27 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
                 );
             }
             Change::Quit(departure) => self.quit(out, departure),
-            Change::AwayChanged { conn, away } => self.reply(out, *conn, |user| match user.protocol {
-                Protocol::Irc => irc::away_changed(server, user, *away),
-                Protocol::Plain => plain::line(&plain::away_changed(*away)),
+            Change::AwayChanged { conn, away } => {
+                self.reply(out, *conn, |user| match user.protocol {
+                    Protocol::Irc => irc::away_changed(server, user, *away),
+                    Protocol::Plain => plain::line(&plain::away_changed(*away)),
+                });
+                let Some(user) = state.user(*conn) else { return };
+                self.tell_observers(out, *conn, Caps::AWAY_NOTIFY, || irc::away_notify(user));
+            }
+            Change::RealnameChanged { conn } => {
+                let Some(user) = state.user(*conn) else { return };
+                // The user is told too: its confirmation of the change.
+                let line = || irc::setname(user);
+                self.fan_out_to_caps(out, [*conn], Caps::SETNAME, line);
+                self.tell_observers(out, *conn, Caps::SETNAME, line);
+            }
+            // Only IRC clients can set user modes, and the answer is IRC's
+            // MODE line whoever asked.
+            Change::UserModeChanged { conn, mode, on } => self.reply(out, *conn, |user| {
+                let sign = if *on { '+' } else { '-' };
+                irc::user_mode(user, &format!("{sign}{}", mode.letter()))
             }),
-            // Only IRC clients can ask for +i, and the answer is IRC's MODE
-            // line whoever asked.
-            Change::InvisibleChanged { conn, on } => self.reply(out, *conn, |user| irc::invisible(user, *on)),
             Change::MonitorStatus { conn, online, offline, full } => self.reply(out, *conn, |user| {
                 let mut bytes = Vec::new();
                 let nick = user.nick.as_str();
@@ -283,9 +297,6 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
                 Protocol::Irc => irc::oper_changed(server, user, *on),
                 Protocol::Plain => plain::line(&plain::oper_changed(*on)),
             }),
-            Change::WallopsModeChanged { conn, on } => {
-                self.reply(out, *conn, |user| irc::user_mode(user, if *on { "+w" } else { "-w" }))
-            }
             Change::Wallops { conn, text, recipients } => {
                 let Some(from) = state.user(*conn) else { return };
                 self.fan_out(
@@ -334,12 +345,17 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
                     Protocol::Irc => irc::inviting(server, me, them, channel.as_str()),
                     Protocol::Plain => plain::line(&plain::inviting(them, channel.as_str())),
                 });
-                self.fan_out(
-                    out,
-                    [*to],
-                    || irc::invited(user, them, channel.as_str()),
-                    |_| plain::invited(user, channel.as_str()),
-                );
+                let invite = || irc::invited(user, them, channel.as_str());
+                self.fan_out(out, [*to], invite, |_| plain::invited(user, channel.as_str()));
+                // invite-notify: the members who could have invited them
+                // too (on +i only operators may).
+                let Some(chan) = state.channel_named(channel) else { return };
+                let witnesses = chan
+                    .members
+                    .keys()
+                    .copied()
+                    .filter(|m| m != conn && (!chan.modes.invite_only || chan.is_op(*m)));
+                self.fan_out_to_caps(out, witnesses, Caps::INVITE_NOTIFY, invite);
             }
             Change::Refused { conn, refusal, subject, also } => self.reply(out, *conn, |user| {
                 let mut bytes = Vec::new();
@@ -430,6 +446,35 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
         }
     }
 
+    /// One IRC line, built once, to those of `recipients` served who have
+    /// every capability in `cap` (plain users never have one).
+    fn fan_out_to_caps(
+        &self,
+        out: &mut Deliveries,
+        recipients: impl IntoIterator<Item = ConnId>,
+        cap: Caps,
+        irc_line: impl Fn() -> Vec<u8>,
+    ) {
+        let with_cap =
+            recipients.into_iter().filter(|to| self.state.user(*to).is_some_and(|u| u.caps.has(cap)));
+        self.fan_out_by_caps(out, with_cap, Caps::NONE, |_| irc_line(), |_| None);
+    }
+
+    /// A change to `conn`'s profile (away, real name) told, as `cap`
+    /// asks, to who keeps track of it: those sharing a channel with it,
+    /// and (extended-monitor) those monitoring its nick.
+    fn tell_observers(&self, out: &mut Deliveries, conn: ConnId, cap: Caps, irc_line: impl Fn() -> Vec<u8>) {
+        let state = self.state;
+        let Some(user) = state.user(conn) else { return };
+        let mut observers = state.neighbours(conn);
+        let monitoring = state.watchers_of(&user.nick).into_iter();
+        observers
+            .extend(monitoring.filter(|w| {
+                *w != conn && state.user(*w).is_some_and(|u| u.caps.has(Caps::EXTENDED_MONITOR))
+            }));
+        self.fan_out_to_caps(out, observers, cap, irc_line);
+    }
+
     /// A JOIN to every member, then to the joiner the topic and (streamed)
     /// the member list.
     fn joined(&self, out: &mut Deliveries, conn: ConnId, channel: &ChannelName) {
@@ -437,12 +482,18 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
         let (Some(user), Some(chan)) = (state.user(conn), state.channel_named(channel)) else {
             return;
         };
-        self.fan_out(
+        self.fan_out_by_caps(
             out,
             chan.members.keys().copied(),
-            || irc::joined(user, chan.name.as_str()),
-            |_| plain::joined(user, chan.name.as_str()),
+            Caps::EXTENDED_JOIN,
+            |caps| irc::joined(user, chan.name.as_str(), caps),
+            |_| Some(plain::joined(user, chan.name.as_str())),
         );
+        // away-notify: the members learn at once that the joiner is away.
+        if user.away.is_some() {
+            let others = chan.members.keys().copied().filter(|m| *m != conn);
+            self.fan_out_to_caps(out, others, Caps::AWAY_NOTIFY, || irc::away_notify(user));
+        }
         if !(self.serves)(conn) {
             return;
         }

@@ -44,6 +44,11 @@ impl Watchers {
 }
 
 impl State {
+    /// Who monitors `nick`, in id order.
+    pub(crate) fn watchers_of(&self, nick: &Nick) -> Vec<ConnId> {
+        self.watchers.of(nick)
+    }
+
     /// `conn` changes its list; adding answers with who is on and who is
     /// not (and who did not fit).
     pub(super) fn monitor<'e>(

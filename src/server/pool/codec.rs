@@ -63,7 +63,7 @@ mod tests {
 
     use super::*;
     use crate::chat::channel::{Flag, ListKind, MAX_MODE_CHANGES, ModeChange};
-    use crate::chat::{Caps, ConnId, MessageKind, Protocol, Stamp};
+    use crate::chat::{Caps, ConnId, MessageKind, Protocol, Stamp, UserMode};
 
     fn encoded(event: &Event) -> Vec<u8> {
         let mut out = Vec::new();
@@ -96,13 +96,13 @@ mod tests {
                 text(50),
                 text(20),
                 protocol,
-                any::<u16>().prop_map(Caps::from_bits),
+                any::<u32>().prop_map(Caps::from_bits),
                 any::<u64>(),
             )
                 .prop_map(|(conn, nick, user, realname, host, protocol, caps, at)| {
                     Event::Register { conn, nick: nick.into(), user, realname, host, protocol, caps, at }
                 }),
-            (conn(), any::<u16>()).prop_map(|(conn, bits)| Event::Caps { conn, caps: Caps::from_bits(bits) }),
+            (conn(), any::<u32>()).prop_map(|(conn, bits)| Event::Caps { conn, caps: Caps::from_bits(bits) }),
             (conn(), text(30)).prop_map(|(conn, nick)| Event::Nick { conn, nick: nick.into() }),
             (conn(), text(50), proptest::option::of(text(23)), any::<u64>()).prop_map(
                 |(conn, channel, key, at)| { Event::Join { conn, channel: channel.into(), key, at } }
@@ -152,9 +152,10 @@ mod tests {
             (conn(), text(100)).prop_map(|(conn, reason)| Event::Quit { conn, reason }),
             (conn(), proptest::option::of(text(100)))
                 .prop_map(|(conn, message)| Event::Away { conn, message }),
-            (conn(), any::<bool>()).prop_map(|(conn, on)| Event::Invisible { conn, on }),
+            (conn(), prop::sample::select(UserMode::ALL.to_vec()), any::<bool>())
+                .prop_map(|(conn, mode, on)| Event::UserMode { conn, mode, on }),
+            (conn(), text(100)).prop_map(|(conn, realname)| Event::SetName { conn, realname }),
             (conn(), any::<bool>()).prop_map(|(conn, on)| Event::Oper { conn, on }),
-            (conn(), any::<bool>()).prop_map(|(conn, on)| Event::Wallops { conn, on }),
             (conn(), text(100)).prop_map(|(conn, text)| Event::WallopsMessage { conn, text }),
             (conn(), text(30), text(100)).prop_map(|(conn, target, reason)| Event::Kill {
                 conn,

@@ -59,9 +59,9 @@ const TOPICS: &[(&str, &[&str])] = &[
     (
         "MODE",
         &[
-            "MODE <#channel> [<modes> [<parameters>]] | MODE <nick> [+i|-i]",
+            "MODE <#channel> [<modes> [<parameters>]] | MODE <nick> [<modes>]",
             "Shows or changes channel modes (+imnst, +k key, +l limit, +o/+v nick,",
-            "+b/+e/+I masks) or your user mode +i.",
+            "+b/+e/+I masks) or your user modes (+i invisible, +w wallops, +B bot).",
         ],
     ),
     ("MOTD", &["MOTD", "The message of the day."]),
@@ -86,6 +86,7 @@ const TOPICS: &[(&str, &[&str])] = &[
     ("PONG", &["PONG <token>", "The answer to the server's PING."]),
     ("PRIVMSG", &["PRIVMSG <target>[,<target>...] :<text>", "Sends text to a channel or a nick."]),
     ("QUIT", &["QUIT [:<reason>]", "Disconnects."]),
+    ("SETNAME", &["SETNAME :<real name>", "Changes your real name."]),
     ("TIME", &["TIME [<server>]", "The server's date and time."]),
     (
         "TOPIC",

@@ -56,6 +56,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("WHO", queries::who),
     ("NICK", users::nick),
     ("AWAY", users::away),
+    ("SETNAME", users::setname),
     ("TOPIC", channels::topic),
     ("KICK", channels::kick),
     ("INVITE", channels::invite),
@@ -152,7 +153,7 @@ mod tests {
             "PING", "PONG", "CAP", "PASS", "USER", "NICK", "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES",
             "TOPIC", "QUIT", "MOTD", "LUSERS", "VERSION", "TIME", "MODE", "WHO", "WHOIS", "AWAY", "USERHOST",
             "ISON", "LIST", "KICK", "INVITE", "OPER", "KILL", "WALLOPS", "TAGMSG", "MONITOR", "WHOWAS",
-            "INFO", "ADMIN", "LINKS", "HELP", "HELPOP",
+            "INFO", "ADMIN", "LINKS", "HELP", "HELPOP", "SETNAME",
         ] {
             assert!(handler(name).is_some(), "no handler for {name}");
         }

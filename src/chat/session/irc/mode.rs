@@ -4,10 +4,10 @@
 //! letters 472, missing or bad parameters 696, list queries) and applied
 //! by the directory; user modes are only +i (and +w, accepted as a no-op).
 
-use crate::chat::Event;
 use crate::chat::channel::{Channel, ListKind, parse_modes};
 use crate::chat::names::is_channel_target;
 use crate::chat::reply::{self, numeric, numeric_bare};
+use crate::chat::{Event, UserMode};
 
 use super::Ctx;
 
@@ -104,7 +104,13 @@ fn user_mode(ctx: &mut Ctx<'_>, target: &str) {
         Some(_) => match ctx.message.param(1) {
             None => {
                 let user = ctx.user;
-                let flags = [(user.invisible, 'i'), (user.oper, 'o'), (user.wallops, 'w')];
+                let has = |mode| user.has_mode(mode);
+                let flags = [
+                    (has(UserMode::Invisible), 'i'),
+                    (user.oper, 'o'),
+                    (has(UserMode::Wallops), 'w'),
+                    (has(UserMode::Bot), 'B'),
+                ];
                 let modes: String =
                     std::iter::once('+').chain(flags.iter().filter(|(on, _)| *on).map(|(_, c)| *c)).collect();
                 let modes = modes.as_str();
@@ -116,17 +122,20 @@ fn user_mode(ctx: &mut Ctx<'_>, target: &str) {
                     &[modes],
                 );
             }
-            // +i (invisible), +w (wallops); +o only comes from OPER, and
-            // -o gives it up.
-            Some(modes) if modes.chars().all(|c| matches!(c, '+' | '-' | 'i' | 'w' | 'o')) => {
+            // +i (invisible), +w (wallops), +B (bot); +o only comes from
+            // OPER, and -o gives it up.
+            Some(modes)
+                if modes
+                    .chars()
+                    .all(|c| matches!(c, '+' | '-' | 'o') || UserMode::from_letter(c).is_some()) =>
+            {
                 let mut adding = true;
                 for c in modes.chars() {
-                    match c {
-                        '+' => adding = true,
-                        '-' => adding = false,
-                        'i' => ctx.out.event(Event::Invisible { conn, on: adding }),
-                        'w' => ctx.out.event(Event::Wallops { conn, on: adding }),
-                        'o' if !adding => ctx.out.event(Event::Oper { conn, on: false }),
+                    match (c, UserMode::from_letter(c)) {
+                        ('+', _) => adding = true,
+                        ('-', _) => adding = false,
+                        (_, Some(mode)) => ctx.out.event(Event::UserMode { conn, mode, on: adding }),
+                        ('o', None) if !adding => ctx.out.event(Event::Oper { conn, on: false }),
                         _ => {}
                     }
                 }

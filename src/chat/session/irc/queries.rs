@@ -89,6 +89,9 @@ pub(super) fn whois(ctx: &mut Ctx<'_>) {
         if user.oper {
             numeric(out, server, reply::RPL_WHOISOPERATOR, nick, &[who], "is an IRC operator");
         }
+        if user.bot {
+            numeric(out, server, reply::RPL_WHOISBOT, nick, &[who], "is a bot");
+        }
         if let Some(away) = &user.away {
             numeric(out, server, reply::RPL_AWAY, nick, &[who], away);
         }
