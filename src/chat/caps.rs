@@ -77,11 +77,13 @@ impl Caps {
 /// would be told.
 pub const OFFERED: &[(&str, Caps)] = &[
     ("away-notify", Caps::AWAY_NOTIFY),
+    ("batch", Caps::BATCH),
     ("cap-notify", Caps::CAP_NOTIFY),
     ("echo-message", Caps::ECHO_MESSAGE),
     ("extended-join", Caps::EXTENDED_JOIN),
     ("extended-monitor", Caps::EXTENDED_MONITOR),
     ("invite-notify", Caps::INVITE_NOTIFY),
+    ("labeled-response", Caps::LABELED_RESPONSE),
     ("message-tags", Caps::MESSAGE_TAGS),
     ("multi-prefix", Caps::MULTI_PREFIX),
     ("server-time", Caps::SERVER_TIME),

@@ -44,8 +44,8 @@ pub enum ParseError {
     Empty,
     /// The line holds only tags and/or a prefix.
     NoCommand,
-    /// The command is neither letters nor exactly three digits.
-    BadCommand,
+    /// The command (given) is neither letters nor exactly three digits.
+    BadCommand(String),
 }
 
 impl fmt::Display for ParseError {
@@ -53,7 +53,7 @@ impl fmt::Display for ParseError {
         f.write_str(match self {
             ParseError::Empty => "empty message",
             ParseError::NoCommand => "message has no command",
-            ParseError::BadCommand => "command is not letters or a three-digit numeric",
+            ParseError::BadCommand(_) => "command is not letters or a three-digit numeric",
         })
     }
 }
@@ -107,7 +107,7 @@ impl Message {
         }
         let is_numeric = command.len() == 3 && command.bytes().all(|b| b.is_ascii_digit());
         if !is_numeric && !command.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return Err(ParseError::BadCommand);
+            return Err(ParseError::BadCommand(command.to_owned()));
         }
 
         let mut params = Vec::new();
@@ -392,12 +392,12 @@ mod tests {
         assert_eq!(Message::parse(":prefix   "), Err(ParseError::NoCommand));
         assert_eq!(Message::parse("@a=b;c"), Err(ParseError::NoCommand));
         assert_eq!(Message::parse("@a=b :pre"), Err(ParseError::NoCommand));
-        assert_eq!(Message::parse("PRIV#MSG x"), Err(ParseError::BadCommand));
-        assert_eq!(Message::parse("12 x"), Err(ParseError::BadCommand));
-        assert_eq!(Message::parse("1234"), Err(ParseError::BadCommand));
-        assert_eq!(Message::parse("A1B"), Err(ParseError::BadCommand));
-        assert_eq!(Message::parse("ÉTÉ"), Err(ParseError::BadCommand));
-        assert!(!ParseError::BadCommand.to_string().is_empty());
+        assert_eq!(Message::parse("PRIV#MSG x"), Err(ParseError::BadCommand("PRIV#MSG".into())));
+        assert_eq!(Message::parse("12 x"), Err(ParseError::BadCommand("12".into())));
+        assert_eq!(Message::parse("1234"), Err(ParseError::BadCommand("1234".into())));
+        assert_eq!(Message::parse("A1B"), Err(ParseError::BadCommand("A1B".into())));
+        assert_eq!(Message::parse("ÉTÉ"), Err(ParseError::BadCommand("ÉTÉ".into())));
+        assert!(!ParseError::BadCommand(String::new()).to_string().is_empty());
     }
 
     #[test]

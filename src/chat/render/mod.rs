@@ -39,6 +39,11 @@ pub struct Delivery {
     pub to: ConnId,
     /// Shared so that one line fanned out to many members is built once.
     pub bytes: Arc<[u8]>,
+    /// The actor's copy of its own message as its recipient (a PRIVMSG to
+    /// itself): what it sends the actor is otherwise the answer to its
+    /// command, but this is not, so it is never labeled (labeled-response;
+    /// its echo is the answer).
+    pub received: bool,
 }
 
 /// What applying one event sends, in order.
@@ -190,15 +195,20 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
                 let (Some(user), Some(target)) = (state.user(*conn), state.user(*to)) else {
                     return;
                 };
-                let echo = user.caps.has(Caps::ECHO_MESSAGE) && to != conn;
-                let recipients = std::iter::once(*to).chain(echo.then_some(*conn));
-                self.fan_out_by_caps(
-                    out,
-                    recipients,
-                    irc::MESSAGE_CAPS,
-                    |caps| irc::tagged_message(user, *conn, *kind, target.nick.as_str(), text, stamp, caps),
-                    |_| (*kind != MessageKind::Tagmsg).then(|| plain::private_message(user, *kind, text)),
-                );
+                let irc_line =
+                    |caps| irc::tagged_message(user, *conn, *kind, target.nick.as_str(), text, stamp, caps);
+                let plain_text = |_: &User| {
+                    (*kind != MessageKind::Tagmsg).then(|| plain::private_message(user, *kind, text))
+                };
+                let first = out.items.len();
+                self.fan_out_by_caps(out, [*to], irc::MESSAGE_CAPS, irc_line, plain_text);
+                if to == conn {
+                    out.items[first..].iter_mut().for_each(|d| d.received = true);
+                }
+                // The echo comes after, even to oneself: it is the answer.
+                if user.caps.has(Caps::ECHO_MESSAGE) {
+                    self.fan_out_by_caps(out, [*conn], irc::MESSAGE_CAPS, irc_line, plain_text);
+                }
             }
             Change::TargetAway { conn, target } => {
                 let Some(them) = state.user(*target) else { return };
@@ -442,7 +452,7 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
                     None => continue,
                 },
             };
-            out.items.push(Delivery { to, bytes });
+            out.items.push(Delivery { to, bytes, received: false });
         }
     }
 
@@ -531,7 +541,7 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
                 Protocol::Irc => shared.get_or_insert_with(|| irc::quit(departure).into()).clone(),
                 Protocol::Plain => plain::line(&plain::quit(departure, neighbour)).into(),
             };
-            out.items.push(Delivery { to, bytes });
+            out.items.push(Delivery { to, bytes, received: false });
         }
     }
 }
@@ -543,7 +553,7 @@ fn away_words(away: bool) -> &'static str {
 
 fn send(out: &mut Deliveries, to: ConnId, bytes: Vec<u8>) {
     if !bytes.is_empty() {
-        out.items.push(Delivery { to, bytes: bytes.into() });
+        out.items.push(Delivery { to, bytes: bytes.into(), received: false });
     }
 }
 

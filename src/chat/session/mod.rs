@@ -29,6 +29,7 @@ use crate::chat::listing::Listing;
 use crate::chat::reply::{self, closing_link, numeric};
 use crate::chat::{ConnId, Event, Nick, Protocol, ServerInfo, Stamp, State};
 use crate::wire::Message;
+use crate::wire::message::ParseError;
 use crate::wire::message::write_line;
 
 mod cap;
@@ -138,6 +139,11 @@ impl Session {
         self.protocol
     }
 
+    /// The IRCv3 capabilities the client has enabled so far.
+    pub fn caps(&self) -> Caps {
+        self.caps
+    }
+
     /// The first line every client gets, at once: a server notice that
     /// reads well in an IRC client and at `nc` alike. `served_by` names the
     /// pool worker, so people (and tests) can see how clients spread.
@@ -199,11 +205,22 @@ impl Session {
         let mut out = Out(actions);
         match (self.protocol, state.user(self.conn)) {
             (Some(Protocol::Plain), Some(user)) => self.plain_line(&text, user, state, now, out),
-            (Some(Protocol::Irc), Some(user)) => {
-                if let Ok(msg) = Message::parse(&text) {
-                    self.irc_command(&msg, user, state, now, out);
+            (Some(Protocol::Irc), Some(user)) => match Message::parse(&text) {
+                Ok(msg) => self.irc_command(&msg, user, state, now, out),
+                // A command no client could mean is unknown all the same
+                // (write_line keeps the word it echoes one word).
+                Err(ParseError::BadCommand(command)) => {
+                    let mut out = out;
+                    self.numeric(
+                        &mut out,
+                        user.nick.as_str(),
+                        reply::ERR_UNKNOWNCOMMAND,
+                        &[&command],
+                        "Unknown command",
+                    )
                 }
-            }
+                Err(_) => {}
+            },
             (Some(Protocol::Plain), None) => self.plain_name(&text, &mut out),
             (Some(Protocol::Irc), None) => {
                 if let Ok(msg) = Message::parse(&text) {

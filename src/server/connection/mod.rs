@@ -45,8 +45,21 @@
 //! - `liveness`: when to PING and when to give up on a client.
 //! - [`flood`]: how fast one client's lines are handled.
 //! - `slot`: a connection's place under `--max-clients`, as a value.
+//! - [`label`]: the answer to a labeled line as one logical message
+//!   (IRCv3 labeled-response).
+//!
+//! # Answering a labeled line
+//!
+//! A line with a `label` tag from a client that enabled labeled-response
+//! opens an answer ([`Connection::is_labeling`]); the model passes every
+//! byte it sends this client *in answer to that line* through
+//! [`Connection::label_response`] (its own replies, what the directory
+//! sends it for its own events, the pieces of a long reply) and, once the
+//! line is fully answered, sends what [`Connection::end_response`] gives.
+//! Lines that are not an answer (others' messages, PINGs) go as they are.
 
 pub mod flood;
+pub mod label;
 pub(crate) mod liveness;
 pub(crate) mod slot;
 
@@ -58,11 +71,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::chat::{Action, Event, ServerInfo, Session, State};
+use crate::chat::{Action, Caps, Event, ServerInfo, Session, State};
 use crate::wire::message::write_line;
 use crate::wire::{Frame, LineReader};
 
 use flood::{FloodPolicy, Penalty};
+use label::{LabeledReply, label_of};
 use liveness::{Due, Liveness, Standing, Timeouts};
 
 pub use liveness::DEFAULT_REGISTRATION_TIMEOUT;
@@ -210,6 +224,10 @@ pub struct Connection {
     /// When to tell a silent connection what to type; `None` once it has
     /// said a line (or been told).
     hint_at: Option<Instant>,
+    /// The answer to a labeled line, while it is being sent.
+    labeled_reply: Option<LabeledReply>,
+    /// Labeled answers so far: numbers their batches.
+    labeled_replies: u64,
 }
 
 impl Connection {
@@ -232,6 +250,8 @@ impl Connection {
             reason: None,
             transmit: VecDeque::from([Transmit::Send(greeting)]),
             hint_at: Some(now + FIRST_LINE_HINT_AFTER),
+            labeled_reply: None,
+            labeled_replies: 0,
         }
     }
 
@@ -323,11 +343,50 @@ impl Connection {
     /// What a line means, as actions for the model to carry out in order.
     /// `unix_now_ms` is the wall clock (Unix milliseconds) for events that
     /// record when.
+    /// If the line has a label and the client enabled labeled-response
+    /// (with batch, which it requires), its answer is labeled: see the
+    /// module doc. The model must have ended the previous line's answer.
     pub fn handle_line(&mut self, frame: Frame, state: &State, unix_now_ms: u64, actions: &mut Vec<Action>) {
+        debug_assert!(self.labeled_reply.is_none(), "the previous line's answer was not ended");
         match frame {
-            Frame::Line(line) => self.session.on_line(&line, state, unix_now_ms, actions),
+            Frame::Line(line) => {
+                let labels = Caps::BATCH.with(Caps::LABELED_RESPONSE);
+                if self.session.caps().has(labels)
+                    && let Some(label) = label_of(&line)
+                {
+                    self.labeled_replies += 1;
+                    self.labeled_reply = Some(LabeledReply::new(label, self.labeled_replies));
+                }
+                self.session.on_line(&line, state, unix_now_ms, actions)
+            }
             Frame::TooLong => self.session.on_too_long(state, actions),
         }
+    }
+
+    /// Whether the line being answered was labeled: what the model sends
+    /// in answer must go through [`label_response`](Self::label_response).
+    pub fn is_labeling(&self) -> bool {
+        self.labeled_reply.is_some()
+    }
+
+    /// What to send for `bytes` (whole lines) of the answer to the labeled
+    /// line: possibly nothing yet, or more than was given (a batch opens).
+    pub fn label_response(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        match &mut self.labeled_reply {
+            Some(reply) => reply.respond(&self.limits.info.name, bytes, &mut out),
+            None => out.extend_from_slice(bytes),
+        }
+        out
+    }
+
+    /// The line has been answered in full: what ends its labeled answer
+    /// (the held line, the batch's end, or an ACK), if it was labeled.
+    pub fn end_response(&mut self) -> Option<Vec<u8>> {
+        let reply = self.labeled_reply.take()?;
+        let mut out = Vec::new();
+        reply.finish(&self.limits.info.name, &mut out);
+        Some(out)
     }
 
     /// Notes whether the client has registered, from the directory its

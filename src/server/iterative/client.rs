@@ -93,12 +93,13 @@ pub(super) fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> 
             let mut close = false;
             for action in actions.drain(..) {
                 match action {
-                    Action::Reply(bytes) => hub.deliver(conn, bytes.into(), shared, &mut to_flush),
+                    Action::Reply(bytes) => hub.answer(&mut connection, bytes, shared, &mut to_flush),
                     Action::Event(event) => {
                         if let Event::Register { nick, host, .. } = &event {
                             hub = after_leaving_holder(shared, hub, nick, host);
                         }
-                        let started = hub.apply(&event, shared, &mut to_flush);
+                        let started =
+                            hub.apply_answering(&event, shared, &mut to_flush, Some(&mut connection));
                         listings.extend(started.into_iter().filter(|(to, _)| *to == conn).map(|(_, l)| l));
                     }
                     Action::Listing(listing) => listings.push(listing),
@@ -110,13 +111,15 @@ pub(super) fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> 
                     drop(hub);
                     to_flush.flush(&shared.flusher);
                     for listing in listings.drain(..) {
-                        if let Err(end) = stream_listing(shared, &outbox, conn, listing) {
+                        if let Err(end) = stream_listing(shared, &outbox, &mut connection, listing) {
                             break 'serve end;
                         }
                     }
                     hub = shared.hub();
                 }
             }
+            // The line is answered in full (a closing line included).
+            hub.end_answer(&mut connection, shared, &mut to_flush);
             if !connection.is_registered() {
                 connection.refresh_standing(&hub.state);
                 match (connection.is_registered(), connection.session().protocol()) {
@@ -274,9 +277,10 @@ fn send_transmits(
 fn stream_listing(
     shared: &Shared,
     outbox: &Arc<Outbox>,
-    conn: ConnId,
+    connection: &mut Connection,
     mut listing: Listing,
 ) -> Result<(), End> {
+    let conn = connection.session().conn();
     let policy = outbox.policy();
     loop {
         let mut lowest = usize::MAX;
@@ -304,7 +308,7 @@ fn stream_listing(
             let room = policy.behind_at.saturating_sub(queued);
             let done = listing.write_next(&hub.state, conn, &mut piece, room);
             if !piece.is_empty() {
-                hub.deliver(conn, piece.into(), shared, &mut to_flush);
+                hub.answer(connection, piece, shared, &mut to_flush);
             }
             done
         };

@@ -37,7 +37,7 @@ use mio::{Events, Interest, Poll, Token};
 use crate::chat::reply::closing_link;
 use crate::chat::{ConnId, Deliveries, Event, Listing, Protocol, State, render};
 use crate::server::connection::slot::{ClientCount, ClientSlot};
-use crate::server::connection::{CLOSE_GRACE, DisconnectReason, Limits};
+use crate::server::connection::{CLOSE_GRACE, Connection, DisconnectReason, Limits};
 use crate::server::flow::{self, Policy, Receivers};
 use crate::server::listener::{ACCEPT_BACKOFF, AcceptStep, ExhaustionLog, poll_events};
 use crate::server::refusal::Refusals;
@@ -168,6 +168,23 @@ impl Hub {
         line
     }
 
+    /// Queues bytes that answer `connection`'s line: labeled if the line
+    /// was (see `connection::label`).
+    fn answer(&mut self, connection: &mut Connection, bytes: Vec<u8>, shared: &Shared, flush: &mut ToFlush) {
+        let to = connection.session().conn();
+        let bytes = if connection.is_labeling() { connection.label_response(&bytes) } else { bytes };
+        if !bytes.is_empty() {
+            self.deliver(to, bytes.into(), shared, flush);
+        }
+    }
+
+    /// Ends the labeled answer to `connection`'s line, if it was labeled.
+    fn end_answer(&mut self, connection: &mut Connection, shared: &Shared, flush: &mut ToFlush) {
+        if let Some(end) = connection.end_response() {
+            self.deliver(connection.session().conn(), end.into(), shared, flush);
+        }
+    }
+
     /// Queues bytes for one connection, dropping it if its sendq overflows.
     fn deliver(&mut self, to: ConnId, bytes: Arc<[u8]>, shared: &Shared, flush: &mut ToFlush) {
         let mut overflowed = Vec::new();
@@ -178,11 +195,33 @@ impl Hub {
     /// Applies `event` and queues its deliveries; returns the long replies
     /// it starts (a joiner's NAMES), which the actor's thread streams.
     fn apply(&mut self, event: &Event, shared: &Shared, flush: &mut ToFlush) -> Vec<(ConnId, Listing)> {
+        self.apply_answering(event, shared, flush, None)
+    }
+
+    /// [`apply`](Self::apply) for an event of the line `actor` is
+    /// answering: what the event sends the actor goes through it (a
+    /// labeled answer, see `connection::label`).
+    fn apply_answering(
+        &mut self,
+        event: &Event,
+        shared: &Shared,
+        flush: &mut ToFlush,
+        mut actor: Option<&mut Connection>,
+    ) -> Vec<(ConnId, Listing)> {
         let mut overflowed = Vec::new();
         let at = Stamp::now();
         let deliveries = self.apply_and_render(event);
         for d in deliveries.items {
-            self.send(d.to, d.bytes, at, true, flush, &mut overflowed);
+            let answering = actor.as_deref_mut().filter(|c| c.is_labeling() && Some(d.to) == event.conn());
+            match answering {
+                Some(connection) if !d.received => {
+                    let bytes = connection.label_response(&d.bytes);
+                    if !bytes.is_empty() {
+                        self.send(d.to, bytes.into(), at, false, flush, &mut overflowed);
+                    }
+                }
+                _ => self.send(d.to, d.bytes, at, true, flush, &mut overflowed),
+            }
         }
         // Ended by the directory (KILL): its thread sees its outbox closing
         // and ends; it is no user any more, so no QUIT follows.

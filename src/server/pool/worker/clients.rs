@@ -85,7 +85,7 @@ impl<'a> Worker<'a> {
                 conn.input_parked = true;
                 return;
             }
-            if !conn.listings.is_empty() || self.resume_actions(slot) {
+            if !conn.listings.is_empty() || self.resume_actions(slot) || !self.end_answer(slot) {
                 return;
             }
             let Some(conn) = self.conns.get_mut(&slot) else { return };
@@ -191,7 +191,51 @@ impl<'a> Worker<'a> {
         let Some(conn) = self.conns.get_mut(&slot) else { return };
         let mut actions = Vec::new();
         conn.connection.handle_line(frame, &self.state, unix_now_ms(), &mut actions);
+        if conn.connection.is_labeling() {
+            self.labeling.push(slot);
+        }
         self.run_actions(slot, actions.into());
+        self.end_answer(slot);
+    }
+
+    /// Ends the labeled answer to a connection's last line once nothing
+    /// of it can still come: its actions are done, its long replies sent,
+    /// its events applied (what the directory sends it for them is in),
+    /// and its registration not held back. True if it was ended (or there
+    /// was none).
+    pub(super) fn end_answer(&mut self, slot: u32) -> bool {
+        let applied = self.outgoing.is_empty() && self.follower.cursor() >= self.own_until;
+        let Some(conn) = self.conns.get_mut(&slot) else { return true };
+        if !conn.connection.is_labeling() {
+            return true;
+        }
+        let answering =
+            !conn.pending_actions.is_empty() || !conn.listings.is_empty() || conn.registration_held;
+        if answering || !applied {
+            return false;
+        }
+        if let Some(end) = conn.connection.end_response() {
+            self.reply(slot, end);
+        }
+        true
+    }
+
+    /// Ends the labeled answers that are complete (see `end_answer`).
+    pub(super) fn end_answers(&mut self) {
+        let mut open = std::mem::take(&mut self.labeling);
+        open.retain(|&slot| !self.end_answer(slot));
+        self.labeling = open;
+    }
+
+    /// Queues bytes that answer a connection's line: labeled if the line
+    /// was (see `Connection::label_response`).
+    pub(super) fn answer(&mut self, slot: u32, bytes: Vec<u8>) {
+        let Some(conn) = self.conns.get_mut(&slot) else { return };
+        let bytes =
+            if conn.connection.is_labeling() { conn.connection.label_response(&bytes) } else { bytes };
+        if !bytes.is_empty() {
+            self.reply(slot, bytes);
+        }
     }
 
     /// Carries out a line's actions in order. A long reply (or an event
@@ -201,7 +245,7 @@ impl<'a> Worker<'a> {
     pub(super) fn run_actions(&mut self, slot: u32, mut actions: VecDeque<Action>) {
         while let Some(action) = actions.pop_front() {
             match action {
-                Action::Reply(bytes) => self.reply(slot, bytes),
+                Action::Reply(bytes) => self.answer(slot, bytes),
                 Action::Event(event) => self.publish(event),
                 Action::Listing(listing) => {
                     if let Some(conn) = self.conns.get_mut(&slot) {
@@ -210,6 +254,11 @@ impl<'a> Worker<'a> {
                     self.mark_dirty(slot);
                 }
                 Action::Close => {
+                    // Its answer (the closing line) is complete: nothing
+                    // is sent after it.
+                    if let Some(end) = self.conns.get_mut(&slot).and_then(|c| c.connection.end_response()) {
+                        self.reply(slot, end);
+                    }
                     if let Some(conn) = self.conns.get_mut(&slot) {
                         conn.connection.close_when_flushed(self.now);
                     }

@@ -177,6 +177,8 @@ struct Worker<'a> {
     flood_drops: u64,
     /// Registrations refused while their nick's holder may be leaving.
     held: HeldRegistrations,
+    /// Connections whose last line's labeled answer is not ended yet.
+    labeling: Vec<u32>,
 }
 
 /// Runs a worker until shutdown or eviction. `poll` must already have the
@@ -233,6 +235,7 @@ pub fn run(
         sendq_drops: 0,
         flood_drops: 0,
         held: HeldRegistrations::default(),
+        labeling: Vec::new(),
     };
     let mut events = Events::with_capacity(1024);
     let mut last_housekeeping = now;
@@ -246,6 +249,7 @@ pub fn run(
         worker.drain_log();
         worker.append_outgoing();
         worker.handle_input();
+        worker.end_answers();
         worker.settle();
         worker.flow_tick();
         worker.publish_census();
@@ -363,7 +367,7 @@ impl Worker<'_> {
             let mut deliveries = Deliveries::default();
             render(&self.state, &changes, mine, &mut deliveries);
             spare = recycle(changes);
-            self.deliver(deliveries);
+            self.deliver(deliveries, event.conn());
         }
         self.follower.report(self.log);
     }
@@ -434,13 +438,21 @@ impl Worker<'_> {
         let change = Change::RegistrationRefused { conn: *conn, nick: nick.as_str(), protocol: *protocol };
         let mut deliveries = Deliveries::default();
         render(&self.state, &[change], |to| to == *conn, &mut deliveries);
-        self.deliver(deliveries);
+        self.deliver(deliveries, Some(*conn));
     }
 
-    /// Queues what `render` wrote for this worker's connections.
-    fn deliver(&mut self, deliveries: Deliveries) {
+    /// Queues what `render` wrote for this worker's connections; what it
+    /// sends `actor`, whose event it was, answers that actor's line.
+    fn deliver(&mut self, deliveries: Deliveries, actor: Option<ConnId>) {
         for d in deliveries.items {
-            self.queue(d.to.slot, d.bytes, true);
+            let labeled = Some(d.to) == actor
+                && !d.received
+                && self.conns.get(&d.to.slot).is_some_and(|c| c.connection.is_labeling());
+            if labeled {
+                self.answer(d.to.slot, d.bytes.to_vec());
+            } else {
+                self.queue(d.to.slot, d.bytes, true);
+            }
         }
         for (to, listing) in deliveries.listings {
             if let Some(conn) = self.conns.get_mut(&to.slot) {
@@ -498,7 +510,7 @@ impl Worker<'_> {
         conn.connection.handle_line(crate::wire::Frame::TooLong, &self.state, 0, &mut actions);
         for action in actions {
             if let Action::Reply(bytes) = action {
-                self.reply(to.slot, bytes);
+                self.answer(to.slot, bytes);
             }
         }
     }

@@ -159,8 +159,9 @@ impl Worker<'_> {
             if listing.write_next(&self.state, conn.connection.session().conn(), &mut piece, room) {
                 conn.listings.pop_front();
             }
+            // A long reply is always part of the answer to a line.
             if !piece.is_empty() {
-                self.queue(slot, piece.into(), false);
+                self.answer(slot, piece);
             }
         }
         self.requeue_input(slot);
