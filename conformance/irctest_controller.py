@@ -51,6 +51,7 @@ import socket
 import subprocess
 from typing import Dict, Optional, Set, Tuple, Type
 
+from irctest import patma
 from irctest.basecontrollers import BaseServerController, DirectoryBasedController
 from irctest.runner import NotImplementedByController
 
@@ -120,8 +121,32 @@ class ChatterController(BaseServerController, DirectoryBasedController):
     software_name = "chatter"
     supported_sasl_mechanisms: Set[str] = set()
     supports_sts = False
-    # chatter advertises no IRCv3 capability and none of irctest's optional
-    # behaviours: `capabilities` and `optional_behaviors` stay empty.
+    # What README says chatter's 005 holds, for irctest's isupport
+    # testValues (a value of None: the token has no value).
+    isupport = {
+        "AWAYLEN": "200",
+        "BOT": "B",
+        "CASEMAPPING": "rfc1459",
+        "CHANLIMIT": "#:50",
+        "CHANMODES": patma.StrRe("beI,k,l,.*"),
+        "CHANNELLEN": "50",
+        "CHANTYPES": "#",
+        "ELIST": "CMNTU",
+        "EXCEPTS": "e",
+        "INVEX": "I",
+        "KEYLEN": "23",
+        "MAXTARGETS": "20",
+        "MODES": "6",
+        "MONITOR": "100",
+        "NAMELEN": "100",
+        "NICKLEN": "30",
+        "PREFIX": "(ov)@+",
+        "SAFELIST": None,
+        "TARGMAX": patma.StrRe(".*KICK:4.*"),
+        "TOPICLEN": "390",
+        "USERLEN": "10",
+        "WHOX": None,
+    }
     _pid_file: Optional[Path] = None
 
     def get_hostname_and_port(self) -> Tuple[str, int]:
