@@ -8,6 +8,10 @@
 #
 # usage: conformance/run.sh [MODEL...]      (default: iterative prethread prefork)
 #
+# A MODEL may also be a peer, `inspircd` or `ngircd` (Debian's packages),
+# run with irctest's own controller for that server over the same
+# selection, so that the figures compare test for test.
+#
 # Environment:
 #   IRCTEST_DIR        an irctest checkout to use as it is (default: a clone
 #                      of /work/.mirror/progval+irctest/repo if it exists,
@@ -42,9 +46,9 @@ models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(iterative prethread prefork)
 for m in "${models[@]}"; do
     case $m in
-    iterative | prethread | prefork) ;;
+    iterative | prethread | prefork | inspircd | ngircd) ;;
     *)
-        echo "unknown model: $m (iterative, prethread or prefork)" >&2
+        echo "unknown model: $m (iterative, prethread, prefork, or a peer: inspircd, ngircd)" >&2
         exit 2
         ;;
     esac
@@ -122,18 +126,32 @@ cleanup() {
 trap cleanup EXIT
 cleanup # leftovers of an earlier run that was killed
 
+# irctest keeps its list of ports in use in the temporary directory; a
+# directory of this run's own keeps it apart from any other irctest run.
+export TMPDIR=$cache/tmp
+mkdir -p "$TMPDIR"
+
+# irctest's InspIRCd controller needs help to start Debian's InspIRCd
+# (see conformance/peers/inspircd); that directory goes first on PATH for
+# the peer runs only.
+peers=$repo/conformance/peers
+
 status=0
 for model in "${models[@]}"; do
     echo "== $model: irctest (${SELECTION})"
     rm -f "$out/$model.xml"
     start=$(date +%s)
+    case $model in
+    inspircd | ngircd) controller=irctest.controllers.$model path=$peers:$PATH ;;
+    *) controller=conformance.irctest_controller path=$PATH ;;
+    esac
     set +e
     # shellcheck disable=SC2086 # PYTEST_ARGS is split on purpose
     (cd "$irctest" &&
-        CHATTER_MODEL=$model PYTHONPATH="$repo:$irctest" \
+        PATH=$path CHATTER_MODEL=$model PYTHONPATH="$repo:$irctest" \
             timeout -s INT -k 60 "${RUN_TIMEOUT:-1800}" \
             "$venv/bin/python" -m pytest -p no:cacheprovider -q \
-            --controller conformance.irctest_controller \
+            --controller "$controller" \
             -m "$SELECTION" \
             --junitxml="$out/$model.xml" \
             ${PYTEST_ARGS:-irctest/server_tests/}) >"$out/$model.log" 2>&1

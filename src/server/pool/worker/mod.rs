@@ -507,7 +507,7 @@ impl Worker<'_> {
         };
         let Some(conn) = self.conns.get_mut(&to.slot) else { return };
         let mut actions = Vec::new();
-        conn.connection.handle_line(crate::wire::Frame::TooLong, &self.state, 0, &mut actions);
+        conn.connection.session().on_too_long(&self.state, &mut actions);
         for action in actions {
             if let Action::Reply(bytes) = action {
                 self.answer(to.slot, bytes);
