@@ -82,6 +82,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("OPER", operators::oper),
     ("KILL", operators::kill),
     ("WALLOPS", operators::wallops),
+    ("REHASH", operators::rehash),
 ];
 
 /// The handler for a registered client's `command`, if there is one.
@@ -152,7 +153,7 @@ mod tests {
             "PING", "PONG", "CAP", "PASS", "USER", "NICK", "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES",
             "TOPIC", "QUIT", "MOTD", "LUSERS", "VERSION", "TIME", "MODE", "WHO", "WHOIS", "AWAY", "USERHOST",
             "ISON", "LIST", "KICK", "INVITE", "OPER", "KILL", "WALLOPS", "TAGMSG", "MONITOR", "WHOWAS",
-            "INFO", "ADMIN", "LINKS", "HELP", "HELPOP",
+            "INFO", "ADMIN", "LINKS", "HELP", "HELPOP", "REHASH",
         ] {
             assert!(handler(name).is_some(), "no handler for {name}");
         }
