@@ -7,10 +7,12 @@
 //!   applies them and lists what changed, and the IRC and plain renderers
 //!   that turn changes into bytes. No I/O, no clock; every model shares it
 //!   unchanged.
-//! - [`server`] is concurrency and I/O only: the sans-IO `Connection` each
-//!   model drives, listening, shutdown (signals or a handle), bounded
-//!   outbound queues, flow control, and the models: `iterative`, and the
-//!   two pools (`pool`: the event log, its workers, prethread, prefork).
+//! - [`server`] is concurrency and I/O only: the configuration (built from
+//!   flags and a file, reread on SIGHUP or REHASH), the sans-IO
+//!   `Connection` each model drives, listening, shutdown (signals or a
+//!   handle), bounded outbound queues, flow control, and the models:
+//!   `iterative`, and the two pools (`pool`: the event log, its workers,
+//!   prethread, prefork).
 //! - [`bench`](mod@bench) is the load generator and its report.
 //! - [`rlimit`] raises the open-files limit, for the server and the bench alike.
 

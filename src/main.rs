@@ -1,11 +1,12 @@
 //! The `chatter` command line: `chatter serve` runs the server, `chatter
-//! bench` measures one (see `chatter::bench`). Argument checks that clap
-//! cannot express (which flags go with which model) live here, so a bad
+//! bench` measures one (see `chatter::bench`). What `serve` is told is
+//! handed on as the flags given, in the config file's shape: the server
+//! builds (and on SIGHUP or REHASH rebuilds) its configuration from them
+//! and the file, checking the whole (`chatter::server::config`), so a bad
 //! combination fails before anything starts.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,11 +14,12 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use chatter::bench::results::Load;
-use chatter::chat::ServerInfo;
-use chatter::chat::info::Operator;
-use chatter::server::config_file::ConfigFile;
+use chatter::chat::info;
+use chatter::server::config::{DEFAULT_LISTEN, DEFAULT_SERVER_NAME, check_workers, default_workers};
+use chatter::server::config_file::{AdminSection, ConfigFile, FloodSection, LimitsSection, ServerSection};
+use chatter::server::reload::Reloader;
 use chatter::server::sendq::DEFAULT_SENDQ_BYTES;
-use chatter::server::{self, Config, Model};
+use chatter::server::{self, Model};
 
 #[derive(Parser)]
 #[command(
@@ -32,7 +34,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the chat server until SIGINT or SIGTERM.
+    /// Run the chat server until SIGINT or SIGTERM (SIGHUP rereads the configuration).
     Serve(ServeArgs),
     /// Load-test a server: simulate clients, check delivery, measure speed and resources.
     Bench(BenchArgs),
@@ -177,7 +179,7 @@ struct ServeArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
-    #[arg(long, default_value = "127.0.0.1:6667")]
+    #[arg(long, default_value = DEFAULT_LISTEN)]
     listen: String,
     /// Concurrency model.
     #[arg(long, value_enum, default_value = "iterative")]
@@ -186,13 +188,13 @@ struct ServeArgs {
     #[arg(long)]
     workers: Option<usize>,
     /// Name the server uses as the source of its messages.
-    #[arg(long, default_value = "chatter.local")]
+    #[arg(long, default_value = DEFAULT_SERVER_NAME)]
     server_name: String,
     /// Network name advertised to IRC clients.
-    #[arg(long, default_value = "chatter")]
+    #[arg(long, default_value = info::DEFAULT_NETWORK)]
     network: String,
     /// One line about this server, as LINKS and WHOIS show it.
-    #[arg(long, default_value = chatter::chat::info::DEFAULT_DESCRIPTION)]
+    #[arg(long, default_value = info::DEFAULT_DESCRIPTION)]
     server_description: String,
     /// File whose lines are the message of the day (without it, MOTD answers 422).
     #[arg(long)]
@@ -201,35 +203,35 @@ struct ServeArgs {
     #[arg(long, env = "CHATTER_PASSWORD")]
     password: Option<String>,
     /// Most clients connected at once; more are turned away.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = info::DEFAULT_MAX_CLIENTS)]
     max_clients: usize,
     /// Channels one client may be in at once (advertised as CHANLIMIT; more get 405).
-    #[arg(long, default_value_t = chatter::chat::info::DEFAULT_CHANNELS_PER_CLIENT)]
+    #[arg(long, default_value_t = info::DEFAULT_CHANNELS_PER_CLIENT)]
     max_channels_per_client: usize,
     /// Channels that may exist at once (creating more gets 437).
-    #[arg(long, default_value_t = chatter::chat::info::DEFAULT_MAX_CHANNELS)]
+    #[arg(long, default_value_t = info::DEFAULT_MAX_CHANNELS)]
     max_channels: usize,
     /// Outbound queue per client in bytes; a client that falls this far behind is dropped.
     #[arg(long, default_value_t = DEFAULT_SENDQ_BYTES)]
     sendq: usize,
     /// Seconds without a complete line before an IRC client is PINGed (and as many again before it
     /// is dropped); plain clients are never PINGed, TCP keepalive with this period finds dead ones.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = info::DEFAULT_PING_INTERVAL.as_secs())]
     ping_interval: u64,
     /// Seconds a new connection has to register (NICK and USER, or a name) before it is closed.
-    #[arg(long, default_value_t = chatter::server::connection::DEFAULT_REGISTRATION_TIMEOUT.as_secs())]
+    #[arg(long, default_value_t = info::DEFAULT_REGISTRATION_TIMEOUT.as_secs())]
     registration_timeout: u64,
     /// Turn per-client flood control off (for benchmarks; never on an open server).
     #[arg(long)]
     no_flood_control: bool,
     /// Flood control: lines a client may send at once before the rate applies.
-    #[arg(long, default_value_t = chatter::server::connection::flood::DEFAULT_BURST)]
+    #[arg(long, default_value_t = info::DEFAULT_BURST)]
     flood_burst: u32,
     /// Flood control: lines per second handled after the burst (the rest wait).
-    #[arg(long, default_value_t = chatter::server::connection::flood::DEFAULT_RATE)]
+    #[arg(long, default_value_t = info::DEFAULT_RATE)]
     flood_rate: u32,
     /// Flood control: bytes of waiting input beyond which a client is dropped (Excess Flood).
-    #[arg(long, default_value_t = chatter::server::connection::flood::DEFAULT_RECVQ_BYTES)]
+    #[arg(long, default_value_t = info::DEFAULT_RECVQ_BYTES)]
     flood_recvq: usize,
     /// ADMIN's first line: where the server is.
     #[arg(long)]
@@ -257,28 +259,11 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let given = matches.subcommand_matches("serve").expect("the serve subcommand was parsed");
-            let (args, operators) = with_config_file(args, given)?;
-            serve(args, operators)
+            serve(args, given)
         }
         Command::Bench(args) => bench(args),
         Command::Passwd => passwd(),
     }
-}
-
-/// The pool size when `--workers` is not given: one worker per CPU, within
-/// the 64 the event log has cells for. The bench passes it to the servers
-/// it spawns explicitly, so the figure it prints is the one that ran.
-fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()).min(64)
-}
-
-/// `--workers` given to a model without a pool is a mistake worth stopping for.
-fn check_workers(model: Model, workers: Option<usize>) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        workers.is_none() || model != Model::Iterative,
-        "--workers applies only to the prethread and prefork models"
-    );
-    Ok(())
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
@@ -342,48 +327,48 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fills in from `--config`'s file what the command line did not say: a
-/// flag given (or its environment variable) wins, then the file, then the
-/// flag's default.
-fn with_config_file(mut args: ServeArgs, given: &ArgMatches) -> anyhow::Result<(ServeArgs, Vec<Operator>)> {
-    let Some(path) = &args.config else { return Ok((args, Vec::new())) };
-    let file = ConfigFile::load(path)?;
-    let operators = file
-        .operators
-        .into_iter()
-        .map(|o| Operator { name: o.name, password_hash: o.password_hash })
-        .collect();
+/// What the command line said, in the config file's shape: only the flags
+/// given (or their environment variables), so that the file shows through
+/// where they are silent, at start and at every reload.
+fn command_line(args: ServeArgs, given: &ArgMatches) -> ConfigFile {
     let said = |id: &str| {
         matches!(given.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
     };
-    fn take<T>(flag_given: bool, value: &mut T, from_file: Option<T>) {
-        if let (false, Some(v)) = (flag_given, from_file) {
-            *value = v;
-        }
+    fn when<T>(flag_given: bool, value: T) -> Option<T> {
+        flag_given.then_some(value)
     }
-    let (s, l, f, a) = (file.server, file.limits, file.flood, file.admin);
-    take(said("listen"), &mut args.listen, s.listen);
-    take(said("model"), &mut args.model, s.model);
-    take(said("workers"), &mut args.workers, s.workers.map(Some));
-    take(said("server_name"), &mut args.server_name, s.name);
-    take(said("network"), &mut args.network, s.network);
-    take(said("server_description"), &mut args.server_description, s.description);
-    take(said("motd"), &mut args.motd, s.motd.map(Some));
-    take(said("password"), &mut args.password, s.password.map(Some));
-    take(said("max_clients"), &mut args.max_clients, l.max_clients);
-    take(said("max_channels_per_client"), &mut args.max_channels_per_client, l.max_channels_per_client);
-    take(said("max_channels"), &mut args.max_channels, l.max_channels);
-    take(said("sendq"), &mut args.sendq, l.sendq);
-    take(said("ping_interval"), &mut args.ping_interval, l.ping_interval);
-    take(said("registration_timeout"), &mut args.registration_timeout, l.registration_timeout);
-    take(said("no_flood_control"), &mut args.no_flood_control, f.enabled.map(|on| !on));
-    take(said("flood_burst"), &mut args.flood_burst, f.burst);
-    take(said("flood_rate"), &mut args.flood_rate, f.rate);
-    take(said("flood_recvq"), &mut args.flood_recvq, f.recvq);
-    take(said("admin_location"), &mut args.admin_location, a.location.map(Some));
-    take(said("admin_description"), &mut args.admin_description, a.description.map(Some));
-    take(said("admin_email"), &mut args.admin_email, a.email.map(Some));
-    Ok((args, operators))
+    ConfigFile {
+        server: ServerSection {
+            listen: when(said("listen"), args.listen),
+            model: when(said("model"), args.model),
+            workers: args.workers,
+            name: when(said("server_name"), args.server_name),
+            network: when(said("network"), args.network),
+            description: when(said("server_description"), args.server_description),
+            motd: args.motd,
+            password: args.password,
+        },
+        limits: LimitsSection {
+            max_clients: when(said("max_clients"), args.max_clients),
+            max_channels_per_client: when(said("max_channels_per_client"), args.max_channels_per_client),
+            max_channels: when(said("max_channels"), args.max_channels),
+            sendq: when(said("sendq"), args.sendq),
+            ping_interval: when(said("ping_interval"), args.ping_interval),
+            registration_timeout: when(said("registration_timeout"), args.registration_timeout),
+        },
+        flood: FloodSection {
+            enabled: when(said("no_flood_control"), !args.no_flood_control),
+            burst: when(said("flood_burst"), args.flood_burst),
+            rate: when(said("flood_rate"), args.flood_rate),
+            recvq: when(said("flood_recvq"), args.flood_recvq),
+        },
+        admin: AdminSection {
+            location: args.admin_location,
+            description: args.admin_description,
+            email: args.admin_email,
+        },
+        operators: Vec::new(),
+    }
 }
 
 /// `chatter passwd`: the hash an `[[operators]]` entry holds, from the
@@ -398,67 +383,11 @@ fn passwd() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(args: ServeArgs, operators: Vec<Operator>) -> anyhow::Result<()> {
+fn serve(args: ServeArgs, given: &ArgMatches) -> anyhow::Result<()> {
     // Every client is a descriptor: take all the kernel allows this process.
     let open_files = chatter::rlimit::raise_open_files(u64::MAX);
     tracing::debug!(open_files, "open-files limit");
-    // The name is the source of every numeric: a host-name-like word.
-    let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
-    anyhow::ensure!(
-        (1..=63).contains(&args.server_name.len()) && args.server_name.chars().all(name_ok),
-        "--server-name must be 1 to 63 letters, digits, '.', '-' or '_'"
-    );
-    let mut info = ServerInfo::new(args.server_name);
-    info.network = args.network;
-    // One line of text in a numeric: no line breaks.
-    info.description = args.server_description.lines().next().unwrap_or("").to_string();
-    info.password = args.password;
-    info.created = chatter::chat::info::human_time(server::unix_now());
-    info.channels_per_client = args.max_channels_per_client;
-    info.max_channels = args.max_channels;
-    info.operators = operators;
-    // Each is one line of text in a numeric: no line breaks.
-    let one_line = |text: String| text.lines().next().unwrap_or("").to_string();
-    if let Some(text) = args.admin_location {
-        info.admin_location = one_line(text);
-    }
-    if let Some(text) = args.admin_description {
-        info.admin_description = one_line(text);
-    }
-    if let Some(text) = args.admin_email {
-        info.admin_email = one_line(text);
-    }
-    if let Some(path) = &args.motd {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading MOTD file {}", path.display()))?;
-        info.motd = Some(text.lines().map(str::to_string).collect());
-    }
-    anyhow::ensure!(args.ping_interval > 0, "--ping-interval must be at least 1 second");
-    anyhow::ensure!(args.registration_timeout > 0, "--registration-timeout must be at least 1 second");
-    anyhow::ensure!(
-        args.flood_burst > 0 && args.flood_rate > 0,
-        "--flood-burst and --flood-rate must be at least 1 (--no-flood-control turns it off)"
-    );
-    anyhow::ensure!(
-        args.flood_recvq >= 1024,
-        "--flood-recvq must be at least 1024 bytes (two full lines and some)"
-    );
-    let flood = (!args.no_flood_control).then_some(chatter::server::connection::flood::FloodPolicy {
-        burst: args.flood_burst,
-        rate: args.flood_rate,
-        recvq_bytes: args.flood_recvq,
-    });
-    check_workers(args.model, args.workers)?;
-    let config = Config {
-        listen: args.listen,
-        model: args.model,
-        workers: args.workers.unwrap_or_else(default_workers),
-        info: Arc::new(info),
-        max_clients: args.max_clients,
-        sendq_bytes: args.sendq,
-        ping_interval: Duration::from_secs(args.ping_interval),
-        registration_timeout: Duration::from_secs(args.registration_timeout),
-        flood,
-    };
+    let path = args.config.clone();
+    let config = Reloader::new(path, command_line(args, given)).start()?;
     server::run(config).context("server failed")
 }

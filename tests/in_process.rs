@@ -8,7 +8,6 @@ mod common;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use chatter::chat::ServerInfo;
 use chatter::server::sendq::DEFAULT_SENDQ_BYTES;
@@ -21,18 +20,23 @@ struct InProcess {
     thread: JoinHandle<std::io::Result<()>>,
 }
 
-fn start(model: Model) -> InProcess {
-    let config = Config {
+/// A server's settings made in code: no file to reread, no flood control.
+fn config(model: Model, workers: usize, max_clients: usize) -> Config {
+    let mut info = ServerInfo::new("irc.test");
+    info.connections.max_clients = max_clients;
+    info.connections.flood = None;
+    Config {
         listen: "127.0.0.1:0".into(),
         model,
-        workers: 2,
-        info: Arc::new(ServerInfo::new("irc.test")),
-        max_clients: 100,
+        workers,
+        info: Arc::new(info),
         sendq_bytes: DEFAULT_SENDQ_BYTES,
-        ping_interval: Duration::from_secs(120),
-        registration_timeout: Duration::from_secs(60),
-        flood: None,
-    };
+        reloader: None,
+    }
+}
+
+fn start(model: Model) -> InProcess {
+    let config = config(model, 2, 100);
     let bound = Bound::new(&config).expect("bind");
     let addr = bound.local_addr().expect("address").to_string();
     let (shutdown, handle) = Shutdown::by_handle().expect("a shutdown handle");
@@ -76,17 +80,7 @@ fn prethread_serves_in_process_until_its_handle_stops_it() {
 
 #[test]
 fn prefork_refuses_a_handle_it_could_not_honour() {
-    let config = Config {
-        listen: "127.0.0.1:0".into(),
-        model: Model::Prefork,
-        workers: 1,
-        info: Arc::new(ServerInfo::new("irc.test")),
-        max_clients: 10,
-        sendq_bytes: DEFAULT_SENDQ_BYTES,
-        ping_interval: Duration::from_secs(120),
-        registration_timeout: Duration::from_secs(60),
-        flood: None,
-    };
+    let config = config(Model::Prefork, 1, 10);
     let bound = Bound::new(&config).expect("bind");
     let (shutdown, _handle) = Shutdown::by_handle().expect("a shutdown handle");
     let err = server::serve(config, bound, shutdown).expect_err("prefork stops on signals only");

@@ -26,10 +26,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
-/// How many connections we try before concluding the kernel will not spread
-/// clients over the workers the way a test needs.
-const CONNECT_ATTEMPTS: usize = 60;
-
 /// Connects until every worker serves at least `per_worker` of the returned
 /// clients; extra connections are dropped. Returns each client with the pid
 /// of the worker that greeted it.
@@ -58,19 +54,6 @@ fn spread(server: &Server, per_worker: usize) -> Vec<(Client, u32)> {
     let mut queues: HashMap<u32, std::collections::VecDeque<Client>> =
         by_pid.into_iter().map(|(pid, c)| (pid, c.into())).collect();
     order.into_iter().map(|pid| (queues.get_mut(&pid).unwrap().pop_front().unwrap(), pid)).collect()
-}
-
-/// Connects until a client lands on the worker with process id `pid`.
-fn land_on(server: &Server, pid: u32) -> Client {
-    let mut seen = Vec::new();
-    for _ in 0..CONNECT_ATTEMPTS {
-        let (client, (_, on)) = Client::connect_to_worker(server);
-        if on == pid {
-            return client;
-        }
-        seen.push(on);
-    }
-    panic!("no connection landed on worker pid {pid} in {CONNECT_ATTEMPTS} tries; got {seen:?}");
 }
 
 /// Syncs `client` until `done(seen)` holds (bounded by the harness patience).
@@ -118,24 +101,6 @@ fn numbered_from(lines: &[String], channel: &str, tag: &str, from: &str) -> Vec<
 fn saw_worker_lost(lines: &[String], nick: &str) -> bool {
     let source = format!(":{nick}!");
     lines.iter().any(|l| l.starts_with(&source) && l.ends_with(" QUIT :Worker lost"))
-}
-
-/// The pids of the server's workers once all of them exist. The server says
-/// "listening" before it forks them, and a connection waits in its worker's
-/// listening socket until that worker is there to accept it, so a test that
-/// never talked to a worker cannot assume it exists yet.
-fn full_pool(server: &Server) -> Vec<u32> {
-    wait_until("every worker to be forked", || children_of(server.pid()).len() == POOL_WORKERS);
-    children_of(server.pid())
-}
-
-/// Waits until the server again has its full pool and none of `gone` is in it.
-fn wait_for_replacement(server: &Server, gone: u32) -> Vec<u32> {
-    wait_until(&format!("a replacement for worker pid {gone}"), || {
-        let children = children_of(server.pid());
-        children.len() == POOL_WORKERS && !children.contains(&gone)
-    });
-    children_of(server.pid())
 }
 
 #[test]

@@ -200,6 +200,9 @@ pub fn sessions(data: &[u8]) {
                     Action::Event(event) => apply(&mut full, &mut replicas, &conns, &event),
                     Action::Listing(listing) => stream(&full, &conns, id, listing),
                     Action::Close => conns[index].closed = true,
+                    // Rereading a file is the model's, and no one here
+                    // is an operator (the fuzzed server has none).
+                    Action::Rehash => {}
                 }
             }
             if conns[index].closed {

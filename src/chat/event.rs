@@ -223,6 +223,16 @@ pub enum Event {
         generation: u32,
         reason: String,
     },
+    /// A piece of new settings from a reload (see `chat::reload`):
+    /// writer `from`'s piece `part`; every replica installs the settings
+    /// when it applies the `last`. Built by the server from its config
+    /// file, never from what a client sends.
+    Reload {
+        from: u16,
+        part: u32,
+        last: bool,
+        bytes: Vec<u8>,
+    },
 }
 
 impl Event {
@@ -249,7 +259,7 @@ impl Event {
             | Event::Kill { conn, .. }
             | Event::Monitor { conn, .. }
             | Event::Caps { conn, .. } => Some(*conn),
-            Event::WorkerLost { .. } => None,
+            Event::WorkerLost { .. } | Event::Reload { .. } => None,
         }
     }
 }

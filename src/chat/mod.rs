@@ -28,6 +28,7 @@ pub mod listing;
 pub mod name;
 pub mod names;
 pub mod printable;
+pub mod reload;
 pub mod render;
 pub mod reply;
 pub mod session;

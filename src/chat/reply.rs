@@ -70,6 +70,7 @@ pub const RPL_ENDOFINFO: u16 = 374;
 pub const RPL_MOTD: u16 = 372;
 pub const RPL_MOTDSTART: u16 = 375;
 pub const RPL_ENDOFMOTD: u16 = 376;
+pub const RPL_REHASHING: u16 = 382;
 pub const RPL_TIME: u16 = 391;
 pub const ERR_NOSUCHNICK: u16 = 401;
 pub const ERR_NOSUCHSERVER: u16 = 402;

@@ -29,6 +29,7 @@ use crate::chat::change::{Change, Departure, Refusal};
 use crate::chat::channel::Membership;
 pub use crate::chat::channel::{Channel, Topic};
 use crate::chat::names::{TOPIC_LEN, truncate_at_char};
+use crate::chat::reload;
 use crate::chat::{
     ChannelName, ConnId, Event, MessageKind, Nick, Protocol, ServerInfo, Stamp, Target, UserMode,
 };
@@ -142,6 +143,8 @@ pub struct State {
     whowas: Whowas,
     /// Who monitors which nick (MONITOR).
     watchers: monitor::Watchers,
+    /// Pieces of new settings not yet complete (see `reload`).
+    reloads: reload::Gathering,
 }
 
 impl State {
@@ -155,10 +158,17 @@ impl State {
             order: BTreeSet::new(),
             whowas: Whowas::default(),
             watchers: monitor::Watchers::default(),
+            reloads: reload::Gathering::default(),
         }
     }
 
     pub fn info(&self) -> &ServerInfo {
+        &self.info
+    }
+
+    /// The settings as of the last event applied, to share: a session (or
+    /// a new connection's limits) holds them until they are reloaded.
+    pub fn shared_info(&self) -> &Arc<ServerInfo> {
         &self.info
     }
 
@@ -231,7 +241,7 @@ impl State {
                 format!("{}:{:?}:{topic:?}:{}:{:?}:{lists:?}", k.key(), c.members, c.created_at, c.modes)
             })
             .collect();
-        format!("{users:?}|{channels:?}|{}", self.whowas.digest())
+        format!("{users:?}|{channels:?}|{}|{:?}", self.whowas.digest(), self.info.reloadable)
     }
 
     /// Records `event` and appends what it did to `changes`, in the order
@@ -287,7 +297,13 @@ impl State {
             Event::Kill { conn, target, reason } => self.kill(changes, *conn, target, reason),
             Event::Monitor { conn, change } => self.monitor(changes, *conn, change),
             Event::Away { conn, message } => self.set_away(changes, *conn, message.as_deref()),
+            Event::Reload { from, part, last, bytes } => {
+                if let Some(settings) = self.reloads.take(*from, *part, *last, bytes) {
+                    self.info = Arc::new(self.info.reloaded(settings));
+                }
+            }
             Event::WorkerLost { worker, generation, reason } => {
+                self.reloads.forget(*worker);
                 let mut lost: Vec<ConnId> = self
                     .users
                     .keys()

@@ -104,6 +104,8 @@ fn run(session: &mut Session, state: &mut State, line: &str) -> (String, bool) {
             }
             Action::Listing(listing) => out.push_str(&whole(listing, state, session.conn())),
             Action::Close => closed = true,
+            // The model's to carry out: shown, so a test sees it was asked.
+            Action::Rehash => out.push_str("(reread the configuration)\n"),
         }
     }
     (out, closed)
@@ -411,4 +413,45 @@ fn kicking_yourself_out_of_your_own_channel_removes_it() {
     assert_eq!(text(&out, op), ":op!op@host KICK #c op :op\r\n");
     assert!(state.channel("#c").is_none());
     assert!(state.user(op).unwrap().channels.is_empty());
+}
+
+#[test]
+fn rehash_is_for_operators_and_asks_the_model_to_reread() {
+    let mut state = State::new(info());
+    let mut s = Session::new(conn(0, 1), "host", info());
+    run(&mut s, &mut state, "NICK op");
+    run(&mut s, &mut state, "USER op 0 * :Op");
+    assert!(run(&mut s, &mut state, "REHASH").0.contains(" 481 op :Permission Denied"));
+    apply(&mut state, &Event::Oper { conn: conn(0, 1), on: true });
+    assert!(run(&mut s, &mut state, "REHASH elsewhere.example").0.contains(" 402 op elsewhere.example "));
+    assert_eq!(run(&mut s, &mut state, "REHASH").0, "(reread the configuration)\n");
+    assert_eq!(run(&mut s, &mut state, "REHASH test.server").0, "(reread the configuration)\n");
+}
+
+#[test]
+fn reloaded_settings_count_from_the_event_that_completes_them() {
+    let mut state = State::new(info());
+    let me = conn(0, 1);
+    let mut s = Session::new(me, "host", info());
+    run(&mut s, &mut state, "NICK n");
+    run(&mut s, &mut state, "USER n 0 * :N");
+    let mut new = state.info().reloadable.clone();
+    new.motd = Some((0..50).map(|n| format!("line {n} of a message of the day that is long")).collect());
+    new.admin_email = "new@example.org".into();
+    new.channels_per_client = 1;
+    let pieces = reload::pieces(0, &reload::encode(&new).unwrap());
+    let (last, init) = pieces.split_last().unwrap();
+    assert!(!init.is_empty(), "the MOTD takes more than one piece");
+    for piece in init {
+        assert!(apply(&mut state, piece).items.is_empty(), "a reload tells no one");
+    }
+    assert!(run(&mut s, &mut state, "MOTD").0.contains(" 422 n :MOTD File is missing"));
+    apply(&mut state, last);
+    assert!(run(&mut s, &mut state, "MOTD").0.contains(" 372 n :- line 49 of a message"));
+    // The session answers from the settings the directory has now.
+    assert!(run(&mut s, &mut state, "ADMIN").0.contains(" 259 n :new@example.org"));
+    // So does the directory, for what it decides.
+    apply(&mut state, &join(me, "#a"));
+    assert!(text(&apply(&mut state, &join(me, "#b")), me).contains(" 405 n #b "));
+    assert_eq!((state.info().name.as_str(), state.info().network.as_str()), ("test.server", "chatter"));
 }

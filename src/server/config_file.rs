@@ -5,9 +5,12 @@
 //!
 //! Every setting is optional and has the same name and meaning as its
 //! command-line flag; a flag given on the command line overrides the file,
-//! and what neither says takes the flag's default. The file is read once at
-//! start-up. Unknown keys are an error, so a misspelt setting is found at
-//! start rather than silently ignored.
+//! and what neither says takes the flag's default. The command line is
+//! kept in this same shape (only the flags given), so that layering them
+//! is one function, [`ConfigFile::overridden_by`], at start and again
+//! when SIGHUP or REHASH rereads the file (`server::reload`). Unknown keys
+//! are an error, so a misspelt setting is found rather than silently
+//! ignored.
 //!
 //! ```toml
 //! [server]
@@ -144,6 +147,47 @@ impl ConfigFile {
     pub fn parse(text: &str) -> Result<ConfigFile, toml::de::Error> {
         toml::from_str(text)
     }
+
+    /// These settings with every one `top` says in place of this one's.
+    /// Operators are only ever in the file, so `top`'s, if it has any,
+    /// replace the list whole.
+    pub fn overridden_by(self, top: ConfigFile) -> ConfigFile {
+        let (s, t) = (self.server, top.server);
+        let server = ServerSection {
+            listen: t.listen.or(s.listen),
+            model: t.model.or(s.model),
+            workers: t.workers.or(s.workers),
+            name: t.name.or(s.name),
+            network: t.network.or(s.network),
+            description: t.description.or(s.description),
+            motd: t.motd.or(s.motd),
+            password: t.password.or(s.password),
+        };
+        let (l, t) = (self.limits, top.limits);
+        let limits = LimitsSection {
+            max_clients: t.max_clients.or(l.max_clients),
+            max_channels_per_client: t.max_channels_per_client.or(l.max_channels_per_client),
+            max_channels: t.max_channels.or(l.max_channels),
+            sendq: t.sendq.or(l.sendq),
+            ping_interval: t.ping_interval.or(l.ping_interval),
+            registration_timeout: t.registration_timeout.or(l.registration_timeout),
+        };
+        let (f, t) = (self.flood, top.flood);
+        let flood = FloodSection {
+            enabled: t.enabled.or(f.enabled),
+            burst: t.burst.or(f.burst),
+            rate: t.rate.or(f.rate),
+            recvq: t.recvq.or(f.recvq),
+        };
+        let (a, t) = (self.admin, top.admin);
+        let admin = AdminSection {
+            location: t.location.or(a.location),
+            description: t.description.or(a.description),
+            email: t.email.or(a.email),
+        };
+        let operators = if top.operators.is_empty() { self.operators } else { top.operators };
+        ConfigFile { server, limits, flood, admin, operators }
+    }
 }
 
 #[cfg(test)]
@@ -190,6 +234,23 @@ mod tests {
         let err = ConfigFile::load(&path).expect_err("a plain password is refused");
         assert!(err.to_string().contains("chatter passwd"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn what_the_top_layer_says_wins_and_the_rest_shows_through() {
+        let file = ConfigFile::parse(
+            "[server]\nname = \"file.name\"\nnetwork = \"FileNet\"\n[flood]\nburst = 3\n\
+             [[operators]]\nname = \"op\"\npassword_hash = \"x\"\n",
+        )
+        .unwrap();
+        let command_line =
+            ConfigFile::parse("[server]\nnetwork = \"FlagNet\"\n[flood]\nenabled = false\n").unwrap();
+        let both = file.overridden_by(command_line);
+        assert_eq!(both.server.name.as_deref(), Some("file.name"));
+        assert_eq!(both.server.network.as_deref(), Some("FlagNet"));
+        assert_eq!((both.flood.enabled, both.flood.burst), (Some(false), Some(3)));
+        assert_eq!(both.operators.len(), 1, "the file's operators show through a command line");
+        assert_eq!(ConfigFile::default().overridden_by(both.clone()), both);
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! drives; `listener`, [`shutdown`], [`sendq`], `flow`, `refusal`), then
 //! the models, `iterative` (a thread per client around one locked
 //! directory) and `pool` (prethread and prefork: event-loop workers kept in
-//! step by one ordered log). [`run`] is the command line's entry point;
+//! step by one ordered log). [`config`] builds what a server runs with
+//! from the command line and [`config_file`], and [`reload`] builds it
+//! again on SIGHUP or REHASH. [`run`] is the command line's entry point;
 //! [`Bound`] and [`serve`] let a program (or a test) run a server and stop
 //! it with a [`ShutdownHandle`].
 
@@ -18,6 +20,7 @@ pub(crate) mod iterative;
 pub(crate) mod listener;
 pub(crate) mod pool;
 pub(crate) mod refusal;
+pub mod reload;
 pub mod sendq;
 pub mod shutdown;
 
@@ -32,12 +35,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// model until SIGINT or SIGTERM.
 pub fn run(config: Config) -> io::Result<()> {
     let bound = Bound::new(&config)?;
+    // Signals are taken over before the address is announced: whoever
+    // reads it may signal at once, and SIGHUP's default action would end
+    // the process instead of reloading it.
+    let shutdown = Shutdown::on_signals()?;
+    if config.model == Model::Prefork {
+        pool::prefork::block_signals()?;
+    }
     let addr = bound.local_addr()?;
     println!("listening on {addr}");
     use std::io::Write;
     io::stdout().flush()?;
     tracing::info!(%addr, model = ?config.model, workers = config.workers, "listening");
-    serve(config, bound, Shutdown::on_signals()?)
+    serve(config, bound, shutdown)
 }
 
 /// The listening sockets of a server not yet serving: one, or one per

@@ -9,6 +9,10 @@
 //! was given. (The prefork model is the exception: its workers are
 //! processes that inherit a blocked signal mask and read signals from a
 //! signalfd, so it stops on signals only.)
+//!
+//! The same signals source catches SIGHUP, the one signal that asks a
+//! running server for something other than stopping (a reload, see
+//! `reload`): one poll registration for every signal the loop answers.
 
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
@@ -16,12 +20,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mio::{Registry, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
-/// What stops a server.
+/// What stops a server (and what asks it to reload).
 pub struct Shutdown {
     source: Source,
+    /// A SIGHUP came with the signals last read and is not yet answered.
+    reload: bool,
 }
 
 enum Source {
@@ -46,9 +52,9 @@ struct Trigger {
 }
 
 impl Shutdown {
-    /// Stops on SIGINT or SIGTERM.
+    /// Stops on SIGINT or SIGTERM; reloads on SIGHUP.
     pub fn on_signals() -> io::Result<Self> {
-        Ok(Shutdown { source: Source::Signals(Signals::new([SIGINT, SIGTERM])?) })
+        Ok(Shutdown { source: Source::Signals(Signals::new([SIGINT, SIGTERM, SIGHUP])?), reload: false })
     }
 
     /// Stops when the returned handle says so.
@@ -61,7 +67,7 @@ impl Shutdown {
             bell: Mutex::new(bell),
             listener: Mutex::new(Some(mio::net::UnixStream::from_std(listener))),
         });
-        Ok((Shutdown { source: Source::Handle(trigger.clone()) }, ShutdownHandle { trigger }))
+        Ok((Shutdown { source: Source::Handle(trigger.clone()), reload: false }, ShutdownHandle { trigger }))
     }
 
     /// Whether it stops on signals (the only way prefork can stop).
@@ -85,12 +91,28 @@ impl Shutdown {
         }
     }
 
-    /// Whether the server must stop now. Consumes pending signals.
+    /// Whether the server must stop now. Consumes pending signals (a
+    /// SIGHUP among them is kept for [`reload_requested`](Self::reload_requested)).
     pub(crate) fn requested(&mut self) -> bool {
         match &mut self.source {
-            Source::Signals(signals) => signals.pending().next().is_some(),
+            Source::Signals(signals) => {
+                let mut stop = false;
+                for signal in signals.pending() {
+                    match signal {
+                        SIGHUP => self.reload = true,
+                        _ => stop = true,
+                    }
+                }
+                stop
+            }
             Source::Handle(trigger) => trigger.requested.load(Ordering::SeqCst),
         }
+    }
+
+    /// Whether a reload was asked for (SIGHUP) since the last answer, as
+    /// [`requested`](Self::requested) last read the signals.
+    pub(crate) fn reload_requested(&mut self) -> bool {
+        std::mem::take(&mut self.reload)
     }
 }
 

@@ -85,6 +85,13 @@ impl Server {
         Server::spawn(Command::new(env!("CARGO_BIN_EXE_chatter")), model, extra, Stdio::inherit())
     }
 
+    /// Starts chatter with its log (stderr) written to `log`, for a test
+    /// that waits for something only the log tells.
+    pub fn start_logged(model: Model, extra: &[&str], log: &std::path::Path) -> Server {
+        let file = std::fs::File::create(log).expect("create the log file");
+        Server::spawn(Command::new(env!("CARGO_BIN_EXE_chatter")), model, extra, Stdio::from(file))
+    }
+
     /// Starts chatter with at most `open_files` descriptors (set by the
     /// shell that execs it, so the server cannot raise it) and its log
     /// written to `log`.
@@ -472,4 +479,39 @@ pub fn three_in_room(server: &Server) -> (Client, Client, Client) {
     alice.expect_line(":carol!carol@127.0.0.1 JOIN #room");
     bob.expect_line(":carol!carol@127.0.0.1 JOIN #room");
     (alice, bob, carol)
+}
+
+/// How many connections we try before concluding the kernel will not spread
+/// clients over the workers the way a test needs.
+pub const CONNECT_ATTEMPTS: usize = 60;
+
+/// Connects until a client lands on the worker with process id `pid`.
+pub fn land_on(server: &Server, pid: u32) -> Client {
+    let mut seen = Vec::new();
+    for _ in 0..CONNECT_ATTEMPTS {
+        let (client, (_, on)) = Client::connect_to_worker(server);
+        if on == pid {
+            return client;
+        }
+        seen.push(on);
+    }
+    panic!("no connection landed on worker pid {pid} in {CONNECT_ATTEMPTS} tries; got {seen:?}");
+}
+
+/// The pids of a prefork server's workers once all of them exist. The server says
+/// "listening" before it forks them, and a connection waits in its worker's
+/// listening socket until that worker is there to accept it, so a test that
+/// never talked to a worker cannot assume it exists yet.
+pub fn full_pool(server: &Server) -> Vec<u32> {
+    wait_until("every worker to be forked", || children_of(server.pid()).len() == POOL_WORKERS);
+    children_of(server.pid())
+}
+
+/// Waits until the server again has its full pool and none of `gone` is in it.
+pub fn wait_for_replacement(server: &Server, gone: u32) -> Vec<u32> {
+    wait_until(&format!("a replacement for worker pid {gone}"), || {
+        let children = children_of(server.pid());
+        children.len() == POOL_WORKERS && !children.contains(&gone)
+    });
+    children_of(server.pid())
 }

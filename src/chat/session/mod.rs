@@ -57,6 +57,9 @@ pub enum Action {
     Listing(Listing),
     /// Close the connection once the bytes before this are sent.
     Close,
+    /// An operator's REHASH: reread the configuration (I/O, so the
+    /// model's) and tell the client how it went (see `server::reload`).
+    Rehash,
 }
 
 /// Collects a line's actions, merging consecutive replies into one buffer.
@@ -83,6 +86,10 @@ impl Out<'_> {
 
     fn listing(&mut self, listing: Listing) {
         self.0.push(Action::Listing(listing));
+    }
+
+    fn rehash(&mut self) {
+        self.0.push(Action::Rehash);
     }
 }
 
@@ -199,6 +206,11 @@ impl Session {
     /// Handles one line from the client. `now_ms` is Unix milliseconds;
     /// handlers see seconds, and messages are stamped with the milliseconds.
     pub fn on_line(&mut self, line: &[u8], state: &State, now_ms: u64, actions: &mut Vec<Action>) {
+        // The settings as the directory has them now: a reload may have
+        // replaced the ones this session started with.
+        if !Arc::ptr_eq(&self.info, state.shared_info()) {
+            self.info = state.shared_info().clone();
+        }
         self.line_at_ms = now_ms;
         let now = now_ms / 1000;
         let text = String::from_utf8_lossy(line);

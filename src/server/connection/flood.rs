@@ -21,35 +21,16 @@
 
 use std::time::{Duration, Instant};
 
-/// Lines handled at once before the sustained rate applies.
-pub const DEFAULT_BURST: u32 = 20;
-/// Lines per second handled after a burst.
-pub const DEFAULT_RATE: u32 = 5;
-/// Unhandled input held for a client beyond which it is dropped.
-pub const DEFAULT_RECVQ_BYTES: usize = 8192;
+pub use crate::chat::info::{DEFAULT_BURST, DEFAULT_RATE, DEFAULT_RECVQ_BYTES, FloodPolicy};
 
-/// The flood limits, from the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FloodPolicy {
-    pub burst: u32,
-    pub rate: u32,
-    pub recvq_bytes: usize,
+/// How far one line moves a client's clock.
+fn cost(policy: &FloodPolicy) -> Duration {
+    Duration::from_secs(1) / policy.rate.max(1)
 }
 
-impl Default for FloodPolicy {
-    fn default() -> Self {
-        FloodPolicy { burst: DEFAULT_BURST, rate: DEFAULT_RATE, recvq_bytes: DEFAULT_RECVQ_BYTES }
-    }
-}
-
-impl FloodPolicy {
-    fn cost(&self) -> Duration {
-        Duration::from_secs(1) / self.rate.max(1)
-    }
-
-    fn allowance(&self) -> Duration {
-        self.cost() * self.burst.max(1)
-    }
+/// How far ahead of real time a client's clock may run: a burst's worth.
+fn allowance(policy: &FloodPolicy) -> Duration {
+    cost(policy) * policy.burst.max(1)
 }
 
 /// One client's penalty clock; `None` policy means flood control is off.
@@ -69,10 +50,11 @@ impl Penalty {
         let Some(policy) = policy else { return Ok(()) };
         let clock = self.clock.map_or(now, |c| c.max(now));
         let ahead = clock - now;
-        if ahead + policy.cost() > policy.allowance() {
-            return Err(clock + policy.cost() - policy.allowance());
+        let (cost, allowance) = (cost(policy), allowance(policy));
+        if ahead + cost > allowance {
+            return Err(clock + cost - allowance);
         }
-        self.clock = Some(clock + policy.cost());
+        self.clock = Some(clock + cost);
         Ok(())
     }
 

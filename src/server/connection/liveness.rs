@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 use crate::chat::{Protocol, Session, State};
 use crate::server::connection::DisconnectReason;
 
-/// How long a client has to register when nothing else is said.
-pub const DEFAULT_REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
+pub use crate::chat::info::DEFAULT_REGISTRATION_TIMEOUT;
 
 /// The timeouts, from the command line.
 #[derive(Debug, Clone, Copy)]

@@ -144,14 +144,25 @@ impl fmt::Display for DisconnectReason {
     }
 }
 
-/// The limits every connection of a server is held to, from the command line.
+/// The limits a connection is held to, from the settings it was accepted
+/// under (a reload changes them for connections accepted after it).
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub timeouts: Timeouts,
     /// `None`: flood control is off (benchmarks).
     pub flood: Option<FloodPolicy>,
-    /// Who PINGs (the server's name).
+    /// Who PINGs (the server's name), and the settings these came from.
     pub info: Arc<ServerInfo>,
+}
+
+impl Limits {
+    /// What a connection accepted under `info` is held to.
+    pub fn new(info: Arc<ServerInfo>) -> Limits {
+        let rules = &info.connections;
+        let timeouts =
+            Timeouts { ping_interval: rules.ping_interval, registration: rules.registration_timeout };
+        Limits { timeouts, flood: rules.flood, info }
+    }
 }
 
 /// Where a connection is in its life.

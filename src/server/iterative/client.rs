@@ -17,10 +17,11 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use socket2::SockRef;
 
-use crate::chat::{Action, ConnId, Event, Listing, Nick, Session};
+use crate::chat::{Action, ConnId, Event, Listing, Nick, ServerInfo, Session};
 use crate::server::connection::{
-    CLOSE_GRACE, Connection, DisconnectReason, LinePoll, TimeoutOutcome, Transmit, liveness,
+    CLOSE_GRACE, Connection, DisconnectReason, Limits, LinePoll, TimeoutOutcome, Transmit, liveness,
 };
+use crate::server::reload::Rehash;
 use crate::server::unix_now_ms;
 
 use super::outbox::{Enqueued, Flusher, Outbox};
@@ -46,18 +47,25 @@ const LISTING_POLL: Duration = Duration::from_millis(2);
 /// because it is closing already (its QUIT, or another thread dropped it).
 type End = Option<DisconnectReason>;
 
-/// One client's whole life, on its own thread. Returns its outbox if the
+/// One client's whole life, on its own thread, under the settings `info`
+/// (the directory's when it was accepted). Returns its outbox if the
 /// connection is closing (rather than closed), for [`linger`].
-pub(super) fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> Option<Arc<Outbox>> {
+pub(super) fn serve_client(
+    shared: &Shared,
+    stream: TcpStream,
+    conn: ConnId,
+    info: Arc<ServerInfo>,
+) -> Option<Arc<Outbox>> {
     let host = stream.peer_addr().map_or_else(|_| "unknown".into(), |a| a.ip().to_string());
-    let config = &shared.config;
+    let ping_interval = info.connections.ping_interval;
     // Plain clients are never PINGed: TCP finds their dead peers.
-    let _ = SockRef::from(&stream).set_tcp_keepalive(&liveness::keepalive(config.ping_interval));
+    let _ = SockRef::from(&stream).set_tcp_keepalive(&liveness::keepalive(ping_interval));
     // One descriptor per client: the outbox owns the socket, and this
     // thread reads through a shared reference to it.
-    let outbox = Arc::new(Outbox::new(stream, config.sendq_bytes, shared.gate.clone()));
-    let session = Session::new(conn, host.clone(), config.info.clone());
-    let mut connection = Connection::new(session, shared.limits.clone(), None, Instant::now());
+    let outbox = Arc::new(Outbox::new(stream, shared.config.sendq_bytes, shared.gate.clone()));
+    let session = Session::new(conn, host.clone(), info.clone());
+    let limits = Arc::new(Limits::new(info));
+    let mut connection = Connection::new(session, limits, None, Instant::now());
     let mut to_flush = ToFlush::default();
     {
         let mut hub = shared.hub();
@@ -104,6 +112,19 @@ pub(super) fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> 
                     }
                     Action::Listing(listing) => listings.push(listing),
                     Action::Close => close = true,
+                    Action::Rehash => {
+                        // The file is read with the directory unlocked;
+                        // the settings go in as one locked step.
+                        let operator = hub.state.user(conn).map(|u| u.nick.to_string()).unwrap_or_default();
+                        drop(hub);
+                        let rehash = Rehash::run(&shared.config, &operator);
+                        hub = shared.hub();
+                        for event in rehash.events(0) {
+                            hub.apply(&event, shared, &mut to_flush);
+                        }
+                        let replies = rehash.replies(&hub.state, conn);
+                        hub.deliver(conn, replies.into(), shared, &mut to_flush);
+                    }
                 }
                 // A long reply goes out before the line's next action, so
                 // replies keep the order of requests (JOIN #a,#b).
@@ -148,9 +169,8 @@ pub(super) fn serve_client(shared: &Shared, stream: TcpStream, conn: ConnId) -> 
         // wait, a PING, a timeout); never longer than a ping interval, so a
         // connection another thread closed is noticed.
         let now = Instant::now();
-        let wait =
-            connection.poll_timeout().map_or(config.ping_interval, |at| at.saturating_duration_since(now));
-        read_timeout.set(read_half, wait.min(config.ping_interval));
+        let wait = connection.poll_timeout().map_or(ping_interval, |at| at.saturating_duration_since(now));
+        read_timeout.set(read_half, wait.min(ping_interval));
         match read_half.read(&mut scratch) {
             Ok(0) => break Some(DisconnectReason::PeerClosed),
             Ok(n) => {

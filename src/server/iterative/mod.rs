@@ -1,12 +1,13 @@
 //! The iterative model: the classic thread-per-client server.
 //!
-//! The main thread runs the accept loop (and listens for SIGINT/SIGTERM in
-//! the same poll). Every accepted client gets its own thread, which blocks in
-//! `recv`, turns lines into session actions and applies events to the one
-//! directory, a `State` behind a `Mutex` together with the outboxes of all
-//! connections. Deliveries are queued while the lock is held, so every
-//! recipient gets lines in the order events were applied; the socket writes
-//! happen after the lock is released (see `outbox` for how and why).
+//! The main thread runs the accept loop (and listens for SIGINT/SIGTERM,
+//! and SIGHUP for a reload, in the same poll). Every accepted client gets
+//! its own thread, which blocks in `recv`, turns lines into session
+//! actions and applies events to the one directory, a `State` behind a
+//! `Mutex` together with the outboxes of all connections. Deliveries are
+//! queued while the lock is held, so every recipient gets lines in the
+//! order events were applied; the socket writes happen after the lock is
+//! released (see `outbox` for how and why).
 //!
 //! A client thread's read has a timeout set to the next thing due for it
 //! (see `liveness` for PINGs and timeouts, `flood` for a client waiting out
@@ -37,7 +38,7 @@ use mio::{Events, Interest, Poll, Token};
 use crate::chat::reply::closing_link;
 use crate::chat::{ConnId, Deliveries, Event, Listing, Protocol, State, render};
 use crate::server::connection::slot::{ClientCount, ClientSlot};
-use crate::server::connection::{CLOSE_GRACE, Connection, DisconnectReason, Limits};
+use crate::server::connection::{CLOSE_GRACE, Connection, DisconnectReason};
 use crate::server::flow::{self, Policy, Receivers};
 use crate::server::listener::{ACCEPT_BACKOFF, AcceptStep, ExhaustionLog, poll_events};
 use crate::server::refusal::Refusals;
@@ -64,9 +65,9 @@ struct Hub {
 }
 
 struct Shared {
+    /// As the server started: the directory's settings are the current
+    /// ones (a reload replaces them there).
     config: Config,
-    /// What every connection is held to.
-    limits: Arc<Limits>,
     hub: Mutex<Hub>,
     gate: Arc<FlowGate>,
     flusher: Flusher,
@@ -280,7 +281,6 @@ pub fn run(config: Config, listener: TcpListener, mut shutdown: Shutdown) -> io:
             receivers: Receivers::default(),
             unregistered: HashMap::new(),
         }),
-        limits: Arc::new(config.limits()),
         config,
         flusher: Flusher::start(gate.clone())?,
         gate,
@@ -314,6 +314,9 @@ pub fn run(config: Config, listener: TcpListener, mut shutdown: Shutdown) -> io:
             shut_down(&shared);
             return Ok(());
         }
+        if shutdown.reload_requested() {
+            reload(&shared);
+        }
         let now = Instant::now();
         for event in events.iter() {
             if refusals.owns(event.token()) {
@@ -346,11 +349,26 @@ pub fn run(config: Config, listener: TcpListener, mut shutdown: Shutdown) -> io:
     }
 }
 
+/// SIGHUP: the settings reread, installed in the directory in one locked
+/// step (see `reload`).
+fn reload(shared: &Shared) {
+    let events = crate::server::reload::on_hangup(&shared.config, 0);
+    let mut to_flush = ToFlush::default();
+    let mut hub = shared.hub();
+    for event in &events {
+        hub.apply(event, shared, &mut to_flush);
+    }
+    drop(hub);
+    to_flush.flush(&shared.flusher);
+}
+
 /// Starts a thread for a new client; hands the stream back when the server
 /// is full (it is refused, see `refusal`).
 fn admit(shared: &Arc<Shared>, stream: TcpStream, slot: u32) -> Result<(), TcpStream> {
     let _ = stream.set_nodelay(true);
-    let Some(mut place) = ClientSlot::try_take(shared.clone(), shared.config.max_clients) else {
+    // The settings as of now: a reload changes them for later connections.
+    let info = shared.hub().state.shared_info().clone();
+    let Some(mut place) = ClientSlot::try_take(shared.clone(), info.connections.max_clients) else {
         return Err(stream);
     };
     let conn = ConnId { worker: 0, slot, generation: 0 };
@@ -359,7 +377,7 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, slot: u32) -> Result<(), TcpSt
         .name(format!("client-{slot}"))
         .stack_size(CLIENT_STACK_BYTES)
         .spawn(move || {
-            let closing = serve_client(&thread_shared, stream, conn);
+            let closing = serve_client(&thread_shared, stream, conn, info);
             // Gone as far as the client can tell: its place is free even
             // while its thread reads out what it still sends.
             place.release();

@@ -14,7 +14,8 @@
 //! one line of at most 510 bytes plus names that the session bounds, see
 //! `chat::names`; a property test in `chat::tests` drives sessions with
 //! arbitrary lines and checks every event they build encodes within the
-//! limit). [`encode`] still refuses anything longer rather than cutting it
+//! limit; the settings a reload sends are cut into pieces that fit, see
+//! `chat::reload`). [`encode`] still refuses anything longer rather than cutting it
 //! silently: whoever built it is told (see the worker's `append_outgoing`).
 
 use crate::chat::Event;
@@ -279,6 +280,15 @@ mod tests {
                 "CAP END".to_string(),
             ]),
         ]
+    }
+
+    #[test]
+    fn every_piece_of_the_longest_reload_fits_a_slot() {
+        use crate::chat::reload::{MAX_RELOAD_BYTES, pieces};
+        let events = pieces(u16::MAX, &vec![0xff; MAX_RELOAD_BYTES]);
+        for event in &events {
+            assert_eq!(decode(&encoded(event)).as_ref(), Ok(event));
+        }
     }
 
     proptest! {

@@ -1,7 +1,8 @@
 //! The pool keeper's view of the log: a replica that follows every event
 //! and renders nothing, so that a new or replacement worker can start from
 //! an up-to-date directory at a log position that is still in the ring,
-//! and the keeper's own appends (WorkerLost after a worker dies).
+//! and the keeper's own appends (WorkerLost after a worker dies, the new
+//! settings after SIGHUP).
 //!
 //! The keeper is a LIVE reader like any worker (cell 0), so it must keep
 //! draining: the model calls [`Keeper::tend`] whenever it wakes. It also
@@ -16,6 +17,7 @@ use mio::{Events, Poll};
 
 use crate::chat::change::recycle;
 use crate::chat::{Change, Event, ServerInfo, State};
+use crate::server::Config;
 use crate::server::listener::poll_events;
 use crate::server::pool::codec;
 use crate::server::pool::follow::Follower;
@@ -83,6 +85,15 @@ impl Keeper {
             self.tend(log);
         });
         self.drain(log);
+    }
+
+    /// SIGHUP: rereads the configuration and publishes the new settings as
+    /// the keeper; every replica installs them as it applies them, this
+    /// one before a worker is next started from it.
+    pub fn reload(&mut self, log: &Log, wake: &dyn Wake, config: &Config) {
+        for event in crate::server::reload::on_hangup(config, KEEPER.as_u16()) {
+            self.publish(log, wake, &event);
+        }
     }
 
     /// After worker `cell` has stopped running: fill what it left in the

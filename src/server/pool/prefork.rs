@@ -18,11 +18,14 @@
 //! supervisor repairs what it left in the log, publishes that its users are
 //! gone, and forks a replacement, which starts from the supervisor's replica
 //! (fork copies it) at the supervisor's log position. A worker evicted for
-//! not reading the log is killed and replaced the same way. On SIGINT or
-//! SIGTERM the supervisor asks every worker to stop (each sends its clients
-//! a closing line), waits for them with a deadline, kills what is left, reaps
-//! every child, unmaps the log and only then exits. Workers ask the kernel
-//! for SIGTERM if the supervisor dies (PR_SET_PDEATHSIG).
+//! not reading the log is killed and replaced the same way. On SIGHUP the
+//! supervisor rereads the configuration and appends the new settings to
+//! the log (`reload`): every worker installs them in log order, and a
+//! replacement forked later has them in the replica it starts from. On
+//! SIGINT or SIGTERM the supervisor asks every worker to stop (each sends
+//! its clients a closing line), waits for them with a deadline, kills what
+//! is left, reaps every child, unmaps the log and only then exits. Workers
+//! ask the kernel for SIGTERM if the supervisor dies (PR_SET_PDEATHSIG).
 
 use std::collections::HashMap;
 use std::io;
@@ -84,15 +87,30 @@ struct Supervisor {
     supervisor_pid: Pid,
 }
 
-pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
-    // Block the signals we handle before any child exists: children inherit
-    // the mask, and each reads its own through a signalfd.
+/// Every signal the supervisor answers. Blocked, and read from a signalfd;
+/// children inherit the mask, so SIGHUP sent to a whole process group
+/// stays pending in a worker, unharmed, while the supervisor reloads.
+const SUPERVISOR_SIGNALS: [Signal; 5] =
+    [Signal::SIGCHLD, Signal::SIGINT, Signal::SIGTERM, Signal::SIGUSR1, Signal::SIGHUP];
+
+/// Blocks the supervisor's signals in the calling thread. Before the
+/// server says it listens, so that a signal sent by whoever read that
+/// waits for the supervisor rather than taking its default action (which,
+/// for SIGHUP, would end the process); again in `run`, which a program may
+/// call without that.
+pub fn block_signals() -> io::Result<()> {
     let mut mask = SigSet::empty();
-    for s in [Signal::SIGCHLD, Signal::SIGINT, Signal::SIGTERM, Signal::SIGUSR1] {
+    for s in SUPERVISOR_SIGNALS {
         mask.add(s);
     }
-    mask.thread_block().map_err(io::Error::from)?;
-    let signals = signal_fd(&[Signal::SIGCHLD, Signal::SIGINT, Signal::SIGTERM, Signal::SIGUSR1])?;
+    mask.thread_block().map_err(io::Error::from)
+}
+
+pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
+    // Before any child exists: children inherit the mask, and each reads
+    // its own signals through a signalfd.
+    block_signals()?;
+    let signals = signal_fd(&SUPERVISOR_SIGNALS)?;
 
     let config = Arc::new(config);
     let mut sup = Supervisor {
@@ -118,6 +136,9 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
         let got = pending_signals(&signals);
         if got.contains(&(Signal::SIGINT as i32)) || got.contains(&(Signal::SIGTERM as i32)) {
             break;
+        }
+        if got.contains(&(Signal::SIGHUP as i32)) {
+            sup.keeper.reload(&sup.log, &SignalWake(&sup.log), &sup.config);
         }
         sup.reap_and_replace()?;
         // A worker that stopped reading the log was evicted by a writer: it

@@ -5,7 +5,7 @@
 //! about to sleep is woken by a `mio::Waker` when another appends.
 //!
 //! The main thread is the keeper (`keeper.rs`): it follows the log, catches
-//! SIGINT/SIGTERM, and replaces a worker whose thread ended (evicted for not
+//! SIGINT/SIGTERM (and SIGHUP, to reload), and replaces a worker whose thread ended (evicted for not
 //! reading the log, or panicked) with a new thread started from the
 //! keeper's replica, after publishing that the old one's users are gone.
 
@@ -78,6 +78,9 @@ pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) 
         keeper.wait(log, &mut poll, &mut events)?;
         if shutdown.requested() {
             break;
+        }
+        if shutdown.reload_requested() {
+            keeper.reload(log, &shared.wakers, &shared.config);
         }
         for (n, listener) in listeners.iter().enumerate() {
             let cell = CellId::worker(n + 1);

@@ -1,8 +1,9 @@
 //! What the server says about itself: INFO, ADMIN, LINKS and HELP.
 //!
-//! All of it is fixed at start-up (`ServerInfo`) or written here, so these
-//! answer without the directory, except to tell a nick (whose server is
-//! this one) from a server name that is not this one (402).
+//! All of it comes from the settings (`ServerInfo`, as last reloaded) or is
+//! written here, so these answer without the directory, except to tell a
+//! nick (whose server is this one) from a server name that is not this one
+//! (402).
 
 use crate::chat::reply::{self, numeric};
 
@@ -20,7 +21,7 @@ fn is_here(ctx: &Ctx<'_>, target: &str) -> bool {
 
 /// Answers 402 and returns false if the first parameter names another
 /// server.
-fn target_here(ctx: &mut Ctx<'_>) -> bool {
+pub(super) fn target_here(ctx: &mut Ctx<'_>) -> bool {
     match ctx.message.param(0).filter(|t| !t.is_empty()) {
         Some(target) if !is_here(ctx, target) => {
             let target = target.to_string();

@@ -83,6 +83,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("OPER", operators::oper),
     ("KILL", operators::kill),
     ("WALLOPS", operators::wallops),
+    ("REHASH", operators::rehash),
 ];
 
 /// The handler for a registered client's `command`, if there is one.
@@ -153,7 +154,7 @@ mod tests {
             "PING", "PONG", "CAP", "PASS", "USER", "NICK", "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES",
             "TOPIC", "QUIT", "MOTD", "LUSERS", "VERSION", "TIME", "MODE", "WHO", "WHOIS", "AWAY", "USERHOST",
             "ISON", "LIST", "KICK", "INVITE", "OPER", "KILL", "WALLOPS", "TAGMSG", "MONITOR", "WHOWAS",
-            "INFO", "ADMIN", "LINKS", "HELP", "HELPOP", "SETNAME",
+            "INFO", "ADMIN", "LINKS", "HELP", "HELPOP", "SETNAME", "REHASH",
         ] {
             assert!(handler(name).is_some(), "no handler for {name}");
         }

@@ -1,5 +1,6 @@
 //! What IRC operators do: OPER to become one, KILL to end a user's
-//! connection, WALLOPS to tell every user who asked for them (+w).
+//! connection, WALLOPS to tell every user who asked for them (+w), REHASH
+//! to have the configuration reread.
 //!
 //! Credentials come from the config file (`[[operators]]`, password
 //! hashes only). Checking one is argon2, deliberately slow (tens of
@@ -45,13 +46,18 @@ pub(super) fn oper(ctx: &mut Ctx<'_>) {
     ctx.out.event(Event::Oper { conn: ctx.conn(), on: true });
 }
 
-/// `KILL nick :reason`: operators only (481).
-pub(super) fn kill(ctx: &mut Ctx<'_>) {
-    if !ctx.need_params(2) {
-        return;
-    }
+/// Whether the user is an operator; if not, says so (481) and the
+/// handler stops.
+fn is_operator(ctx: &mut Ctx<'_>) -> bool {
     if !ctx.user.oper {
         ctx.numeric(reply::ERR_NOPRIVILEGES, &[], "Permission Denied- You're not an IRC operator");
+    }
+    ctx.user.oper
+}
+
+/// `KILL nick :reason`: operators only (481).
+pub(super) fn kill(ctx: &mut Ctx<'_>) {
+    if !ctx.need_params(2) || !is_operator(ctx) {
         return;
     }
     let target = ctx.message.params[0].as_str();
@@ -65,13 +71,18 @@ pub(super) fn kill(ctx: &mut Ctx<'_>) {
 
 /// `WALLOPS :text`: operators only (481), to every user with +w.
 pub(super) fn wallops(ctx: &mut Ctx<'_>) {
-    if !ctx.need_params(1) {
-        return;
-    }
-    if !ctx.user.oper {
-        ctx.numeric(reply::ERR_NOPRIVILEGES, &[], "Permission Denied- You're not an IRC operator");
+    if !ctx.need_params(1) || !is_operator(ctx) {
         return;
     }
     let text = ctx.message.params[0].clone();
     ctx.out.event(Event::WallopsMessage { conn: ctx.conn(), text });
+}
+
+/// `REHASH [server]`: operators only (481); a server named must be this
+/// one (402). Rereading the file is I/O, so the model does it and answers
+/// (382 and how it went, see `server::reload`).
+pub(super) fn rehash(ctx: &mut Ctx<'_>) {
+    if is_operator(ctx) && super::about::target_here(ctx) {
+        ctx.out.rehash();
+    }
 }

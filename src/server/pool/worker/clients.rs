@@ -6,6 +6,7 @@
 
 use std::cmp::Reverse;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -15,9 +16,10 @@ use socket2::SockRef;
 use crate::chat::{Action, Session};
 use crate::server::connection::slot::ClientSlot;
 use crate::server::connection::{
-    CLOSE_GRACE, Connection, DisconnectReason, LinePoll, Stage, TimeoutOutcome, Transmit, liveness,
+    CLOSE_GRACE, Connection, DisconnectReason, Limits, LinePoll, Stage, TimeoutOutcome, Transmit, liveness,
 };
 use crate::server::listener::{ACCEPT_BACKOFF, AcceptStep};
+use crate::server::reload::Rehash;
 use crate::server::sendq::{Flush, SendQueue};
 use crate::server::unix_now_ms;
 use crate::wire::Frame;
@@ -264,6 +266,7 @@ impl<'a> Worker<'a> {
                     }
                     self.mark_dirty(slot);
                 }
+                Action::Rehash => self.rehash(slot),
             }
             let applied = self.follower.cursor() >= self.own_until;
             let Some(conn) = self.conns.get_mut(&slot) else { return };
@@ -273,6 +276,19 @@ impl<'a> Worker<'a> {
             }
         }
         self.drop_overflowed();
+    }
+
+    /// An operator's REHASH: this worker reads the file, and every replica
+    /// installs what it read from the log, this one included.
+    fn rehash(&mut self, slot: u32) {
+        let operator = self.conn_id(slot);
+        let nick = self.state.user(operator).map(|u| u.nick.to_string()).unwrap_or_default();
+        let rehash = Rehash::run(&self.config, &nick);
+        for event in rehash.events(self.cell.as_u16()) {
+            self.publish(event);
+        }
+        let replies = rehash.replies(&self.state, operator);
+        self.reply(slot, replies);
     }
 
     /// Carries on with a connection's held-back actions once nothing holds
@@ -306,10 +322,16 @@ impl<'a> Worker<'a> {
 
     pub(super) fn admit(&mut self, mut stream: TcpStream, host: String) {
         let _ = stream.set_nodelay(true);
+        // The replica's settings: a reload changes them for later connections.
+        let info = self.state.shared_info().clone();
+        if !Arc::ptr_eq(&self.limits.info, &info) {
+            self.limits = Arc::new(Limits::new(info.clone()));
+        }
         // Plain clients are never PINGed: TCP finds their dead peers.
-        let _ = SockRef::from(&stream).set_tcp_keepalive(&liveness::keepalive(self.config.ping_interval));
+        let keepalive = liveness::keepalive(info.connections.ping_interval);
+        let _ = SockRef::from(&stream).set_tcp_keepalive(&keepalive);
         let clients = CellClients { log: self.log, cell: self.cell };
-        let Some(place) = ClientSlot::try_take(clients, self.config.max_clients) else {
+        let Some(place) = ClientSlot::try_take(clients, info.connections.max_clients) else {
             self.refusals.refuse(self.poll.registry(), stream, host, self.now);
             return;
         };
@@ -322,7 +344,7 @@ impl<'a> Worker<'a> {
             tracing::warn!("cannot watch a new connection: {e}");
             return;
         }
-        let session = Session::new(self.conn_id(slot), host, self.config.info.clone());
+        let session = Session::new(self.conn_id(slot), host, info);
         let connection = Connection::new(session, self.limits.clone(), Some(&self.label), self.now);
         let sendq = SendQueue::new(self.config.sendq_bytes);
         let mut conn = Conn::new(stream, connection, sendq, place);

@@ -143,7 +143,8 @@ struct Worker<'a> {
     listener: TcpListener,
     /// Keyed by slot, which the worker assigns: a fast hash is safe.
     conns: FxHashMap<u32, Conn<'a>>,
-    /// What every connection is held to.
+    /// What a connection accepted now is held to: made again from the
+    /// replica's settings when a reload has replaced them.
     limits: Arc<Limits>,
     next_slot: u32,
     /// Connections with bytes to write.
@@ -195,7 +196,7 @@ pub fn run(
     let mut listener = TcpListener::from_std(setup.listener);
     poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
     let now = Instant::now();
-    let limits = Arc::new(setup.config.limits());
+    let limits = Arc::new(Limits::new(setup.state.shared_info().clone()));
     let mut worker = Worker {
         cell: setup.cell,
         generation: setup.generation,
