@@ -123,7 +123,7 @@ pub(super) fn serve_client(
                             hub.apply(&event, shared, &mut to_flush);
                         }
                         let replies = rehash.replies(&hub.state, conn);
-                        hub.deliver(conn, replies.into(), shared, &mut to_flush);
+                        hub.answer(&mut connection, replies, shared, &mut to_flush);
                     }
                 }
                 // A long reply goes out before the line's next action, so

@@ -288,7 +288,7 @@ impl<'a> Worker<'a> {
             self.publish(event);
         }
         let replies = rehash.replies(&self.state, operator);
-        self.reply(slot, replies);
+        self.answer(slot, replies);
     }
 
     /// Carries on with a connection's held-back actions once nothing holds
