@@ -68,18 +68,16 @@
 //!   and the cell vacated. The dead writer's other records were published
 //!   whole or not claimed at all, so no other writer's events are lost.
 
-use std::io;
-use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
-use std::time::{Duration, Instant};
-
-use nix::unistd::Pid;
+use std::time::Duration;
 
 mod cell_id;
+mod cells;
+mod region;
 
 pub use cell_id::CellId;
-
-use crate::server::flow::Census;
+pub use cells::{CellStatus, StallWatch};
+use region::Region;
 
 /// Participants: the keeper (cell 0) and up to 64 workers.
 pub const MAX_CELLS: usize = 65;
@@ -111,15 +109,6 @@ const WOKEN: u32 = 2;
 
 const KIND_EVENT: u64 = 0;
 const KIND_FILLER: u64 = 1;
-
-/// A cell's standing in the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CellStatus {
-    Vacant,
-    Live,
-    Evicted,
-    Dead,
-}
 
 /// One participant. Aligned to a cache line so cursors do not false-share.
 #[repr(C, align(64))]
@@ -182,45 +171,9 @@ pub enum Read {
     Filler,
 }
 
-/// The keeper's memory of each cell's heartbeat: its last value and when
-/// it was first seen (or when the cell last had nothing to read).
-pub struct StallWatch {
-    seen: Vec<(u64, Instant)>,
-}
-
-impl Default for StallWatch {
-    fn default() -> Self {
-        StallWatch { seen: vec![(0, Instant::now()); MAX_CELLS] }
-    }
-}
-
 /// Wakes a sleeping cell: a `mio::Waker` for threads, SIGUSR1 for processes.
 pub trait Wake {
     fn wake(&self, cell: CellId);
-}
-
-enum Region {
-    Heap { header: Box<Header>, slots: Box<[Slot]> },
-    Mapped(Mapping),
-}
-
-/// A `MAP_SHARED` anonymous mapping holding a header and its slots.
-struct Mapping {
-    header: &'static Header,
-    slots: &'static [Slot],
-    base: usize,
-    len: usize,
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        if let Some(base) = std::ptr::NonNull::new(self.base as *mut std::ffi::c_void) {
-            // SAFETY: `base`/`len` are exactly what mmap returned, and every
-            // reference into the mapping is borrowed from the `Log` being
-            // dropped, so none outlives the unmapping.
-            let _ = unsafe { nix::sys::mman::munmap(base, self.len) };
-        }
-    }
 }
 
 /// The event log. Share it with `Arc` (threads) or map it before `fork`.
@@ -234,90 +187,7 @@ pub struct Log {
     floor_hint: AtomicU64,
 }
 
-/// A pid as the cell stores it (0: none; pids are positive).
-fn pid_word(pid: Pid) -> u32 {
-    u32::try_from(pid.as_raw()).unwrap_or(0)
-}
-
-fn header_bytes() -> usize {
-    // Slots start on a cache line after the header.
-    std::mem::size_of::<Header>().div_ceil(64) * 64
-}
-
 impl Log {
-    /// A log on the heap, for threads of one process.
-    pub fn on_heap(capacity: usize) -> Log {
-        let header = Box::new(Header {
-            magic: AtomicU64::new(MAGIC),
-            capacity: AtomicU64::new(capacity as u64),
-            next: AtomicU64::new(0),
-            claim_lock: AtomicU32::new(0),
-            cells: std::array::from_fn(|_| Cell::default()),
-        });
-        let slots: Box<[Slot]> = (0..capacity).map(|_| Slot::new()).collect();
-        let log = Log {
-            region: Region::Heap { header, slots },
-            capacity: capacity as u64,
-            floor_hint: AtomicU64::new(0),
-        };
-        log.init_cells();
-        log
-    }
-
-    /// A log in a shared anonymous mapping: processes forked after this call
-    /// share it (a private mapping would be copied on write after `fork`).
-    pub fn shared(capacity: usize) -> io::Result<Log> {
-        let len = header_bytes() + capacity * std::mem::size_of::<Slot>();
-        let length = NonZeroUsize::new(len).ok_or_else(|| io::Error::other("empty log"))?;
-        use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous};
-        // SAFETY: a fresh anonymous mapping at an address the kernel picks
-        // aliases no existing Rust object.
-        let base = unsafe {
-            mmap_anonymous(None, length, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED)
-        }
-        .map_err(io::Error::from)?;
-        let base_ptr = base.as_ptr().cast::<u8>();
-        // SAFETY: the mapping is page-aligned (enough for the 64-byte
-        // alignment of Header and Slot), `len` bytes long and zero-filled,
-        // and all-zero bytes are a valid value of every atomic in Header and
-        // Slot. It stays mapped until `Mapping` is dropped, and the 'static
-        // references never leave the `Log` that owns it.
-        let (header, slots) = unsafe {
-            let header = &*(base_ptr.cast::<Header>());
-            let slots = std::slice::from_raw_parts(base_ptr.add(header_bytes()).cast::<Slot>(), capacity);
-            (header, slots)
-        };
-        header.magic.store(MAGIC, Ordering::Relaxed);
-        header.capacity.store(capacity as u64, Ordering::Relaxed);
-        let log = Log {
-            region: Region::Mapped(Mapping { header, slots, base: base.as_ptr() as usize, len }),
-            capacity: capacity as u64,
-            floor_hint: AtomicU64::new(0),
-        };
-        log.init_cells();
-        Ok(log)
-    }
-
-    fn init_cells(&self) {
-        for cell in &self.header().cells {
-            cell.pending.store(NONE, Ordering::Relaxed);
-        }
-    }
-
-    fn header(&self) -> &Header {
-        match &self.region {
-            Region::Heap { header, .. } => header,
-            Region::Mapped(m) => m.header,
-        }
-    }
-
-    fn slots(&self) -> &[Slot] {
-        match &self.region {
-            Region::Heap { slots, .. } => slots,
-            Region::Mapped(m) => m.slots,
-        }
-    }
-
     fn cell(&self, cell: CellId) -> &Cell {
         &self.header().cells[cell.index()]
     }
@@ -329,149 +199,6 @@ impl Log {
     /// The next sequence to be claimed: every sequence below it is claimed.
     pub fn head(&self) -> u64 {
         self.header().next.load(Ordering::Acquire)
-    }
-
-    // ---- cells ----
-
-    /// Makes `cell` a LIVE reader starting at `start` (which must be a cursor
-    /// the keeper holds, so nothing from `start` on is overwritten yet).
-    /// Returns the cell's new generation.
-    pub fn open_cell(&self, cell: CellId, pid: Pid, start: u64) -> u32 {
-        let c = self.cell(cell);
-        c.cursor.store(start, Ordering::SeqCst);
-        c.pending.store(NONE, Ordering::SeqCst);
-        c.sleeping.store(AWAKE, Ordering::SeqCst);
-        c.pid.store(pid_word(pid), Ordering::SeqCst);
-        c.clients.store(0, Ordering::SeqCst);
-        c.behind.store(0, Ordering::SeqCst);
-        c.receivers.store(0, Ordering::SeqCst);
-        let generation = c.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        c.status.store(LIVE, Ordering::SeqCst);
-        generation
-    }
-
-    pub fn set_pid(&self, cell: CellId, pid: Pid) {
-        self.cell(cell).pid.store(pid_word(pid), Ordering::SeqCst);
-    }
-
-    /// The process serving `cell`, if one was recorded.
-    pub fn pid(&self, cell: CellId) -> Option<Pid> {
-        match self.cell(cell).pid.load(Ordering::SeqCst) {
-            0 => None,
-            word => i32::try_from(word).ok().map(Pid::from_raw),
-        }
-    }
-
-    pub fn generation(&self, cell: CellId) -> u32 {
-        self.cell(cell).generation.load(Ordering::SeqCst)
-    }
-
-    pub fn status(&self, cell: CellId) -> CellStatus {
-        match self.cell(cell).status.load(Ordering::SeqCst) {
-            VACANT => CellStatus::Vacant,
-            LIVE => CellStatus::Live,
-            EVICTED => CellStatus::Evicted,
-            _ => CellStatus::Dead,
-        }
-    }
-
-    /// Stops `cell` gating writers; it is then repaired and vacated.
-    #[cfg(test)]
-    pub fn mark_dead(&self, cell: CellId) {
-        self.cell(cell).status.store(DEAD, Ordering::SeqCst);
-    }
-
-    pub fn vacate(&self, cell: CellId) {
-        let c = self.cell(cell);
-        c.clients.store(0, Ordering::SeqCst);
-        c.behind.store(0, Ordering::SeqCst);
-        c.receivers.store(0, Ordering::SeqCst);
-        c.status.store(VACANT, Ordering::SeqCst);
-    }
-
-    /// Connections counted across every cell (the server-wide total).
-    pub fn total_clients(&self) -> u32 {
-        self.header().cells.iter().map(|c| c.clients.load(Ordering::Relaxed)).sum()
-    }
-
-    pub fn add_client(&self, cell: CellId) {
-        self.cell(cell).clients.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn remove_client(&self, cell: CellId) {
-        self.cell(cell).clients.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// `me` is alive and going round its loop. Release, paired with
-    /// [`Log::turns`]: whoever sees a beat sees the records `me` published
-    /// before it (a held registration relies on it, see `worker::held`).
-    pub fn beat(&self, me: CellId) {
-        self.cell(me).heartbeat.fetch_add(1, Ordering::Release);
-    }
-
-    /// How many times `cell`'s worker has gone round its loop, while it is
-    /// the LIVE incarnation `generation`; `None` once it is not (stopped,
-    /// or replaced: its users are then the keeper's to quit).
-    pub fn turns(&self, cell: CellId, generation: u32) -> Option<u64> {
-        let c = self.cell(cell);
-        let beat = c.heartbeat.load(Ordering::Acquire);
-        let current =
-            c.status.load(Ordering::SeqCst) == LIVE && c.generation.load(Ordering::SeqCst) == generation;
-        current.then_some(beat)
-    }
-
-    /// Wakes `cell` if it sleeps, so that it goes round its loop though
-    /// nothing was appended: for a worker that waits for another's turns
-    /// (see `worker::held`). Like an append's wake-up, one sleep gets one.
-    pub fn nudge(&self, cell: CellId, wake: &dyn Wake) {
-        let c = self.cell(cell);
-        if c.sleeping.compare_exchange(SLEEPING, WOKEN, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
-            wake.wake(cell);
-        }
-    }
-
-    /// Publishes `me`'s part of the flow census.
-    pub fn set_census(&self, me: CellId, census: Census) {
-        let c = self.cell(me);
-        c.behind.store(census.behind as u32, Ordering::Relaxed);
-        c.receivers.store(census.receivers as u32, Ordering::Relaxed);
-    }
-
-    /// The flow census summed over every LIVE cell.
-    pub fn census(&self) -> Census {
-        let mut total = Census::default();
-        for c in self.header().cells.iter().filter(|c| c.status.load(Ordering::Relaxed) == LIVE) {
-            total.behind += c.behind.load(Ordering::Relaxed) as usize;
-            total.receivers += c.receivers.load(Ordering::Relaxed) as usize;
-        }
-        total
-    }
-
-    /// Evicts LIVE workers that have records to read but have not beaten
-    /// for [`STALL_TIMEOUT`]; `watch` is the caller's (the keeper's) memory
-    /// of when each heartbeat last moved. Returns the cells evicted.
-    pub fn evict_stalled(&self, watch: &mut StallWatch, now: Instant) -> Vec<CellId> {
-        let head = self.head();
-        let mut evicted = Vec::new();
-        for id in CellId::workers() {
-            let c = self.cell(id);
-            let beat = c.heartbeat.load(Ordering::Relaxed);
-            let seen = &mut watch.seen[id.index()];
-            if seen.0 != beat || c.status.load(Ordering::SeqCst) != LIVE {
-                *seen = (beat, now);
-                continue;
-            }
-            let waiting = c.cursor.load(Ordering::Acquire) < head;
-            if !waiting {
-                seen.1 = now;
-            } else if now.saturating_duration_since(seen.1) > STALL_TIMEOUT
-                && c.status.compare_exchange(LIVE, EVICTED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
-            {
-                tracing::warn!(cell = %id, "evicting a worker that stopped reading the log");
-                evicted.push(id);
-            }
-        }
-        evicted
     }
 
     // ---- writing ----

@@ -1,11 +1,17 @@
 //! The log's protocol under test: ordering, gating, waking, repair after a
 //! writer dies mid-append, and many writers agreeing on one order.
 
-/// No process: these cells are threads of the test.
-const NO_PID: Pid = Pid::from_raw(0);
-use super::*;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::time::Instant;
+
+use nix::unistd::Pid;
+
+use super::*;
+use crate::server::flow::Census;
+
+/// No process: these cells are threads of the test.
+const NO_PID: Pid = Pid::from_raw(0);
 
 struct CountWakes(AtomicUsize);
 impl Wake for CountWakes {
