@@ -1,4 +1,4 @@
-//! Events as bytes, for the slots of the pool's event log: serde's derive
+//! Events as bytes, for the records of the pool's event log: serde's derive
 //! on [`Event`] and postcard's encoding.
 //!
 //! Postcard is compact (variable-length integers, no field names, a
@@ -9,23 +9,27 @@
 //! not be one binary; there a version byte in front will be needed, here
 //! (one log, one server run, one executable) it is not.
 //!
-//! A log slot has a fixed size, so an encoding may be at most
-//! [`MAX_EVENT_BYTES`]. Events are built to fit (a session builds them from
-//! one line of at most 510 bytes plus names that the session bounds, see
-//! `chat::names`; a property test in `chat::tests` drives sessions with
-//! arbitrary lines and checks every event they build encodes within the
-//! limit). [`encode`] still refuses anything longer rather than cutting it
-//! silently: whoever built it is told (see the worker's `append_outgoing`).
+//! A log record is bounded (it spans at most a few fixed-size slots), so
+//! an encoding may be at most [`MAX_EVENT_BYTES`]. Events are built to fit
+//! (a session builds them from one line, its tag section and the rest
+//! bounded apart, plus names that the session bounds, see `chat::names`;
+//! the property test below drives sessions with arbitrary lines and checks
+//! every event they build encodes within the limit). [`encode`] still
+//! refuses anything longer rather than cutting it silently: whoever built
+//! it is told (see the worker's `append_outgoing`).
 
 use crate::chat::Event;
 
 pub use crate::chat::MAX_EVENT_BYTES;
 
+// Every event the codec lets through must be a record the log takes.
+const _: () = assert!(MAX_EVENT_BYTES <= crate::server::pool::log::MAX_RECORD_BYTES);
+
 /// Why an event did not become bytes, or bytes an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {
-    /// The encoding does not fit a log slot.
-    #[error("event encoding is {0} bytes, more than a log slot's {MAX_EVENT_BYTES}")]
+    /// The encoding does not fit a log record.
+    #[error("event encoding is {0} bytes, more than a log record's {MAX_EVENT_BYTES}")]
     TooLarge(usize),
     /// The bytes are not an event (truncated, unknown variant, bad UTF-8...).
     #[error("undecodable event: {0}")]
@@ -186,7 +190,7 @@ mod tests {
     }
 
     #[test]
-    fn an_event_too_large_for_a_slot_is_refused_and_leaves_the_buffer_alone() {
+    fn an_event_too_large_for_a_record_is_refused_and_leaves_the_buffer_alone() {
         let event = Event::Message {
             conn: ConnId { worker: 1, slot: 2, generation: 3 },
             kind: MessageKind::Privmsg,
@@ -282,7 +286,7 @@ mod tests {
 
     proptest! {
         /// Every event a session builds, from any line a client may send,
-        /// fits a log slot: the limit holds where events are built.
+        /// fits a log record: the limit holds where events are built.
         #[test]
         fn sessions_build_only_events_that_fit(register in registration(), lines in prop::collection::vec(line(), 1..20)) {
             use std::sync::Arc;

@@ -8,7 +8,7 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use super::{Cell, Header, Log, MAGIC, NONE, Slot};
+use super::{Cell, Header, Log, MAGIC, Slot};
 
 /// The memory a log is placed in.
 pub(super) enum Region {
@@ -51,13 +51,7 @@ impl Log {
             cells: std::array::from_fn(|_| Cell::default()),
         });
         let slots: Box<[Slot]> = (0..capacity).map(|_| Slot::new()).collect();
-        let log = Log {
-            region: Region::Heap { header, slots },
-            capacity: capacity as u64,
-            floor_hint: AtomicU64::new(0),
-        };
-        log.init_cells();
-        log
+        Log::placed(Region::Heap { header, slots }, capacity)
     }
 
     /// A log in a shared anonymous mapping: processes forked after this call
@@ -85,19 +79,8 @@ impl Log {
         };
         header.magic.store(MAGIC, Ordering::Relaxed);
         header.capacity.store(capacity as u64, Ordering::Relaxed);
-        let log = Log {
-            region: Region::Mapped(Mapping { header, slots, base: base.as_ptr() as usize, len }),
-            capacity: capacity as u64,
-            floor_hint: AtomicU64::new(0),
-        };
-        log.init_cells();
-        Ok(log)
-    }
-
-    fn init_cells(&self) {
-        for cell in &self.header().cells {
-            cell.pending.store(NONE, Ordering::Relaxed);
-        }
+        let mapping = Mapping { header, slots, base: base.as_ptr() as usize, len };
+        Ok(Log::placed(Region::Mapped(mapping), capacity))
     }
 
     pub(super) fn header(&self) -> &Header {
