@@ -6,12 +6,22 @@
 //! bytes it ever holds are the unfinished line (at most the line limit) plus
 //! one read's worth of fresh data, and lines that are already complete.
 //!
+//! The limit is IRC's, with IRCv3 message tags: a line may start with a
+//! tag section (`@` up to the first space) of at most
+//! [`MAX_CLIENT_TAGS_BYTES`], and what follows it is held to the classic
+//! [`MAX_LINE_BYTES`] on its own ([`LineLimits`]). A line that does not
+//! start with `@` is all "rest". Framing runs before anyone knows whether
+//! the client speaks IRC at all, so it allows what IRC allows; a plain
+//! client's tighter limit is its session's to apply.
+//!
 //! The shape follows from that goal:
 //! * Lines are cut as soon as bytes arrive, not when a frame is asked for, so
 //!   an overlong line is noticed and dropped while it streams in instead of
-//!   after it has been buffered whole.
-//! * The unfinished line never contains an LF, so nothing is ever scanned
-//!   twice: each received byte is looked at once.
+//!   after it has been buffered whole: the unfinished line is judged as if
+//!   it ended now, which is the shortest it can still turn out to be.
+//! * The unfinished line never contains an LF, and where its tag section
+//!   ends is remembered once seen, so nothing is ever scanned twice for
+//!   either: each received byte is looked at once for each.
 //! * [`LineReader::read_from`] reads straight into the spare end of the same
 //!   buffer, so the hot path copies each byte only into the frame handed out.
 //!
@@ -21,8 +31,53 @@
 use std::collections::VecDeque;
 use std::io::{self, Read};
 
-/// Longest IRC line, including the CR LF (RFC 1459 / Modern IRC).
+pub use crate::wire::tags::MAX_CLIENT_TAGS_BYTES;
+
+/// Longest IRC line, including the CR LF (RFC 1459 / Modern IRC), not
+/// counting an IRCv3 tag section before it.
 pub const MAX_LINE_BYTES: usize = 512;
+
+/// How long a line may be, in its two parts, each bounded on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineLimits {
+    /// The tag section: its `@`, the tag data and the space after it.
+    pub tags: usize,
+    /// The rest, counting the line ending as CR LF whatever was sent.
+    pub rest: usize,
+}
+
+impl LineLimits {
+    /// What an IRC client may send (IRCv3 message-tags' "size limit").
+    pub const IRC: LineLimits = LineLimits { tags: MAX_CLIENT_TAGS_BYTES, rest: MAX_LINE_BYTES };
+
+    /// Whether `body` (a line without its ending) is longer than allowed.
+    /// `tag_end` is where its tag section's space is, if it starts with `@`
+    /// and has one (see [`tag_end`]).
+    fn exceeded_by(&self, body: &[u8], tag_end: Option<usize>) -> bool {
+        let (tag_word, rest) = match (body.first(), tag_end) {
+            (Some(b'@'), Some(space)) => (space, body.len() - space - 1),
+            (Some(b'@'), None) => (body.len(), 0),
+            _ => (0, body.len()),
+        };
+        tag_word > self.tags.saturating_sub(1) || rest > self.rest.saturating_sub(2)
+    }
+
+    /// The longest body (a line without its ending) these limits accept.
+    pub fn longest_body(&self) -> usize {
+        self.tags.saturating_sub(1).saturating_add(1).saturating_add(self.rest.saturating_sub(2))
+    }
+}
+
+/// Where the tag section of `line` ends (its first space), looking from
+/// `from` on (the bytes before it are known to hold none); `None` if the
+/// line does not start with `@` or has no space there.
+fn tag_end(line: &[u8], from: usize) -> Option<usize> {
+    if line.first() != Some(&b'@') {
+        return None;
+    }
+    let from = from.min(line.len());
+    line[from..].iter().position(|&b| b == b' ').map(|i| from + i)
+}
 
 /// Buffer capacity an idle reader may keep; more is released once empty.
 const IDLE_CAPACITY: usize = 1024;
@@ -43,11 +98,13 @@ pub enum Frame {
 /// Splits a byte stream into lines, dropping overlong ones as they arrive.
 #[derive(Debug)]
 pub struct LineReader {
-    /// Longest accepted body (line without its ending).
-    max_body: usize,
+    limits: LineLimits,
     /// The start of the line still waiting for its LF. Never holds an LF
     /// between calls, so scanning can always start at the fresh bytes.
     partial: Vec<u8>,
+    /// Where `partial`'s tag section ends, once seen: a long tag section
+    /// trickling in is scanned for its space only once.
+    partial_tag_end: Option<usize>,
     /// Set while the rest of an overlong line is being skipped; `partial` is
     /// empty then, because those bytes are of no use to anyone.
     discarding: bool,
@@ -60,14 +117,15 @@ pub struct LineReader {
 }
 
 impl LineReader {
-    /// `max_line_bytes` counts the line ending as two bytes (CR LF) whatever ending the client sent,
-    /// so the longest accepted body is max_line_bytes - 2 bytes.
-    pub fn new(max_line_bytes: usize) -> Self {
+    /// A reader that passes lines within `limits` on and reports longer
+    /// ones as [`Frame::TooLong`].
+    pub fn new(limits: LineLimits) -> Self {
         Self {
-            max_body: max_line_bytes.saturating_sub(2),
+            limits,
             // Allocated lazily: a caller-chosen limit must not be able to
             // trigger a huge (or failing) allocation up front.
             partial: Vec::new(),
+            partial_tag_end: None,
             discarding: false,
             ready: VecDeque::new(),
             ready_bytes: 0,
@@ -129,7 +187,8 @@ impl LineReader {
         self.ready_bytes + self.partial.len()
     }
 
-    /// Bytes held waiting for a line end (never more than max_line_bytes + one read's worth; see below).
+    /// Bytes held waiting for a line end (never more than the longest line
+    /// plus one read's worth; see below).
     ///
     /// Between calls it is in fact at most the longest body plus one byte
     /// (a CR whose LF has not arrived yet); the extra read's worth only exists
@@ -151,7 +210,7 @@ impl LineReader {
                 // The LF ends the overlong line already reported.
                 self.discarding = false;
             } else {
-                if let Some(frame) = cut(&self.partial[line_start..lf], self.max_body) {
+                if let Some(frame) = cut(&self.partial[line_start..lf], self.limits) {
                     self.ready_bytes += frame_bytes(&frame);
                     self.ready.push_back(frame);
                 }
@@ -160,16 +219,24 @@ impl LineReader {
             scan = line_start;
         }
 
-        let tail_len = self.partial.len() - line_start;
-        // A body at the limit may still be followed by the CR of its CR LF,
-        // so only one byte beyond that proves the line is too long.
-        if !self.discarding && tail_len > self.max_body.saturating_add(1) {
-            self.ready.push_back(Frame::TooLong);
-            self.ready_bytes += frame_bytes(&Frame::TooLong);
-            self.discarding = true;
+        if line_start > 0 {
+            // The unfinished line is a new one, all of it fresh.
+            self.partial_tag_end = None;
+        }
+        if !self.discarding {
+            let tail = &self.partial[line_start..];
+            if self.partial_tag_end.is_none() {
+                self.partial_tag_end = tag_end(tail, fresh.saturating_sub(line_start));
+            }
+            if unfinished_too_long(tail, self.partial_tag_end, self.limits) {
+                self.ready.push_back(Frame::TooLong);
+                self.ready_bytes += frame_bytes(&Frame::TooLong);
+                self.discarding = true;
+            }
         }
         if self.discarding {
             self.partial.clear();
+            self.partial_tag_end = None;
         } else {
             self.partial.drain(..line_start);
         }
@@ -183,7 +250,7 @@ impl LineReader {
 
 impl Default for LineReader {
     fn default() -> Self {
-        Self::new(MAX_LINE_BYTES)
+        Self::new(LineLimits::IRC)
     }
 }
 
@@ -198,15 +265,24 @@ fn frame_bytes(frame: &Frame) -> usize {
 
 /// Turns one line (without its LF) into a frame, or nothing for an empty
 /// line, which the protocol says to ignore silently.
-fn cut(line: &[u8], max_body: usize) -> Option<Frame> {
+fn cut(line: &[u8], limits: LineLimits) -> Option<Frame> {
     let body = line.strip_suffix(b"\r").unwrap_or(line);
     if body.is_empty() {
         None
-    } else if body.len() > max_body {
+    } else if limits.exceeded_by(body, tag_end(body, 0)) {
         Some(Frame::TooLong)
     } else {
         Some(Frame::Line(body.to_vec()))
     }
+}
+
+/// Whether the line `tail` begins is too long already, whatever follows:
+/// judged as if it ended now (a last CR then being its CR LF's), the
+/// shortest it can turn out to be, since more bytes only lengthen the tag
+/// section or the rest.
+fn unfinished_too_long(tail: &[u8], tag_end: Option<usize>, limits: LineLimits) -> bool {
+    let shortest = tail.strip_suffix(b"\r").unwrap_or(tail);
+    limits.exceeded_by(shortest, tag_end)
 }
 
 #[cfg(test)]
@@ -341,7 +417,7 @@ mod tests {
 
     #[test]
     fn overlong_lines_back_to_back_without_draining() {
-        let mut r = LineReader::new(8);
+        let mut r = LineReader::new(LineLimits { tags: 8, rest: 8 });
         r.push(b"aaaaaaaaaa");
         r.push(b"\nbbbbbbbbbbbb");
         r.push(b"\nok\n");
@@ -351,17 +427,94 @@ mod tests {
     #[test]
     fn tiny_limits_do_not_panic() {
         for max in 0..4 {
-            let mut r = LineReader::new(max);
-            r.push(b"a\n\r\nbb\r\n");
+            let limits = LineLimits { tags: max, rest: max };
+            let mut r = LineReader::new(limits);
+            r.push(b"a\n\r\nbb\r\n@\n@ x\n");
             let frames = drain(&mut r);
             assert!(frames.iter().all(|f| match f {
-                Frame::Line(l) => l.len() <= max.saturating_sub(2),
+                Frame::Line(l) => l.len() <= limits.longest_body(),
                 Frame::TooLong => true,
             }));
         }
-        let mut r = LineReader::new(usize::MAX);
-        r.push(b"fine\n");
-        assert_eq!(drain(&mut r), vec![line("fine")]);
+        let mut r = LineReader::new(LineLimits { tags: usize::MAX, rest: usize::MAX });
+        r.push(b"fine\n@tags fine\n");
+        assert_eq!(drain(&mut r), vec![line("fine"), line("@tags fine")]);
+    }
+
+    /// `@`, `tag_data` bytes of tags, a space, then `rest` bytes.
+    fn tagged(tag_data: usize, rest: usize) -> Vec<u8> {
+        let mut line = b"@".to_vec();
+        line.resize(1 + tag_data, b't');
+        line.push(b' ');
+        line.resize(line.len() + rest, b'r');
+        line
+    }
+
+    #[test]
+    fn a_tag_section_has_a_limit_of_its_own() {
+        let max_tag_data = MAX_CLIENT_TAGS_BYTES - 2;
+        let max_rest = MAX_LINE_BYTES - 2;
+        for ending in [&b"\r\n"[..], b"\n"] {
+            let mut r = LineReader::default();
+            for line in [tagged(max_tag_data, max_rest), tagged(max_tag_data + 1, 1), tagged(1, max_rest + 1)]
+            {
+                r.push(&line);
+                r.push(ending);
+            }
+            r.push(b"NEXT\r\n");
+            assert_eq!(
+                drain(&mut r),
+                vec![
+                    Frame::Line(tagged(max_tag_data, max_rest)),
+                    Frame::TooLong,
+                    Frame::TooLong,
+                    line("NEXT")
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn a_line_of_tags_alone_is_held_to_the_tag_limit() {
+        let mut r = LineReader::default();
+        let mut most = b"@".to_vec();
+        most.resize(MAX_CLIENT_TAGS_BYTES - 1, b't');
+        r.push(&most);
+        r.push(b"\r\n");
+        let mut over = most.clone();
+        over.push(b't');
+        r.push(&over);
+        r.push(b"\r\n");
+        assert_eq!(drain(&mut r), vec![Frame::Line(most), Frame::TooLong]);
+    }
+
+    #[test]
+    fn only_a_leading_at_starts_a_tag_section() {
+        let mut r = LineReader::default();
+        let mut line = b" @".to_vec();
+        line.resize(600, b't');
+        r.push(&line);
+        r.push(b"\n");
+        assert_eq!(drain(&mut r), vec![Frame::TooLong], "a line that does not start with @ is all rest");
+    }
+
+    #[test]
+    fn a_long_tag_section_trickling_in_is_dropped_as_it_comes() {
+        let mut r = LineReader::default();
+        r.push(b"@");
+        for _ in 0..10_000 {
+            r.push(b"t");
+            assert!(r.buffered() <= LineLimits::IRC.longest_body() + 1);
+        }
+        assert_eq!(drain(&mut r), vec![Frame::TooLong]);
+        let mut r = LineReader::default();
+        r.push(b"@t ");
+        for _ in 0..10_000 {
+            r.push(b"r");
+            assert!(r.buffered() < MAX_LINE_BYTES + 3, "the rest after a short tag section is held to 512");
+        }
+        r.push(b"\nok\n");
+        assert_eq!(drain(&mut r), vec![Frame::TooLong, line("ok")]);
     }
 
     #[test]
@@ -423,12 +576,11 @@ mod tests {
     }
 
     /// What the frames must be for the whole input, however it is split.
-    fn reference(input: &[u8], max_line_bytes: usize) -> Vec<Frame> {
-        let max_body = max_line_bytes.saturating_sub(2);
+    fn reference(input: &[u8], limits: LineLimits) -> Vec<Frame> {
         let mut pieces: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
         let tail = pieces.pop().unwrap_or_default();
-        let mut frames: Vec<Frame> = pieces.into_iter().filter_map(|l| cut(l, max_body)).collect();
-        if tail.len() > max_body.saturating_add(1) {
+        let mut frames: Vec<Frame> = pieces.into_iter().filter_map(|l| cut(l, limits)).collect();
+        if unfinished_too_long(tail, tag_end(tail, 0), limits) {
             frames.push(Frame::TooLong);
         }
         frames
@@ -444,7 +596,25 @@ mod tests {
     }
 
     fn stream_byte() -> impl Strategy<Value = u8> {
-        prop_oneof![6 => any::<u8>(), 2 => Just(b'\n'), 1 => Just(b'\r'), 3 => Just(b'a')]
+        prop_oneof![
+            6 => any::<u8>(),
+            2 => Just(b'\n'),
+            1 => Just(b'\r'),
+            3 => Just(b'a'),
+            1 => Just(b'@'),
+            1 => Just(b' ')
+        ]
+    }
+
+    fn limits() -> impl Strategy<Value = LineLimits> {
+        prop_oneof![
+            Just(LineLimits { tags: 0, rest: 0 }),
+            Just(LineLimits { tags: 3, rest: 3 }),
+            Just(LineLimits { tags: 0, rest: 16 }),
+            Just(LineLimits { tags: 24, rest: 16 }),
+            Just(LineLimits { tags: 100, rest: MAX_LINE_BYTES }),
+            Just(LineLimits::IRC),
+        ]
     }
 
     proptest! {
@@ -452,36 +622,49 @@ mod tests {
         fn arbitrary_bytes_bounded_and_split_independent(
             input in prop::collection::vec(stream_byte(), 0..3000),
             cuts in prop::collection::vec(any::<usize>(), 0..20),
-            max in prop_oneof![Just(0usize), Just(3), Just(16), Just(MAX_LINE_BYTES)],
+            limits in limits(),
         ) {
-            let mut r = LineReader::new(max);
+            let mut r = LineReader::new(limits);
             let mut got = Vec::new();
             for w in split_points(input.len(), &cuts).windows(2) {
                 r.push(&input[w[0]..w[1]]);
-                prop_assert!(r.buffered() <= max + READ_CHUNK);
+                prop_assert!(r.buffered() <= limits.longest_body() + 1 + READ_CHUNK);
                 got.extend(drain(&mut r));
-                prop_assert!(r.buffered() <= max.saturating_sub(2) + 1);
+                prop_assert!(r.buffered() <= limits.longest_body() + 1);
             }
             for f in &got {
                 if let Frame::Line(l) = f {
                     prop_assert!(!l.is_empty());
-                    prop_assert!(l.len() <= max.saturating_sub(2));
+                    prop_assert!(l.len() <= limits.longest_body());
+                    prop_assert!(!limits.exceeded_by(l, tag_end(l, 0)));
                     prop_assert!(!l.contains(&b'\n'));
                 }
             }
-            prop_assert_eq!(got, reference(&input, max));
+            prop_assert_eq!(got, reference(&input, limits));
         }
 
         #[test]
         fn valid_lines_survive_any_split(
             lines in prop::collection::vec(
-                (prop::collection::vec(any::<u8>().prop_filter("no LF", |&b| b != b'\n'), 1..=510), any::<bool>()),
+                (
+                    proptest::option::of(prop::collection::vec(
+                        any::<u8>().prop_filter("no LF or space", |&b| b != b'\n' && b != b' '),
+                        0..=MAX_CLIENT_TAGS_BYTES - 2,
+                    )),
+                    prop::collection::vec(any::<u8>().prop_filter("no LF", |&b| b != b'\n'), 1..=510),
+                    any::<bool>(),
+                ),
                 0..12,
             ),
             cuts in prop::collection::vec(any::<usize>(), 0..30),
         ) {
+            // A tag section (`@`, the data, a space) in front of the rest.
             let lines: Vec<(Vec<u8>, bool)> = lines
                 .into_iter()
+                .map(|(tags, rest, crlf)| match tags {
+                    Some(data) => ([&b"@"[..], &data, b" ", &rest].concat(), crlf),
+                    None => (rest, crlf),
+                })
                 .filter(|(l, _)| l.as_slice() != b"\r")
                 .collect();
             let mut input = Vec::new();
