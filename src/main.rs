@@ -440,8 +440,9 @@ fn serve(args: ServeArgs, operators: Vec<Operator>) -> anyhow::Result<()> {
         "--flood-burst and --flood-rate must be at least 1 (--no-flood-control turns it off)"
     );
     anyhow::ensure!(
-        args.flood_recvq >= 1024,
-        "--flood-recvq must be at least 1024 bytes (two full lines and some)"
+        args.flood_recvq >= chatter::server::connection::flood::MIN_RECVQ_BYTES,
+        "--flood-recvq must be at least {} bytes (two of the longest lines, tags included, and some)",
+        chatter::server::connection::flood::MIN_RECVQ_BYTES
     );
     let flood = (!args.no_flood_control).then_some(chatter::server::connection::flood::FloodPolicy {
         burst: args.flood_burst,

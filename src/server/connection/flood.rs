@@ -17,16 +17,32 @@
 //! it sends, and once more than the receive queue is held unhandled, that
 //! client is clearly not a person typing.
 //!
+//! A line is a line whatever it holds: one with a 4 KiB IRCv3 tag section,
+//! or nothing but one (no command, ignored), costs the same as any other,
+//! so tags buy no extra lines; its bytes count in the receive queue, which
+//! is sized in the longest lines' terms so that long lines are not what
+//! gets a client dropped.
+//!
 //! Time is passed in, so the policy is tested without waiting.
 
 use std::time::{Duration, Instant};
+
+use crate::wire::{MAX_CLIENT_TAGS_BYTES, MAX_LINE_BYTES};
 
 /// Lines handled at once before the sustained rate applies.
 pub const DEFAULT_BURST: u32 = 20;
 /// Lines per second handled after a burst.
 pub const DEFAULT_RATE: u32 = 5;
-/// Unhandled input held for a client beyond which it is dropped.
-pub const DEFAULT_RECVQ_BYTES: usize = 8192;
+/// Unhandled input held for a client beyond which it is dropped: three
+/// of the longest lines (an IRCv3 tag section and 512 bytes), or 32
+/// without tags.
+pub const DEFAULT_RECVQ_BYTES: usize = 16 * 1024;
+/// The least receive queue that makes sense: two of the longest lines
+/// and some, so that a client waiting its turn with one long line and the
+/// start of the next is not taken for a flooder.
+pub const MIN_RECVQ_BYTES: usize = 10 * 1024;
+
+const _: () = assert!(MIN_RECVQ_BYTES > 2 * (MAX_CLIENT_TAGS_BYTES + MAX_LINE_BYTES));
 
 /// The flood limits, from the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
