@@ -49,21 +49,51 @@ fn a_burst_is_paced_and_others_notice_nothing(model: Model) {
 
 fn far_beyond_the_allowance_is_excess_flood(model: Model) {
     let server =
-        Server::start_with(model, &["--flood-burst", "5", "--flood-rate", "1", "--flood-recvq", "2048"]);
+        Server::start_with(model, &["--flood-burst", "5", "--flood-rate", "1", "--flood-recvq", "10240"]);
     let mut observer = Client::register(&server, "observer");
     observer.join("#c");
     let mut flooder = Client::register(&server, "flooder");
     flooder.join("#c");
 
-    // 100 lines of about 120 bytes: far more than 2 KiB beyond the burst.
-    flooder.send_raw(&burst(100, 100));
+    // 200 lines of about 120 bytes: far more than 10 KiB beyond the burst.
+    flooder.send_raw(&burst(200, 100));
     flooder.expect_line("ERROR :Closing Link: 127.0.0.1 (Excess Flood)");
     flooder.read_to_close();
     observer.expect_line(":flooder!flooder@127.0.0.1 QUIT :Excess Flood");
-    assert!(lines_from(&observer, "flooder").len() < 100);
+    assert!(lines_from(&observer, "flooder").len() < 200);
     observer.sync();
     let mut later = Client::register(&server, "later");
     later.join("#c");
+}
+
+/// A line with a long IRCv3 tag section, or nothing but one, is a line
+/// like any other: a burst of them is served whole and in order (their
+/// size gets no one dropped), and a flood of them is dropped as any flood
+/// is (ignoring a line is no reason not to count it).
+fn lines_with_long_tags_count_as_lines(model: Model) {
+    let server = Server::start_with(model, &["--flood-burst", "5", "--flood-rate", "2"]);
+    let mut observer = Client::register(&server, "observer");
+    observer.join("#c");
+    let mut talker = Client::register(&server, "talker");
+    talker.join("#c");
+    let tags = format!("@+data={}", "t".repeat(4000));
+
+    // Registering and joining took three of the five; three of these wait.
+    let tagged: Vec<u8> =
+        (0..5).flat_map(|i| format!("{tags} PRIVMSG #c :line {i} \r\n").into_bytes()).collect();
+    talker.send_raw(&tagged);
+    observer.expect_line(":talker!talker@127.0.0.1 PRIVMSG #c :line 4 ");
+    assert_eq!(lines_from(&observer, "talker").len(), 5);
+    talker.sync();
+
+    let mut flooder = Client::register(&server, "flooder");
+    flooder.join("#c");
+    let tags_alone: Vec<u8> = (0..40).flat_map(|_| format!("{tags}\r\n").into_bytes()).collect();
+    flooder.send_raw(&tags_alone);
+    flooder.expect_line("ERROR :Closing Link: 127.0.0.1 (Excess Flood)");
+    flooder.read_to_close();
+    observer.expect_line(":flooder!flooder@127.0.0.1 QUIT :Excess Flood");
+    observer.sync();
 }
 
 fn without_flood_control_a_burst_is_served_at_once(model: Model) {
@@ -81,5 +111,6 @@ fn without_flood_control_a_burst_is_served_at_once(model: Model) {
 all_models!(
     a_burst_is_paced_and_others_notice_nothing,
     far_beyond_the_allowance_is_excess_flood,
+    lines_with_long_tags_count_as_lines,
     without_flood_control_a_burst_is_served_at_once,
 );

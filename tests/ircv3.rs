@@ -189,10 +189,7 @@ fn echo_message_returns_a_senders_own_messages(model: Model) {
     // The echo and the relay carry the same msgid.
     both.send("@+r=1 PRIVMSG echoer :three");
     let echo = both.expect_line("PRIVMSG echoer :three");
-    let msgid = |l: &str| {
-        l.split([';', ' ']).find(|t| t.starts_with("msgid=") || t.starts_with("@msgid=")).map(str::to_string)
-    };
-    assert!(echo.contains("+r=1") && msgid(&echo).is_some(), "{echo}");
+    assert!(tag(&echo, "+r") == Some("1") && tag(&echo, "msgid").is_some(), "{echo}");
     let relay = echoer.expect_line("PRIVMSG echoer :three");
     assert!(!relay.starts_with('@'), "echoer has no message-tags: {relay}");
     // Without echo-message, nothing comes back.
@@ -201,7 +198,134 @@ fn echo_message_returns_a_senders_own_messages(model: Model) {
     assert!(!seen.iter().any(|l| l.contains("four")), "{seen:?}");
 }
 
+/// The value of tag `key` in a line received (escaped, as sent; empty if
+/// the tag has none).
+fn tag<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let section = line.strip_prefix('@')?.split(' ').next()?;
+    section.split(';').find_map(|t| match t.split_once('=') {
+        Some((k, v)) => (k == key).then_some(v),
+        None => (t == key).then_some(""),
+    })
+}
+
+/// `@foo=bar;+baz=` with a value of `value_len` bytes, then a space and
+/// `rest`: irctest's lines, whose tag section is 4096 bytes at 4081.
+fn with_tags(value_len: usize, rest: &str) -> String {
+    format!("@foo=bar;+baz={} {rest}", "a".repeat(value_len))
+}
+
+/// alice (with `alice_caps`) and bob (with message-tags) in `channel`,
+/// alice past bob's JOIN.
+fn alice_and_bob_in(server: &Server, channel: &str, alice_caps: &str) -> (Client, Client) {
+    let mut alice = Client::register_with_caps(server, "alice", alice_caps);
+    let mut bob = Client::register_with_caps(server, "bob", "message-tags");
+    alice.join(channel);
+    bob.join(channel);
+    alice.expect_line(&format!(":bob!bob@127.0.0.1 JOIN {channel}"));
+    (alice, bob)
+}
+
+/// IRCv3 message-tags' size limit, as irctest's `testLengthLimits` checks
+/// it: up to 4094 bytes of tag data come before the usual 512-byte line,
+/// are relayed and echoed intact with one msgid; a byte more is 417 and
+/// nothing is relayed; the rest of the line keeps its own 512 bytes.
+fn a_full_tag_section_is_relayed_whole_and_one_byte_more_refused(model: Model) {
+    let server = Server::start(model);
+    let (mut alice, mut bob) = alice_and_bob_in(&server, "#test", "message-tags echo-message");
+    let value = "a".repeat(4081);
+
+    let max_tagmsg = with_tags(4081, "TAGMSG #test");
+    assert_eq!(max_tagmsg.find("TAGMSG"), Some(4096));
+    alice.send(&max_tagmsg);
+    let echo = alice.expect_line("TAGMSG #test");
+    let relay = bob.expect_line("TAGMSG #test");
+    for line in [&echo, &relay] {
+        assert_eq!(tag(line, "+baz"), Some(value.as_str()), "the tag arrives whole");
+        assert_eq!(tag(line, "foo"), None, "a tag that is not client-only is not relayed");
+    }
+    assert!(tag(&echo, "msgid").is_some_and(|id| !id.is_empty()));
+    assert_eq!(tag(&echo, "msgid"), tag(&relay, "msgid"));
+
+    alice.send(&with_tags(4082, "TAGMSG #test"));
+    assert!(alice.expect_numeric("417").ends_with(":Input line was too long"));
+    let seen = bob.sync();
+    assert!(!seen.iter().any(|l| l.contains("TAGMSG")), "{seen:?}");
+
+    // The longest line there is: 4096 bytes of tags and 510 of the rest.
+    let max_privmsg = with_tags(4081, &format!("PRIVMSG #test {}", "b".repeat(496)));
+    assert_eq!(max_privmsg.len(), 4096 + 510);
+    alice.send(&max_privmsg);
+    let echo = alice.expect_line("PRIVMSG #test :bbbb");
+    let relay = bob.expect_line("PRIVMSG #test :bbbb");
+    for line in [&echo, &relay] {
+        assert_eq!(tag(line, "+baz"), Some(value.as_str()), "the tag arrives whole");
+        let text = line.rsplit_once(" :").unwrap().1;
+        assert!(text.len() >= 400 && text.bytes().all(|b| b == b'b'), "cut only at the end: {text}");
+    }
+    assert_eq!(tag(&echo, "msgid"), tag(&relay, "msgid"));
+
+    // Within the line's overall length, but the tag section is too long.
+    let excess_privmsg = with_tags(4082, &format!("PRIVMSG #test {}", "b".repeat(495)));
+    assert_eq!(excess_privmsg.len(), 4096 + 510);
+    alice.send(&excess_privmsg);
+    alice.expect_numeric("417");
+    // And the rest is held to 512 bytes however short the tags are.
+    alice.send(&format!("@+a=b PRIVMSG #test :{}", "c".repeat(500)));
+    alice.expect_numeric("417");
+    alice.send("PRIVMSG #test :still here");
+    bob.expect_line("PRIVMSG #test :still here");
+    let relayed =
+        |text: &str| bob.seen.iter().filter(|l| l.contains(&format!("PRIVMSG #test :{text}"))).count();
+    assert_eq!((relayed("b"), relayed("c")), (1, 0), "the refused lines reached no one");
+}
+
+/// A line of nothing but tags is no command: ignored, as any line that
+/// does not parse, and the client goes on; one over the tag limit is 417.
+fn a_line_of_tags_alone_is_ignored(model: Model) {
+    let server = Server::start(model);
+    let (mut alice, mut bob) = alice_and_bob_in(&server, "#t", "message-tags");
+    let tags = format!("@+a={};+b", "v".repeat(4000));
+    alice.send(&tags);
+    alice.send(&format!("{tags}      "));
+    assert_eq!(alice.sync(), Vec::<String>::new(), "nothing to answer");
+    alice.send(&format!("@+a={}", "v".repeat(4100)));
+    alice.expect_numeric("417");
+    alice.send("PRIVMSG #t :after");
+    bob.expect_line(":alice!alice@127.0.0.1 PRIVMSG #t :after");
+    assert!(!bob.seen.iter().any(|l| l.contains("vvvv")), "{:?}", bob.seen);
+}
+
+/// The tag section's room is IRC's: to a plain client `@` is text, and a
+/// line is 512 bytes at most however it starts.
+fn a_plain_client_keeps_the_512_byte_line(model: Model) {
+    let server = Server::start(model);
+    let mut ircer = Client::register_with_caps(&server, "ircer", "message-tags");
+    ircer.join("#lobby");
+    let mut pia = Client::plain(&server, "pia");
+    pia.send(&"x".repeat(600));
+    pia.expect_line("! Input line was too long");
+    pia.send(&format!("@{} {}", "t".repeat(300), "u".repeat(300)));
+    pia.expect_line("! Input line was too long");
+    pia.send("@tags are words here");
+    ircer.expect_line(":pia!pia@127.0.0.1 PRIVMSG #lobby :@tags are words here");
+    assert!(!ircer.seen.iter().any(|l| l.contains("xxxx") || l.contains("tttt")), "{:?}", ircer.seen);
+    // A first line too, unless an IRC command follows the tags: then it
+    // is an IRC client's, and the tags are its to send.
+    let mut fresh = server.connect();
+    fresh.expect_line("Welcome to chatter");
+    fresh.send(&format!("@{} quinn", "t".repeat(600)));
+    fresh.expect_line("! Input line was too long");
+    fresh.send("quinn");
+    fresh.expect_line("*** quinn joined #lobby");
+    let mut irc = server.connect();
+    irc.send(&format!("@+{} CAP LS 302", "t".repeat(600)));
+    irc.expect_line("CAP * LS :");
+}
+
 all_models!(
+    a_full_tag_section_is_relayed_whole_and_one_byte_more_refused,
+    a_line_of_tags_alone_is_ignored,
+    a_plain_client_keeps_the_512_byte_line,
     server_time_stamps_messages_for_those_who_ask,
     message_tags_relay_client_tags_to_those_who_ask,
     echo_message_returns_a_senders_own_messages,

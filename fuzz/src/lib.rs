@@ -5,8 +5,11 @@
 //! So each target checks what chatter promises about everything it
 //! writes, and that is what fails when a field escapes its place:
 //!
-//! * every line ends in CR LF, is at most 512 bytes, and has no CR, LF or
-//!   NUL before its end;
+//! * every line ends in CR LF, is at most 512 bytes after its IRCv3 tag
+//!   section (a section of its own, at most 8191 bytes, for IRC clients
+//!   only), and has no CR, LF or NUL before its end;
+//! * framing passes on only lines a client may send: a tag section of at
+//!   most 4096 bytes (the `@` and the space included), then at most 510;
 //! * to an IRC client, every line parses; a line whose source is a user is
 //!   `nick!user@host` with a valid nick and user name, and its command is
 //!   one a user's action can cause (no client makes others see a QUIT,
@@ -30,20 +33,43 @@ use chatter::wire::{Frame, LineReader, MAX_LINE_BYTES, Message};
 
 const SERVER: &str = "chatter.local";
 
+/// The most bytes of tags a server may write before a line, `@` and space
+/// included, and a client may send (IRCv3 message-tags). Written here,
+/// not taken from chatter, so the oracle does not share what it checks.
+const SERVER_TAGS_MAX: usize = 8191;
+const CLIENT_TAGS_MAX: usize = 4096;
+
+/// The length of the tag section `body` starts with, its space included
+/// (0 without one; a line of tags alone is all tag section).
+fn tags_len(body: &[u8]) -> usize {
+    if body.first() != Some(&b'@') {
+        return 0;
+    }
+    body.iter().position(|&b| b == b' ').map_or(body.len(), |space| space + 1)
+}
+
 /// Commands a line whose source is a user may carry.
 const USER_COMMANDS: &[&str] =
-    &["PRIVMSG", "NOTICE", "JOIN", "PART", "QUIT", "NICK", "TOPIC", "MODE", "KICK", "INVITE"];
+    &["PRIVMSG", "NOTICE", "TAGMSG", "JOIN", "PART", "QUIT", "NICK", "TOPIC", "MODE", "KICK", "INVITE"];
 
-/// Splits `bytes` into lines, checking the framing of each; returns the
+/// Splits `bytes` into lines, checking the framing of each (a tag section
+/// counts apart where `tagged`: output for IRC clients); returns the
 /// bodies (without CR LF).
-fn lines(bytes: &[u8]) -> Vec<&[u8]> {
+fn lines(bytes: &[u8], tagged: bool) -> Vec<&[u8]> {
     assert!(bytes.is_empty() || bytes.ends_with(b"\r\n"), "output does not end a line: {bytes:?}");
     let mut out = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
         let end = rest.windows(2).position(|w| w == b"\r\n").expect("each line ends in CR LF");
         let body = &rest[..end];
-        assert!(end + 2 <= MAX_LINE_BYTES, "a {}-byte line: {:?}", end + 2, String::from_utf8_lossy(body));
+        let tags = if tagged { tags_len(body) } else { 0 };
+        assert!(tags <= SERVER_TAGS_MAX, "{tags} bytes of tags: {:?}", String::from_utf8_lossy(body));
+        assert!(
+            end - tags + 2 <= MAX_LINE_BYTES,
+            "a {}-byte line after its tags: {:?}",
+            end - tags + 2,
+            String::from_utf8_lossy(body)
+        );
         assert!(
             !body.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)),
             "a line break inside a line: {:?}",
@@ -57,7 +83,7 @@ fn lines(bytes: &[u8]) -> Vec<&[u8]> {
 
 /// What every line written to an IRC client must be.
 pub fn check_irc_output(bytes: &[u8]) {
-    for body in lines(bytes) {
+    for body in lines(bytes, true) {
         let text = std::str::from_utf8(body).expect("output is UTF-8");
         let message = Message::parse(text).unwrap_or_else(|e| panic!("unparseable output {text:?}: {e}"));
         let Some(source) = &message.prefix else { continue };
@@ -93,7 +119,7 @@ fn is_name(name: &str, max: usize) -> bool {
 
 /// What every line written to a plain client must be.
 pub fn check_plain_output(bytes: &[u8]) {
-    for body in lines(bytes) {
+    for body in lines(bytes, false) {
         let text = std::str::from_utf8(body).expect("output is UTF-8");
         assert!(!text.chars().any(char::is_control), "a control character for a terminal: {text:?}");
     }
@@ -107,15 +133,16 @@ pub fn wire(data: &[u8]) {
     let mut reader = LineReader::default();
     for piece in rest.chunks(chunk) {
         reader.push(piece);
-        assert!(reader.buffered() <= MAX_LINE_BYTES + 4096, "framing holds too much");
+        assert!(reader.buffered() <= CLIENT_TAGS_MAX + MAX_LINE_BYTES + 4096, "framing holds too much");
         while let Some(frame) = reader.next_frame() {
             let Frame::Line(line) = frame else { continue };
-            assert!(line.len() <= MAX_LINE_BYTES - 2 && !line.contains(&b'\n'));
-            let text = String::from_utf8_lossy(&line);
-            if let Ok(message) = Message::parse(&text) {
+            let tags = tags_len(&line);
+            assert!(tags <= CLIENT_TAGS_MAX, "{tags} bytes of tags passed on");
+            assert!(line.len() - tags <= MAX_LINE_BYTES - 2 && !line.contains(&b'\n'));
+            if let Ok(message) = Message::from_line(&line) {
                 let mut out = Vec::new();
                 message.write_to(&mut out);
-                lines(&out);
+                lines(&out, false);
                 let again = Message::parse(std::str::from_utf8(&out[..out.len() - 2]).unwrap()).unwrap();
                 // Written back, a line can grow (an invalid byte read as
                 // U+FFFD is three) and be cut; an uncut one keeps its command.
@@ -132,7 +159,7 @@ pub fn wire(data: &[u8]) {
         let (prefix, middle, trailing) = (fields[0], &fields[1..fields.len() - 1], fields[fields.len() - 1]);
         let mut out = Vec::new();
         write_line(&mut out, Some(prefix), "PRIVMSG", middle, Some(trailing));
-        let body = lines(&out)[0];
+        let body = lines(&out, false)[0];
         let parsed = Message::parse(std::str::from_utf8(body).unwrap()).unwrap();
         assert!(parsed.prefix.is_some() && parsed.command == "PRIVMSG");
         // A cut line keeps at least 507 bytes of body (the cut backs off at

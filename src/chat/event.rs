@@ -5,7 +5,7 @@
 //! clock included (`at`), so applying them stays deterministic: the pool
 //! models append them to an ordered log and every replica applies the same
 //! sequence. They hold plain owned data and derive serde, so that they can
-//! be encoded into a fixed-size log slot (see the pool's `codec`) and, later,
+//! be encoded into a bounded log record (see the pool's `codec`) and, later,
 //! carried between machines.
 //!
 //! Names that identify a user or a channel are [`Nick`]s and
@@ -18,11 +18,15 @@ use crate::chat::caps::Caps;
 use crate::chat::channel::ModeChange;
 use crate::chat::{ChannelName, Nick, Target};
 
-/// The most bytes an event may take encoded: the size of a log slot's
-/// payload. Sessions build events from one line of at most 510 bytes plus
-/// names they bound (`names`), the largest well under this; a property test
-/// (`chat::tests`) checks that every event a session builds fits.
-pub const MAX_EVENT_BYTES: usize = 1000;
+/// The most bytes an event may take encoded: what one record of the pool's
+/// log may hold (a record spans up to 8 slots of 1008 bytes). Sessions
+/// build events from one line of at most 510 bytes plus names they bound
+/// (`names`) and, for a message, the sender's IRCv3 tags (a tag section of
+/// at most 4096 bytes); the largest, a message with every byte of both
+/// used, stays under 6 KiB even when the 510 bytes are all invalid UTF-8
+/// (each then three bytes of U+FFFD). A property test (the pool's
+/// `codec`) checks that every event a session builds fits.
+pub const MAX_EVENT_BYTES: usize = 8000;
 
 /// Which connection a user is on: the worker that owns it, the slot within
 /// that worker and a generation that tells apart successive connections that
@@ -65,8 +69,8 @@ pub struct Stamp {
     /// an id no other message has.
     pub id: u64,
     /// Client-only tags, keys with their `+`, values unescaped. Bounded by
-    /// the line they came in (512 bytes with the message), so the event
-    /// still fits a log slot.
+    /// the tag section they came in (4096 bytes), so the event still fits
+    /// a log record.
     pub tags: Vec<(String, String)>,
 }
 

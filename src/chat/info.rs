@@ -155,8 +155,9 @@ pub const DEFAULT_REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_BURST: u32 = 20;
 /// Default for [`FloodPolicy::rate`].
 pub const DEFAULT_RATE: u32 = 5;
-/// Default for [`FloodPolicy::recvq_bytes`].
-pub const DEFAULT_RECVQ_BYTES: usize = 8192;
+/// Default for [`FloodPolicy::recvq_bytes`]: three of the longest lines
+/// (an IRCv3 tag section and 512 bytes), or 32 without tags.
+pub const DEFAULT_RECVQ_BYTES: usize = 16 * 1024;
 
 impl Default for FloodPolicy {
     fn default() -> Self {

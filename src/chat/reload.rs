@@ -9,8 +9,8 @@
 //! copy) has it already. The one process that read the file encodes it;
 //! no replica reads a file (which might have changed in between).
 //!
-//! A log slot holds [`MAX_EVENT_BYTES`], and settings with a MOTD do not
-//! fit one, so they travel as consecutive [`Event::Reload`] pieces of at
+//! A log record holds at most [`MAX_EVENT_BYTES`], and settings with a
+//! long MOTD do not fit one, so they travel as consecutive [`Event::Reload`] pieces of at
 //! most [`PIECE_BYTES`] from one writer, and a replica installs them when
 //! it applies the last. Pieces from different writers (two operators
 //! REHASHing on two workers at once) may interleave, so each writer's are
@@ -25,7 +25,7 @@ use crate::chat::info::Reloadable;
 use crate::chat::{Event, MAX_EVENT_BYTES};
 
 /// Bytes of encoded settings per piece: a piece's event, with its variant,
-/// writer, index and length, fits a log slot.
+/// writer, index and length, fits a log record.
 pub const PIECE_BYTES: usize = MAX_EVENT_BYTES - 64;
 
 /// The most the encoded settings may take (about 70 pieces: a long MOTD,
@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn settings_come_back_whole_from_their_pieces() {
-        let wanted = settings(200);
+        let wanted = settings(800);
         let encoded = encode(&wanted).unwrap();
         let events = pieces(3, &encoded);
         assert!(events.len() > 1, "a long MOTD takes several pieces");
@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn interleaved_writers_each_get_their_own() {
-        let (a, b) = (settings(100), settings(150));
+        let (a, b) = (settings(400), settings(600));
         let (pa, pb) = (pieces(1, &encode(&a).unwrap()), pieces(2, &encode(&b).unwrap()));
         let mut gathering = Gathering::default();
         let mut installed = Vec::new();
@@ -158,7 +158,7 @@ mod tests {
 
     #[test]
     fn a_writer_lost_halfway_installs_nothing_and_its_next_set_starts_clean() {
-        let events = pieces(1, &encode(&settings(100)).unwrap());
+        let events = pieces(1, &encode(&settings(1000)).unwrap());
         let mut gathering = Gathering::default();
         assert_eq!(take_all(&mut gathering, &events[..2]), None);
         gathering.forget(1);
@@ -169,7 +169,7 @@ mod tests {
 
     #[test]
     fn a_piece_out_of_order_drops_the_set() {
-        let events = pieces(1, &encode(&settings(100)).unwrap());
+        let events = pieces(1, &encode(&settings(1000)).unwrap());
         let mut gathering = Gathering::default();
         let mut shuffled = events.clone();
         shuffled.swap(1, 2);

@@ -321,6 +321,42 @@ fn registered(protocol: Protocol) -> (Session, State) {
     (s, state)
 }
 
+/// Framing lets an IRC tag section stretch a line past 512 bytes (see
+/// `wire::framing`); to a plain client `@` is text, so its lines are held
+/// to 512 bytes whole, from the first.
+#[test]
+fn a_plain_line_is_held_to_512_bytes_whatever_it_starts_with() {
+    let long = format!("@{} {}", "t".repeat(300), "x".repeat(300));
+    let (mut s, mut state) = registered(Protocol::Plain);
+    assert_eq!(run(&mut s, &mut state, &long).0, "! Input line was too long\r\n");
+    let at_limit = format!("@{} x", "t".repeat(507));
+    let mut actions = Vec::new();
+    s.on_line(at_limit.as_bytes(), &state, 0, &mut actions);
+    assert!(
+        matches!(&actions[..], [Action::Event(Event::Message { text, .. })] if *text == at_limit),
+        "510 bytes are said as they are: {actions:?}"
+    );
+    let mut first = Session::new(conn(0, 2), "host", info());
+    assert_eq!(run(&mut first, &mut state, &long).0, "! Input line was too long\r\n");
+    assert_eq!(first.protocol(), Some(Protocol::Plain), "the line decided the protocol");
+    assert!(run(&mut first, &mut state, "ann").0.contains("*** ann joined #lobby"));
+}
+
+/// A line of nothing but a tag section is no command: an IRC client's is
+/// ignored, as any line that does not parse; as a first line it opens no
+/// IRC session, so it is a plain client's (too long) name.
+#[test]
+fn a_line_of_tags_alone_is_no_command() {
+    let tags_alone = format!("@+a={};+b", "v".repeat(4000));
+    let mut fresh = Session::new(conn(0, 2), "host", info());
+    let mut state = State::new(info());
+    assert_eq!(run(&mut fresh, &mut state, &tags_alone).0, "! Input line was too long\r\n");
+    assert_eq!(fresh.protocol(), Some(Protocol::Plain), "no IRC command opened it");
+    let (mut s, mut state) = registered(Protocol::Irc);
+    assert_eq!(run(&mut s, &mut state, &tags_alone), (String::new(), false));
+    assert_eq!(run(&mut s, &mut state, &format!("{tags_alone}   ")), (String::new(), false));
+}
+
 #[test]
 fn a_command_without_a_handler_is_unknown() {
     let (mut s, mut state) = registered(Protocol::Irc);
@@ -436,7 +472,7 @@ fn reloaded_settings_count_from_the_event_that_completes_them() {
     run(&mut s, &mut state, "NICK n");
     run(&mut s, &mut state, "USER n 0 * :N");
     let mut new = state.info().reloadable.clone();
-    new.motd = Some((0..50).map(|n| format!("line {n} of a message of the day that is long")).collect());
+    new.motd = Some((0..400).map(|n| format!("line {n} of a message of the day that is long")).collect());
     new.admin_email = "new@example.org".into();
     new.channels_per_client = 1;
     let pieces = reload::pieces(0, &reload::encode(&new).unwrap());

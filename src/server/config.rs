@@ -12,6 +12,7 @@ use crate::chat::info::{ConnectionRules, FloodPolicy, Operator, Reloadable};
 use crate::chat::reload::{self, MAX_RELOAD_BYTES};
 use crate::chat::{ServerInfo, info};
 use crate::server::config_file::{ConfigFile, ConfigFileError};
+use crate::server::connection::flood::MIN_RECVQ_BYTES;
 use crate::server::reload::Reloader;
 use crate::server::sendq::DEFAULT_SENDQ_BYTES;
 
@@ -159,8 +160,10 @@ fn connection_rules(
         "--flood-burst and --flood-rate must be at least 1 (--no-flood-control turns it off)",
     )?;
     ensure(
-        policy.recvq_bytes >= 1024,
-        "--flood-recvq must be at least 1024 bytes (two full lines and some)",
+        policy.recvq_bytes >= MIN_RECVQ_BYTES,
+        &format!(
+            "--flood-recvq must be at least {MIN_RECVQ_BYTES} bytes (two of the longest lines, tags included, and some)"
+        ),
     )?;
     Ok(ConnectionRules {
         max_clients: limits.max_clients.unwrap_or(defaults.max_clients),

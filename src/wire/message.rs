@@ -79,7 +79,15 @@ impl Message {
     /// Only the ASCII space separates parts; other bytes, including stray
     /// CR or NUL, are kept as data. An empty prefix (": CMD") counts as none.
     pub fn parse(line: &str) -> Result<Message, ParseError> {
-        let mut rest = line.trim_start_matches(' ');
+        Self::from_line(line.as_bytes())
+    }
+
+    /// Parses one line as a client sent it, which need not be UTF-8: the
+    /// tag section from its bytes (a tag whose value is not UTF-8 is
+    /// dropped, never altered), the rest as [`parse`](Self::parse) says
+    /// once bytes that are not UTF-8 are read as U+FFFD.
+    pub fn from_line(line: &[u8]) -> Result<Message, ParseError> {
+        let mut rest = trim_spaces(line);
         if rest.is_empty() {
             return Err(ParseError::Empty);
         }
@@ -87,10 +95,16 @@ impl Message {
         // Tags are kept whoever sent them; what is done with them (relayed
         // if client-only and negotiated, or ignored) is the session's call.
         let mut tags = Vec::new();
-        if let Some(section) = rest.strip_prefix('@') {
-            tags = tags::parse(split_word(section).0);
-            rest = after_word(rest).ok_or(ParseError::NoCommand)?;
+        if let Some(section) = rest.strip_prefix(b"@") {
+            let end = section.iter().position(|&b| b == b' ').unwrap_or(section.len());
+            tags = tags::parse(&section[..end]);
+            rest = trim_spaces(&section[end..]);
+            if rest.is_empty() {
+                return Err(ParseError::NoCommand);
+            }
         }
+        let text = String::from_utf8_lossy(rest);
+        let mut rest: &str = &text;
 
         let mut prefix = None;
         if let Some(stripped) = rest.strip_prefix(':') {
@@ -291,10 +305,10 @@ fn split_word(s: &str) -> (&str, &str) {
     s.split_at(s.find(' ').unwrap_or(s.len()))
 }
 
-/// What follows the first word and its spaces, or None when nothing does.
-fn after_word(s: &str) -> Option<&str> {
-    let rest = split_word(s).1.trim_start_matches(' ');
-    (!rest.is_empty()).then_some(rest)
+/// `bytes` without the spaces it starts with.
+fn trim_spaces(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|&b| b != b' ').unwrap_or(bytes.len());
+    &bytes[start..]
 }
 
 #[cfg(test)]
@@ -342,6 +356,19 @@ mod tests {
         assert_eq!(m, Message::new("NOTICE", strings(&["*", "hi"])).with_prefix("srv"));
         let m = parsed("@a=b PING x");
         assert_eq!((m.command.as_str(), m.params.len(), m.tags.len()), ("PING", 1, 1));
+    }
+
+    #[test]
+    fn tags_of_a_raw_line_keep_their_bytes_or_go() {
+        // A tag value that is not UTF-8 is dropped, not turned into U+FFFD;
+        // bytes that are not UTF-8 in the rest are, as always.
+        let m = Message::from_line(b"@+ok=caf\xc3\xa9;+bad=\xff\xfe;+n PRIVMSG #c :\xffhi").unwrap();
+        let tags: Vec<(&str, &str)> = m.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect();
+        assert_eq!(tags, [("+ok", "caf\u{e9}"), ("+n", "")]);
+        assert_eq!(m.params, strings(&["#c", "\u{fffd}hi"]));
+        assert_eq!(Message::from_line(b"@+a=b"), Err(ParseError::NoCommand));
+        assert_eq!(Message::from_line(b"@+a=b   "), Err(ParseError::NoCommand));
+        assert_eq!(Message::from_line(b"  "), Err(ParseError::Empty));
     }
 
     #[test]

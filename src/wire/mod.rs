@@ -13,5 +13,5 @@ pub mod framing;
 pub mod message;
 pub mod tags;
 
-pub use framing::{Frame, LineReader, MAX_LINE_BYTES};
+pub use framing::{Frame, LineLimits, LineReader, MAX_CLIENT_TAGS_BYTES, MAX_LINE_BYTES};
 pub use message::{Message, ParseError, truncate_at_char};

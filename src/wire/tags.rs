@@ -5,16 +5,29 @@
 //! `\n`), so a value can hold any text without ending the tag, the tag
 //! section or the line. Reading unescapes as the spec says (an unknown
 //! escape is the character itself, a lone trailing `\` is dropped) and
-//! keeps only tags whose key is well formed; writing escapes every value
-//! and skips a key that is not well formed, so whatever a client put in a
-//! tag, the section written is one word of tags and the line stays one
-//! line. The section written is bounded by [`MAX_TAGS_BYTES`] on its own:
-//! tags do not count toward the 512 bytes of the rest of the line, which
-//! `write_line` bounds as before.
+//! keeps only tags whose key is well formed and whose value is UTF-8 (the
+//! spec allows dropping such a value and forbids replacing its bytes);
+//! writing escapes every value and skips a key that is not well formed,
+//! so whatever a client put in a tag, the section written is one word of
+//! tags and the line stays one line.
+//!
+//! The sections are bounded apart from the line: a client may send
+//! [`MAX_CLIENT_TAGS_BYTES`] (framing holds it to that), a server may send
+//! [`MAX_TAGS_BYTES`] (its own tags and a client's); neither counts toward
+//! the 512 bytes of the rest of the line, which `write_line` bounds as
+//! before. A client's section may hold some two thousand tags, so reading
+//! one is linear in its length, a repeated key included.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 /// The most bytes of tags a server may send, the leading `@` and the
 /// trailing space included (the spec's limit).
 pub const MAX_TAGS_BYTES: usize = 8191;
+
+/// The most bytes of tags a client may send, the leading `@` and the
+/// trailing space included: 4094 bytes of tag data.
+pub const MAX_CLIENT_TAGS_BYTES: usize = 4096;
 
 /// One tag, its value unescaped (empty when it has none).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,18 +51,28 @@ pub fn is_valid_key(key: &str) -> bool {
 }
 
 /// The tags of a tag section (without its `@`), in order, a repeated key
-/// keeping its last value; malformed keys are dropped.
-pub fn parse(section: &str) -> Vec<Tag> {
+/// keeping its last value; a tag with a malformed key, or with a value
+/// that is not UTF-8, is dropped.
+pub fn parse(section: &[u8]) -> Vec<Tag> {
     let mut tags: Vec<Tag> = Vec::new();
-    for item in section.split(';').filter(|t| !t.is_empty()) {
-        let (key, raw) = item.split_once('=').unwrap_or((item, ""));
+    // Where each key is in `tags`: a repeated key is found without a scan.
+    let mut places: HashMap<&str, usize> = HashMap::new();
+    for item in section.split(|&b| b == b';').filter(|t| !t.is_empty()) {
+        let (key, raw) = match item.iter().position(|&b| b == b'=') {
+            Some(eq) => (&item[..eq], &item[eq + 1..]),
+            None => (item, &[][..]),
+        };
+        let (Ok(key), Ok(raw)) = (std::str::from_utf8(key), std::str::from_utf8(raw)) else { continue };
         if !is_valid_key(key) {
             continue;
         }
         let value = unescape(raw);
-        match tags.iter_mut().find(|t| t.key == key) {
-            Some(tag) => tag.value = value,
-            None => tags.push(Tag { key: key.to_string(), value }),
+        match places.entry(key) {
+            Entry::Occupied(place) => tags[*place.get()].value = value,
+            Entry::Vacant(place) => {
+                place.insert(tags.len());
+                tags.push(Tag { key: key.to_string(), value });
+            }
         }
     }
     tags
@@ -140,7 +163,7 @@ mod tests {
 
     #[test]
     fn parsing_unescapes_and_keeps_the_last_of_a_key() {
-        let tags = parse(r"+buzz=fizz\:buzz;cat=dog;+a=1;+a=2;bad key=x;+e=;+n;+esc=a\sb\\c\r\n\x\");
+        let tags = parse(br"+buzz=fizz\:buzz;cat=dog;+a=1;+a=2;bad key=x;+e=;+n;+esc=a\sb\\c\r\n\x\");
         assert_eq!(
             tags,
             [
@@ -152,6 +175,25 @@ mod tests {
                 tag("+esc", "a b\\c\r\nx"),
             ]
         );
+    }
+
+    #[test]
+    fn a_value_that_is_not_utf8_drops_its_tag() {
+        let tags = parse(b"+a=1;+b=\xff;+a=\xc3;+c=\xc3\xa9");
+        assert_eq!(tags, [tag("+a", "1"), tag("+c", "\u{e9}")], "an unreadable repeat changes nothing");
+    }
+
+    #[test]
+    fn a_full_client_section_of_small_tags_reads_whole() {
+        // Some 1300 tags of distinct keys, then every key again with a new
+        // value: each keeps its first place and its last value.
+        let keys: Vec<String> = (0..1300).map(|i| format!("+{i:x}")).collect();
+        let first: Vec<String> = keys.iter().map(|k| format!("{k}=1")).collect();
+        let again: Vec<String> = keys.iter().map(|k| format!("{k}=2")).collect();
+        let section = [first.join(";"), again.join(";")].join(";");
+        let tags = parse(section.as_bytes());
+        assert_eq!(tags.len(), keys.len());
+        assert!(tags.iter().zip(&keys).all(|(t, k)| &t.key == k && t.value == "2"));
     }
 
     #[test]
@@ -200,13 +242,18 @@ mod tests {
                     None => expected.push(tag(k, &v)),
                 }
             }
-            prop_assert_eq!(parse(std::str::from_utf8(body).unwrap()), expected);
+            prop_assert_eq!(parse(body), expected);
         }
 
         #[test]
-        fn parse_never_panics(section in any::<String>()) {
-            for tag in parse(&section) {
-                prop_assert!(is_valid_key(&tag.key));
+        fn parse_never_panics(
+            bytes in prop::collection::vec(any::<u8>(), 0..200),
+            text in "[+a-z=;\\\\/.é ]{0,200}",
+        ) {
+            for section in [&bytes[..], text.as_bytes()] {
+                for tag in parse(section) {
+                    prop_assert!(is_valid_key(&tag.key));
+                }
             }
         }
     }

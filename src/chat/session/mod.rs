@@ -28,9 +28,9 @@ use crate::chat::caps::Caps;
 use crate::chat::listing::Listing;
 use crate::chat::reply::{self, closing_link, numeric};
 use crate::chat::{ConnId, Event, Nick, Protocol, ServerInfo, Stamp, State};
-use crate::wire::Message;
 use crate::wire::message::ParseError;
 use crate::wire::message::write_line;
+use crate::wire::{MAX_LINE_BYTES, Message};
 
 mod cap;
 mod irc;
@@ -190,7 +190,10 @@ impl Session {
 
     /// A line longer than the protocol allows was dropped.
     pub fn on_too_long(&self, state: &State, actions: &mut Vec<Action>) {
-        let mut out = Out(actions);
+        self.too_long(state, &mut Out(actions));
+    }
+
+    fn too_long(&self, state: &State, out: &mut Out) {
         let client = self.client_name(state);
         reply::error(
             out.buf(),
@@ -203,7 +206,8 @@ impl Session {
         );
     }
 
-    /// Handles one line from the client. `now_ms` is Unix milliseconds;
+    /// Handles one line from the client (as framing passed it: within
+    /// IRC's limits, see `wire::framing`). `now_ms` is Unix milliseconds;
     /// handlers see seconds, and messages are stamped with the milliseconds.
     pub fn on_line(&mut self, line: &[u8], state: &State, now_ms: u64, actions: &mut Vec<Action>) {
         // The settings as the directory has them now: a reload may have
@@ -213,44 +217,41 @@ impl Session {
         }
         self.line_at_ms = now_ms;
         let now = now_ms / 1000;
-        let text = String::from_utf8_lossy(line);
         let mut out = Out(actions);
+        let parsed = match self.protocol {
+            Some(Protocol::Plain) => None,
+            _ => Some(Message::from_line(line)),
+        };
+        let message = parsed.as_ref().and_then(|p| p.as_ref().ok());
+        if self.protocol.is_none() {
+            // The first line that is not PASS decides (see `opens_irc`).
+            match message.as_ref().map(|m| m.command.as_str()) {
+                Some("PASS") => {}
+                Some(command) if opens_irc(command) => self.protocol = Some(Protocol::Irc),
+                _ => self.protocol = Some(Protocol::Plain),
+            }
+        }
         match (self.protocol, state.user(self.conn)) {
-            (Some(Protocol::Plain), Some(user)) => self.plain_line(&text, user, state, now, out),
-            (Some(Protocol::Irc), Some(user)) => match Message::parse(&text) {
-                Ok(msg) => self.irc_command(&msg, user, state, now, out),
+            // To a plain client `@` is text, so no tag section extends its
+            // line: the whole of it is held to IRC's classic 512 bytes.
+            (Some(Protocol::Plain), _) if line.len() > MAX_LINE_BYTES - 2 => self.too_long(state, &mut out),
+            (Some(Protocol::Plain), Some(user)) => {
+                self.plain_line(&String::from_utf8_lossy(line), user, state, now, out)
+            }
+            (Some(Protocol::Plain), None) => self.plain_name(&String::from_utf8_lossy(line), &mut out),
+            (_, Some(user)) => match parsed {
+                Some(Ok(message)) => self.irc_command(&message, user, state, now, out),
                 // A command no client could mean is unknown all the same
                 // (write_line keeps the word it echoes one word).
-                Err(ParseError::BadCommand(command)) => {
-                    let mut out = out;
-                    self.numeric(
-                        &mut out,
-                        user.nick.as_str(),
-                        reply::ERR_UNKNOWNCOMMAND,
-                        &[&command],
-                        "Unknown command",
-                    )
+                Some(Err(ParseError::BadCommand(command))) => {
+                    let (mut out, client) = (out, user.nick.as_str());
+                    self.numeric(&mut out, client, reply::ERR_UNKNOWNCOMMAND, &[&command], "Unknown command")
                 }
-                Err(_) => {}
+                _ => {}
             },
-            (Some(Protocol::Plain), None) => self.plain_name(&text, &mut out),
-            (Some(Protocol::Irc), None) => {
-                if let Ok(msg) = Message::parse(&text) {
-                    self.irc_registration(&msg, state, &mut out);
-                }
-            }
-            (None, _) => {
-                let msg = Message::parse(&text).ok();
-                match msg.as_ref().map(|m| m.command.as_str()) {
-                    Some("PASS") => self.irc_registration(msg.as_ref().expect("parsed"), state, &mut out),
-                    Some(command) if opens_irc(command) => {
-                        self.protocol = Some(Protocol::Irc);
-                        self.irc_registration(msg.as_ref().expect("parsed"), state, &mut out);
-                    }
-                    _ => {
-                        self.protocol = Some(Protocol::Plain);
-                        self.plain_name(&text, &mut out);
-                    }
+            (_, None) => {
+                if let Some(message) = message {
+                    self.irc_registration(message, state, &mut out);
                 }
             }
         }

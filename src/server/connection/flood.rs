@@ -17,11 +17,25 @@
 //! it sends, and once more than the receive queue is held unhandled, that
 //! client is clearly not a person typing.
 //!
+//! A line is a line whatever it holds: one with a 4 KiB IRCv3 tag section,
+//! or nothing but one (no command, ignored), costs the same as any other,
+//! so tags buy no extra lines; its bytes count in the receive queue, which
+//! is sized in the longest lines' terms so that long lines are not what
+//! gets a client dropped.
+//!
 //! Time is passed in, so the policy is tested without waiting.
 
 use std::time::{Duration, Instant};
 
 pub use crate::chat::info::{DEFAULT_BURST, DEFAULT_RATE, DEFAULT_RECVQ_BYTES, FloodPolicy};
+use crate::wire::{MAX_CLIENT_TAGS_BYTES, MAX_LINE_BYTES};
+
+/// The least receive queue that makes sense: two of the longest lines
+/// and some, so that a client waiting its turn with one long line and the
+/// start of the next is not taken for a flooder.
+pub const MIN_RECVQ_BYTES: usize = 10 * 1024;
+
+const _: () = assert!(MIN_RECVQ_BYTES > 2 * (MAX_CLIENT_TAGS_BYTES + MAX_LINE_BYTES));
 
 /// How far one line moves a client's clock.
 fn cost(policy: &FloodPolicy) -> Duration {

@@ -29,8 +29,7 @@ pub const MAX_LABEL_BYTES: usize = 64;
 pub fn label_of(line: &[u8]) -> Option<String> {
     let section = line.strip_prefix(b"@")?;
     let end = section.iter().position(|&b| b == b' ').unwrap_or(section.len());
-    let section = std::str::from_utf8(&section[..end]).ok()?;
-    let label = tags::parse(section).into_iter().find(|t| t.key == "label")?.value;
+    let label = tags::parse(&section[..end]).into_iter().find(|t| t.key == "label")?.value;
     (!label.is_empty() && label.len() <= MAX_LABEL_BYTES).then_some(label)
 }
 

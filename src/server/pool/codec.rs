@@ -1,4 +1,4 @@
-//! Events as bytes, for the slots of the pool's event log: serde's derive
+//! Events as bytes, for the records of the pool's event log: serde's derive
 //! on [`Event`] and postcard's encoding.
 //!
 //! Postcard is compact (variable-length integers, no field names, a
@@ -9,24 +9,28 @@
 //! not be one binary; there a version byte in front will be needed, here
 //! (one log, one server run, one executable) it is not.
 //!
-//! A log slot has a fixed size, so an encoding may be at most
-//! [`MAX_EVENT_BYTES`]. Events are built to fit (a session builds them from
-//! one line of at most 510 bytes plus names that the session bounds, see
-//! `chat::names`; a property test in `chat::tests` drives sessions with
-//! arbitrary lines and checks every event they build encodes within the
-//! limit; the settings a reload sends are cut into pieces that fit, see
-//! `chat::reload`). [`encode`] still refuses anything longer rather than cutting it
-//! silently: whoever built it is told (see the worker's `append_outgoing`).
+//! A log record is bounded (it spans at most a few fixed-size slots), so
+//! an encoding may be at most [`MAX_EVENT_BYTES`]. Events are built to fit
+//! (a session builds them from one line, its tag section and the rest
+//! bounded apart, plus names that the session bounds, see `chat::names`;
+//! the property test below drives sessions with arbitrary lines and checks
+//! every event they build encodes within the limit; the settings a reload
+//! sends are cut into pieces that fit, see `chat::reload`). [`encode`] still
+//! refuses anything longer rather than cutting it silently: whoever built
+//! it is told (see the worker's `append_outgoing`).
 
 use crate::chat::Event;
 
 pub use crate::chat::MAX_EVENT_BYTES;
 
+// Every event the codec lets through must be a record the log takes.
+const _: () = assert!(MAX_EVENT_BYTES <= crate::server::pool::log::MAX_RECORD_BYTES);
+
 /// Why an event did not become bytes, or bytes an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {
-    /// The encoding does not fit a log slot.
-    #[error("event encoding is {0} bytes, more than a log slot's {MAX_EVENT_BYTES}")]
+    /// The encoding does not fit a log record.
+    #[error("event encoding is {0} bytes, more than a log record's {MAX_EVENT_BYTES}")]
     TooLarge(usize),
     /// The bytes are not an event (truncated, unknown variant, bad UTF-8...).
     #[error("undecodable event: {0}")]
@@ -188,7 +192,7 @@ mod tests {
     }
 
     #[test]
-    fn an_event_too_large_for_a_slot_is_refused_and_leaves_the_buffer_alone() {
+    fn an_event_too_large_for_a_record_is_refused_and_leaves_the_buffer_alone() {
         let event = Event::Message {
             conn: ConnId { worker: 1, slot: 2, generation: 3 },
             kind: MessageKind::Privmsg,
@@ -219,8 +223,10 @@ mod tests {
         assert_eq!(decode(&bytes), Err(CodecError::Trailing));
     }
 
-    /// A line of at most 510 bytes (what the line reader passes on) that
-    /// starts like a command that builds an event, IRC or plain.
+    /// A line as the line reader passes it on: maybe a tag section (up to
+    /// 4094 bytes of tag data, see `tag_data`), then at most 510 bytes that
+    /// start like a command that builds an event, IRC or plain, and need
+    /// not be UTF-8 (a session reads each stray byte as a 3-byte U+FFFD).
     fn line() -> impl Strategy<Value = Vec<u8>> {
         let command = prop::sample::select(vec![
             "PRIVMSG ",
@@ -256,34 +262,70 @@ mod tests {
         ]);
         // Spaces more often than any::<char>() gives them, so that lines
         // have several parameters (MODE's masks, JOIN's keys).
-        let char = prop_oneof![4 => any::<char>(), 1 => Just(' ')];
-        (command, prop::collection::vec(char, 0..600)).prop_map(|(command, rest)| {
+        let piece = prop_oneof![
+            4 => any::<char>().prop_map(|c| c.to_string().into_bytes()),
+            1 => Just(b" ".to_vec()),
+            1 => (0x80u8..=0xff).prop_map(|b| vec![b]),
+        ];
+        let tags = proptest::option::of(tag_data());
+        (tags, command, prop::collection::vec(piece, 0..600)).prop_map(|(tags, command, rest)| {
             let mut line = command.as_bytes().to_vec();
-            line.extend(rest.into_iter().collect::<String>().bytes().filter(|b| !matches!(b, b'\r' | b'\n')));
+            line.extend(rest.concat().into_iter().filter(|b| !matches!(b, b'\r' | b'\n')));
             line.truncate(510);
-            line
+            match tags {
+                Some(data) => [&b"@"[..], &data, b" ", &line].concat(),
+                None => line,
+            }
+        })
+    }
+
+    /// The data of a tag section a client may send, up to 4094 bytes: a
+    /// few client-only tags with long values (escapes and any characters,
+    /// or any bytes: not UTF-8, such a tag is dropped) or very many short
+    /// ones.
+    fn tag_data() -> impl Strategy<Value = Vec<u8>> {
+        let text = prop_oneof![
+            4 => any::<char>().prop_map(|c| c.to_string().into_bytes()),
+            1 => Just(b"\\:".to_vec()),
+        ];
+        let value = prop_oneof![
+            3 => prop::collection::vec(text, 0..1400).prop_map(|pieces| pieces.concat()),
+            1 => prop::collection::vec(any::<u8>(), 0..4000),
+        ];
+        let long = ("\\+[a-z]{1,8}", value).prop_map(|(key, value)| [key.as_bytes(), b"=", &value].concat());
+        let short = (any::<u16>(), 0..3usize)
+            .prop_map(|(key, value)| format!("+{:x}={}", key % 4096, &"ab"[..value.min(2)]).into_bytes());
+        let tags = prop_oneof![prop::collection::vec(long, 1..4), prop::collection::vec(short, 1..1400),];
+        tags.prop_map(|tags| {
+            let mut data = tags.join(&b';');
+            data.retain(|&b| !matches!(b, b' ' | b'\r' | b'\n'));
+            data.truncate(4094);
+            // Not in the middle of a character: a long valid value is
+            // what makes the event largest.
+            if let Err(e) = std::str::from_utf8(&data)
+                && e.error_len().is_none()
+            {
+                data.truncate(e.valid_up_to());
+            }
+            data
         })
     }
 
     fn registration() -> impl Strategy<Value = Vec<String>> {
         let name = "[a-zA-Z][a-zA-Z0-9_]{0,29}";
+        // With message-tags most often: then a message carries its tags.
         prop_oneof![
-            (name, text(600)).prop_map(|(nick, real)| vec![
+            1 => (name, text(600)).prop_map(|(nick, real)| vec![
                 format!("NICK {nick}"),
                 format!("USER {} 0 * :{real}", "u".repeat(20))
             ]),
-            name.prop_map(|nick| vec![nick]),
-            (name, text(600)).prop_map(|(nick, real)| vec![
-                "CAP REQ :message-tags echo-message server-time".to_string(),
-                format!("NICK {nick}"),
-                format!("USER {} 0 * :{real}", "u".repeat(20)),
-                "CAP END".to_string(),
-            ]),
+            1 => name.prop_map(|nick| vec![nick]),
+            2 => (name, text(600)).prop_map(|(nick, real)| registered_with_tags(&nick, &real)),
         ]
     }
 
     #[test]
-    fn every_piece_of_the_longest_reload_fits_a_slot() {
+    fn every_piece_of_the_longest_reload_fits_a_record() {
         use crate::chat::reload::{MAX_RELOAD_BYTES, pieces};
         let events = pieces(u16::MAX, &vec![0xff; MAX_RELOAD_BYTES]);
         for event in &events {
@@ -291,9 +333,67 @@ mod tests {
         }
     }
 
+    fn registered_with_tags(nick: &str, realname: &str) -> Vec<String> {
+        vec![
+            "CAP REQ :message-tags echo-message server-time".to_string(),
+            format!("NICK {nick}"),
+            format!("USER {} 0 * :{realname}", "u".repeat(20)),
+            "CAP END".to_string(),
+        ]
+    }
+
+    /// The events a session registered with message-tags builds from
+    /// `line`, applied as it goes.
+    fn events_from(line: &[u8]) -> Vec<Event> {
+        use crate::chat::{Action, ServerInfo, Session, State};
+        use std::sync::Arc;
+        let info = Arc::new(ServerInfo::new("irc.test"));
+        let mut state = State::new(info.clone());
+        let mut session = Session::new(ConnId { worker: 1, slot: 2, generation: 3 }, "host", info);
+        let lines = registered_with_tags("n", "r").into_iter().map(String::into_bytes);
+        let mut events = Vec::new();
+        for line in lines.chain([line.to_vec()]) {
+            let mut actions = Vec::new();
+            session.on_line(&line, &state, u64::MAX, &mut actions);
+            for action in actions {
+                if let Action::Event(event) = action {
+                    state.apply(&event, &mut Vec::new());
+                    events.push(event);
+                }
+            }
+        }
+        events
+    }
+
+    /// The largest event a line can make: a full tag section of one long
+    /// value (which the session relays whole) and 510 bytes of rest, the
+    /// text or the target every byte not UTF-8 (so three bytes each once
+    /// read). It fits, with room.
+    #[test]
+    fn the_largest_message_a_session_builds_fits() {
+        let value = format!("a{}", "\u{e9}".repeat(2045));
+        let tags = [&b"@+k="[..], value.as_bytes(), b" "].concat();
+        assert_eq!(tags.len(), 4096);
+        let invalid = |n: usize| vec![0xffu8; n];
+        for rest in [
+            [&b"PRIVMSG #c :"[..], &invalid(510 - 12)].concat(),
+            [&b"NOTICE "[..], &invalid(510 - 10), b" :x"].concat(),
+            [&b"TAGMSG "[..], &invalid(510 - 7)].concat(),
+        ] {
+            assert_eq!(rest.len(), 510);
+            let events = events_from(&[&tags[..], &rest].concat());
+            let message = events.last().expect("the line made an event");
+            let Event::Message { stamp, .. } = message else { panic!("not a message: {message:?}") };
+            assert_eq!(stamp.tags, [("+k".to_string(), value.clone())], "the tag is carried whole");
+            let mut out = Vec::new();
+            encode(message, &mut out).expect("fits");
+            assert!(out.len() < 6 * 1024, "{} bytes", out.len());
+        }
+    }
+
     proptest! {
         /// Every event a session builds, from any line a client may send,
-        /// fits a log slot: the limit holds where events are built.
+        /// fits a log record: the limit holds where events are built.
         #[test]
         fn sessions_build_only_events_that_fit(register in registration(), lines in prop::collection::vec(line(), 1..20)) {
             use std::sync::Arc;

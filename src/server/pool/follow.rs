@@ -1,28 +1,29 @@
 //! Reading the event log in order, as every reader of it does: each pool
 //! worker for its replica and the keeper for its own.
 //!
-//! A reader takes published records one sequence at a time, skips the
-//! fillers the keeper leaves where a dead writer had claimed a slot, decodes
-//! the rest, and tells the log how far it has got so that writers may reuse
-//! the slots behind it. Telling it after every record would be a shared
-//! write per event; telling it only when done would hold writers back for a
-//! whole long drain; so it is told every [`ADVANCE_EVERY`] records and when
-//! the reader stops.
+//! A reader takes published records in sequence order (a record may take
+//! several sequences), skips what the keeper filled where a dead writer had
+//! claimed, decodes the rest, and tells the log how far it has got so that
+//! writers may reuse the slots behind it. Telling it after every record
+//! would be a shared write per event; telling it only when done would hold
+//! writers back for a whole long drain; so it is told every
+//! [`ADVANCE_EVERY`] sequences and when the reader stops.
 
 use crate::chat::Event;
 use crate::server::pool::codec;
 use crate::server::pool::log::{CellId, Log, Read};
 
-/// Records read between two reports of a reader's position.
-const ADVANCE_EVERY: u32 = 64;
+/// Sequences read between two reports of a reader's position (counted
+/// in slots, not records: what writers wait for is slots).
+const ADVANCE_EVERY: u64 = 64;
 
 /// One reader's position in the log.
 pub(crate) struct Follower {
     cell: CellId,
     cursor: u64,
     buf: Vec<u8>,
-    /// Records read since the log was last told the cursor.
-    unreported: u32,
+    /// Sequences read since the log was last told the cursor.
+    unreported: u64,
 }
 
 impl Follower {
@@ -42,16 +43,18 @@ impl Follower {
     pub(crate) fn next_event(&mut self, log: &Log) -> Option<Event> {
         loop {
             let read = log.read(self.cursor, &mut self.buf);
-            if read == Read::NotYet {
-                return None;
-            }
+            let slots = match read {
+                Read::NotYet => return None,
+                Read::Record { slots } => slots,
+                Read::Skip => 1,
+            };
             let seq = self.cursor;
-            self.cursor += 1;
-            self.unreported += 1;
+            self.cursor += slots;
+            self.unreported += slots;
             if self.unreported >= ADVANCE_EVERY {
                 self.report(log);
             }
-            if read == Read::Record {
+            if let Read::Record { .. } = read {
                 match codec::decode(&self.buf) {
                     Ok(event) => return Some(event),
                     Err(e) => tracing::error!(seq, "undecodable log record: {e}"),

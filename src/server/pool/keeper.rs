@@ -100,10 +100,10 @@ impl Keeper {
     /// log, tell everyone its users are gone, and free the cell.
     pub fn bury(&mut self, log: &Log, wake: &dyn Wake, cell: CellId, reason: &str) {
         let generation = log.generation(cell);
-        if let Some(seq) = log.repair(cell, || {
+        if let Some(claim) = log.repair(cell, || {
             self.tend(log);
         }) {
-            tracing::warn!(%cell, seq, "filled the log entry a dead worker had claimed");
+            tracing::warn!(%cell, ?claim, "filled the log entries a dead worker had claimed");
         }
         let lost = Event::WorkerLost { worker: cell.as_u16(), generation, reason: reason.to_string() };
         self.publish(log, wake, &lost);

@@ -28,8 +28,8 @@ pub(super) fn tagmsg(ctx: &mut Ctx<'_>) {
     send(ctx, MessageKind::Tagmsg);
 }
 
-/// Most client-only tags relayed from one message; the line's 512 bytes
-/// bound their size (and so the event's), this their number.
+/// Most client-only tags relayed from one message; the tag section's
+/// 4096 bytes bound their size (and so the event's), this their number.
 const MAX_CLIENT_TAGS: usize = 32;
 
 /// The client-only tags the sender's line carried, if it negotiated

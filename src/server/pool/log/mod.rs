@@ -1,6 +1,9 @@
 //! The ordered event log the pool models share: a bounded ring of
 //! fixed-size slots with sequence numbers, placed on the heap (prethread) or
-//! in a `MAP_SHARED` anonymous mapping made before `fork` (prefork).
+//! in a `MAP_SHARED` anonymous mapping made before `fork` (prefork). A
+//! record takes one slot, or up to [`MAX_RECORD_SLOTS`] consecutive ones
+//! when it is longer: slots stay small for the many small events, and a
+//! rare large one does not make every slot large.
 //!
 //! The log is a `#[repr(C)]` header of *cells* (one per participant) and an
 //! array of slots, all atomics, no pointers, so it means the same in every
@@ -18,21 +21,23 @@
 //!
 //! # Protocol
 //!
-//! - **Claim.** A writer takes the claim lock (a word holding its cell + 1),
-//!   records `pending = next`, bumps `next`, and releases the lock. The lock
-//!   makes "which sequence did this writer claim" recoverable after a crash at
-//!   any instruction: see *Repair*. It guards three stores, so it is never
-//!   held for long.
+//! - **Claim.** A writer whose record needs `k` slots takes the claim lock
+//!   (a word holding its cell + 1), records the claim's extent
+//!   `pending_end = next + k`, then `pending = next`, bumps `next` by `k`,
+//!   and releases the lock. The lock makes "which sequences did this writer
+//!   claim" recoverable after a crash at any instruction: see *Repair*. It
+//!   guards four stores, so it is never held for long.
 //! - **Gate.** Slot `s % capacity` last held sequence `s - capacity`, so
 //!   `s` may be claimed only once every LIVE cell's cursor is past that,
-//!   i.e. `s < min(cursor) + capacity`. Workers claim with [`Log::try_append`],
-//!   which checks this under the claim lock and claims nothing when the
-//!   ring is full: a worker never waits inside the log, it keeps its event
-//!   and stops reading its clients until there is room (that is how a full
-//!   ring pushes back on senders; see `flow` and `worker`). The keeper,
-//!   which serves no clients, uses [`Log::append`], which waits for room
-//!   while draining. Nothing is ever overwritten unread: a full ring makes
-//!   writers wait, not lose.
+//!   i.e. `s < min(cursor) + capacity`; a claim of `k` needs that of its
+//!   last sequence. Workers claim with [`Log::try_append`], which checks
+//!   this under the claim lock and claims nothing (not even part) when the
+//!   ring has no room for all `k`: a worker never waits inside the log, it
+//!   keeps its event and stops reading its clients until there is room
+//!   (that is how a full ring pushes back on senders; see `flow` and
+//!   `worker`). The keeper, which serves no clients, uses [`Log::append`],
+//!   which waits for room while draining. Nothing is ever overwritten
+//!   unread: a full ring makes writers wait, not lose.
 //! - **Stalls.** Every worker bumps a heartbeat in its cell each time round
 //!   its loop, holding the flow or not. The keeper evicts a LIVE worker
 //!   that has unread records but whose heartbeat has not moved for
@@ -41,14 +46,19 @@
 //!   kills and replaces it; prethread lets the thread drop its clients and
 //!   replaces it once it exits). A worker that holds the flow for its slow
 //!   readers keeps beating, so backpressure is never mistaken for a stall.
-//! - **Write, publish.** The writer copies the record into the slot, then
-//!   stores `published = s + 1` with Release, then clears `pending`.
+//! - **Write, publish.** The writer copies the record into its slots and
+//!   publishes each (`published = s + 1`, Release): the continuation slots
+//!   first, the head slot (the claim's first) last; then it clears
+//!   `pending`. Why that order is enough is argued at `write_record`.
 //! - **Read.** A reader with cursor `c` loads `published` of slot `c %
 //!   capacity` with Acquire. Equal to `c + 1` means the record is there and
-//!   complete (Release/Acquire); anything else means not yet (it can only be
-//!   an older sequence: the writer of `c + capacity` is gated on this very
-//!   cursor). After copying the record out the reader stores `cursor = c + 1`
-//!   with Release, which is what lets a writer reuse the slot.
+//!   complete, continuations included (Release/Acquire); anything else means
+//!   not yet (it can only be an older sequence: the writer of `c + capacity`
+//!   is gated on this very cursor). The head says the record's length, so
+//!   how many slots it takes; the reader copies them all out and stores
+//!   `cursor = c + k` with Release, which is what lets a writer reuse them.
+//!   A reader is only ever at a record's head, a filler, or an orphan
+//!   (below).
 //! - **One total order.** Sequence numbers are handed out once each under the
 //!   claim lock and every reader applies them in sequence order, so all
 //!   replicas see the same events in the same order.
@@ -62,24 +72,31 @@
 //!   is woken only once it lags half a ring behind.
 //! - **Repair.** After a writer is known to be dead (reaped), the keeper
 //!   looks at its cell: if it holds the claim lock and `pending == next` it
-//!   died before bumping `next` (nothing was claimed); if `pending < next` it
-//!   owns sequence `pending`; if that slot is not published, the keeper fills
-//!   it with a *filler* record (readers skip it). Then the lock is released
-//!   and the cell vacated. The dead writer's other records were published
-//!   whole or not claimed at all, so no other writer's events are lost.
+//!   died before bumping `next` (nothing was claimed); otherwise, with
+//!   `pending` set, it owns `pending..pending_end`. Each of those slots not
+//!   published is filled with a *filler* (readers skip it, one sequence at
+//!   a time). If the head was published the record is whole and nothing is
+//!   filled; if not, the head becomes a filler and any continuation the
+//!   writer did publish is an *orphan*, which readers skip too. Then the
+//!   lock is released and the cell vacated. The dead writer's other records
+//!   were published whole or not claimed at all, so no other writer's
+//!   events are lost. `tests.rs` kills a writer at every step of an append
+//!   (between any two of its stores) and checks exactly this.
 
-use std::io;
-use std::num::NonZeroUsize;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
-use std::time::{Duration, Instant};
-
-use nix::unistd::Pid;
+use std::time::Duration;
 
 mod cell_id;
+mod cells;
+mod region;
+mod write;
 
 pub use cell_id::CellId;
-
-use crate::server::flow::Census;
+pub use cells::{CellStatus, StallWatch};
+use region::Region;
+#[cfg(test)]
+use write::StepsToDeath;
 
 /// Participants: the keeper (cell 0) and up to 64 workers.
 pub const MAX_CELLS: usize = 65;
@@ -88,6 +105,14 @@ pub const KEEPER: CellId = CellId(0);
 
 /// Bytes a slot can carry.
 pub const SLOT_DATA_BYTES: usize = WORDS * 8;
+/// The most consecutive slots one record may take. Small events (nearly
+/// all of them) take one slot, so slots stay small for their sake and a
+/// rare large one (a message with a full IRCv3 tag section) spans
+/// several; 8 holds the largest event a session builds with room to
+/// spare (see `chat::MAX_EVENT_BYTES`) and is under 1% of the ring.
+pub const MAX_RECORD_SLOTS: u64 = 8;
+/// The longest record the log takes.
+pub const MAX_RECORD_BYTES: usize = MAX_RECORD_SLOTS as usize * SLOT_DATA_BYTES;
 /// Slots in the ring: 1 MiB of shared memory. With flow control the ring
 /// only needs to absorb how far workers drift apart between turns; every
 /// slot is memory each process that maps it touches.
@@ -109,17 +134,12 @@ const AWAKE: u32 = 0;
 const SLEEPING: u32 = 1;
 const WOKEN: u32 = 2;
 
-const KIND_EVENT: u64 = 0;
+/// A record's first slot: `meta` holds the whole record's length.
+const KIND_RECORD: u64 = 0;
+/// Left by the keeper where a dead writer had claimed and not published.
 const KIND_FILLER: u64 = 1;
-
-/// A cell's standing in the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CellStatus {
-    Vacant,
-    Live,
-    Evicted,
-    Dead,
-}
+/// A record's second slot or later.
+const KIND_CONTINUATION: u64 = 2;
 
 /// One participant. Aligned to a cache line so cursors do not false-share.
 #[repr(C, align(64))]
@@ -131,8 +151,11 @@ pub struct Cell {
     generation: AtomicU32,
     /// Next sequence this cell will read.
     cursor: AtomicU64,
-    /// Sequence claimed but not yet published, or NONE.
+    /// First sequence claimed but not yet published, or NONE.
     pending: AtomicU64,
+    /// The sequence after the claim `pending` starts (a record may take
+    /// several); meaningful only while `pending` is set.
+    pending_end: AtomicU64,
     /// Connections this cell serves (for the server-wide client limit).
     clients: AtomicU32,
     /// Bumped by a worker every time round its loop.
@@ -156,7 +179,7 @@ pub struct Header {
 pub struct Slot {
     /// `s + 1` once sequence `s` is complete in this slot.
     published: AtomicU64,
-    /// Record length in the low 32 bits, kind above.
+    /// Length in the low 32 bits (see `store_slot`), kind above.
     meta: AtomicU64,
     words: [AtomicU64; WORDS],
 }
@@ -176,51 +199,17 @@ impl Slot {
 pub enum Read {
     /// Nothing published there yet.
     NotYet,
-    /// A record was copied into the caller's buffer.
-    Record,
-    /// A hole left by a dead writer, filled by the keeper: skip it.
-    Filler,
-}
-
-/// The keeper's memory of each cell's heartbeat: its last value and when
-/// it was first seen (or when the cell last had nothing to read).
-pub struct StallWatch {
-    seen: Vec<(u64, Instant)>,
-}
-
-impl Default for StallWatch {
-    fn default() -> Self {
-        StallWatch { seen: vec![(0, Instant::now()); MAX_CELLS] }
-    }
+    /// A record was copied into the caller's buffer; it took this many
+    /// sequences, so the next record starts that far on.
+    Record { slots: u64 },
+    /// Nothing to read at this one sequence (a filler the keeper left for
+    /// a dead writer, or the rest of a record it did not finish): skip it.
+    Skip,
 }
 
 /// Wakes a sleeping cell: a `mio::Waker` for threads, SIGUSR1 for processes.
 pub trait Wake {
     fn wake(&self, cell: CellId);
-}
-
-enum Region {
-    Heap { header: Box<Header>, slots: Box<[Slot]> },
-    Mapped(Mapping),
-}
-
-/// A `MAP_SHARED` anonymous mapping holding a header and its slots.
-struct Mapping {
-    header: &'static Header,
-    slots: &'static [Slot],
-    base: usize,
-    len: usize,
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        if let Some(base) = std::ptr::NonNull::new(self.base as *mut std::ffi::c_void) {
-            // SAFETY: `base`/`len` are exactly what mmap returned, and every
-            // reference into the mapping is borrowed from the `Log` being
-            // dropped, so none outlives the unmapping.
-            let _ = unsafe { nix::sys::mman::munmap(base, self.len) };
-        }
-    }
 }
 
 /// The event log. Share it with `Arc` (threads) or map it before `fork`.
@@ -232,90 +221,28 @@ pub struct Log {
     /// stale value is merely conservative; it spares [`Log::try_append`]
     /// reading every cell while the ring has room. Per process.
     floor_hint: AtomicU64,
-}
-
-/// A pid as the cell stores it (0: none; pids are positive).
-fn pid_word(pid: Pid) -> u32 {
-    u32::try_from(pid.as_raw()).unwrap_or(0)
-}
-
-fn header_bytes() -> usize {
-    // Slots start on a cache line after the header.
-    std::mem::size_of::<Header>().div_ceil(64) * 64
+    #[cfg(test)]
+    steps_to_death: StepsToDeath,
 }
 
 impl Log {
-    /// A log on the heap, for threads of one process.
-    pub fn on_heap(capacity: usize) -> Log {
-        let header = Box::new(Header {
-            magic: AtomicU64::new(MAGIC),
-            capacity: AtomicU64::new(capacity as u64),
-            next: AtomicU64::new(0),
-            claim_lock: AtomicU32::new(0),
-            cells: std::array::from_fn(|_| Cell::default()),
-        });
-        let slots: Box<[Slot]> = (0..capacity).map(|_| Slot::new()).collect();
+    /// The log in `region`, which holds `capacity` slots, none used yet.
+    fn placed(region: Region, capacity: usize) -> Log {
+        assert!(
+            capacity as u64 >= MAX_RECORD_SLOTS,
+            "a ring of {capacity} slots cannot take the longest record"
+        );
         let log = Log {
-            region: Region::Heap { header, slots },
+            region,
             capacity: capacity as u64,
             floor_hint: AtomicU64::new(0),
+            #[cfg(test)]
+            steps_to_death: StepsToDeath::never(),
         };
-        log.init_cells();
-        log
-    }
-
-    /// A log in a shared anonymous mapping: processes forked after this call
-    /// share it (a private mapping would be copied on write after `fork`).
-    pub fn shared(capacity: usize) -> io::Result<Log> {
-        let len = header_bytes() + capacity * std::mem::size_of::<Slot>();
-        let length = NonZeroUsize::new(len).ok_or_else(|| io::Error::other("empty log"))?;
-        use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous};
-        // SAFETY: a fresh anonymous mapping at an address the kernel picks
-        // aliases no existing Rust object.
-        let base = unsafe {
-            mmap_anonymous(None, length, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED)
-        }
-        .map_err(io::Error::from)?;
-        let base_ptr = base.as_ptr().cast::<u8>();
-        // SAFETY: the mapping is page-aligned (enough for the 64-byte
-        // alignment of Header and Slot), `len` bytes long and zero-filled,
-        // and all-zero bytes are a valid value of every atomic in Header and
-        // Slot. It stays mapped until `Mapping` is dropped, and the 'static
-        // references never leave the `Log` that owns it.
-        let (header, slots) = unsafe {
-            let header = &*(base_ptr.cast::<Header>());
-            let slots = std::slice::from_raw_parts(base_ptr.add(header_bytes()).cast::<Slot>(), capacity);
-            (header, slots)
-        };
-        header.magic.store(MAGIC, Ordering::Relaxed);
-        header.capacity.store(capacity as u64, Ordering::Relaxed);
-        let log = Log {
-            region: Region::Mapped(Mapping { header, slots, base: base.as_ptr() as usize, len }),
-            capacity: capacity as u64,
-            floor_hint: AtomicU64::new(0),
-        };
-        log.init_cells();
-        Ok(log)
-    }
-
-    fn init_cells(&self) {
-        for cell in &self.header().cells {
+        for cell in &log.header().cells {
             cell.pending.store(NONE, Ordering::Relaxed);
         }
-    }
-
-    fn header(&self) -> &Header {
-        match &self.region {
-            Region::Heap { header, .. } => header,
-            Region::Mapped(m) => m.header,
-        }
-    }
-
-    fn slots(&self) -> &[Slot] {
-        match &self.region {
-            Region::Heap { slots, .. } => slots,
-            Region::Mapped(m) => m.slots,
-        }
+        log
     }
 
     fn cell(&self, cell: CellId) -> &Cell {
@@ -331,298 +258,30 @@ impl Log {
         self.header().next.load(Ordering::Acquire)
     }
 
-    // ---- cells ----
-
-    /// Makes `cell` a LIVE reader starting at `start` (which must be a cursor
-    /// the keeper holds, so nothing from `start` on is overwritten yet).
-    /// Returns the cell's new generation.
-    pub fn open_cell(&self, cell: CellId, pid: Pid, start: u64) -> u32 {
-        let c = self.cell(cell);
-        c.cursor.store(start, Ordering::SeqCst);
-        c.pending.store(NONE, Ordering::SeqCst);
-        c.sleeping.store(AWAKE, Ordering::SeqCst);
-        c.pid.store(pid_word(pid), Ordering::SeqCst);
-        c.clients.store(0, Ordering::SeqCst);
-        c.behind.store(0, Ordering::SeqCst);
-        c.receivers.store(0, Ordering::SeqCst);
-        let generation = c.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        c.status.store(LIVE, Ordering::SeqCst);
-        generation
-    }
-
-    pub fn set_pid(&self, cell: CellId, pid: Pid) {
-        self.cell(cell).pid.store(pid_word(pid), Ordering::SeqCst);
-    }
-
-    /// The process serving `cell`, if one was recorded.
-    pub fn pid(&self, cell: CellId) -> Option<Pid> {
-        match self.cell(cell).pid.load(Ordering::SeqCst) {
-            0 => None,
-            word => i32::try_from(word).ok().map(Pid::from_raw),
-        }
-    }
-
-    pub fn generation(&self, cell: CellId) -> u32 {
-        self.cell(cell).generation.load(Ordering::SeqCst)
-    }
-
-    pub fn status(&self, cell: CellId) -> CellStatus {
-        match self.cell(cell).status.load(Ordering::SeqCst) {
-            VACANT => CellStatus::Vacant,
-            LIVE => CellStatus::Live,
-            EVICTED => CellStatus::Evicted,
-            _ => CellStatus::Dead,
-        }
-    }
-
-    /// Stops `cell` gating writers; it is then repaired and vacated.
-    #[cfg(test)]
-    pub fn mark_dead(&self, cell: CellId) {
-        self.cell(cell).status.store(DEAD, Ordering::SeqCst);
-    }
-
-    pub fn vacate(&self, cell: CellId) {
-        let c = self.cell(cell);
-        c.clients.store(0, Ordering::SeqCst);
-        c.behind.store(0, Ordering::SeqCst);
-        c.receivers.store(0, Ordering::SeqCst);
-        c.status.store(VACANT, Ordering::SeqCst);
-    }
-
-    /// Connections counted across every cell (the server-wide total).
-    pub fn total_clients(&self) -> u32 {
-        self.header().cells.iter().map(|c| c.clients.load(Ordering::Relaxed)).sum()
-    }
-
-    pub fn add_client(&self, cell: CellId) {
-        self.cell(cell).clients.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn remove_client(&self, cell: CellId) {
-        self.cell(cell).clients.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// `me` is alive and going round its loop. Release, paired with
-    /// [`Log::turns`]: whoever sees a beat sees the records `me` published
-    /// before it (a held registration relies on it, see `worker::held`).
-    pub fn beat(&self, me: CellId) {
-        self.cell(me).heartbeat.fetch_add(1, Ordering::Release);
-    }
-
-    /// How many times `cell`'s worker has gone round its loop, while it is
-    /// the LIVE incarnation `generation`; `None` once it is not (stopped,
-    /// or replaced: its users are then the keeper's to quit).
-    pub fn turns(&self, cell: CellId, generation: u32) -> Option<u64> {
-        let c = self.cell(cell);
-        let beat = c.heartbeat.load(Ordering::Acquire);
-        let current =
-            c.status.load(Ordering::SeqCst) == LIVE && c.generation.load(Ordering::SeqCst) == generation;
-        current.then_some(beat)
-    }
-
-    /// Wakes `cell` if it sleeps, so that it goes round its loop though
-    /// nothing was appended: for a worker that waits for another's turns
-    /// (see `worker::held`). Like an append's wake-up, one sleep gets one.
-    pub fn nudge(&self, cell: CellId, wake: &dyn Wake) {
-        let c = self.cell(cell);
-        if c.sleeping.compare_exchange(SLEEPING, WOKEN, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
-            wake.wake(cell);
-        }
-    }
-
-    /// Publishes `me`'s part of the flow census.
-    pub fn set_census(&self, me: CellId, census: Census) {
-        let c = self.cell(me);
-        c.behind.store(census.behind as u32, Ordering::Relaxed);
-        c.receivers.store(census.receivers as u32, Ordering::Relaxed);
-    }
-
-    /// The flow census summed over every LIVE cell.
-    pub fn census(&self) -> Census {
-        let mut total = Census::default();
-        for c in self.header().cells.iter().filter(|c| c.status.load(Ordering::Relaxed) == LIVE) {
-            total.behind += c.behind.load(Ordering::Relaxed) as usize;
-            total.receivers += c.receivers.load(Ordering::Relaxed) as usize;
-        }
-        total
-    }
-
-    /// Evicts LIVE workers that have records to read but have not beaten
-    /// for [`STALL_TIMEOUT`]; `watch` is the caller's (the keeper's) memory
-    /// of when each heartbeat last moved. Returns the cells evicted.
-    pub fn evict_stalled(&self, watch: &mut StallWatch, now: Instant) -> Vec<CellId> {
-        let head = self.head();
-        let mut evicted = Vec::new();
-        for id in CellId::workers() {
-            let c = self.cell(id);
-            let beat = c.heartbeat.load(Ordering::Relaxed);
-            let seen = &mut watch.seen[id.index()];
-            if seen.0 != beat || c.status.load(Ordering::SeqCst) != LIVE {
-                *seen = (beat, now);
-                continue;
-            }
-            let waiting = c.cursor.load(Ordering::Acquire) < head;
-            if !waiting {
-                seen.1 = now;
-            } else if now.saturating_duration_since(seen.1) > STALL_TIMEOUT
-                && c.status.compare_exchange(LIVE, EVICTED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
-            {
-                tracing::warn!(cell = %id, "evicting a worker that stopped reading the log");
-                evicted.push(id);
-            }
-        }
-        evicted
-    }
-
-    // ---- writing ----
-
-    fn lock_claim(&self, me: CellId) {
-        let lock = &self.header().claim_lock;
-        let mut backoff = Backoff::default();
-        while lock
-            .compare_exchange_weak(0, u32::from(me.0) + 1, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            backoff.wait();
-        }
-    }
-
-    /// Appends one record as `me` if the ring has room for it, and returns
-    /// its sequence number; claims nothing and returns `None` when the ring
-    /// is full. Never waits: for workers, which must keep serving their
-    /// sockets while the ring is full.
-    pub fn try_append(&self, me: CellId, record: &[u8], wake: &dyn Wake) -> Option<u64> {
-        assert!(record.len() <= SLOT_DATA_BYTES, "record of {} bytes does not fit a slot", record.len());
-        let header = self.header();
-        let cell = self.cell(me);
-        self.lock_claim(me);
-        let seq = header.next.load(Ordering::SeqCst);
-        if seq >= self.floor_hint.load(Ordering::Relaxed) + self.capacity {
-            let floor = self.live_floor(seq);
-            self.floor_hint.fetch_max(floor, Ordering::Relaxed);
-            if seq >= floor + self.capacity {
-                header.claim_lock.store(0, Ordering::Release);
-                return None;
-            }
-        }
-        cell.pending.store(seq, Ordering::SeqCst);
-        header.next.store(seq + 1, Ordering::SeqCst);
-        header.claim_lock.store(0, Ordering::Release);
-
-        self.write_slot(seq, KIND_EVENT, record);
-        cell.pending.store(NONE, Ordering::SeqCst);
-        self.wake_sleepers(me, seq, wake);
-        Some(seq)
-    }
-
-    /// Whether a record could be appended now (it may not be by the time
-    /// one is: other writers race for the same room).
-    #[cfg(test)]
-    pub fn has_room(&self) -> bool {
-        let head = self.head();
-        head < self.floor_hint.load(Ordering::Relaxed) + self.capacity || {
-            let floor = self.live_floor(head);
-            self.floor_hint.fetch_max(floor, Ordering::Relaxed);
-            head < floor + self.capacity
-        }
-    }
-
-    /// The lowest cursor of any LIVE cell, or `upto` if none is lower.
-    fn live_floor(&self, upto: u64) -> u64 {
-        self.header()
-            .cells
-            .iter()
-            .filter(|c| c.status.load(Ordering::SeqCst) == LIVE)
-            .map(|c| c.cursor.load(Ordering::Acquire))
-            .fold(upto, u64::min)
-    }
-
-    /// Appends one record as `me` and returns its sequence number, waiting
-    /// while the ring is full: for the keeper, which serves no clients.
-    /// While it waits, `while_gated` is called repeatedly; it must advance
-    /// `me`'s own cursor if it can (drain the log), or the writer could
-    /// wait on itself, and it should evict stalled workers (see
-    /// [`Log::evict_stalled`]), or a stopped worker would hold it forever.
-    pub fn append(&self, me: CellId, record: &[u8], wake: &dyn Wake, mut while_gated: impl FnMut()) -> u64 {
-        assert!(record.len() <= SLOT_DATA_BYTES, "record of {} bytes does not fit a slot", record.len());
-        let header = self.header();
-        let cell = self.cell(me);
-        self.lock_claim(me);
-        let seq = header.next.load(Ordering::SeqCst);
-        cell.pending.store(seq, Ordering::SeqCst);
-        header.next.store(seq + 1, Ordering::SeqCst);
-        header.claim_lock.store(0, Ordering::Release);
-
-        self.wait_for_gate(seq, &mut while_gated);
-        self.write_slot(seq, KIND_EVENT, record);
-        cell.pending.store(NONE, Ordering::SeqCst);
-        self.wake_sleepers(me, seq, wake);
-        seq
-    }
-
-    /// Waits until slot `seq` holds nothing a LIVE reader still needs.
-    fn wait_for_gate(&self, seq: u64, while_gated: &mut impl FnMut()) {
-        let mut backoff = Backoff::default();
-        loop {
-            if seq < self.live_floor(seq) + self.capacity {
-                return;
-            }
-            while_gated();
-            backoff.wait();
-        }
-    }
-
-    fn write_slot(&self, seq: u64, kind: u64, record: &[u8]) {
-        let slot = self.slot(seq);
-        for (word, chunk) in slot.words.iter().zip(record.chunks(8)) {
-            let mut bytes = [0u8; 8];
-            bytes[..chunk.len()].copy_from_slice(chunk);
-            word.store(u64::from_le_bytes(bytes), Ordering::Relaxed);
-        }
-        slot.meta.store(record.len() as u64 | (kind << 32), Ordering::Relaxed);
-        slot.published.store(seq + 1, Ordering::Release);
-    }
-
-    fn wake_sleepers(&self, me: CellId, seq: u64, wake: &dyn Wake) {
-        // Pairs with the fence in `prepare_sleep`: either the sleeper sees
-        // our record, or we see its flag.
-        fence(Ordering::SeqCst);
-        for (i, c) in self.header().cells.iter().enumerate() {
-            let i = CellId(i as u16);
-            // The keeper has no clients waiting on it: it drains on a timer
-            // and is woken only when it could soon hold writers up.
-            if i == KEEPER && seq < c.cursor.load(Ordering::Relaxed) + self.capacity / 2 {
-                continue;
-            }
-            if i != me
-                && c.status.load(Ordering::Relaxed) == LIVE
-                && c.sleeping.load(Ordering::Relaxed) == SLEEPING
-                && c.sleeping.compare_exchange(SLEEPING, WOKEN, Ordering::SeqCst, Ordering::Relaxed).is_ok()
-            {
-                wake.wake(i);
-            }
-        }
-    }
-
     // ---- reading ----
 
-    /// Copies the record at `seq` into `buf` if it is published.
+    /// Copies the record at `seq` into `buf` if it is published (all of
+    /// it: see `write_record`).
     pub fn read(&self, seq: u64, buf: &mut Vec<u8>) -> Read {
-        let slot = self.slot(seq);
-        if slot.published.load(Ordering::Acquire) != seq + 1 {
+        let head = self.slot(seq);
+        if head.published.load(Ordering::Acquire) != seq + 1 {
             return Read::NotYet;
         }
-        let meta = slot.meta.load(Ordering::Relaxed);
-        if meta >> 32 == KIND_FILLER {
-            return Read::Filler;
+        let meta = head.meta.load(Ordering::Relaxed);
+        if meta >> 32 != KIND_RECORD {
+            // A filler, or the continuation of a record whose head was
+            // filled (an orphan): a reader meets nothing else off a head.
+            return Read::Skip;
         }
-        let len = ((meta & 0xffff_ffff) as usize).min(SLOT_DATA_BYTES);
+        let len = ((meta & 0xffff_ffff) as usize).min(MAX_RECORD_BYTES);
+        let slots = slots_for(len);
         buf.clear();
-        for word in slot.words.iter().take(len.div_ceil(8)) {
-            buf.extend_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        for seq in seq..seq + slots {
+            let words = self.slot(seq).words.iter();
+            buf.extend(words.flat_map(|word| word.load(Ordering::Relaxed).to_le_bytes()));
         }
         buf.truncate(len);
-        Read::Record
+        Read::Record { slots }
     }
 
     /// Whether the record at `seq` is published.
@@ -656,30 +315,48 @@ impl Log {
     // ---- repair ----
 
     /// Cleans up after `dead`, which must no longer be running: releases the
-    /// claim lock if it held it and fills the sequence it had claimed but not
-    /// published. Returns the filled sequence, if any. `while_gated` is as
-    /// for [`Log::append`] (the keeper drains its replica).
-    pub fn repair(&self, dead: CellId, mut while_gated: impl FnMut()) -> Option<u64> {
+    /// claim lock if it held it and fills every sequence of its claim that
+    /// it had not published. Returns that claim, if any slot of it needed
+    /// filling. `while_gated` is as for [`Log::append`] (the keeper drains
+    /// its replica).
+    pub fn repair(&self, dead: CellId, mut while_gated: impl FnMut()) -> Option<Range<u64>> {
         let header = self.header();
         let cell = self.cell(dead);
         cell.status.store(DEAD, Ordering::SeqCst);
-        let pending = cell.pending.load(Ordering::SeqCst);
-        let mut claimed = pending;
+        let start = cell.pending.load(Ordering::SeqCst);
+        let mut claimed = start != NONE;
         if header.claim_lock.load(Ordering::SeqCst) == u32::from(dead.0) + 1 {
             // Died inside the claim: if `next` was not bumped yet, it claimed nothing.
-            if pending == NONE || pending == header.next.load(Ordering::SeqCst) {
-                claimed = NONE;
+            if start == header.next.load(Ordering::SeqCst) {
+                claimed = false;
             }
             header.claim_lock.store(0, Ordering::Release);
         }
         cell.pending.store(NONE, Ordering::SeqCst);
-        if claimed == NONE || self.is_published(claimed) {
+        if !claimed {
             return None;
         }
-        self.wait_for_gate(claimed, &mut while_gated);
-        self.write_slot(claimed, KIND_FILLER, &[]);
-        Some(claimed)
+        // The extent was stored before the start (see `claim`), so it is
+        // this claim's; bounded all the same, so that no word in shared
+        // memory can make the keeper fill more than one record's slots.
+        let end = cell.pending_end.load(Ordering::SeqCst).clamp(start + 1, start + MAX_RECORD_SLOTS);
+        let claim = start..end;
+        let holes: Vec<u64> = claim.clone().filter(|&seq| !self.is_published(seq)).collect();
+        if holes.is_empty() {
+            return None;
+        }
+        self.wait_for_gate(claim.end - 1, &mut while_gated);
+        for seq in holes {
+            self.store_slot(seq, KIND_FILLER, &[], 0);
+            self.publish(seq);
+        }
+        Some(claim)
     }
+}
+
+/// Slots a record of `len` bytes takes (an empty one still takes one).
+fn slots_for(len: usize) -> u64 {
+    len.div_ceil(SLOT_DATA_BYTES).max(1) as u64
 }
 
 /// Spin briefly, then yield, then sleep: waits here are short unless a

@@ -486,8 +486,8 @@ impl Worker<'_> {
                 continue;
             }
             match self.log.try_append(self.cell, &record, self.wake) {
-                Some(seq) => {
-                    self.own_until = seq + 1;
+                Some(sequences) => {
+                    self.own_until = sequences.end;
                     self.outgoing.pop_front();
                 }
                 None => break,
