@@ -54,6 +54,7 @@ from typing import Dict, Optional, Set, Tuple, Type
 from irctest import patma
 from irctest.basecontrollers import BaseServerController, DirectoryBasedController
 from irctest.runner import NotImplementedByController
+from irctest.specifications import OptionalBehaviors
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BIN = REPO_ROOT / "target" / "release" / "chatter"
@@ -147,6 +148,9 @@ class ChatterController(BaseServerController, DirectoryBasedController):
         "USERLEN": "10",
         "WHOX": None,
     }
+    # The optional behaviours chatter has, so irctest runs their tests: an
+    # INVITE lets its invitee past +l.
+    optional_behaviors = frozenset({OptionalBehaviors.INVITE_OVERRIDES_LIMIT})
     _pid_file: Optional[Path] = None
 
     def get_hostname_and_port(self) -> Tuple[str, int]:
