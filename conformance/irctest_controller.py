@@ -149,8 +149,10 @@ class ChatterController(BaseServerController, DirectoryBasedController):
         "WHOX": None,
     }
     # The optional behaviours chatter has, so irctest runs their tests: an
-    # INVITE lets its invitee past +l.
-    optional_behaviors = frozenset({OptionalBehaviors.INVITE_OVERRIDES_LIMIT})
+    # INVITE lets its invitee past +l; channel mode +C refuses CTCP but ACTION.
+    optional_behaviors = frozenset(
+        {OptionalBehaviors.INVITE_OVERRIDES_LIMIT, OptionalBehaviors.NO_CTCP}
+    )
     _pid_file: Optional[Path] = None
 
     def get_hostname_and_port(self) -> Tuple[str, int]:

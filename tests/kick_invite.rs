@@ -128,11 +128,7 @@ fn invite_errors(model: Model) {
 
 fn plain_clients_see_and_use_channel_management(model: Model) {
     let server = Server::start(model);
-    // The first in #lobby made it, so pat is its operator.
-    let mut pat = Client::plain(&server, "pat");
-    let mut irc = Client::register(&server, "ircy");
-    irc.join("#lobby");
-    pat.expect_line("*** ircy joined #lobby");
+    let (mut pat, mut irc) = plain_operator_and_irc_in_lobby(&server);
     pat.send("/mode +m");
     irc.expect_line(":pat!pat@127.0.0.1 MODE #lobby +m");
     pat.expect_line("*** pat sets mode +m on #lobby");

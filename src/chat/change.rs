@@ -120,6 +120,8 @@ pub enum Refusal {
     NoSuchChannel,
     NotOnChannel,
     CannotSendToChannel,
+    /// CTCP other than ACTION to a +C channel (404 too).
+    NoCtcp,
     TooManyChannels,
     /// The server holds all the channels it may.
     Unavailable,
@@ -141,7 +143,7 @@ impl Refusal {
             Refusal::NoSuchNick => reply::ERR_NOSUCHNICK,
             Refusal::NoSuchChannel => reply::ERR_NOSUCHCHANNEL,
             Refusal::NotOnChannel => reply::ERR_NOTONCHANNEL,
-            Refusal::CannotSendToChannel => reply::ERR_CANNOTSENDTOCHAN,
+            Refusal::CannotSendToChannel | Refusal::NoCtcp => reply::ERR_CANNOTSENDTOCHAN,
             Refusal::TooManyChannels => reply::ERR_TOOMANYCHANNELS,
             Refusal::Unavailable => reply::ERR_UNAVAILRESOURCE,
             Refusal::NotOperator => reply::ERR_CHANOPRIVSNEEDED,
@@ -162,6 +164,7 @@ impl Refusal {
             Refusal::NoSuchChannel => "No such channel",
             Refusal::NotOnChannel => "You're not on that channel",
             Refusal::CannotSendToChannel => "Cannot send to channel",
+            Refusal::NoCtcp => "Cannot send CTCP to channel (+C)",
             Refusal::TooManyChannels => "You have joined too many channels",
             Refusal::Unavailable => {
                 "Channel is temporarily unavailable: the server has all the channels it can hold"

@@ -252,7 +252,7 @@ fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
     vec![
         "CASEMAPPING=rfc1459".into(),
         "CHANTYPES=#".into(),
-        "CHANMODES=beI,k,l,imnst".into(),
+        "CHANMODES=beI,k,l,Cimnst".into(),
         "PREFIX=(ov)@+".into(),
         format!("NICKLEN={NICK_LEN}"),
         format!("CHANNELLEN={CHANNEL_LEN}"),

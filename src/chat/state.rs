@@ -559,10 +559,9 @@ impl State {
                     }
                     return;
                 };
-                if !chan.may_speak(conn, &self.users[&conn].prefix()) {
+                if let Some(refusal) = chan.speech_refusal(conn, &self.users[&conn].prefix(), text) {
                     if !quiet {
                         let subject = Cow::Owned(chan.name.as_str().to_string());
-                        let refusal = Refusal::CannotSendToChannel;
                         changes.push(Change::Refused { conn, refusal, subject, also: None });
                     }
                     return;

@@ -168,6 +168,8 @@ fn any_event() -> impl Strategy<Value = Event> {
     let chans = prop::sample::select(vec!["#a", "#A", "#b", "#lobby"]);
     let protocol = prop::sample::select(vec![Protocol::Irc, Protocol::Plain]);
     let keys = prop::sample::select(vec!["k1".to_string(), "k2".to_string()]);
+    // Now and then a CTCP, which a +C channel refuses unless an ACTION.
+    let texts = "\x01VERSION\x01|\x01ACTION [a-z]{0,3}\x01|[a-z ]{0,8}";
     prop_oneof![
         (conns.clone(), nicks.clone(), protocol, any::<u32>(), 0u64..100).prop_map(|(c, n, p, bits, at)| {
             let mut event = register(c, n, p);
@@ -198,7 +200,7 @@ fn any_event() -> impl Strategy<Value = Event> {
             reason: None
         }),
         conns.clone().prop_map(|c| Event::PartAll { conn: c }),
-        (conns.clone(), chans.clone(), "[a-z ]{0,8}", stamp()).prop_map(|(c, ch, t, stamp)| Event::Message {
+        (conns.clone(), chans.clone(), texts, stamp()).prop_map(|(c, ch, t, stamp)| Event::Message {
             conn: c,
             kind: MessageKind::Privmsg,
             target: ch.into(),

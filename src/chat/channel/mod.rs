@@ -23,6 +23,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::chat::caps::Caps;
+use crate::chat::change::Refusal;
+use crate::chat::ctcp;
 use crate::chat::{ChannelName, ConnId, Nick};
 
 mod mask;
@@ -86,6 +88,8 @@ impl Membership {
 /// The channel modes that are on or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Flag {
+    /// +C: no CTCP but ACTION is said here.
+    NoCtcp,
     /// +i: JOIN needs an invite or an invite exception.
     InviteOnly,
     /// +m: only voiced members and operators speak.
@@ -100,11 +104,12 @@ pub enum Flag {
 
 impl Flag {
     /// In the order 324 lists them.
-    pub const ALL: [Flag; 5] =
-        [Flag::InviteOnly, Flag::Moderated, Flag::NoExternal, Flag::Secret, Flag::TopicOps];
+    pub const ALL: [Flag; 6] =
+        [Flag::NoCtcp, Flag::InviteOnly, Flag::Moderated, Flag::NoExternal, Flag::Secret, Flag::TopicOps];
 
     pub fn letter(self) -> char {
         match self {
+            Flag::NoCtcp => 'C',
             Flag::InviteOnly => 'i',
             Flag::Moderated => 'm',
             Flag::NoExternal => 'n',
@@ -199,6 +204,7 @@ impl ModeChange {
 /// The modes in effect, flags and parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Modes {
+    pub no_ctcp: bool,
     pub invite_only: bool,
     pub moderated: bool,
     pub no_external: bool,
@@ -214,6 +220,7 @@ impl Default for Modes {
     /// the topic).
     fn default() -> Modes {
         Modes {
+            no_ctcp: false,
             invite_only: false,
             moderated: false,
             no_external: true,
@@ -228,6 +235,7 @@ impl Default for Modes {
 impl Modes {
     pub fn flag(&self, flag: Flag) -> bool {
         match flag {
+            Flag::NoCtcp => self.no_ctcp,
             Flag::InviteOnly => self.invite_only,
             Flag::Moderated => self.moderated,
             Flag::NoExternal => self.no_external,
@@ -238,6 +246,7 @@ impl Modes {
 
     pub fn set_flag(&mut self, flag: Flag, on: bool) {
         let field = match flag {
+            Flag::NoCtcp => &mut self.no_ctcp,
             Flag::InviteOnly => &mut self.invite_only,
             Flag::Moderated => &mut self.moderated,
             Flag::NoExternal => &mut self.no_external,
@@ -247,7 +256,7 @@ impl Modes {
         *field = on;
     }
 
-    /// The mode string and its parameters, as 324 gives them (`+iklmnst`
+    /// The mode string and its parameters, as 324 gives them (`+Cimnstkl`
     /// order); the key only when `show_key` (members see it).
     pub fn describe(&self, show_key: bool) -> (String, Vec<String>) {
         let mut letters = String::from("+");
@@ -362,6 +371,19 @@ impl Channel {
             return false;
         }
         !self.modes.moderated && !self.is_banned(source)
+    }
+
+    /// Why `conn` (known as `source`) may not say `text` here, if it may
+    /// not: the rules of [`may_speak`](Channel::may_speak), then +C, which
+    /// refuses CTCP other than ACTION from anyone.
+    pub fn speech_refusal(&self, conn: ConnId, source: &str, text: &str) -> Option<Refusal> {
+        if !self.may_speak(conn, source) {
+            Some(Refusal::CannotSendToChannel)
+        } else if self.modes.no_ctcp && ctcp::is_other_than_action(text) {
+            Some(Refusal::NoCtcp)
+        } else {
+            None
+        }
     }
 
     /// Whether a non-member asking about the channel may see it at all

@@ -7,6 +7,7 @@
 //! safe for a terminal (see `printable`), once per recipient.
 
 use crate::chat::change::Departure;
+use crate::chat::ctcp;
 use crate::chat::reply::plain;
 use crate::chat::state::{LOBBY, Topic, User};
 use crate::chat::{ChannelName, MessageKind, Nick, State};
@@ -143,8 +144,8 @@ pub fn away_changed(away: bool) -> String {
 /// How a plain client sees someone speak: `alice: hi`, `-alice- hi` for a
 /// notice, `* alice waves` for a CTCP ACTION.
 fn speech(nick: &str, kind: MessageKind, text: &str) -> String {
-    if let Some(action) = text.strip_prefix("\u{1}ACTION ") {
-        return format!("* {nick} {}", action.trim_end_matches('\u{1}'));
+    if let Some(action) = ctcp::action(text) {
+        return format!("* {nick} {action}");
     }
     match kind {
         MessageKind::Privmsg => format!("{nick}: {text}"),

@@ -4,7 +4,7 @@
 //! These decide on other users' status (is the kicker an operator, is the
 //! target in the channel, is the list full), so they are made here, in
 //! event order, and never by a session, whose view may be a moment old.
-//! What a channel's rules are (`may_speak`, `is_banned`) lives with
+//! What a channel's rules are (`speech_refusal`, `is_banned`) lives with
 //! [`Channel`](crate::chat::channel::Channel); this file is how events
 //! change channels and what they tell whom.
 
