@@ -143,6 +143,7 @@ class ChatterController(BaseServerController, DirectoryBasedController):
         "NICKLEN": "30",
         "PREFIX": "(ov)@+",
         "SAFELIST": None,
+        "STATUSMSG": "@+",
         "TARGMAX": patma.StrRe(".*KICK:4.*"),
         "TOPICLEN": "390",
         "USERLEN": "10",

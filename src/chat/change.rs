@@ -17,6 +17,7 @@
 
 use std::borrow::Cow;
 
+use crate::chat::channel::Status;
 use crate::chat::reply;
 use crate::chat::{ChannelName, ConnId, MessageKind, Nick, Protocol, Stamp, UserMode};
 
@@ -45,10 +46,13 @@ pub enum Change<'e> {
     /// sender hears it. Membership is read when rendering, as a message
     /// changes none.
     /// The sender hears it too if it has echo-message.
+    /// With a `status` (STATUSMSG) only the members with that status or
+    /// a higher one hear it, and the line names the target as `@#chan`.
     ChannelMessage {
         conn: ConnId,
         kind: MessageKind,
         channel: &'e ChannelName,
+        status: Option<Status>,
         text: &'e str,
         stamp: &'e Stamp,
     },

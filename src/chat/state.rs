@@ -546,7 +546,8 @@ impl State {
         // A NOTICE never causes an automatic reply, refusals included.
         let quiet = kind == MessageKind::Notice;
         match target {
-            Target::Channel(channel) => {
+            Target::Channel(channel) | Target::Status { channel, .. } => {
+                let status = target.status();
                 let Some(chan) = self.channels.get(channel) else {
                     if !quiet {
                         let subject = Cow::Borrowed(channel.as_str());
@@ -566,7 +567,7 @@ impl State {
                     }
                     return;
                 }
-                changes.push(Change::ChannelMessage { conn, kind, channel, text, stamp });
+                changes.push(Change::ChannelMessage { conn, kind, channel, status, text, stamp });
             }
             Target::Nick(nick) => {
                 let Some(&to) = self.nicks.get(nick) else {

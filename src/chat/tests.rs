@@ -168,6 +168,8 @@ fn any_event() -> impl Strategy<Value = Event> {
     let chans = prop::sample::select(vec!["#a", "#A", "#b", "#lobby"]);
     let protocol = prop::sample::select(vec![Protocol::Irc, Protocol::Plain]);
     let keys = prop::sample::select(vec!["k1".to_string(), "k2".to_string()]);
+    // Channels, and some of their members (STATUSMSG), for messages.
+    let audiences = prop::sample::select(vec!["#a", "@#A", "+#a", "#b", "@+#b", "#lobby"]);
     // Now and then a CTCP, which a +C channel refuses unless an ACTION.
     let texts = "\x01VERSION\x01|\x01ACTION [a-z]{0,3}\x01|[a-z ]{0,8}";
     prop_oneof![
@@ -200,14 +202,14 @@ fn any_event() -> impl Strategy<Value = Event> {
             reason: None
         }),
         conns.clone().prop_map(|c| Event::PartAll { conn: c }),
-        (conns.clone(), chans.clone(), texts, stamp()).prop_map(|(c, ch, t, stamp)| Event::Message {
+        (conns.clone(), audiences.clone(), texts, stamp()).prop_map(|(c, ch, t, stamp)| Event::Message {
             conn: c,
             kind: MessageKind::Privmsg,
             target: ch.into(),
             text: t,
             stamp,
         }),
-        (conns.clone(), chans.clone(), stamp()).prop_map(|(c, ch, stamp)| Event::Message {
+        (conns.clone(), audiences, stamp()).prop_map(|(c, ch, stamp)| Event::Message {
             conn: c,
             kind: MessageKind::Tagmsg,
             target: ch.into(),

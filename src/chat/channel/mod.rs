@@ -85,6 +85,50 @@ impl Membership {
     }
 }
 
+/// What a STATUSMSG target (`@#chan`, `+#chan`) asks of the members who
+/// hear it: this status or a higher one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// `@`: the operators.
+    Op,
+    /// `+`: the voiced members and the operators.
+    Voice,
+}
+
+impl Status {
+    /// The prefixes a message target may start with (advertised as
+    /// STATUSMSG), highest first.
+    pub const SYMBOLS: &'static str = "@+";
+
+    pub fn symbol(self) -> char {
+        match self {
+            Status::Op => '@',
+            Status::Voice => '+',
+        }
+    }
+
+    /// The status a target's leading prefixes ask for, and the rest of the
+    /// target, if it has any. Of several (`@+#chan`) the lowest counts, so
+    /// no member the sender named is left out.
+    pub fn split(target: &str) -> Option<(Status, &str)> {
+        let rest = target.trim_start_matches(['@', '+']);
+        let prefixes = &target[..target.len() - rest.len()];
+        match (prefixes.contains('+'), prefixes.is_empty()) {
+            (_, true) => None,
+            (true, false) => Some((Status::Voice, rest)),
+            (false, false) => Some((Status::Op, rest)),
+        }
+    }
+
+    /// Whether a member with `membership` hears a message for this status.
+    pub fn admits(self, membership: Membership) -> bool {
+        match self {
+            Status::Op => membership.op,
+            Status::Voice => membership.op || membership.voice,
+        }
+    }
+}
+
 /// The channel modes that are on or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Flag {

@@ -67,17 +67,20 @@ pub fn parted(user: &User, channel: &str, reason: Option<&str>) -> String {
     }
 }
 
-/// A channel message as `to` sees it: tagged with the channel unless it
-/// is the one `to` types in.
+/// A channel message as `to` sees it: tagged with its target (`#room`,
+/// or `@#room` for the operators alone) unless it is for everyone in the
+/// room `to` types in.
 pub fn channel_message(
     user: &User,
     kind: MessageKind,
     text: &str,
     channel: &ChannelName,
+    target: &str,
     to: &User,
 ) -> String {
     let said = speech(user.nick.as_str(), kind, text);
-    if to.focus.as_ref() == Some(channel) { said } else { format!("[{channel}] {said}") }
+    let everyone = target == channel.as_str();
+    if everyone && to.focus.as_ref() == Some(channel) { said } else { format!("[{target}] {said}") }
 }
 
 pub fn private_message(user: &User, kind: MessageKind, text: &str) -> String {

@@ -226,6 +226,7 @@ mod tests {
             "PRIVMSG ",
             "NOTICE ",
             "PRIVMSG #a,b,#c :",
+            "NOTICE @#a,+#b,@+#c :",
             "@+a=b;+c=d\\s;label=x PRIVMSG #a,b :",
             "@+reply=1;+x= TAGMSG #a,b,c,#d ",
             "@+",
