@@ -147,6 +147,7 @@ class ChatterController(BaseServerController, DirectoryBasedController):
         "TARGMAX": patma.StrRe(".*KICK:4.*"),
         "TOPICLEN": "390",
         "USERLEN": "10",
+        "UTF8ONLY": None,
         "WHOX": None,
     }
     # The optional behaviours chatter has, so irctest runs their tests: an

@@ -272,6 +272,8 @@ fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
         format!("ELIST={}", crate::chat::elist::ELIST),
         "SAFELIST".into(),
         format!("STATUSMSG={}", Status::SYMBOLS),
+        // No line that is not UTF-8 is acted on or relayed (see `session`).
+        "UTF8ONLY".into(),
         format!("MONITOR={}", crate::chat::state::monitor::MONITOR_LIMIT),
         format!("BOT={}", UserMode::Bot.letter()),
         format!("NAMELEN={REALNAME_LEN}"),

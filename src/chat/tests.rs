@@ -146,6 +146,18 @@ fn first_line_decides_the_protocol() {
 }
 
 #[test]
+fn a_line_that_is_not_utf8_is_refused_and_only_decides_the_protocol() {
+    let state = State::new(info());
+    let mut s = Session::new(conn(0, 1), "host", info());
+    let mut actions = Vec::new();
+    s.on_line(b"NICK n\xe9", &state, 0, &mut actions);
+    let fail = ":test.server FAIL NICK INVALID_UTF8 :Message rejected, your IRC software MUST use UTF-8 encoding on this network\r\n";
+    assert_eq!(actions, [Action::Reply(fail.as_bytes().to_vec())]);
+    assert_eq!(s.protocol(), Some(Protocol::Irc), "a first line decides by its command");
+    assert!(state.user(conn(0, 1)).is_none());
+}
+
+#[test]
 fn wrong_password_closes() {
     let mut locked = ServerInfo::new("test.server");
     locked.password = Some("pw".into());

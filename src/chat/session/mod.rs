@@ -213,11 +213,14 @@ impl Session {
         }
         self.line_at_ms = now_ms;
         let now = now_ms / 1000;
-        let text = String::from_utf8_lossy(line);
         let mut out = Out(actions);
+        let Ok(text) = std::str::from_utf8(line) else {
+            self.refuse_non_utf8(line, &mut out);
+            return;
+        };
         match (self.protocol, state.user(self.conn)) {
-            (Some(Protocol::Plain), Some(user)) => self.plain_line(&text, user, state, now, out),
-            (Some(Protocol::Irc), Some(user)) => match Message::parse(&text) {
+            (Some(Protocol::Plain), Some(user)) => self.plain_line(text, user, state, now, out),
+            (Some(Protocol::Irc), Some(user)) => match Message::parse(text) {
                 Ok(msg) => self.irc_command(&msg, user, state, now, out),
                 // A command no client could mean is unknown all the same
                 // (write_line keeps the word it echoes one word).
@@ -233,14 +236,14 @@ impl Session {
                 }
                 Err(_) => {}
             },
-            (Some(Protocol::Plain), None) => self.plain_name(&text, &mut out),
+            (Some(Protocol::Plain), None) => self.plain_name(text, &mut out),
             (Some(Protocol::Irc), None) => {
-                if let Ok(msg) = Message::parse(&text) {
+                if let Ok(msg) = Message::parse(text) {
                     self.irc_registration(&msg, state, &mut out);
                 }
             }
             (None, _) => {
-                let msg = Message::parse(&text).ok();
+                let msg = Message::parse(text).ok();
                 match msg.as_ref().map(|m| m.command.as_str()) {
                     Some("PASS") => self.irc_registration(msg.as_ref().expect("parsed"), state, &mut out),
                     Some(command) if opens_irc(command) => {
@@ -249,10 +252,37 @@ impl Session {
                     }
                     _ => {
                         self.protocol = Some(Protocol::Plain);
-                        self.plain_name(&text, &mut out);
+                        self.plain_name(text, &mut out);
                     }
                 }
             }
+        }
+    }
+
+    /// UTF8ONLY: a line that is not UTF-8 is not acted on (no event, no
+    /// registration field taken), so nothing chatter relays or shows can
+    /// hold anything else. An IRC client is told with the standard reply
+    /// `FAIL <command> INVALID_UTF8`, a person at `nc` in words. As a
+    /// first line it still decides the protocol, as any first line does
+    /// by its command alone (a person typing a Latin-1 name is at `nc`),
+    /// so the answer and everything after it are in that protocol's words.
+    fn refuse_non_utf8(&mut self, line: &[u8], out: &mut Out) {
+        // Only to name the command: a command is ASCII letters or digits
+        // (`Message::parse` checks), so the lossy reading cannot add to it.
+        let lossy = String::from_utf8_lossy(line);
+        let command = Message::parse(&lossy).ok().map(|m| m.command);
+        if self.protocol.is_none() && command.as_deref() != Some("PASS") {
+            let irc = command.as_deref().is_some_and(opens_irc);
+            self.protocol = Some(if irc { Protocol::Irc } else { Protocol::Plain });
+        }
+        // PASS leaves the protocol open, and opens IRC.
+        if self.protocol != Some(Protocol::Plain) {
+            let command = command.as_deref().unwrap_or("*");
+            let text = "Message rejected, your IRC software MUST use UTF-8 encoding on this network";
+            reply::fail(out.buf(), &self.info.name, command, "INVALID_UTF8", &[], text);
+        } else {
+            let text = "! That line was not UTF-8 text, so it was not sent: set your terminal to UTF-8";
+            reply::plain(out.buf(), text);
         }
     }
 
