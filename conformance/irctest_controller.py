@@ -54,6 +54,7 @@ from typing import Dict, Optional, Set, Tuple, Type
 from irctest import patma
 from irctest.basecontrollers import BaseServerController, DirectoryBasedController
 from irctest.runner import NotImplementedByController
+from irctest.specifications import OptionalBehaviors
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BIN = REPO_ROOT / "target" / "release" / "chatter"
@@ -142,11 +143,18 @@ class ChatterController(BaseServerController, DirectoryBasedController):
         "NICKLEN": "30",
         "PREFIX": "(ov)@+",
         "SAFELIST": None,
+        "STATUSMSG": "@+",
         "TARGMAX": patma.StrRe(".*KICK:4.*"),
         "TOPICLEN": "390",
         "USERLEN": "10",
+        "UTF8ONLY": None,
         "WHOX": None,
     }
+    # The optional behaviours chatter has, so irctest runs their tests: an
+    # INVITE lets its invitee past +l; channel mode +C refuses CTCP but ACTION.
+    optional_behaviors = frozenset(
+        {OptionalBehaviors.INVITE_OVERRIDES_LIMIT, OptionalBehaviors.NO_CTCP}
+    )
     _pid_file: Optional[Path] = None
 
     def get_hostname_and_port(self) -> Tuple[str, int]:

@@ -1,5 +1,5 @@
 //! Channel modes over TCP: operators and voice, MODE queries and changes
-//! with their error numerics, and each mode enforced (+m +n +t +i +k +l
+//! with their error numerics, and each mode enforced (+m +n +C +t +i +k +l
 //! +b/+e +I +s), under every model.
 
 mod common;
@@ -150,6 +150,52 @@ fn no_external_messages_unless_minus_n(model: Model) {
     alice.expect_line(":outsider!outsider@127.0.0.1 PRIVMSG #room :from outside again");
 }
 
+fn no_ctcp_but_actions_reach_a_plus_c_channel(model: Model) {
+    let server = Server::start(model);
+    let (mut alice, mut bob) = room(&server);
+    bob.send("PRIVMSG #room :\x01VERSION\x01");
+    alice.expect_line(":bob!bob@127.0.0.1 PRIVMSG #room :\x01VERSION\x01");
+    alice.send("MODE #room +C");
+    bob.expect_line(":alice!alice@127.0.0.1 MODE #room +C");
+    alice.send("MODE #room");
+    assert!(alice.expect_numeric("324").ends_with(" #room +Cn"));
+    bob.send("PRIVMSG #room :\x01ACTION waves\x01");
+    alice.expect_line(":bob!bob@127.0.0.1 PRIVMSG #room :\x01ACTION waves\x01");
+    bob.send("PRIVMSG #room :\x01PING 12345\x01");
+    assert!(bob.expect_numeric("404").contains(" bob #room :Cannot send CTCP to channel (+C)"));
+    // A CTCP reply is a NOTICE: refused too, without a word.
+    bob.send("NOTICE #room :\x01VERSION chatter-test\x01");
+    // Operators are held to it as well.
+    alice.send("PRIVMSG #room :\x01TIME\x01");
+    alice.expect_numeric("404");
+    let seen = bob.sync();
+    assert!(!seen.iter().any(|l| l.contains("404") || l.contains("TIME")), "{seen:?}");
+    let seen = alice.sync();
+    assert!(!seen.iter().any(|l| l.contains("PING") || l.contains("VERSION")), "{seen:?}");
+    // Text that only holds a CTCP frame somewhere else is no CTCP.
+    bob.send("PRIVMSG #room :see \x01VERSION\x01");
+    alice.expect_line(":bob!bob@127.0.0.1 PRIVMSG #room :see \x01VERSION\x01");
+    alice.send("MODE #room -C");
+    bob.expect_line("MODE #room -C");
+    bob.send("PRIVMSG #room :\x01PING 6789\x01");
+    alice.expect_line(":bob!bob@127.0.0.1 PRIVMSG #room :\x01PING 6789\x01");
+}
+
+fn plain_clients_keep_to_plus_c_too(model: Model) {
+    let server = Server::start(model);
+    let (mut pat, mut ircy) = plain_operator_and_irc_in_lobby(&server);
+    pat.send("/mode +C");
+    pat.expect_line("*** pat sets mode +C on #lobby");
+    ircy.expect_line(":pat!pat@127.0.0.1 MODE #lobby +C");
+    pat.send_raw(b"\x01VERSION\x01\r\n");
+    pat.expect_line("! Cannot send CTCP to channel (+C): #lobby");
+    pat.send("/me waves");
+    ircy.expect_line(":pat!pat@127.0.0.1 PRIVMSG #lobby :\x01ACTION waves\x01");
+    ircy.send("PRIVMSG #lobby :\x01ACTION waves back\x01");
+    pat.expect_line("* ircy waves back");
+    ircy.expect_no_line("VERSION");
+}
+
 fn protected_topic_is_for_operators(model: Model) {
     let server = Server::start(model);
     let (mut alice, mut bob) = room(&server);
@@ -278,7 +324,7 @@ fn isupport_advertises_channel_modes(model: Model) {
     }
     for token in [
         "PREFIX=(ov)@+",
-        "CHANMODES=beI,k,l,imnst",
+        "CHANMODES=beI,k,l,Cimnst",
         "EXCEPTS=e",
         "INVEX=I",
         "MODES=6",
@@ -297,6 +343,8 @@ all_models!(
     only_real_changes_are_broadcast,
     moderated_channels_hear_only_voice_and_operators,
     no_external_messages_unless_minus_n,
+    no_ctcp_but_actions_reach_a_plus_c_channel,
+    plain_clients_keep_to_plus_c_too,
     protected_topic_is_for_operators,
     invite_only_needs_an_invite_or_an_exception,
     a_key_is_needed_to_join,

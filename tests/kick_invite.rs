@@ -73,6 +73,37 @@ fn invite_lets_the_invitee_in_once(model: Model) {
     dave.expect_numeric("473");
 }
 
+fn an_invite_lets_its_holder_into_a_full_channel_once(model: Model) {
+    let server = Server::start(model);
+    let (mut alice, mut bob, _carol) = three_in_room(&server);
+    let mut dave = Client::register(&server, "dave");
+    let mut eve = Client::register(&server, "eve");
+    alice.send("MODE #room +l 3");
+    bob.expect_line("MODE #room +l 3");
+    dave.send("JOIN #room");
+    assert!(dave.expect_numeric("471").contains(" dave #room :"));
+    // Any member may invite to a channel that is not +i, and the invite
+    // is for dave alone.
+    bob.send("INVITE dave #room");
+    dave.expect_line(":bob!bob@127.0.0.1 INVITE dave #room");
+    eve.send("JOIN #room");
+    eve.expect_numeric("471");
+    dave.join("#room");
+    alice.expect_line(":dave!dave@127.0.0.1 JOIN #room");
+    // Spent by joining: once out, dave finds the channel as full as anyone.
+    dave.send("PART #room");
+    alice.expect_line(":dave!dave@127.0.0.1 PART #room");
+    dave.send("JOIN #room");
+    dave.expect_numeric("471");
+    // An invite is not a key.
+    alice.send("MODE #room +k sesame");
+    bob.expect_line("MODE #room +k sesame");
+    alice.send("INVITE eve #room");
+    eve.expect_line(":alice!alice@127.0.0.1 INVITE eve #room");
+    eve.send("JOIN #room");
+    eve.expect_numeric("475");
+}
+
 fn invite_errors(model: Model) {
     let server = Server::start(model);
     let (mut alice, mut bob, _carol) = three_in_room(&server);
@@ -97,11 +128,7 @@ fn invite_errors(model: Model) {
 
 fn plain_clients_see_and_use_channel_management(model: Model) {
     let server = Server::start(model);
-    // The first in #lobby made it, so pat is its operator.
-    let mut pat = Client::plain(&server, "pat");
-    let mut irc = Client::register(&server, "ircy");
-    irc.join("#lobby");
-    pat.expect_line("*** ircy joined #lobby");
+    let (mut pat, mut irc) = plain_operator_and_irc_in_lobby(&server);
     pat.send("/mode +m");
     irc.expect_line(":pat!pat@127.0.0.1 MODE #lobby +m");
     pat.expect_line("*** pat sets mode +m on #lobby");
@@ -140,6 +167,7 @@ all_models!(
     kick_names_several_nicks,
     kick_errors,
     invite_lets_the_invitee_in_once,
+    an_invite_lets_its_holder_into_a_full_channel_once,
     invite_errors,
     plain_clients_see_and_use_channel_management,
 );

@@ -20,7 +20,7 @@ fn welcome_burst_without_cap(model: Model) {
     for token in [
         "CASEMAPPING=rfc1459",
         "CHANTYPES=#",
-        "CHANMODES=beI,k,l,imnst",
+        "CHANMODES=beI,k,l,Cimnst",
         "PREFIX=(ov)@+",
         "NICKLEN=30",
         "CHANNELLEN=50",

@@ -32,25 +32,6 @@ fn too_long_line_is_refused_and_connection_survives(model: Model) {
     bob.expect_line("PRIVMSG #room :survived");
 }
 
-fn invalid_utf8_is_relayed_without_harm(model: Model) {
-    let server = Server::start(model);
-    let mut alice = Client::register(&server, "alice");
-    let mut bob = Client::register(&server, "bob");
-    let mut plain = Client::plain(&server, "pia");
-    alice.join("#lobby");
-    bob.join("#lobby");
-    alice.send_raw(b"PRIVMSG #lobby :caf\xe9 \xff\xfe ok\r\n");
-    let got = bob.expect_line("PRIVMSG #lobby :caf");
-    assert!(got.ends_with(" ok"), "{got}");
-    plain.expect_line("alice: caf");
-    plain.send_raw(b"\xc3\x28 plain bytes\n");
-    bob.expect_line("plain bytes");
-    alice.send_raw(b"NICK \xff\xff\r\n");
-    alice.expect_numeric("432");
-    alice.send("PRIVMSG #lobby :still fine");
-    bob.expect_line("PRIVMSG #lobby :still fine");
-}
-
 fn garbage_does_not_disturb_others(model: Model) {
     let server = Server::start(model);
     let mut alice = Client::register(&server, "alice");
@@ -249,7 +230,6 @@ fn descriptor_exhaustion_neither_spins_nor_floods_the_log(model: Model) {
 all_models!(
     descriptor_exhaustion_neither_spins_nor_floods_the_log,
     too_long_line_is_refused_and_connection_survives,
-    invalid_utf8_is_relayed_without_harm,
     garbage_does_not_disturb_others,
     slow_reader_is_dropped_while_others_keep_chatting,
     sigterm_closes_every_client,

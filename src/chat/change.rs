@@ -17,6 +17,7 @@
 
 use std::borrow::Cow;
 
+use crate::chat::channel::Status;
 use crate::chat::reply;
 use crate::chat::{ChannelName, ConnId, MessageKind, Nick, Protocol, Stamp, UserMode};
 
@@ -45,10 +46,13 @@ pub enum Change<'e> {
     /// sender hears it. Membership is read when rendering, as a message
     /// changes none.
     /// The sender hears it too if it has echo-message.
+    /// With a `status` (STATUSMSG) only the members with that status or
+    /// a higher one hear it, and the line names the target as `@#chan`.
     ChannelMessage {
         conn: ConnId,
         kind: MessageKind,
         channel: &'e ChannelName,
+        status: Option<Status>,
         text: &'e str,
         stamp: &'e Stamp,
     },
@@ -120,6 +124,8 @@ pub enum Refusal {
     NoSuchChannel,
     NotOnChannel,
     CannotSendToChannel,
+    /// CTCP other than ACTION to a +C channel (404 too).
+    NoCtcp,
     TooManyChannels,
     /// The server holds all the channels it may.
     Unavailable,
@@ -141,7 +147,7 @@ impl Refusal {
             Refusal::NoSuchNick => reply::ERR_NOSUCHNICK,
             Refusal::NoSuchChannel => reply::ERR_NOSUCHCHANNEL,
             Refusal::NotOnChannel => reply::ERR_NOTONCHANNEL,
-            Refusal::CannotSendToChannel => reply::ERR_CANNOTSENDTOCHAN,
+            Refusal::CannotSendToChannel | Refusal::NoCtcp => reply::ERR_CANNOTSENDTOCHAN,
             Refusal::TooManyChannels => reply::ERR_TOOMANYCHANNELS,
             Refusal::Unavailable => reply::ERR_UNAVAILRESOURCE,
             Refusal::NotOperator => reply::ERR_CHANOPRIVSNEEDED,
@@ -162,6 +168,7 @@ impl Refusal {
             Refusal::NoSuchChannel => "No such channel",
             Refusal::NotOnChannel => "You're not on that channel",
             Refusal::CannotSendToChannel => "Cannot send to channel",
+            Refusal::NoCtcp => "Cannot send CTCP to channel (+C)",
             Refusal::TooManyChannels => "You have joined too many channels",
             Refusal::Unavailable => {
                 "Channel is temporarily unavailable: the server has all the channels it can hold"

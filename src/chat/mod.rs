@@ -21,6 +21,7 @@
 pub mod caps;
 pub mod change;
 pub mod channel;
+pub mod ctcp;
 pub mod elist;
 pub mod event;
 pub mod info;

@@ -32,6 +32,7 @@ use std::hash::{Hash, Hasher};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::chat::channel::Status;
 use crate::chat::names::{fold_char, is_channel_target};
 
 /// A name and its key in one buffer (see the module doc).
@@ -218,23 +219,43 @@ impl From<String> for ChannelName {
 pub enum Target {
     Channel(ChannelName),
     Nick(Nick),
+    /// STATUSMSG: the members of `channel` with `status` or higher
+    /// (`@#chan`, `+#chan`).
+    Status {
+        status: Status,
+        channel: ChannelName,
+    },
 }
 
 impl Target {
     /// A target as a client typed it: a channel if it starts with `#`
-    /// (`names::is_channel_target`), a nick otherwise.
+    /// (`names::is_channel_target`), some of its members if `@` or `+`
+    /// come before the `#`, a nick otherwise (no nick starts with those).
     pub fn new(target: &str) -> Target {
         if is_channel_target(target) {
-            Target::Channel(ChannelName::new(target))
-        } else {
-            Target::Nick(Nick::new(target))
+            return Target::Channel(ChannelName::new(target));
+        }
+        match Status::split(target) {
+            Some((status, channel)) if is_channel_target(channel) => {
+                Target::Status { status, channel: ChannelName::new(channel) }
+            }
+            _ => Target::Nick(Nick::new(target)),
         }
     }
 
-    /// The target as written, for showing.
+    /// The status a STATUSMSG target asks for; none for any other target.
+    pub fn status(&self) -> Option<Status> {
+        match self {
+            Target::Status { status, .. } => Some(*status),
+            Target::Channel(_) | Target::Nick(_) => None,
+        }
+    }
+
+    /// The nick or channel named, as written, for showing (a status
+    /// target's channel without its prefix).
     pub fn as_str(&self) -> &str {
         match self {
-            Target::Channel(channel) => channel.as_str(),
+            Target::Channel(channel) | Target::Status { channel, .. } => channel.as_str(),
             Target::Nick(nick) => nick.as_str(),
         }
     }
@@ -318,12 +339,19 @@ mod tests {
     }
 
     #[test]
-    fn a_target_is_a_channel_exactly_when_it_starts_with_a_hash() {
+    fn a_target_is_a_channel_when_a_hash_starts_it_after_any_status_prefixes() {
         assert_eq!(Target::new("#Rust"), Target::Channel(ChannelName::new("#rust")));
         assert_eq!(Target::new("Rust"), Target::Nick(Nick::new("rust")));
         assert_eq!(Target::new("&rust"), Target::Nick(Nick::new("&rust")));
         assert_eq!(Target::new("#Rust").as_str(), "#Rust");
-        for target in [Target::new("#A"), Target::new("b")] {
+        let ops = Target::Status { status: Status::Op, channel: ChannelName::new("#rust") };
+        assert_eq!(Target::new("@#Rust"), ops);
+        assert_eq!(Target::new("+@#Rust").as_str(), "#Rust");
+        assert!(matches!(Target::new("@+#a"), Target::Status { status: Status::Voice, .. }));
+        for not_a_channel in ["@bob", "+", "@", "@&a", "#@a"] {
+            assert!(!matches!(Target::new(not_a_channel), Target::Status { .. }), "{not_a_channel}");
+        }
+        for target in [Target::new("#A"), Target::new("b"), Target::new("+#c")] {
             let bytes = postcard::to_allocvec(&target).unwrap();
             let back: Target = postcard::from_bytes(&bytes).unwrap();
             assert_eq!(back.as_str(), target.as_str());

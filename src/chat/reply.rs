@@ -5,7 +5,7 @@
 //! (the welcome burst, NAMES) costs one buffer, and fan-out can build a line
 //! once and share it among recipients.
 
-use crate::chat::channel::{KEY_LEN, KICK_TARGETS, MAX_LIST_ENTRIES, MAX_MODE_PARAMS};
+use crate::chat::channel::{KEY_LEN, KICK_TARGETS, MAX_LIST_ENTRIES, MAX_MODE_PARAMS, Status};
 use crate::chat::names::{AWAY_LEN, CHANNEL_LEN, MAX_TARGETS, NICK_LEN, REALNAME_LEN, TOPIC_LEN, USER_LEN};
 use crate::chat::printable::push_printable;
 use crate::chat::state::User;
@@ -252,7 +252,7 @@ fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
     vec![
         "CASEMAPPING=rfc1459".into(),
         "CHANTYPES=#".into(),
-        "CHANMODES=beI,k,l,imnst".into(),
+        "CHANMODES=beI,k,l,Cimnst".into(),
         "PREFIX=(ov)@+".into(),
         format!("NICKLEN={NICK_LEN}"),
         format!("CHANNELLEN={CHANNEL_LEN}"),
@@ -271,6 +271,9 @@ fn isupport_tokens(info: &ServerInfo) -> Vec<String> {
         "WHOX".into(),
         format!("ELIST={}", crate::chat::elist::ELIST),
         "SAFELIST".into(),
+        format!("STATUSMSG={}", Status::SYMBOLS),
+        // No line that is not UTF-8 is acted on or relayed (see `session`).
+        "UTF8ONLY".into(),
         format!("MONITOR={}", crate::chat::state::monitor::MONITOR_LIMIT),
         format!("BOT={}", UserMode::Bot.letter()),
         format!("NAMELEN={REALNAME_LEN}"),

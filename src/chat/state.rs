@@ -546,7 +546,8 @@ impl State {
         // A NOTICE never causes an automatic reply, refusals included.
         let quiet = kind == MessageKind::Notice;
         match target {
-            Target::Channel(channel) => {
+            Target::Channel(channel) | Target::Status { channel, .. } => {
+                let status = target.status();
                 let Some(chan) = self.channels.get(channel) else {
                     if !quiet {
                         let subject = Cow::Borrowed(channel.as_str());
@@ -559,15 +560,14 @@ impl State {
                     }
                     return;
                 };
-                if !chan.may_speak(conn, &self.users[&conn].prefix()) {
+                if let Some(refusal) = chan.speech_refusal(conn, &self.users[&conn].prefix(), text) {
                     if !quiet {
                         let subject = Cow::Owned(chan.name.as_str().to_string());
-                        let refusal = Refusal::CannotSendToChannel;
                         changes.push(Change::Refused { conn, refusal, subject, also: None });
                     }
                     return;
                 }
-                changes.push(Change::ChannelMessage { conn, kind, channel, text, stamp });
+                changes.push(Change::ChannelMessage { conn, kind, channel, status, text, stamp });
             }
             Target::Nick(nick) => {
                 let Some(&to) = self.nicks.get(nick) else {

@@ -146,6 +146,18 @@ fn first_line_decides_the_protocol() {
 }
 
 #[test]
+fn a_line_that_is_not_utf8_is_refused_and_only_decides_the_protocol() {
+    let state = State::new(info());
+    let mut s = Session::new(conn(0, 1), "host", info());
+    let mut actions = Vec::new();
+    s.on_line(b"NICK n\xe9", &state, 0, &mut actions);
+    let fail = ":test.server FAIL NICK INVALID_UTF8 :Message rejected, your IRC software MUST use UTF-8 encoding on this network\r\n";
+    assert_eq!(actions, [Action::Reply(fail.as_bytes().to_vec())]);
+    assert_eq!(s.protocol(), Some(Protocol::Irc), "a first line decides by its command");
+    assert!(state.user(conn(0, 1)).is_none());
+}
+
+#[test]
 fn wrong_password_closes() {
     let mut locked = ServerInfo::new("test.server");
     locked.password = Some("pw".into());
@@ -168,6 +180,10 @@ fn any_event() -> impl Strategy<Value = Event> {
     let chans = prop::sample::select(vec!["#a", "#A", "#b", "#lobby"]);
     let protocol = prop::sample::select(vec![Protocol::Irc, Protocol::Plain]);
     let keys = prop::sample::select(vec!["k1".to_string(), "k2".to_string()]);
+    // Channels, and some of their members (STATUSMSG), for messages.
+    let audiences = prop::sample::select(vec!["#a", "@#A", "+#a", "#b", "@+#b", "#lobby"]);
+    // Now and then a CTCP, which a +C channel refuses unless an ACTION.
+    let texts = "\x01VERSION\x01|\x01ACTION [a-z]{0,3}\x01|[a-z ]{0,8}";
     prop_oneof![
         (conns.clone(), nicks.clone(), protocol, any::<u32>(), 0u64..100).prop_map(|(c, n, p, bits, at)| {
             let mut event = register(c, n, p);
@@ -198,14 +214,14 @@ fn any_event() -> impl Strategy<Value = Event> {
             reason: None
         }),
         conns.clone().prop_map(|c| Event::PartAll { conn: c }),
-        (conns.clone(), chans.clone(), "[a-z ]{0,8}", stamp()).prop_map(|(c, ch, t, stamp)| Event::Message {
+        (conns.clone(), audiences.clone(), texts, stamp()).prop_map(|(c, ch, t, stamp)| Event::Message {
             conn: c,
             kind: MessageKind::Privmsg,
             target: ch.into(),
             text: t,
             stamp,
         }),
-        (conns.clone(), chans.clone(), stamp()).prop_map(|(c, ch, stamp)| Event::Message {
+        (conns.clone(), audiences, stamp()).prop_map(|(c, ch, stamp)| Event::Message {
             conn: c,
             kind: MessageKind::Tagmsg,
             target: ch.into(),

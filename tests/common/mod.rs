@@ -515,3 +515,14 @@ pub fn wait_for_replacement(server: &Server, gone: u32) -> Vec<u32> {
     });
     children_of(server.pid())
 }
+
+/// pat, a plain client and so the operator of #lobby (the first in it
+/// makes it), and ircy, an IRC client in #lobby too; pat has seen ircy
+/// arrive.
+pub fn plain_operator_and_irc_in_lobby(server: &Server) -> (Client, Client) {
+    let mut pat = Client::plain(server, "pat");
+    let mut ircy = Client::register(server, "ircy");
+    ircy.join("#lobby");
+    pat.expect_line("*** ircy joined #lobby");
+    (pat, ircy)
+}

@@ -53,7 +53,7 @@ pub fn write_welcome(state: &State, out: &mut Vec<u8>, user: &User) {
         server,
         reply::RPL_MYINFO,
         nick,
-        &[server, &info.version, "Biow", "Ibeiklmnostv", "Ibeklov"],
+        &[server, &info.version, "Biow", "CIbeiklmnostv", "Ibeklov"],
     );
     reply::isupport(out, info, nick);
     write_lusers(state, out, nick);

@@ -22,12 +22,14 @@
 pub mod irc;
 pub mod plain;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
 use crate::chat::caps::Caps;
 use crate::chat::change::{Change, Departure};
+use crate::chat::channel::Membership;
 use crate::chat::reply;
 use crate::chat::state::User;
 use crate::chat::state::monitor::MONITOR_LIMIT;
@@ -174,20 +176,29 @@ impl<S: Fn(ConnId) -> bool> Renderer<'_, '_, '_, S> {
                     |_| plain::parted(user, channel.as_str(), *reason),
                 );
             }
-            Change::ChannelMessage { conn, kind, channel, text, stamp } => {
+            Change::ChannelMessage { conn, kind, channel, status, text, stamp } => {
                 let (Some(user), Some(chan)) = (state.user(*conn), state.channel_named(channel)) else {
                     return;
                 };
                 let echo = user.caps.has(Caps::ECHO_MESSAGE);
-                let members = chan.members.keys().copied().filter(|m| m != conn || echo);
+                let hears = |(member, membership): (&ConnId, &Membership)| {
+                    let hears =
+                        if member == conn { echo } else { status.is_none_or(|s| s.admits(*membership)) };
+                    hears.then_some(*member)
+                };
+                // A STATUSMSG keeps its prefix, so its hearers see who else did.
+                let target = match status {
+                    Some(status) => Cow::Owned(format!("{}{}", status.symbol(), chan.name)),
+                    None => Cow::Borrowed(chan.name.as_str()),
+                };
                 self.fan_out_by_caps(
                     out,
-                    members,
+                    chan.members.iter().filter_map(hears),
                     irc::MESSAGE_CAPS,
-                    |caps| irc::tagged_message(user, *conn, *kind, chan.name.as_str(), text, stamp, caps),
+                    |caps| irc::tagged_message(user, *conn, *kind, &target, text, stamp, caps),
                     |to| {
                         let shown = *kind != MessageKind::Tagmsg;
-                        shown.then(|| plain::channel_message(user, *kind, text, &chan.name, to))
+                        shown.then(|| plain::channel_message(user, *kind, text, &chan.name, &target, to))
                     },
                 );
             }

@@ -7,6 +7,7 @@
 //! safe for a terminal (see `printable`), once per recipient.
 
 use crate::chat::change::Departure;
+use crate::chat::ctcp;
 use crate::chat::reply::plain;
 use crate::chat::state::{LOBBY, Topic, User};
 use crate::chat::{ChannelName, MessageKind, Nick, State};
@@ -66,17 +67,20 @@ pub fn parted(user: &User, channel: &str, reason: Option<&str>) -> String {
     }
 }
 
-/// A channel message as `to` sees it: tagged with the channel unless it
-/// is the one `to` types in.
+/// A channel message as `to` sees it: tagged with its target (`#room`,
+/// or `@#room` for the operators alone) unless it is for everyone in the
+/// room `to` types in.
 pub fn channel_message(
     user: &User,
     kind: MessageKind,
     text: &str,
     channel: &ChannelName,
+    target: &str,
     to: &User,
 ) -> String {
     let said = speech(user.nick.as_str(), kind, text);
-    if to.focus.as_ref() == Some(channel) { said } else { format!("[{channel}] {said}") }
+    let everyone = target == channel.as_str();
+    if everyone && to.focus.as_ref() == Some(channel) { said } else { format!("[{target}] {said}") }
 }
 
 pub fn private_message(user: &User, kind: MessageKind, text: &str) -> String {
@@ -143,8 +147,8 @@ pub fn away_changed(away: bool) -> String {
 /// How a plain client sees someone speak: `alice: hi`, `-alice- hi` for a
 /// notice, `* alice waves` for a CTCP ACTION.
 fn speech(nick: &str, kind: MessageKind, text: &str) -> String {
-    if let Some(action) = text.strip_prefix("\u{1}ACTION ") {
-        return format!("* {nick} {}", action.trim_end_matches('\u{1}'));
+    if let Some(action) = ctcp::action(text) {
+        return format!("* {nick} {action}");
     }
     match kind {
         MessageKind::Privmsg => format!("{nick}: {text}"),

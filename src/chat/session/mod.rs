@@ -218,6 +218,10 @@ impl Session {
         self.line_at_ms = now_ms;
         let now = now_ms / 1000;
         let mut out = Out(actions);
+        let Ok(text) = std::str::from_utf8(line) else {
+            self.refuse_non_utf8(line, &mut out);
+            return;
+        };
         let parsed = match self.protocol {
             Some(Protocol::Plain) => None,
             _ => Some(Message::from_line(line)),
@@ -235,10 +239,8 @@ impl Session {
             // To a plain client `@` is text, so no tag section extends its
             // line: the whole of it is held to IRC's classic 512 bytes.
             (Some(Protocol::Plain), _) if line.len() > MAX_LINE_BYTES - 2 => self.too_long(state, &mut out),
-            (Some(Protocol::Plain), Some(user)) => {
-                self.plain_line(&String::from_utf8_lossy(line), user, state, now, out)
-            }
-            (Some(Protocol::Plain), None) => self.plain_name(&String::from_utf8_lossy(line), &mut out),
+            (Some(Protocol::Plain), Some(user)) => self.plain_line(text, user, state, now, out),
+            (Some(Protocol::Plain), None) => self.plain_name(text, &mut out),
             (_, Some(user)) => match parsed {
                 Some(Ok(message)) => self.irc_command(&message, user, state, now, out),
                 // A command no client could mean is unknown all the same
@@ -254,6 +256,33 @@ impl Session {
                     self.irc_registration(message, state, &mut out);
                 }
             }
+        }
+    }
+
+    /// UTF8ONLY: a line that is not UTF-8 is not acted on (no event, no
+    /// registration field taken), so nothing chatter relays or shows can
+    /// hold anything else. An IRC client is told with the standard reply
+    /// `FAIL <command> INVALID_UTF8`, a person at `nc` in words. As a
+    /// first line it still decides the protocol, as any first line does
+    /// by its command alone (a person typing a Latin-1 name is at `nc`),
+    /// so the answer and everything after it are in that protocol's words.
+    fn refuse_non_utf8(&mut self, line: &[u8], out: &mut Out) {
+        // Only to name the command: a command is ASCII letters or digits
+        // (`Message::parse` checks), so the lossy reading cannot add to it.
+        let lossy = String::from_utf8_lossy(line);
+        let command = Message::parse(&lossy).ok().map(|m| m.command);
+        if self.protocol.is_none() && command.as_deref() != Some("PASS") {
+            let irc = command.as_deref().is_some_and(opens_irc);
+            self.protocol = Some(if irc { Protocol::Irc } else { Protocol::Plain });
+        }
+        // PASS leaves the protocol open, and opens IRC.
+        if self.protocol != Some(Protocol::Plain) {
+            let command = command.as_deref().unwrap_or("*");
+            let text = "Message rejected, your IRC software MUST use UTF-8 encoding on this network";
+            reply::fail(out.buf(), &self.info.name, command, "INVALID_UTF8", &[], text);
+        } else {
+            let text = "! That line was not UTF-8 text, so it was not sent: set your terminal to UTF-8";
+            reply::plain(out.buf(), text);
         }
     }
 

@@ -4,7 +4,7 @@
 //! These decide on other users' status (is the kicker an operator, is the
 //! target in the channel, is the list full), so they are made here, in
 //! event order, and never by a session, whose view may be a moment old.
-//! What a channel's rules are (`may_speak`, `is_banned`) lives with
+//! What a channel's rules are (`speech_refusal`, `is_banned`) lives with
 //! [`Channel`](crate::chat::channel::Channel); this file is how events
 //! change channels and what they tell whom.
 
@@ -28,7 +28,8 @@ fn refused<'e>(conn: ConnId, refusal: Refusal, subject: &str, also: Option<&str>
 
 impl State {
     /// Why `conn` may not join `channel` with `key`, if it may not. A new
-    /// channel, or one the user is in, has nothing to refuse here.
+    /// channel, or one the user is in, has nothing to refuse here. An
+    /// invite passes +i and +l, never a ban or a key.
     pub(super) fn join_refusal(
         &self,
         conn: ConnId,
@@ -51,7 +52,9 @@ impl State {
         if chan.modes.key.as_deref().is_some_and(|wanted| key != Some(wanted)) {
             return Some(Refusal::BadKey);
         }
-        if chan.modes.limit.is_some_and(|limit| chan.members.len() >= limit as usize) {
+        // An invite is a member's say-so for one more, as InspIRCd and
+        // Ergo read it: it lets its holder past a full channel too.
+        if !invited && chan.modes.limit.is_some_and(|limit| chan.members.len() >= limit as usize) {
             return Some(Refusal::ChannelIsFull);
         }
         None

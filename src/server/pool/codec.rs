@@ -232,6 +232,7 @@ mod tests {
             "PRIVMSG ",
             "NOTICE ",
             "PRIVMSG #a,b,#c :",
+            "NOTICE @#a,+#b,@+#c :",
             "@+a=b;+c=d\\s;label=x PRIVMSG #a,b :",
             "@+reply=1;+x= TAGMSG #a,b,c,#d ",
             "@+",
@@ -366,19 +367,19 @@ mod tests {
     }
 
     /// The largest event a line can make: a full tag section of one long
-    /// value (which the session relays whole) and 510 bytes of rest, the
-    /// text or the target every byte not UTF-8 (so three bytes each once
-    /// read). It fits, with room.
+    /// value (which the session relays whole) and 510 bytes of rest (UTF-8
+    /// by then: a line that is not is refused whole, see UTF8ONLY). It
+    /// fits, with room.
     #[test]
     fn the_largest_message_a_session_builds_fits() {
         let value = format!("a{}", "\u{e9}".repeat(2045));
         let tags = [&b"@+k="[..], value.as_bytes(), b" "].concat();
         assert_eq!(tags.len(), 4096);
-        let invalid = |n: usize| vec![0xffu8; n];
+        let text = |n: usize| "\u{20ac}".repeat(n / 3).into_bytes();
         for rest in [
-            [&b"PRIVMSG #c :"[..], &invalid(510 - 12)].concat(),
-            [&b"NOTICE "[..], &invalid(510 - 10), b" :x"].concat(),
-            [&b"TAGMSG "[..], &invalid(510 - 7)].concat(),
+            [&b"PRIVMSG #c :"[..], &text(510 - 12)].concat(),
+            [&b"NOTICE #c :"[..], &text(510 - 11), b"x"].concat(),
+            [&b"TAGMSG #x"[..], &text(510 - 9)].concat(),
         ] {
             assert_eq!(rest.len(), 510);
             let events = events_from(&[&tags[..], &rest].concat());

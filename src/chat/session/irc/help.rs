@@ -60,7 +60,7 @@ const TOPICS: &[(&str, &[&str])] = &[
         "MODE",
         &[
             "MODE <#channel> [<modes> [<parameters>]] | MODE <nick> [<modes>]",
-            "Shows or changes channel modes (+imnst, +k key, +l limit, +o/+v nick,",
+            "Shows or changes channel modes (+Cimnst, +k key, +l limit, +o/+v nick,",
             "+b/+e/+I masks) or your user modes (+i invisible, +w wallops, +B bot).",
         ],
     ),

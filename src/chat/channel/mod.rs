@@ -13,14 +13,25 @@
 //! and length-capped, a line carries at most [`MAX_MODE_PARAMS`] modes
 //! with a parameter and [`MAX_MODE_CHANGES`] changes in all, and each list
 //! holds at most [`MAX_LIST_ENTRIES`] masks.
+//!
+//! What a channel is and its rules are this file; reading a MODE line is
+//! `parse`, and the masks lists hold (their form and how they match) are
+//! `mask`, both used by the session and the directory alike.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::chat::caps::Caps;
-use crate::chat::names::fold_char;
+use crate::chat::change::Refusal;
+use crate::chat::ctcp;
 use crate::chat::{ChannelName, ConnId, Nick};
+
+mod mask;
+mod parse;
+
+pub use mask::{mask_matches, normalize_mask};
+pub use parse::{ParsedModes, is_valid_key, parse_modes};
 
 /// Most modes with a parameter one MODE line may change (advertised as
 /// MODES); later ones are ignored, as the spec allows.
@@ -74,9 +85,55 @@ impl Membership {
     }
 }
 
+/// What a STATUSMSG target (`@#chan`, `+#chan`) asks of the members who
+/// hear it: this status or a higher one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// `@`: the operators.
+    Op,
+    /// `+`: the voiced members and the operators.
+    Voice,
+}
+
+impl Status {
+    /// The prefixes a message target may start with (advertised as
+    /// STATUSMSG), highest first.
+    pub const SYMBOLS: &'static str = "@+";
+
+    pub fn symbol(self) -> char {
+        match self {
+            Status::Op => '@',
+            Status::Voice => '+',
+        }
+    }
+
+    /// The status a target's leading prefixes ask for, and the rest of the
+    /// target, if it has any. Of several (`@+#chan`) the lowest counts, so
+    /// no member the sender named is left out.
+    pub fn split(target: &str) -> Option<(Status, &str)> {
+        let rest = target.trim_start_matches(['@', '+']);
+        let prefixes = &target[..target.len() - rest.len()];
+        match (prefixes.contains('+'), prefixes.is_empty()) {
+            (_, true) => None,
+            (true, false) => Some((Status::Voice, rest)),
+            (false, false) => Some((Status::Op, rest)),
+        }
+    }
+
+    /// Whether a member with `membership` hears a message for this status.
+    pub fn admits(self, membership: Membership) -> bool {
+        match self {
+            Status::Op => membership.op,
+            Status::Voice => membership.op || membership.voice,
+        }
+    }
+}
+
 /// The channel modes that are on or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Flag {
+    /// +C: no CTCP but ACTION is said here.
+    NoCtcp,
     /// +i: JOIN needs an invite or an invite exception.
     InviteOnly,
     /// +m: only voiced members and operators speak.
@@ -91,11 +148,12 @@ pub enum Flag {
 
 impl Flag {
     /// In the order 324 lists them.
-    pub const ALL: [Flag; 5] =
-        [Flag::InviteOnly, Flag::Moderated, Flag::NoExternal, Flag::Secret, Flag::TopicOps];
+    pub const ALL: [Flag; 6] =
+        [Flag::NoCtcp, Flag::InviteOnly, Flag::Moderated, Flag::NoExternal, Flag::Secret, Flag::TopicOps];
 
     pub fn letter(self) -> char {
         match self {
+            Flag::NoCtcp => 'C',
             Flag::InviteOnly => 'i',
             Flag::Moderated => 'm',
             Flag::NoExternal => 'n',
@@ -190,6 +248,7 @@ impl ModeChange {
 /// The modes in effect, flags and parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Modes {
+    pub no_ctcp: bool,
     pub invite_only: bool,
     pub moderated: bool,
     pub no_external: bool,
@@ -205,6 +264,7 @@ impl Default for Modes {
     /// the topic).
     fn default() -> Modes {
         Modes {
+            no_ctcp: false,
             invite_only: false,
             moderated: false,
             no_external: true,
@@ -219,6 +279,7 @@ impl Default for Modes {
 impl Modes {
     pub fn flag(&self, flag: Flag) -> bool {
         match flag {
+            Flag::NoCtcp => self.no_ctcp,
             Flag::InviteOnly => self.invite_only,
             Flag::Moderated => self.moderated,
             Flag::NoExternal => self.no_external,
@@ -229,6 +290,7 @@ impl Modes {
 
     pub fn set_flag(&mut self, flag: Flag, on: bool) {
         let field = match flag {
+            Flag::NoCtcp => &mut self.no_ctcp,
             Flag::InviteOnly => &mut self.invite_only,
             Flag::Moderated => &mut self.moderated,
             Flag::NoExternal => &mut self.no_external,
@@ -238,7 +300,7 @@ impl Modes {
         *field = on;
     }
 
-    /// The mode string and its parameters, as 324 gives them (`+iklmnst`
+    /// The mode string and its parameters, as 324 gives them (`+Cimnstkl`
     /// order); the key only when `show_key` (members see it).
     pub fn describe(&self, show_key: bool) -> (String, Vec<String>) {
         let mut letters = String::from("+");
@@ -355,6 +417,19 @@ impl Channel {
         !self.modes.moderated && !self.is_banned(source)
     }
 
+    /// Why `conn` (known as `source`) may not say `text` here, if it may
+    /// not: the rules of [`may_speak`](Channel::may_speak), then +C, which
+    /// refuses CTCP other than ACTION from anyone.
+    pub fn speech_refusal(&self, conn: ConnId, source: &str, text: &str) -> Option<Refusal> {
+        if !self.may_speak(conn, source) {
+            Some(Refusal::CannotSendToChannel)
+        } else if self.modes.no_ctcp && ctcp::is_other_than_action(text) {
+            Some(Refusal::NoCtcp)
+        } else {
+            None
+        }
+    }
+
     /// Whether a non-member asking about the channel may see it at all
     /// (secret channels are hidden from LIST, NAMES and WHOIS).
     pub fn visible_to(&self, conn: ConnId) -> bool {
@@ -367,236 +442,9 @@ impl Channel {
     }
 }
 
-/// What [`parse_modes`] made of a MODE line's modes and parameters.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ParsedModes {
-    /// For the directory to apply, in order.
-    pub changes: Vec<ModeChange>,
-    /// Lists asked for (a list mode without a parameter), each once.
-    pub queries: Vec<ListKind>,
-    /// Letters that are no mode here (472), each once.
-    pub unknown: Vec<char>,
-    /// A mode whose parameter is missing or invalid (696): the letter,
-    /// the parameter (`*` when missing) and why.
-    pub invalid: Vec<(char, String, &'static str)>,
-}
-
-/// Parses `modestring` and its `params` (the rest of the MODE line) as
-/// the spec says: `+`/`-` switch direction, o v b e I k take a parameter
-/// both ways, l when set, and parameters are taken in order.
-pub fn parse_modes(modestring: &str, params: &[String]) -> ParsedModes {
-    let mut parsed = ParsedModes::default();
-    let mut params = params.iter();
-    let mut on = true;
-    let mut with_param = 0;
-    for c in modestring.chars() {
-        match c {
-            '+' => {
-                on = true;
-                continue;
-            }
-            '-' => {
-                on = false;
-                continue;
-            }
-            _ => {}
-        }
-        if parsed.changes.len() == MAX_MODE_CHANGES {
-            break;
-        }
-        if let Some(flag) = Flag::from_letter(c) {
-            parsed.changes.push(ModeChange::Flag { flag, on });
-            continue;
-        }
-        let takes_param = matches!(c, 'o' | 'v' | 'k' | 'b' | 'e' | 'I') || (c == 'l' && on);
-        if !takes_param {
-            if c == 'l' {
-                parsed.changes.push(ModeChange::Limit(None));
-            } else if !parsed.unknown.contains(&c) {
-                parsed.unknown.push(c);
-            }
-            continue;
-        }
-        let param = params.next().filter(|p| !p.is_empty());
-        if let Some(kind) = ListKind::from_letter(c) {
-            match param {
-                None if !parsed.queries.contains(&kind) => parsed.queries.push(kind),
-                None => {}
-                Some(_) if with_param == MAX_MODE_PARAMS => {}
-                Some(mask) => match normalize_mask(mask) {
-                    Some(mask) => {
-                        with_param += 1;
-                        parsed.changes.push(ModeChange::List { kind, mask, on });
-                    }
-                    None => parsed.invalid.push((c, mask.clone(), "Invalid mask")),
-                },
-            }
-            continue;
-        }
-        // -k takes a parameter if one is there (clients send the key back)
-        // and means the same without one.
-        let Some(param) = param else {
-            if c == 'k' && !on {
-                parsed.changes.push(ModeChange::Key(None));
-            } else {
-                parsed.invalid.push((c, "*".into(), "You must specify a parameter for this mode"));
-            }
-            continue;
-        };
-        if with_param == MAX_MODE_PARAMS {
-            continue;
-        }
-        with_param += 1;
-        match c {
-            'o' => parsed.changes.push(ModeChange::Op { nick: Nick::new(param), on }),
-            'v' => parsed.changes.push(ModeChange::Voice { nick: Nick::new(param), on }),
-            'k' if !on => parsed.changes.push(ModeChange::Key(None)),
-            'k' if is_valid_key(param) => parsed.changes.push(ModeChange::Key(Some(param.clone()))),
-            // Not echoed: a key that is invalid may be one a client should
-            // not see repeated (spaces, any length), and the spec's example
-            // shows '*'.
-            'k' => parsed.invalid.push((c, "*".into(), "Invalid key")),
-            _ => match param.parse::<u32>() {
-                Ok(limit) if limit > 0 => parsed.changes.push(ModeChange::Limit(Some(limit))),
-                _ => parsed.invalid.push((c, param.clone(), "Invalid limit: a positive number is needed")),
-            },
-        }
-    }
-    parsed
-}
-
-/// A key is one word a JOIN can carry: no comma, no leading ':', nothing
-/// that is not a printable character, at most [`KEY_LEN`] bytes.
-pub fn is_valid_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= KEY_LEN
-        && !key.starts_with(':')
-        && key.chars().all(|c| !c.is_control() && !c.is_whitespace() && c != ',')
-}
-
-/// A mask as lists keep it: `nick!user@host`, with the parts a client
-/// left out as `*` (`bob` is `bob!*@*`, `*@host` is `*!*@host`), or
-/// `None` if it is not one word a MODE line can carry back.
-pub fn normalize_mask(mask: &str) -> Option<String> {
-    let word = |s: &str| s.chars().all(|c| !c.is_control() && !c.is_whitespace() && c != ',');
-    if mask.is_empty() || mask.starts_with(':') || !word(mask) {
-        return None;
-    }
-    let full = match (mask.find('!'), mask.find('@')) {
-        (Some(bang), Some(at)) if bang < at => mask.to_string(),
-        (Some(_), Some(_)) => return None,
-        (Some(_), None) => format!("{mask}@*"),
-        (None, Some(_)) => format!("*!{mask}"),
-        (None, None) => format!("{mask}!*@*"),
-    };
-    (full.len() <= MASK_LEN).then_some(full)
-}
-
-/// Whether `subject` matches `mask`, where `*` is any run of characters
-/// and `?` any one, compared case-folded (rfc1459). Linear in practice:
-/// the classic backtrack to the last `*` only, never exponential.
-pub fn mask_matches(mask: &str, subject: &str) -> bool {
-    let mask: Vec<char> = mask.chars().map(fold_char).collect();
-    let subject: Vec<char> = subject.chars().map(fold_char).collect();
-    let (mut m, mut s) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while s < subject.len() {
-        if m < mask.len() && (mask[m] == '?' || mask[m] == subject[s]) {
-            m += 1;
-            s += 1;
-        } else if m < mask.len() && mask[m] == '*' {
-            star = Some((m, s));
-            m += 1;
-        } else if let Some((star_m, star_s)) = star {
-            m = star_m + 1;
-            s = star_s + 1;
-            star = Some((star_m, star_s + 1));
-        } else {
-            return false;
-        }
-    }
-    mask[m..].iter().all(|&c| c == '*')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn masks_match_with_stars_and_question_marks_case_folded() {
-        assert!(mask_matches("*!*@*", "bob!b@host"));
-        assert!(mask_matches("bob!*@*", "BOB!b@host"));
-        assert!(mask_matches("b?b!*@h*t", "bob!x@host"));
-        assert!(mask_matches("[a]!*@*", "{A}!u@h"));
-        assert!(!mask_matches("bob!*@*", "bobby!b@host"));
-        assert!(!mask_matches("*!*@other", "bob!b@host"));
-        assert!(mask_matches("*b*b*", "bxxxbyyy"));
-        assert!(!mask_matches("a?", "a"));
-        // Many stars against a long subject that does not match: quick.
-        let subject = "a".repeat(100);
-        assert!(!mask_matches(&format!("{}b", "*a".repeat(40)), &subject));
-    }
-
-    #[test]
-    fn masks_are_completed_and_validated() {
-        assert_eq!(normalize_mask("bob").as_deref(), Some("bob!*@*"));
-        assert_eq!(normalize_mask("*@host").as_deref(), Some("*!*@host"));
-        assert_eq!(normalize_mask("bob!u").as_deref(), Some("bob!u@*"));
-        assert_eq!(normalize_mask("a!b@c").as_deref(), Some("a!b@c"));
-        for bad in ["", ":x", "a b", "a,b", "a\x01", "a@b!c", &"x".repeat(MASK_LEN)] {
-            assert_eq!(normalize_mask(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn parameters_are_taken_in_order() {
-        let parsed = parse_modes("+ov-k+lb", &params(&["alice", "bob", "old", "10", "*!*@bad"]));
-        assert_eq!(
-            parsed.changes,
-            vec![
-                ModeChange::Op { nick: Nick::new("alice"), on: true },
-                ModeChange::Voice { nick: Nick::new("bob"), on: true },
-                ModeChange::Key(None),
-                ModeChange::Limit(Some(10)),
-                ModeChange::List { kind: ListKind::Ban, mask: "*!*@bad".into(), on: true },
-            ]
-        );
-        assert!(parsed.unknown.is_empty() && parsed.invalid.is_empty() && parsed.queries.is_empty());
-    }
-
-    #[test]
-    fn flags_unknown_letters_queries_and_bad_parameters() {
-        let parsed = parse_modes("+tZmZb-l", &[]);
-        assert_eq!(
-            parsed.changes,
-            vec![
-                ModeChange::Flag { flag: Flag::TopicOps, on: true },
-                ModeChange::Flag { flag: Flag::Moderated, on: true },
-                ModeChange::Limit(None),
-            ]
-        );
-        assert_eq!(parsed.unknown, ['Z']);
-        assert_eq!(parsed.queries, [ListKind::Ban]);
-        let parsed = parse_modes("+lkoI", &params(&["0", "a,b"]));
-        assert!(parsed.changes.is_empty());
-        assert_eq!(parsed.queries, [ListKind::InviteExcept]);
-        let letters: Vec<char> = parsed.invalid.iter().map(|(c, _, _)| *c).collect();
-        assert_eq!(letters, ['l', 'k', 'o']);
-        assert_eq!(parse_modes("+l", &params(&["-3"])).invalid.len(), 1);
-    }
-
-    #[test]
-    fn a_line_is_bounded() {
-        let many = params(&["a", "b", "c", "d", "e", "f", "g", "h"]);
-        let parsed = parse_modes("+oooooooo", &many);
-        assert_eq!(parsed.changes.len(), MAX_MODE_PARAMS);
-        let parsed = parse_modes(&format!("+{}", "t".repeat(400)), &[]);
-        assert_eq!(parsed.changes.len(), MAX_MODE_CHANGES);
-    }
 
     #[test]
     fn described_modes_hide_the_key_from_outsiders() {
