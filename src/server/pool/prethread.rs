@@ -14,6 +14,7 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token, Waker};
 
@@ -66,14 +67,17 @@ pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) 
 
     // The listening sockets stay here; each worker thread gets its own
     // handle on one, so a replacement can take over its predecessor's socket
-    // (and the connections queued on it).
+    // (and the connections queued on it). Every worker's descriptors are
+    // taken before any worker accepts a client, which could use them up.
     let mut threads: Vec<Option<JoinHandle<io::Result<Exit>>>> = (0..MAX_CELLS).map(|_| None).collect();
-    for (n, listener) in listeners.iter().enumerate() {
+    let provisions = listeners.iter().map(Provisions::take).collect::<io::Result<Vec<_>>>()?;
+    for (n, provisions) in provisions.into_iter().enumerate() {
         let cell = CellId::worker(n + 1);
-        threads[cell.index()] = Some(spawn_worker(&shared, &keeper, cell, listener.try_clone()?)?);
+        threads[cell.index()] = Some(spawn_worker(&shared, &keeper, cell, provisions)?);
     }
 
     let mut events = Events::with_capacity(16);
+    let mut starved = StarvedWarning::default();
     loop {
         keeper.wait(log, &mut poll, &mut events)?;
         if shutdown.requested() {
@@ -85,16 +89,24 @@ pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) 
         for (n, listener) in listeners.iter().enumerate() {
             let cell = CellId::worker(n + 1);
             let thread = &mut threads[cell.index()];
-            if !thread.as_ref().is_some_and(|t| t.is_finished()) {
-                continue;
+            if let Some(running) = thread {
+                if !running.is_finished() {
+                    continue;
+                }
+                match thread.take().expect("checked").join() {
+                    Ok(Ok(exit)) => tracing::warn!(%cell, ?exit, "worker thread ended; replacing it"),
+                    Ok(Err(e)) => tracing::error!(%cell, "worker thread failed: {e}; replacing it"),
+                    Err(_) => tracing::error!(%cell, "worker thread panicked; replacing it"),
+                }
+                keeper.bury(log, &shared.wakers, cell, "Worker lost");
             }
-            match thread.take().expect("checked").join() {
-                Ok(Ok(exit)) => tracing::warn!(%cell, ?exit, "worker thread ended; replacing it"),
-                Ok(Err(e)) => tracing::error!(%cell, "worker thread failed: {e}; replacing it"),
-                Err(_) => tracing::error!(%cell, "worker thread panicked; replacing it"),
+            // Out of descriptors (other workers' clients hold them all),
+            // the replacement waits for some to be given back: the server
+            // goes on with the workers it has.
+            match Provisions::take(listener).and_then(|p| spawn_worker(&shared, &keeper, cell, p)) {
+                Ok(started) => *thread = Some(started),
+                Err(e) => starved.note(cell, &e),
             }
-            keeper.bury(log, &shared.wakers, cell, "Worker lost");
-            *thread = Some(spawn_worker(&shared, &keeper, cell, listener.try_clone()?)?);
         }
     }
 
@@ -109,14 +121,53 @@ pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) 
     Ok(())
 }
 
+/// What a worker thread holds that takes descriptors: its handle on the
+/// listening socket, its poll and its waker. Taken by the keeper before the
+/// thread starts, so that running out of descriptors is the keeper's to
+/// handle (at start-up, fail; when replacing a worker, try again later),
+/// not a thread that dies as it starts.
+struct Provisions {
+    listener: TcpListener,
+    poll: Poll,
+    waker: Arc<Waker>,
+}
+
+impl Provisions {
+    fn take(listener: &TcpListener) -> io::Result<Provisions> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        Ok(Provisions { listener: listener.try_clone()?, poll, waker })
+    }
+}
+
+/// Says, at most every [`STARVED_WARNING_EVERY`], that a worker could not
+/// be started for want of descriptors (the keeper retries every turn).
+#[derive(Default)]
+struct StarvedWarning {
+    last: Option<Instant>,
+}
+
+const STARVED_WARNING_EVERY: Duration = Duration::from_secs(10);
+
+impl StarvedWarning {
+    fn note(&mut self, cell: CellId, error: &io::Error) {
+        let now = Instant::now();
+        if self.last.is_none_or(|at| now.duration_since(at) >= STARVED_WARNING_EVERY) {
+            self.last = Some(now);
+            tracing::warn!(%cell, "cannot start a worker yet: {error}; retrying");
+        }
+    }
+}
+
 fn spawn_worker(
     shared: &Arc<Shared>,
     keeper: &Keeper,
     cell: CellId,
-    listener: TcpListener,
+    provisions: Provisions,
 ) -> io::Result<JoinHandle<io::Result<Exit>>> {
     let generation = shared.log.open_cell(cell, getpid(), keeper.cursor());
     let state = keeper.state.clone();
+    let Provisions { listener, poll, waker } = provisions;
     let setup = WorkerSetup {
         cell,
         generation,
@@ -126,13 +177,22 @@ fn spawn_worker(
         config: shared.config.clone(),
         label: format!("worker {cell}, pid {}", getpid()),
     };
-    let shared = shared.clone();
-    std::thread::Builder::new().name(format!("worker-{cell}")).spawn(move || {
-        let poll = Poll::new()?;
-        shared.wakers.set(cell, Some(Arc::new(Waker::new(poll.registry(), WAKE)?)));
-        let exit =
-            worker::run(setup, &shared.log, &shared.wakers, poll, || shared.shutdown.load(Ordering::SeqCst));
+    // Installed before the thread runs: a stop asked for from now on
+    // wakes it.
+    shared.wakers.set(cell, Some(waker));
+    let spawned = std::thread::Builder::new().name(format!("worker-{cell}")).spawn({
+        let shared = shared.clone();
+        move || {
+            let exit =
+                worker::run(setup, &shared.log, &shared.wakers, poll, || shared.shutdown.load(Ordering::SeqCst));
+            shared.wakers.set(cell, None);
+            exit
+        }
+    });
+    if spawned.is_err() {
+        // No thread reads the cell: it must not gate writers.
         shared.wakers.set(cell, None);
-        exit
-    })
+        shared.log.vacate(cell);
+    }
+    spawned
 }
