@@ -30,16 +30,19 @@ use crate::chat::channel::Membership;
 pub use crate::chat::channel::{Channel, Topic};
 use crate::chat::names::{TOPIC_LEN, truncate_at_char};
 use crate::chat::reload;
-use crate::chat::{
-    ChannelName, ConnId, Event, MessageKind, Nick, Protocol, ServerInfo, Stamp, Target, UserMode,
-};
+use crate::chat::{ChannelName, ConnId, Event, MessageKind, Nick, Protocol, ServerInfo, Stamp, Target};
 
 pub mod monitor;
 mod ops;
 mod queries;
+mod user;
+mod users;
 pub mod whowas;
 
-use whowas::{WasUser, Whowas};
+pub use user::User;
+pub use users::killed_reason;
+
+use whowas::Whowas;
 
 /// The channel plain clients are put in when they arrive.
 pub const LOBBY: &str = "#lobby";
@@ -47,82 +50,6 @@ pub const LOBBY: &str = "#lobby";
 /// [`LOBBY`] folded once for the whole run: a plain user's registration
 /// joins it with a change that borrows its name, like a JOIN's.
 static LOBBY_NAME: LazyLock<ChannelName> = LazyLock::new(|| ChannelName::new(LOBBY));
-
-/// A registered user.
-#[derive(Debug, Clone)]
-pub struct User {
-    pub nick: Nick,
-    pub user: String,
-    pub realname: String,
-    pub host: String,
-    pub protocol: Protocol,
-    /// The channels the user is in, each named as the channel names itself
-    /// ([`Channel::name`]), so that what is shown from here reads the same.
-    pub channels: BTreeSet<ChannelName>,
-    /// Plain clients only: the channel their lines go to (named as it
-    /// names itself).
-    pub focus: Option<ChannelName>,
-    /// The AWAY message, while away.
-    pub away: Option<String>,
-    /// User mode +i.
-    pub invisible: bool,
-    /// User mode +o: an IRC operator (OPER gave the right credentials).
-    pub oper: bool,
-    /// User mode +w: WALLOPS reach the user.
-    pub wallops: bool,
-    /// User mode +B: a bot (IRCv3 bot mode).
-    pub bot: bool,
-    /// Channels the user is invited to and has not joined since (each
-    /// channel's `invited` names the user back), for INVITE's list.
-    pub invites: BTreeSet<ChannelName>,
-    /// The IRCv3 capabilities the client has enabled: how its lines are
-    /// written (see `caps`).
-    pub caps: Caps,
-    /// When the user registered (Unix seconds, from the event).
-    pub signon: u64,
-    /// When the user last sent a message: idle time runs from here.
-    pub last_active: u64,
-    /// The nicks the user monitors (MONITOR), at most `MONITOR_LIMIT`.
-    pub monitoring: BTreeSet<Nick>,
-}
-
-impl User {
-    /// `nick!user@host`, the source of everything the user does.
-    pub fn prefix(&self) -> String {
-        format!("{}!{}@{}", self.nick, self.user, self.host)
-    }
-
-    /// Whether the user has set `mode`.
-    pub fn has_mode(&self, mode: UserMode) -> bool {
-        match mode {
-            UserMode::Invisible => self.invisible,
-            UserMode::Wallops => self.wallops,
-            UserMode::Bot => self.bot,
-        }
-    }
-
-    fn mode_flag(&mut self, mode: UserMode) -> &mut bool {
-        match mode {
-            UserMode::Invisible => &mut self.invisible,
-            UserMode::Wallops => &mut self.wallops,
-            UserMode::Bot => &mut self.bot,
-        }
-    }
-
-    /// Seconds since the user last said something, at `now`.
-    pub fn idle(&self, now: u64) -> u64 {
-        now.saturating_sub(self.last_active)
-    }
-
-    fn was(&self) -> WasUser {
-        WasUser {
-            nick: self.nick.clone(),
-            user: self.user.clone(),
-            host: self.host.clone(),
-            realname: self.realname.clone(),
-        }
-    }
-}
 
 /// The directory. Clone it to snapshot; compare replicas with [`State::digest`].
 #[derive(Debug, Clone)]
@@ -614,77 +541,6 @@ impl State {
         changes.push(Change::TopicSet { conn, channel, topic });
     }
 
-    fn set_away<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, message: Option<&str>) {
-        let Some(user) = self.users.get_mut(&conn) else { return };
-        user.away = message.map(str::to_string);
-        changes.push(Change::AwayChanged { conn, away: message.is_some() });
-    }
-
-    fn set_user_mode<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, mode: UserMode, on: bool) {
-        let Some(user) = self.users.get_mut(&conn) else { return };
-        let flag = user.mode_flag(mode);
-        if *flag != on {
-            *flag = on;
-            changes.push(Change::UserModeChanged { conn, mode, on });
-        }
-    }
-
-    fn set_realname<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, realname: &str) {
-        let Some(user) = self.users.get_mut(&conn) else { return };
-        user.realname = realname.to_string();
-        changes.push(Change::RealnameChanged { conn });
-    }
-
-    fn set_oper<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, on: bool) {
-        let Some(user) = self.users.get_mut(&conn) else { return };
-        if user.oper != on {
-            user.oper = on;
-            changes.push(Change::OperChanged { conn, on });
-        }
-    }
-
-    /// Operators only, checked again here: a user may have given up +o
-    /// between their line and this event.
-    fn wallops<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, text: &'e str) {
-        if !self.users.get(&conn).is_some_and(|u| u.oper) {
-            changes.push(Change::Refused {
-                conn,
-                refusal: Refusal::NoPrivileges,
-                subject: "WALLOPS".into(),
-                also: None,
-            });
-            return;
-        }
-        let mut recipients: Vec<ConnId> =
-            self.users.iter().filter(|(_, u)| u.wallops).map(|(c, _)| *c).collect();
-        recipients.sort();
-        changes.push(Change::Wallops { conn, text, recipients });
-    }
-
-    fn kill<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, target: &Nick, words: &'e str) {
-        let Some(killer) = self.users.get(&conn) else { return };
-        if !killer.oper {
-            changes.push(Change::Refused {
-                conn,
-                refusal: Refusal::NoPrivileges,
-                subject: "KILL".into(),
-                also: None,
-            });
-            return;
-        }
-        let Some(&victim) = self.nicks.get(target) else {
-            let subject = target.as_str().to_string().into();
-            changes.push(Change::Refused { conn, refusal: Refusal::NoSuchNick, subject, also: None });
-            return;
-        };
-        let by = killer.nick.as_str().to_string();
-        let said = killed_reason(&by, words);
-        let user = &self.users[&victim];
-        let (protocol, host) = (user.protocol, user.host.clone());
-        changes.push(Change::Killed { target: victim, by, words, protocol, host });
-        self.quit(changes, victim, said.into());
-    }
-
     fn quit<'e>(&mut self, changes: &mut Vec<Change<'e>>, conn: ConnId, reason: Cow<'e, str>) {
         let recipients = self.neighbours(conn).into_iter().collect();
         let Some(user) = self.users.remove(&conn) else {
@@ -726,9 +582,4 @@ impl State {
             self.monitored_offline(changes, &nick);
         }
     }
-}
-
-/// What a killed user's neighbours and closing line say: `Killed (by (words))`.
-pub fn killed_reason(by: &str, words: &str) -> String {
-    format!("Killed ({by} ({words}))")
 }

@@ -183,8 +183,9 @@ fn spawn_worker(
     let spawned = std::thread::Builder::new().name(format!("worker-{cell}")).spawn({
         let shared = shared.clone();
         move || {
-            let exit =
-                worker::run(setup, &shared.log, &shared.wakers, poll, || shared.shutdown.load(Ordering::SeqCst));
+            let exit = worker::run(setup, &shared.log, &shared.wakers, poll, || {
+                shared.shutdown.load(Ordering::SeqCst)
+            });
             shared.wakers.set(cell, None);
             exit
         }
