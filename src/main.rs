@@ -16,7 +16,9 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use chatter::bench::results::Load;
 use chatter::chat::info;
 use chatter::server::config::{DEFAULT_LISTEN, DEFAULT_SERVER_NAME, check_workers, default_workers};
-use chatter::server::config_file::{AdminSection, ConfigFile, FloodSection, LimitsSection, ServerSection};
+use chatter::server::config_file::{
+    AdminSection, ClusterSection, ConfigFile, FloodSection, LimitsSection, ServerSection,
+};
 use chatter::server::reload::Reloader;
 use chatter::server::sendq::DEFAULT_SENDQ_BYTES;
 use chatter::server::{self, Model};
@@ -242,6 +244,27 @@ struct ServeArgs {
     /// ADMIN's e-mail line: how to reach them.
     #[arg(long)]
     admin_email: Option<String>,
+    /// Be one node of a network: the NATS servers (with JetStream) that
+    /// carry its event log, e.g. nats://10.0.0.5:4222,nats://10.0.0.6:4222.
+    #[arg(long, value_name = "URLS")]
+    cluster: Option<String>,
+    /// This node's name in the network (unique; needed with --cluster).
+    #[arg(long, value_name = "NAME")]
+    node: Option<String>,
+    /// With --cluster: copies JetStream keeps of the event stream (1, or 3
+    /// on a three-server NATS cluster).
+    #[arg(long, value_name = "N")]
+    cluster_replicas: Option<usize>,
+    /// With --cluster: how long the stream keeps events, e.g. 24h.
+    #[arg(long, value_name = "DURATION")]
+    cluster_retention: Option<String>,
+    /// With --cluster: seconds without a node's heartbeat before its users
+    /// are seen to quit (Node lost).
+    #[arg(long, value_name = "SECS")]
+    node_timeout: Option<u64>,
+    /// With --cluster: events between two snapshots of the directory.
+    #[arg(long, value_name = "EVENTS")]
+    snapshot_every: Option<u64>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -368,6 +391,14 @@ fn command_line(args: ServeArgs, given: &ArgMatches) -> ConfigFile {
             email: args.admin_email,
         },
         operators: Vec::new(),
+        cluster: ClusterSection {
+            urls: args.cluster,
+            node: args.node,
+            replicas: args.cluster_replicas,
+            retention: args.cluster_retention,
+            node_timeout: args.node_timeout,
+            snapshot_every: args.snapshot_every,
+        },
     }
 }
 

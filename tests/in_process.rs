@@ -32,6 +32,7 @@ fn config(model: Model, workers: usize, max_clients: usize) -> Config {
         info: Arc::new(info),
         sendq_bytes: DEFAULT_SENDQ_BYTES,
         reloader: None,
+        cluster: None,
     }
 }
 

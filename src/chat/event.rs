@@ -31,11 +31,32 @@ pub const MAX_EVENT_BYTES: usize = 8000;
 /// Which connection a user is on: the worker that owns it, the slot within
 /// that worker and a generation that tells apart successive connections that
 /// reuse the slot. The iterative model uses worker 0 and a counter for slot.
+///
+/// In a cluster (see `server::cluster`) the numbers also say which node and
+/// which run of it: a node's workers are numbered from its node number
+/// times [`ConnId::CELLS_PER_NODE`], and the high half of a generation is
+/// the node's epoch (a new one each time the node starts). On one machine
+/// both are 0 and the numbers are exactly the pool's cells and generations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ConnId {
     pub worker: u16,
     pub slot: u32,
     pub generation: u32,
+}
+
+impl ConnId {
+    /// Worker numbers each node has: more than a pool's cells (65).
+    pub const CELLS_PER_NODE: u16 = 128;
+
+    /// The cluster node whose worker accepted this connection (0 alone).
+    pub fn node(&self) -> u16 {
+        self.worker / Self::CELLS_PER_NODE
+    }
+
+    /// Which run of that node it was (0 alone).
+    pub fn epoch(&self) -> u32 {
+        self.generation >> 16
+    }
 }
 
 /// What a client speaks, decided by its first line.
@@ -227,6 +248,14 @@ pub enum Event {
         generation: u32,
         reason: String,
     },
+    /// A cluster node stopped being part of the network (its heartbeat
+    /// ran out, or it restarted as a new epoch): every user it served in
+    /// that epoch quits, on every node, in stream order.
+    NodeLost {
+        node: u16,
+        epoch: u32,
+        reason: String,
+    },
     /// A piece of new settings from a reload (see `chat::reload`):
     /// writer `from`'s piece `part`; every replica installs the settings
     /// when it applies the `last`. Built by the server from its config
@@ -263,7 +292,7 @@ impl Event {
             | Event::Kill { conn, .. }
             | Event::Monitor { conn, .. }
             | Event::Caps { conn, .. } => Some(*conn),
-            Event::WorkerLost { .. } | Event::Reload { .. } => None,
+            Event::WorkerLost { .. } | Event::NodeLost { .. } | Event::Reload { .. } => None,
         }
     }
 }

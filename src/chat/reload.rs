@@ -102,6 +102,13 @@ impl Gathering {
         self.by_writer.remove(&from);
         self.next_part.remove(&from);
     }
+
+    /// Drops what every writer `lost` names had sent of unfinished
+    /// settings (a lost worker, or every writer of a lost cluster node).
+    pub fn forget_writers(&mut self, lost: impl Fn(u16) -> bool) {
+        self.by_writer.retain(|from, _| !lost(*from));
+        self.next_part.retain(|from, _| !lost(*from));
+    }
 }
 
 #[cfg(test)]

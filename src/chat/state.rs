@@ -230,18 +230,29 @@ impl State {
                 }
             }
             Event::WorkerLost { worker, generation, reason } => {
-                self.reloads.forget(*worker);
-                let mut lost: Vec<ConnId> = self
-                    .users
-                    .keys()
-                    .copied()
-                    .filter(|c| c.worker == *worker && c.generation == *generation)
-                    .collect();
-                lost.sort();
-                for conn in lost {
-                    self.quit(changes, conn, reason.into());
-                }
+                self.reloads.forget_writers(|from| from == *worker);
+                let gone = |c: &ConnId| c.worker == *worker && c.generation == *generation;
+                self.quit_all(changes, gone, reason);
             }
+            Event::NodeLost { node, epoch, reason } => {
+                self.reloads.forget_writers(|from| from / ConnId::CELLS_PER_NODE == *node);
+                let gone = |c: &ConnId| c.node() == *node && c.epoch() == *epoch;
+                self.quit_all(changes, gone, reason);
+            }
+        }
+    }
+
+    /// Quits, in id order, every user whose connection `gone` names.
+    fn quit_all<'e>(
+        &mut self,
+        changes: &mut Vec<Change<'e>>,
+        gone: impl Fn(&ConnId) -> bool,
+        reason: &'e str,
+    ) {
+        let mut lost: Vec<ConnId> = self.users.keys().copied().filter(|c| gone(c)).collect();
+        lost.sort();
+        for conn in lost {
+            self.quit(changes, conn, reason.into());
         }
     }
 

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use crate::chat::info::{ConnectionRules, FloodPolicy, Operator, Reloadable};
 use crate::chat::reload::{self, MAX_RELOAD_BYTES};
 use crate::chat::{ServerInfo, info};
+use crate::server::cluster::ClusterConfig;
 use crate::server::config_file::{ConfigFile, ConfigFileError};
 use crate::server::connection::flood::MIN_RECVQ_BYTES;
+use crate::server::pool::log::MAX_CELLS;
 use crate::server::reload::Reloader;
 use crate::server::sendq::DEFAULT_SENDQ_BYTES;
 
@@ -56,6 +58,8 @@ pub struct Config {
     /// What rereads the configuration (SIGHUP, REHASH); `None` when the
     /// server was made in code and has nothing to reread.
     pub reloader: Option<Arc<Reloader>>,
+    /// Being one node of a network (`server::cluster`); `None` alone.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// Why a configuration cannot be used: the server does not start with it,
@@ -87,6 +91,12 @@ impl Config {
         )?;
         let model = server.model.unwrap_or(Model::Iterative);
         check_workers(model, server.workers)?;
+        let cluster = ClusterConfig::from_section(&settings.cluster).map_err(ConfigError::Invalid)?;
+        // A clustered pool gives its last cell to the bridge.
+        ensure(
+            cluster.is_none() || server.workers.is_none_or(|w| w < MAX_CELLS - 1),
+            &format!("--workers must be at most {} with --cluster", MAX_CELLS - 2),
+        )?;
         let mut info = ServerInfo::new(name);
         if let Some(network) = &server.network {
             info.network = network.clone();
@@ -96,10 +106,11 @@ impl Config {
         Ok(Config {
             listen: server.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.into()),
             model,
-            workers: server.workers.unwrap_or_else(default_workers),
+            workers: server.workers.unwrap_or_else(|| default_workers().min(MAX_CELLS - 2)),
             info: Arc::new(info),
             sendq_bytes: settings.limits.sendq.unwrap_or(DEFAULT_SENDQ_BYTES),
             reloader: None,
+            cluster,
         })
     }
 }

@@ -47,6 +47,8 @@ pub struct ConfigFile {
     pub admin: AdminSection,
     /// Who may become an IRC operator (OPER name password).
     pub operators: Vec<OperatorEntry>,
+    /// Being one node of a network over NATS JetStream (`server::cluster`).
+    pub cluster: ClusterSection,
 }
 
 /// `[[operators]]`: a name and the hash of its password (`chatter passwd`
@@ -106,6 +108,25 @@ pub struct AdminSection {
     pub location: Option<String>,
     pub description: Option<String>,
     pub email: Option<String>,
+}
+
+/// `[cluster]`: the NATS servers and this node's name; without `urls`,
+/// the server is on its own.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSection {
+    /// `--cluster`: NATS server URLs, comma-separated.
+    pub urls: Option<String>,
+    /// `--node`: this node's name, unique in the network.
+    pub node: Option<String>,
+    /// `--cluster-replicas`: copies JetStream keeps of the event stream.
+    pub replicas: Option<usize>,
+    /// `--cluster-retention`: how long the stream keeps events (`24h`).
+    pub retention: Option<String>,
+    /// `--node-timeout`: seconds without a heartbeat before a node is lost.
+    pub node_timeout: Option<u64>,
+    /// `--snapshot-every`: events between two snapshots of the directory.
+    pub snapshot_every: Option<u64>,
 }
 
 /// Why a config file could not be used.
@@ -186,7 +207,16 @@ impl ConfigFile {
             email: t.email.or(a.email),
         };
         let operators = if top.operators.is_empty() { self.operators } else { top.operators };
-        ConfigFile { server, limits, flood, admin, operators }
+        let (c, t) = (self.cluster, top.cluster);
+        let cluster = ClusterSection {
+            urls: t.urls.or(c.urls),
+            node: t.node.or(c.node),
+            replicas: t.replicas.or(c.replicas),
+            retention: t.retention.or(c.retention),
+            node_timeout: t.node_timeout.or(c.node_timeout),
+            snapshot_every: t.snapshot_every.or(c.snapshot_every),
+        };
+        ConfigFile { server, limits, flood, admin, operators, cluster }
     }
 }
 

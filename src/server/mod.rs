@@ -12,12 +12,14 @@
 //! [`Bound`] and [`serve`] let a program (or a test) run a server and stop
 //! it with a [`ShutdownHandle`].
 
+pub mod cluster;
 pub mod config;
 pub mod config_file;
 pub mod connection;
 pub(crate) mod flow;
 pub(crate) mod iterative;
 pub(crate) mod listener;
+pub mod node;
 pub(crate) mod pool;
 pub(crate) mod refusal;
 pub mod reload;

@@ -176,6 +176,23 @@ impl Session {
         out
     }
 
+    /// A server notice to this client, `*** text`, in its protocol's
+    /// words (a NOTICE to an IRC client, a line to a plain one): for what
+    /// the server must tell every client, such as a cluster node losing
+    /// the network.
+    pub fn notice(&self, state: &State, text: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let text = format!("*** {text}");
+        match self.protocol {
+            Some(Protocol::Plain) => reply::plain(&mut out, &text),
+            _ => {
+                let client = self.client_name(state);
+                write_line(&mut out, Some(&self.info.name), "NOTICE", &[&client], Some(&text));
+            }
+        }
+        out
+    }
+
     /// The last line before the server drops this client for `reason`.
     pub fn closing_line(&self, reason: &str) -> Vec<u8> {
         let mut out = Vec::new();

@@ -1,5 +1,6 @@
 //! Reading the event log in order, as every reader of it does: each pool
-//! worker for its replica and the keeper for its own.
+//! worker for its replica, the keeper for its own, and in a cluster the
+//! bridge for the proposals it publishes (see `entry`).
 //!
 //! A reader takes published records in sequence order (a record may take
 //! several sequences), skips what the keeper filled where a dead writer had
@@ -9,8 +10,7 @@
 //! writers back for a whole long drain; so it is told every
 //! [`ADVANCE_EVERY`] sequences and when the reader stops.
 
-use crate::chat::Event;
-use crate::server::pool::codec;
+use crate::server::pool::entry::{self, Entry};
 use crate::server::pool::log::{CellId, Log, Read};
 
 /// Sequences read between two reports of a reader's position (counted
@@ -37,10 +37,12 @@ impl Follower {
         self.cursor
     }
 
-    /// The next published event, or `None` when nothing more is published
-    /// yet. A record that does not decode (a bug, never a client's doing:
-    /// see `codec`) is logged and skipped.
-    pub(crate) fn next_event(&mut self, log: &Log) -> Option<Event> {
+    /// The next published entry, or `None` when nothing more is published
+    /// yet. Proposals (cluster mode: events not yet ordered) are skipped
+    /// undecoded unless `with_proposals`: only the bridge wants them. A
+    /// record that does not decode (a bug, never a client's doing: see
+    /// `codec`) is logged and skipped.
+    pub(crate) fn next_entry(&mut self, log: &Log, with_proposals: bool) -> Option<Entry> {
         loop {
             let read = log.read(self.cursor, &mut self.buf);
             let slots = match read {
@@ -55,8 +57,11 @@ impl Follower {
                 self.report(log);
             }
             if let Read::Record { .. } = read {
-                match codec::decode(&self.buf) {
-                    Ok(event) => return Some(event),
+                if !with_proposals && entry::is_proposal(&self.buf) {
+                    continue;
+                }
+                match entry::decode(&self.buf) {
+                    Ok(entry) => return Some(entry),
                     Err(e) => tracing::error!(seq, "undecodable log record: {e}"),
                 }
             }
@@ -77,7 +82,8 @@ mod tests {
     use nix::unistd::Pid;
 
     use super::*;
-    use crate::chat::ConnId;
+    use crate::chat::{ConnId, Event};
+    use crate::server::pool::entry::EntryRef;
     use crate::server::pool::log::{KEEPER, Wake};
 
     struct NoWake;
@@ -96,14 +102,41 @@ mod tests {
         log.open_cell(CellId::worker(1), Pid::from_raw(0), 0);
         for slot in 0..100 {
             let mut record = Vec::new();
-            codec::encode(&event(slot), &mut record).unwrap();
+            entry::encode(&EntryRef::Event(&event(slot)), &mut record).unwrap();
             log.append(KEEPER, &record, &NoWake, || {});
         }
         let mut reader = Follower::new(CellId::worker(1), 0);
-        let read: Vec<Event> = std::iter::from_fn(|| reader.next_event(&log)).collect();
-        assert_eq!(read, (0..100).map(event).collect::<Vec<_>>());
+        let read: Vec<Entry> = std::iter::from_fn(|| reader.next_entry(&log, false)).collect();
+        assert_eq!(read, (0..100).map(|slot| Entry::Event(event(slot))).collect::<Vec<_>>());
         assert_eq!(reader.cursor(), 100);
         reader.report(&log);
-        assert!(reader.next_event(&log).is_none(), "nothing more is published");
+        assert!(reader.next_entry(&log, false).is_none(), "nothing more is published");
+    }
+
+    #[test]
+    fn proposals_are_for_the_bridge_only() {
+        use crate::server::pool::entry::Origin;
+        let log = Log::on_heap(64);
+        log.open_cell(KEEPER, Pid::from_raw(0), 0);
+        let origin = Origin { cell: 1, generation: 1 };
+        for slot in 0..3 {
+            let mut record = Vec::new();
+            let (event, entry) = (event(slot), if slot == 1 { None } else { Some(origin) });
+            match entry {
+                Some(origin) => entry::encode(&EntryRef::Proposed { origin, event: &event }, &mut record),
+                None => {
+                    entry::encode(&EntryRef::Ordered { seq: 5, origin: None, event: &event }, &mut record)
+                }
+            }
+            .unwrap();
+            log.append(KEEPER, &record, &NoWake, || {});
+        }
+        let mut worker = Follower::new(CellId::worker(1), 0);
+        let read: Vec<Entry> = std::iter::from_fn(|| worker.next_entry(&log, false)).collect();
+        assert_eq!(read, [Entry::Ordered { seq: 5, origin: None, event: event(1) }]);
+        let mut bridge = Follower::new(CellId::worker(2), 0);
+        let read: Vec<Entry> = std::iter::from_fn(|| bridge.next_entry(&log, true)).collect();
+        assert_eq!(read.len(), 3);
+        assert_eq!(read[0], Entry::Proposed { origin, event: event(0) });
     }
 }

@@ -10,16 +10,16 @@
 //! while others' events wait for it (see `log`).
 
 use std::io;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mio::{Events, Poll};
 
 use crate::chat::change::recycle;
-use crate::chat::{Change, Event, ServerInfo, State};
+use crate::chat::{Change, Event, State};
 use crate::server::Config;
 use crate::server::listener::poll_events;
-use crate::server::pool::codec;
+use crate::server::node::NodeSpace;
+use crate::server::pool::entry::{self, Entry, EntryRef, Origin};
 use crate::server::pool::follow::Follower;
 use crate::server::pool::log::{CellId, KEEPER, Log, StallWatch, Wake};
 
@@ -31,11 +31,21 @@ pub struct Keeper {
     pub state: State,
     follower: Follower,
     watch: StallWatch,
+    /// How this node numbers its workers' connections, and whether its
+    /// events are proposed to the network (see `node`, `entry`).
+    space: NodeSpace,
 }
 
 impl Keeper {
-    pub fn new(info: Arc<ServerInfo>) -> Keeper {
-        Keeper { state: State::new(info), follower: Follower::new(KEEPER, 0), watch: StallWatch::default() }
+    /// A keeper whose replica is `state` (a new directory, or in a
+    /// cluster the network's as the node joined it) at log position 0.
+    pub fn new(state: State, space: NodeSpace) -> Keeper {
+        Keeper { state, follower: Follower::new(KEEPER, 0), watch: StallWatch::default(), space }
+    }
+
+    /// How this node numbers its connections.
+    pub fn space(&self) -> NodeSpace {
+        self.space
     }
 
     /// Where `state` stands in the log: a new worker starts reading there.
@@ -63,7 +73,11 @@ impl Keeper {
     /// Applies everything published so far.
     pub fn drain(&mut self, log: &Log) {
         let mut spare: Vec<Change<'static>> = Vec::new();
-        while let Some(event) = self.follower.next_event(log) {
+        while let Some(entry) = self.follower.next_entry(log, false) {
+            let event = match entry {
+                Entry::Event(event) | Entry::Ordered { event, .. } => event,
+                Entry::Proposed { .. } | Entry::Notice(_) => continue,
+            };
             // What changed is no one's to hear: the workers tell their own
             // connections from their own replicas.
             let mut changes = recycle(std::mem::take(&mut spare));
@@ -76,7 +90,13 @@ impl Keeper {
     /// Appends an event as the keeper.
     pub fn publish(&mut self, log: &Log, wake: &dyn Wake, event: &Event) {
         let mut record = Vec::new();
-        if let Err(e) = codec::encode(event, &mut record) {
+        let entry = if self.space.clustered() {
+            let origin = Origin { cell: KEEPER.as_u16(), generation: log.generation(KEEPER) };
+            EntryRef::Proposed { origin, event }
+        } else {
+            EntryRef::Event(event)
+        };
+        if let Err(e) = entry::encode(&entry, &mut record) {
             // The keeper's events are a worker and a short reason: never.
             tracing::error!(?event, "keeper event refused: {e}");
             return;
@@ -91,7 +111,7 @@ impl Keeper {
     /// the keeper; every replica installs them as it applies them, this
     /// one before a worker is next started from it.
     pub fn reload(&mut self, log: &Log, wake: &dyn Wake, config: &Config) {
-        for event in crate::server::reload::on_hangup(config, KEEPER.as_u16()) {
+        for event in crate::server::reload::on_hangup(config, self.space.worker(KEEPER)) {
             self.publish(log, wake, &event);
         }
     }
@@ -105,7 +125,8 @@ impl Keeper {
         }) {
             tracing::warn!(%cell, ?claim, "filled the log entries a dead worker had claimed");
         }
-        let lost = Event::WorkerLost { worker: cell.as_u16(), generation, reason: reason.to_string() };
+        let (worker, generation) = (self.space.worker(cell), self.space.generation(generation));
+        let lost = Event::WorkerLost { worker, generation, reason: reason.to_string() };
         self.publish(log, wake, &lost);
         log.vacate(cell);
     }

@@ -13,7 +13,9 @@
 //!   start from a current replica and a lost worker's users are quit.
 //! - [`prethread`] and [`prefork`] start the workers and supervise them.
 
+pub(crate) mod bridged;
 pub(crate) mod codec;
+pub(crate) mod entry;
 pub(crate) mod follow;
 pub(crate) mod keeper;
 pub(crate) mod log;

@@ -41,8 +41,10 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 
+use crate::chat::State;
 use crate::server::Config;
 use crate::server::connection::CLOSE_GRACE;
+use crate::server::node::NodeSpace;
 use crate::server::pool::keeper::Keeper;
 use crate::server::pool::log::{CellId, CellStatus, DEFAULT_CAPACITY, KEEPER, Log, Wake};
 use crate::server::pool::worker::{self, WAKE, WorkerSetup};
@@ -114,7 +116,7 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
 
     let config = Arc::new(config);
     let mut sup = Supervisor {
-        keeper: Keeper::new(config.info.clone()),
+        keeper: Keeper::new(State::new(config.info.clone()), NodeSpace::ALONE),
         config,
         log: Log::shared(DEFAULT_CAPACITY)?,
         listeners,
@@ -203,6 +205,7 @@ impl Supervisor {
         let setup = WorkerSetup {
             cell,
             generation,
+            space: self.keeper.space(),
             start,
             state,
             listener: self.listeners[cell.index() - 1].try_clone()?,

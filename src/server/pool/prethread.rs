@@ -17,16 +17,22 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token, Waker};
+use tokio::sync::Notify;
 
+use crate::chat::State;
+use crate::server::node::NodeSpace;
 use crate::server::pool::keeper::Keeper;
 use nix::unistd::getpid;
 
-use crate::server::pool::log::{CellId, DEFAULT_CAPACITY, KEEPER, Log, MAX_CELLS, Wake};
+use crate::server::cluster::{self, Bridge, ClusterConfig, Joined, Names};
+use crate::server::pool::bridged::PoolSide;
+use crate::server::pool::log::{BRIDGE, CellId, DEFAULT_CAPACITY, KEEPER, Log, MAX_CELLS, Wake};
 use crate::server::pool::worker::{self, Exit, WAKE, WorkerSetup};
 use crate::server::{Config, Shutdown};
 
 /// One waker per cell; a worker installs its own when its poll exists.
-struct Wakers(RwLock<Vec<Option<Arc<Waker>>>>);
+/// A cluster node's bridge (an async task) is woken through its own bell.
+struct Wakers(RwLock<Vec<Option<Arc<Waker>>>>, Arc<Notify>);
 
 impl Wakers {
     fn set(&self, cell: CellId, waker: Option<Arc<Waker>>) {
@@ -36,6 +42,10 @@ impl Wakers {
 
 impl Wake for Wakers {
     fn wake(&self, cell: CellId) {
+        if cell == BRIDGE {
+            self.1.notify_one();
+            return;
+        }
         if let Some(waker) = &self.0.read().unwrap_or_else(|p| p.into_inner())[cell.index()] {
             let _ = waker.wake();
         }
@@ -52,7 +62,7 @@ struct Shared {
 pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) -> io::Result<()> {
     let shared = Arc::new(Shared {
         log: Log::on_heap(DEFAULT_CAPACITY),
-        wakers: Wakers(RwLock::new(vec![None; MAX_CELLS])),
+        wakers: Wakers(RwLock::new(vec![None; MAX_CELLS]), Arc::new(Notify::new())),
         config: Arc::new(config),
         shutdown: AtomicBool::new(false),
     });
@@ -63,7 +73,15 @@ pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) 
     shutdown.register(poll.registry(), SHUTDOWN)?;
     shared.wakers.set(KEEPER, Some(Arc::new(Waker::new(poll.registry(), WAKE)?)));
     log.open_cell(KEEPER, getpid(), 0);
-    let mut keeper = Keeper::new(shared.config.info.clone());
+    // A cluster node joins the network first: that gives its numbering.
+    let (space, mut bridge) = match &shared.config.cluster {
+        None => (NodeSpace::ALONE, None),
+        Some(cluster) => {
+            let (joined, bridge) = start_bridge(&shared, cluster)?;
+            (joined.space, Some(bridge))
+        }
+    };
+    let mut keeper = Keeper::new(State::new(shared.config.info.clone()), space);
 
     // The listening sockets stay here; each worker thread gets its own
     // handle on one, so a replacement can take over its predecessor's socket
@@ -78,9 +96,20 @@ pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) 
 
     let mut events = Events::with_capacity(16);
     let mut starved = StarvedWarning::default();
+    let mut failure = None;
     loop {
         keeper.wait(log, &mut poll, &mut events)?;
         if shutdown.requested() {
+            break;
+        }
+        if bridge.as_ref().is_some_and(|b| b.is_finished()) {
+            let why = match bridge.take().expect("checked").join() {
+                Ok(Ok(())) => "it stopped".to_string(),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "it panicked".to_string(),
+            };
+            tracing::error!("the bridge to the network ended: {why}; stopping");
+            failure = Some(io::Error::other(format!("the bridge to the network ended: {why}")));
             break;
         }
         if shutdown.reload_requested() {
@@ -118,7 +147,27 @@ pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) 
     for thread in threads.into_iter().flatten() {
         let _ = thread.join();
     }
-    Ok(())
+    failure.map_or(Ok(()), Err)
+}
+
+/// Joins the network (on a runtime of its own) and starts the bridge's
+/// thread on it, as the log's `BRIDGE` cell, before any worker appends.
+fn start_bridge(
+    shared: &Arc<Shared>,
+    cluster: &ClusterConfig,
+) -> io::Result<(Joined, JoinHandle<io::Result<()>>)> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let names = Names::for_network(&shared.config.info.network);
+    let (nats, joined) = runtime.block_on(cluster::join(cluster, &names))?;
+    shared.log.open_cell(BRIDGE, getpid(), 0);
+    let state = State::new(shared.config.info.clone());
+    let shared = shared.clone();
+    let thread = std::thread::Builder::new().name("bridge".into()).spawn(move || {
+        let bell = shared.wakers.1.clone();
+        let side = PoolSide::new(&shared.log, &shared.wakers, 0, bell);
+        runtime.block_on(Bridge::new(nats, joined, state, side).run())
+    })?;
+    Ok((joined, thread))
 }
 
 /// What a worker thread holds that takes descriptors: its handle on the
@@ -171,6 +220,7 @@ fn spawn_worker(
     let setup = WorkerSetup {
         cell,
         generation,
+        space: keeper.space(),
         start: keeper.cursor(),
         state,
         listener,

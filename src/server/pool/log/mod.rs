@@ -102,6 +102,9 @@ use write::StepsToDeath;
 pub const MAX_CELLS: usize = 65;
 /// The keeper's cell.
 pub const KEEPER: CellId = CellId(0);
+/// A cluster node's bridge (see `pool::bridged`): the last cell, so a
+/// clustered pool has one worker fewer than it could alone.
+pub const BRIDGE: CellId = CellId(MAX_CELLS as u16 - 1);
 
 /// Bytes a slot can carry.
 pub const SLOT_DATA_BYTES: usize = WORDS * 8;

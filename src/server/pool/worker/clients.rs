@@ -206,7 +206,7 @@ impl<'a> Worker<'a> {
     /// and its registration not held back. True if it was ended (or there
     /// was none).
     pub(super) fn end_answer(&mut self, slot: u32) -> bool {
-        let applied = self.outgoing.is_empty() && self.follower.cursor() >= self.own_until;
+        let applied = self.outgoing.is_empty() && self.own_applied();
         let Some(conn) = self.conns.get_mut(&slot) else { return true };
         if !conn.connection.is_labeling() {
             return true;
@@ -268,7 +268,7 @@ impl<'a> Worker<'a> {
                 }
                 Action::Rehash => self.rehash(slot),
             }
-            let applied = self.follower.cursor() >= self.own_until;
+            let applied = self.own_applied();
             let Some(conn) = self.conns.get_mut(&slot) else { return };
             if !actions.is_empty() && (!conn.listings.is_empty() || !applied) {
                 conn.pending_actions = actions;
@@ -284,7 +284,7 @@ impl<'a> Worker<'a> {
         let operator = self.conn_id(slot);
         let nick = self.state.user(operator).map(|u| u.nick.to_string()).unwrap_or_default();
         let rehash = Rehash::run(&self.config, &nick);
-        for event in rehash.events(self.cell.as_u16()) {
+        for event in rehash.events(self.conn_worker) {
             self.publish(event);
         }
         let replies = rehash.replies(&self.state, operator);
@@ -294,11 +294,12 @@ impl<'a> Worker<'a> {
     /// Carries on with a connection's held-back actions once nothing holds
     /// them (see [`run_actions`](Self::run_actions)); true if some remain.
     fn resume_actions(&mut self, slot: u32) -> bool {
+        let applied = self.own_applied();
         let Some(conn) = self.conns.get_mut(&slot) else { return false };
         if conn.pending_actions.is_empty() {
             return false;
         }
-        if !conn.listings.is_empty() || self.follower.cursor() < self.own_until {
+        if !conn.listings.is_empty() || !applied {
             return true;
         }
         let actions = std::mem::take(&mut conn.pending_actions);

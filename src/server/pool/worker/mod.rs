@@ -62,6 +62,7 @@ mod clients;
 mod conn;
 mod held;
 mod outbound;
+mod own;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -79,7 +80,9 @@ use crate::server::Config;
 use crate::server::connection::{DisconnectReason, Limits};
 use crate::server::flow::{self, Census, Policy, Receivers};
 use crate::server::listener::{ACCEPT_BACKOFF, ExhaustionLog, poll_events};
+use crate::server::node::NodeSpace;
 use crate::server::pool::codec;
+use crate::server::pool::entry::{self, Entry, EntryRef, Origin};
 use crate::server::pool::follow::Follower;
 use crate::server::pool::log::{CellId, CellStatus, Log, Wake};
 use crate::server::refusal::Refusals;
@@ -87,6 +90,7 @@ use conn::Conn;
 use held::{HeldRegistrations, Release, Watch};
 
 use outbound::FlowBook;
+use own::OwnEvents;
 
 pub const LISTENER: Token = Token(0);
 /// Where the caller registers the worker's wake-up source.
@@ -113,6 +117,11 @@ const CATCH_UP_ROUNDS: u32 = 200;
 pub struct WorkerSetup {
     pub cell: CellId,
     pub generation: u32,
+    /// Where this server sits in a cluster (alone: `NodeSpace::ALONE`):
+    /// how its connection ids are numbered, and whether its events are
+    /// proposed to the network rather than appended as they are (see
+    /// `entry`).
+    pub space: NodeSpace,
     /// The log position `state` corresponds to.
     pub start: u64,
     /// A replica of the directory at `start`.
@@ -133,6 +142,11 @@ pub enum Exit {
 struct Worker<'a> {
     cell: CellId,
     generation: u32,
+    /// The worker number and generation this worker's connection ids
+    /// carry (see `node`).
+    conn_worker: u16,
+    conn_generation: u32,
+    space: NodeSpace,
     log: &'a Log,
     wake: &'a dyn Wake,
     config: Arc<Config>,
@@ -155,9 +169,9 @@ struct Worker<'a> {
     input: VecDeque<u32>,
     /// Events waiting for room in the ring, in order.
     outgoing: VecDeque<Event>,
-    /// One past the last sequence this worker appended: input waits until
-    /// the replica has applied it.
-    own_until: u64,
+    /// Which of this worker's own events its replica has applied: input
+    /// waits until all of them are (read-your-writes).
+    own: OwnEvents,
     flow: FlowBook,
     /// The time this turn, read once per turn.
     now: Instant,
@@ -200,6 +214,9 @@ pub fn run(
     let mut worker = Worker {
         cell: setup.cell,
         generation: setup.generation,
+        conn_worker: setup.space.worker(setup.cell),
+        conn_generation: setup.space.generation(setup.generation),
+        space: setup.space,
         log,
         wake,
         flow: FlowBook {
@@ -215,7 +232,7 @@ pub fn run(
         label: setup.label,
         state: setup.state,
         follower: Follower::new(setup.cell, setup.start),
-        own_until: setup.start,
+        own: OwnEvents::new(setup.space.clustered(), setup.start),
         poll,
         listener,
         conns: FxHashMap::default(),
@@ -309,7 +326,19 @@ pub fn run(
 
 impl Worker<'_> {
     fn conn_id(&self, slot: u32) -> ConnId {
-        ConnId { worker: self.cell.as_u16(), slot, generation: self.generation }
+        ConnId { worker: self.conn_worker, slot, generation: self.conn_generation }
+    }
+
+    /// Whether `conn` is one of this worker incarnation's connections (not
+    /// another worker's, another node's, nor an earlier one's in this cell).
+    fn is_mine(&self, conn: ConnId) -> bool {
+        conn.worker == self.conn_worker && conn.generation == self.conn_generation
+    }
+
+    /// Whether every event this worker appended has been applied to its
+    /// replica (see `own`).
+    fn own_applied(&self) -> bool {
+        self.own.applied(self.follower.cursor())
     }
 
     fn clock(&mut self) {
@@ -319,7 +348,7 @@ impl Worker<'_> {
 
     /// Input is handled only while nothing holds it back: see the module doc.
     fn admitting(&self) -> bool {
-        !self.flow.holding() && self.outgoing.is_empty() && self.follower.cursor() >= self.own_until
+        !self.flow.holding() && self.outgoing.is_empty() && self.own_applied()
     }
 
     fn poll_timeout(&self) -> (Duration, bool) {
@@ -330,7 +359,10 @@ impl Worker<'_> {
         if !self.input.is_empty() && self.admitting() {
             return (Duration::ZERO, false);
         }
-        if !self.outgoing.is_empty() || self.follower.cursor() < self.own_until || !self.held.is_empty() {
+        // An own event still to come back from the network wakes this
+        // worker when the bridge appends it: no need to poll for it.
+        let own_pending = !self.own_applied() && !self.space.clustered();
+        if !self.outgoing.is_empty() || own_pending || !self.held.is_empty() {
             return (ROOM_POLL, false);
         }
         let mut timeout = if self.accept_paused_until.is_some() { ACCEPT_BACKOFF } else { TICK };
@@ -353,24 +385,56 @@ impl Worker<'_> {
     fn drain_log(&mut self) {
         let mut spare: Vec<Change<'static>> = Vec::new();
         while !self.flow.holding() {
-            let Some(event) = self.follower.next_event(self.log) else { break };
+            let Some(entry) = self.follower.next_entry(self.log, false) else { break };
+            let event = match entry {
+                Entry::Event(event) => event,
+                Entry::Ordered { origin, event, .. } => {
+                    if origin == Some(self.origin()) {
+                        self.own.confirmed();
+                    }
+                    event
+                }
+                Entry::Notice(text) => {
+                    self.notice_all(&text);
+                    continue;
+                }
+                Entry::Proposed { .. } => continue,
+            };
             let mut changes = recycle(std::mem::take(&mut spare));
             self.state.apply(&event, &mut changes);
-            // This incarnation's own connections: not another worker's, nor
-            // an earlier one's in this cell.
-            let (cell, generation) = (self.cell, self.generation);
-            let mine = |to: ConnId| cell.accepted(to) && to.generation == generation;
             if let Event::Register { conn, .. } = &event
-                && mine(*conn)
+                && self.is_mine(*conn)
             {
                 self.read_back_registration(&event, &mut changes);
             }
             let mut deliveries = Deliveries::default();
-            render(&self.state, &changes, mine, &mut deliveries);
+            let (worker, generation) = (self.conn_worker, self.conn_generation);
+            render(
+                &self.state,
+                &changes,
+                |to| to.worker == worker && to.generation == generation,
+                &mut deliveries,
+            );
             spare = recycle(changes);
             self.deliver(deliveries, event.conn());
         }
         self.follower.report(self.log);
+    }
+
+    /// This worker as the proposer of an event (cluster mode).
+    fn origin(&self) -> Origin {
+        Origin { cell: self.cell.as_u16(), generation: self.generation }
+    }
+
+    /// A notice from this node to every client of this worker (cluster
+    /// mode: the network is out of reach, or back).
+    fn notice_all(&mut self, text: &str) {
+        let slots: Vec<u32> = self.conns.keys().copied().collect();
+        for slot in slots {
+            let Some(conn) = self.conns.get(&slot).filter(|c| c.is_open()) else { continue };
+            let line = conn.connection.session().notice(&self.state, text);
+            self.reply(slot, line);
+        }
     }
 
     /// One of this worker's registrations, read back from the log: a
@@ -386,10 +450,11 @@ impl Worker<'_> {
             return;
         };
         let Some(client) = self.conns.get_mut(&conn.slot).filter(|c| c.is_open()) else { return };
+        let space = self.space;
         let watch = self.state.find_nick(nick.as_str()).and_then(|holder| {
-            let cell = CellId::workers().find(|c| c.accepted(holder))?;
-            let beat = self.log.turns(cell, holder.generation)?;
-            Some(Watch { cell, generation: holder.generation, beat })
+            let (cell, generation) = (space.cell_of(holder)?, space.cell_generation(holder));
+            let beat = self.log.turns(cell, generation)?;
+            Some(Watch { cell, generation, beat })
         });
         if self.held.refused(event, watch, self.now) {
             client.registration_held = true;
@@ -478,16 +543,19 @@ impl Worker<'_> {
     /// until the replica has applied them.
     fn append_outgoing(&mut self) {
         let mut record = std::mem::take(&mut self.encode_buf);
+        let (clustered, origin) = (self.space.clustered(), self.origin());
         while let Some(event) = self.outgoing.front() {
             record.clear();
-            if let Err(e) = codec::encode(event, &mut record) {
+            // In a cluster the network orders it: it goes in as a proposal.
+            let entry = if clustered { EntryRef::Proposed { origin, event } } else { EntryRef::Event(event) };
+            if let Err(e) = entry::encode(&entry, &mut record) {
                 let event = self.outgoing.pop_front().expect("the front event");
                 self.refuse(event, e);
                 continue;
             }
             match self.log.try_append(self.cell, &record, self.wake) {
                 Some(sequences) => {
-                    self.own_until = sequences.end;
+                    self.own.appended(sequences);
                     self.outgoing.pop_front();
                 }
                 None => break,
@@ -502,8 +570,7 @@ impl Worker<'_> {
     /// told its input was too long, and it is logged as the bug it is.
     fn refuse(&mut self, event: Event, error: codec::CodecError) {
         tracing::error!(cell = %self.cell, ?event, "event refused: {error}");
-        let Some(to) = event.conn().filter(|c| self.cell.accepted(*c) && c.generation == self.generation)
-        else {
+        let Some(to) = event.conn().filter(|c| self.is_mine(*c)) else {
             return;
         };
         let Some(conn) = self.conns.get_mut(&to.slot) else { return };
@@ -522,10 +589,17 @@ impl Worker<'_> {
     /// while for earlier sequences other writers have claimed but not yet
     /// published; if they are still missing, the loop retries next turn.
     fn catch_up(&mut self) {
-        let mut rounds = 0u32;
-        while self.follower.cursor() < self.own_until && rounds < CATCH_UP_ROUNDS {
+        // In a cluster an own event comes back after a round trip to the
+        // network: the worker goes on with its loop, and the bridge's
+        // append wakes it.
+        if self.space.clustered() {
             self.drain_log();
-            if self.follower.cursor() >= self.own_until || self.flow.holding() {
+            return;
+        }
+        let mut rounds = 0u32;
+        while !self.own_applied() && rounds < CATCH_UP_ROUNDS {
+            self.drain_log();
+            if self.own_applied() || self.flow.holding() {
                 return;
             }
             rounds += 1;

@@ -1,0 +1,308 @@
+//! The bridge: what carries a node's events to the network's stream and
+//! the stream's order back into the node.
+//!
+//! It has two sides. Toward the node ([`BridgeSide`]): the proposals its
+//! cells made, in the order they made them, and the place where ordered
+//! events go (the pool models' log, see `pool::entry`; the iterative
+//! model's directory). Toward NATS: JetStream publishes and an ordered
+//! consumer of the stream. Everything between is this loop:
+//!
+//! - **Publish, in order, with retries that cannot duplicate.** Proposals
+//!   are published pipelined, at most [`WINDOW`] unacknowledged. Each has
+//!   a message id made of the node, its epoch and the proposal's id in
+//!   this node run, so when an acknowledgement fails (a timeout, NATS
+//!   gone), every unacknowledged proposal is published again, in order,
+//!   and JetStream stores each once. A proposal is dropped only when
+//!   acknowledged.
+//! - **Apply the stream, in order.** Each event the consumer delivers is
+//!   offered to the node; if the node has no room (its readers are
+//!   behind), the bridge holds that one event and stops pulling, so the
+//!   consumer's flow control carries the pressure back to JetStream, the
+//!   way a full log carries it back to the node's clients.
+//! - **Say when the network is out of reach.** Clients are told when the
+//!   connection to NATS has been down for a moment, and when it is back;
+//!   meanwhile their events wait in the node's log (bounded: a full log
+//!   stops the node reading its clients).
+//! - **Keep a replica** of the directory, the events applied in stream
+//!   order, so that it knows where the node stands.
+//!
+//! The bridge runs on a tokio runtime of its own thread (prethread,
+//! iterative) or process (prefork); the rest of the server stays
+//! synchronous, and meets it only through its side.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_nats::jetstream::context::{PublishAckFuture, PublishError};
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::publish::PublishAck;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::task::JoinHandle;
+
+use super::envelope::{Envelope, EnvelopeError};
+use super::nats::{Joined, Nats};
+use crate::chat::{Event, State};
+use crate::server::node::NodeSpace;
+use crate::server::pool::entry::Origin;
+
+/// Most proposals published and not yet acknowledged.
+pub const WINDOW: usize = 256;
+/// How long the connection may be down before clients are told.
+const UNREACHABLE_AFTER: Duration = Duration::from_secs(2);
+/// The longest the loop waits for anything: it also keeps time.
+const TICK: Duration = Duration::from_millis(100);
+/// How often room is looked for while the node has none for what the
+/// bridge holds (readers do not signal room, as in the log itself).
+const ROOM_POLL: Duration = Duration::from_millis(1);
+
+/// One event a cell of this node proposes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proposal {
+    /// Unique among this node run's proposals: part of its message id.
+    pub id: u64,
+    pub origin: Origin,
+    pub event: Event,
+}
+
+/// The node's half of the bridge.
+pub trait BridgeSide {
+    /// The next proposal, in the order the node's cells made them.
+    fn next_proposal(&mut self) -> Option<Proposal>;
+    /// Offers the event at stream sequence `seq` (`origin` if this node
+    /// run proposed it); false when the node has no room for it now.
+    fn deliver(&mut self, seq: u64, origin: Option<Origin>, event: &Event) -> bool;
+    /// Offers words for every client of the node; false when no room now.
+    fn notice(&mut self, text: &str) -> bool;
+    /// Says the bridge is alive and going round its loop.
+    fn beat(&mut self) {}
+    /// Waits until the node may have something new (a proposal, room),
+    /// or `at_most`.
+    fn wait(&mut self, at_most: Duration) -> impl Future<Output = ()>;
+}
+
+/// A proposal published and not yet acknowledged.
+struct InFlight {
+    msg_id: String,
+    payload: Bytes,
+    ack: JoinHandle<Result<PublishAck, PublishError>>,
+}
+
+pub struct Bridge<S> {
+    nats: Nats,
+    space: NodeSpace,
+    side: S,
+    /// The directory as the events applied so far made it.
+    state: State,
+    /// The next stream sequence to apply.
+    next_seq: u64,
+    /// An ordered event the node had no room for yet.
+    held: Option<(u64, Option<Origin>, Event)>,
+    /// Words for the clients the node had no room for yet.
+    notice: Option<String>,
+    /// Since when the connection to NATS has been down.
+    down_since: Option<Instant>,
+    /// Whether the clients were told the network is out of reach.
+    told_unreachable: bool,
+}
+
+impl<S: BridgeSide> Bridge<S> {
+    /// A bridge for a node that joined as `joined`, its replica at `state`.
+    pub fn new(nats: Nats, joined: Joined, state: State, side: S) -> Bridge<S> {
+        Bridge {
+            nats,
+            space: joined.space,
+            side,
+            state,
+            next_seq: joined.start_seq,
+            held: None,
+            notice: None,
+            down_since: None,
+            told_unreachable: false,
+        }
+    }
+
+    /// Runs until the stream holds what this node cannot read (another
+    /// build's events): going on would make this node's directory differ
+    /// from the network's.
+    pub async fn run(mut self) -> io::Result<()> {
+        let mut messages = self.subscribe().await?;
+        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+        loop {
+            self.side.beat();
+            self.keep_time();
+            self.offer_held();
+            let connected = self.connected();
+            while connected && in_flight.len() < WINDOW {
+                let Some(proposal) = self.side.next_proposal() else { break };
+                in_flight.push_back(self.publish(&proposal)?);
+            }
+            // The node is waited for only when the bridge can take what
+            // it has; otherwise a record already there would end every
+            // wait at once. Room for what is held is looked for often.
+            let taking =
+                connected && in_flight.len() < WINDOW && self.held.is_none() && self.notice.is_none();
+            let nap = if self.held.is_some() || self.notice.is_some() { ROOM_POLL } else { TICK };
+            let front = in_flight.front_mut().map(|f| &mut f.ack);
+            let pulling = self.held.is_none();
+            tokio::select! {
+                acked = async { front.expect("guarded").await }, if front.is_some() => {
+                    match acked {
+                        Ok(Ok(_)) => {
+                            in_flight.pop_front();
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!("an event was not acknowledged ({e}); publishing again what waits");
+                            self.republish(&mut in_flight).await?;
+                        }
+                        Err(e) => return Err(io::Error::other(format!("an acknowledgement task failed: {e}"))),
+                    }
+                }
+                message = messages.next(), if pulling => match message {
+                    Some(Ok(message)) => self.take(&message)?,
+                    Some(Err(e)) => tracing::warn!("reading the event stream: {e}"),
+                    None => messages = self.subscribe().await?,
+                },
+                () = async {
+                    if taking { self.side.wait(TICK).await } else { tokio::time::sleep(nap).await }
+                } => {}
+            }
+        }
+    }
+
+    /// An ordered consumer of the stream from the next sequence to apply:
+    /// it recreates itself after a gap or a lost connection, resuming
+    /// where it was.
+    async fn subscribe(&self) -> io::Result<pull::Ordered> {
+        let config = pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: self.next_seq },
+            ..Default::default()
+        };
+        let consumer = self
+            .nats
+            .stream
+            .create_consumer(config)
+            .await
+            .map_err(|e| io::Error::other(format!("consuming the event stream: {e}")))?;
+        consumer.messages().await.map_err(|e| io::Error::other(format!("consuming the event stream: {e}")))
+    }
+
+    fn connected(&self) -> bool {
+        self.nats.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Publishes one proposal; its acknowledgement is awaited in order.
+    fn publish(&self, proposal: &Proposal) -> io::Result<InFlight> {
+        let envelope = Envelope {
+            node: self.space.node,
+            epoch: self.space.epoch,
+            origin: proposal.origin,
+            event: proposal.event.clone(),
+        };
+        let payload = Bytes::from(envelope.encode().map_err(io::Error::other)?);
+        let msg_id = format!("{}.{}.{}", self.space.node, self.space.epoch, proposal.id);
+        Ok(self.send(msg_id, payload))
+    }
+
+    fn send(&self, msg_id: String, payload: Bytes) -> InFlight {
+        let jetstream = self.nats.jetstream.clone();
+        let subject = self.nats.names.subject.clone();
+        let message = PublishMessage::build().payload(payload.clone()).message_id(&msg_id);
+        let ack = tokio::spawn(async move {
+            let future: PublishAckFuture = jetstream.send_publish(subject, message).await?;
+            future.await
+        });
+        InFlight { msg_id, payload, ack }
+    }
+
+    /// After a failed acknowledgement: once connected, everything not yet
+    /// acknowledged is published again, in order. JetStream drops the
+    /// copies of those it had stored (same message id), so each is stored
+    /// once, and in the order proposed, but for the one that failed.
+    async fn republish(&mut self, in_flight: &mut VecDeque<InFlight>) -> io::Result<()> {
+        while !self.connected() {
+            self.keep_time();
+            self.side.beat();
+            self.side.wait(TICK).await;
+        }
+        for pending in in_flight.iter_mut() {
+            pending.ack.abort();
+            let again = self.send(pending.msg_id.clone(), pending.payload.clone());
+            *pending = again;
+        }
+        Ok(())
+    }
+
+    /// One message of the stream: applied to the replica, offered to the
+    /// node, held if the node has no room.
+    fn take(&mut self, message: &async_nats::jetstream::Message) -> io::Result<()> {
+        let seq = message.info().map(|i| i.stream_sequence).map_err(|e| io::Error::other(e.to_string()))?;
+        if seq < self.next_seq {
+            return Ok(());
+        }
+        self.next_seq = seq + 1;
+        let envelope = match Envelope::decode(&message.payload) {
+            Ok(envelope) => envelope,
+            Err(EnvelopeError::Version(version)) => {
+                return Err(io::Error::other(format!(
+                    "stream sequence {seq} holds an event of version {version}: \
+                     this build cannot follow the network"
+                )));
+            }
+            // Bytes no build writes: every node skips them alike.
+            Err(e) => {
+                tracing::error!(seq, "an undecodable event in the stream: {e}");
+                return Ok(());
+            }
+        };
+        let own = envelope.node == self.space.node && envelope.epoch == self.space.epoch;
+        let origin = own.then_some(envelope.origin);
+        self.state.apply(&envelope.event, &mut Vec::new());
+        if !self.side.deliver(seq, origin, &envelope.event) {
+            self.held = Some((seq, origin, envelope.event));
+        }
+        Ok(())
+    }
+
+    /// Offers again what the node had no room for.
+    fn offer_held(&mut self) {
+        if let Some(text) = self.notice.take()
+            && !self.side.notice(&text)
+        {
+            self.notice = Some(text);
+        }
+        if let Some((seq, origin, event)) = self.held.take()
+            && !self.side.deliver(seq, origin, &event)
+        {
+            self.held = Some((seq, origin, event));
+        }
+    }
+
+    /// Notices the connection going and coming back, and tells clients.
+    fn keep_time(&mut self) {
+        let now = Instant::now();
+        if self.connected() {
+            self.down_since = None;
+            if self.told_unreachable {
+                self.told_unreachable = false;
+                self.tell("The network is back: what you sent while it was away is going out now.");
+            }
+            return;
+        }
+        let since = *self.down_since.get_or_insert(now);
+        if !self.told_unreachable && now.duration_since(since) >= UNREACHABLE_AFTER {
+            self.told_unreachable = true;
+            tracing::warn!("NATS is out of reach; events wait in the log");
+            self.tell("This server has lost the network: what you send waits until it is back.");
+        }
+    }
+
+    fn tell(&mut self, text: &str) {
+        if !self.side.notice(text) {
+            self.notice = Some(text.to_string());
+        }
+    }
+}
