@@ -46,6 +46,8 @@ use super::State;
 
 mod fields;
 mod restore;
+#[cfg(test)]
+mod tests;
 
 /// The version of the format this build writes, and the only one it reads.
 pub const VERSION: u8 = 1;
