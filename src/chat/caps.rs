@@ -61,6 +61,12 @@ impl Caps {
         OFFERED.iter().filter(move |(_, cap)| self.has(*cap)).map(|&(name, _)| name)
     }
 
+    /// Whether every capability in the set is one the server offers (a
+    /// set read from outside, such as a snapshot's, may hold other bits).
+    pub fn is_offered(self) -> bool {
+        Caps::from_bits(self.0) == self
+    }
+
     /// Builds a set from its bits, keeping only offered ones (for tests'
     /// generators).
     pub fn from_bits(bits: u32) -> Caps {

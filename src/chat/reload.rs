@@ -97,6 +97,29 @@ impl Gathering {
         postcard::from_bytes(&whole).ok()
     }
 
+    /// Each writer's unfinished settings: the writer, the piece it is to
+    /// send next and the bytes so far, in writer order (for a snapshot).
+    pub(crate) fn pending(&self) -> impl Iterator<Item = (u16, u32, &[u8])> {
+        self.by_writer
+            .iter()
+            .map(|(&from, bytes)| (from, self.next_part.get(&from).copied().unwrap_or(0), &bytes[..]))
+    }
+
+    /// Goes on gathering `from`'s settings as `pending` said, if that is
+    /// something `take` could have left: a piece after the first to come
+    /// and at most [`MAX_RELOAD_BYTES`] so far. Otherwise why not.
+    pub(crate) fn resume(&mut self, from: u16, next_part: u32, bytes: Vec<u8>) -> Result<(), String> {
+        if next_part == 0 {
+            return Err(format!("writer {from}'s reload waits for its first piece again"));
+        }
+        if bytes.len() > MAX_RELOAD_BYTES {
+            return Err(format!("writer {from}'s reload has {} bytes, over {MAX_RELOAD_BYTES}", bytes.len()));
+        }
+        self.by_writer.insert(from, bytes);
+        self.next_part.insert(from, next_part);
+        Ok(())
+    }
+
     /// Drops what `from` had sent of settings it never finished.
     pub fn forget(&mut self, from: u16) {
         self.by_writer.remove(&from);

@@ -35,10 +35,12 @@ use crate::chat::{ChannelName, ConnId, Event, MessageKind, Nick, Protocol, Serve
 pub mod monitor;
 mod ops;
 mod queries;
+mod snapshot;
 mod user;
 mod users;
 pub mod whowas;
 
+pub use snapshot::{SnapshotError, VERSION as SNAPSHOT_VERSION};
 pub use user::User;
 pub use users::killed_reason;
 
@@ -51,7 +53,8 @@ pub const LOBBY: &str = "#lobby";
 /// joins it with a change that borrows its name, like a JOIN's.
 static LOBBY_NAME: LazyLock<ChannelName> = LazyLock::new(|| ChannelName::new(LOBBY));
 
-/// The directory. Clone it to snapshot; compare replicas with [`State::digest`].
+/// The directory. Clone it for a copy in this process, [`State::snapshot`]
+/// it for another node; compare replicas with [`State::digest`].
 #[derive(Debug, Clone)]
 pub struct State {
     info: Arc<ServerInfo>,

@@ -2,7 +2,8 @@
 //! property the pool models rely on — replicas that apply the same events in
 //! the same order agree, and replicas each rendering only their worker's
 //! connections deliver together what one directory rendering every
-//! connection delivers.
+//! connection delivers. Its generators and helpers (`any_event`,
+//! `apply_for`) serve the snapshot's tests too.
 
 use std::sync::Arc;
 
@@ -11,15 +12,15 @@ use proptest::prelude::*;
 use super::*;
 use crate::chat::channel::{Flag, ListKind, ModeChange};
 
-fn info() -> Arc<ServerInfo> {
+pub(crate) fn info() -> Arc<ServerInfo> {
     Arc::new(ServerInfo::new("test.server"))
 }
 
-fn conn(worker: u16, slot: u32) -> ConnId {
+pub(crate) fn conn(worker: u16, slot: u32) -> ConnId {
     ConnId { worker, slot, generation: 0 }
 }
 
-fn register(c: ConnId, nick: &str, protocol: Protocol) -> Event {
+pub(crate) fn register(c: ConnId, nick: &str, protocol: Protocol) -> Event {
     Event::Register {
         conn: c,
         nick: nick.into(),
@@ -32,7 +33,7 @@ fn register(c: ConnId, nick: &str, protocol: Protocol) -> Event {
     }
 }
 
-fn join(c: ConnId, channel: &str) -> Event {
+pub(crate) fn join(c: ConnId, channel: &str) -> Event {
     Event::Join { conn: c, channel: channel.into(), key: None, at: 0 }
 }
 
@@ -112,7 +113,7 @@ fn run(session: &mut Session, state: &mut State, line: &str) -> (String, bool) {
 }
 
 /// A long reply, all of it.
-fn whole(mut listing: Listing, state: &State, conn: ConnId) -> String {
+pub(crate) fn whole(mut listing: Listing, state: &State, conn: ConnId) -> String {
     let mut bytes = Vec::new();
     while !listing.write_next(state, conn, &mut bytes, 4096) {}
     String::from_utf8(bytes).unwrap()
@@ -174,7 +175,7 @@ fn wrong_password_closes() {
 
 /// A small alphabet of events over 6 connections on 3 workers, so that
 /// random sequences collide on nicks and channels often.
-fn any_event() -> impl Strategy<Value = Event> {
+pub(crate) fn any_event() -> impl Strategy<Value = Event> {
     let conns = (0u16..3, 0u32..2).prop_map(|(w, s)| conn(w, s));
     let nicks = prop::sample::select(vec!["ann", "ANN", "bob", "cy", "dee"]);
     let chans = prop::sample::select(vec!["#a", "#A", "#b", "#lobby"]);

@@ -29,7 +29,7 @@ impl Watchers {
         self.by_nick.get(nick).map(|w| w.iter().copied().collect()).unwrap_or_default()
     }
 
-    fn add(&mut self, nick: Nick, conn: ConnId) {
+    pub(super) fn add(&mut self, nick: Nick, conn: ConnId) {
         self.by_nick.entry(nick).or_default().insert(conn);
     }
 

@@ -8,7 +8,7 @@
 //! first) and [`PER_NICK`] for any one nick, so one client reconnecting
 //! in a loop cannot push everyone else out.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use crate::chat::Nick;
 
@@ -59,6 +59,29 @@ impl Whowas {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Every entry, oldest first (for a snapshot).
+    pub(super) fn entries(&self) -> impl Iterator<Item = &WasUser> {
+        self.entries.iter()
+    }
+
+    /// The history `entries` (oldest first) make, if it keeps within
+    /// [`MAX_ENTRIES`] and [`PER_NICK`], as `record` keeps it; otherwise
+    /// the bound it breaks and by how many (a snapshot's restore).
+    pub(super) fn from_entries(entries: Vec<WasUser>) -> Result<Whowas, (&'static str, usize, usize)> {
+        if entries.len() > MAX_ENTRIES {
+            return Err(("WHOWAS entries", entries.len(), MAX_ENTRIES));
+        }
+        let mut per_nick: HashMap<&Nick, usize> = HashMap::new();
+        for entry in &entries {
+            let count = per_nick.entry(&entry.nick).or_default();
+            *count += 1;
+            if *count > PER_NICK {
+                return Err(("WHOWAS entries for one nick", *count, PER_NICK));
+            }
+        }
+        Ok(Whowas { entries: entries.into() })
     }
 
     /// For `State::digest`: replicas must agree on the history too.
