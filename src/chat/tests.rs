@@ -265,6 +265,7 @@ pub(crate) fn any_event() -> impl Strategy<Value = Event> {
             reason: "out".into()
         }),
         (0u16..3).prop_map(|w| Event::WorkerLost { worker: w, generation: 0, reason: "lost".into() }),
+        (0u16..2).prop_map(|node| Event::NodeLost { node, epoch: 0, reason: "Node lost".into() }),
     ]
 }
 
