@@ -136,6 +136,11 @@ impl State {
         self.users.values()
     }
 
+    /// Every user's connection, in no particular order.
+    pub fn connections(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.users.keys().copied()
+    }
+
     /// Channels in order of folded name, from `from` on (a listing's cursor).
     pub fn channels_from(&self, from: Bound<&ChannelName>) -> impl Iterator<Item = (&ChannelName, &Channel)> {
         self.channels.range::<ChannelName, _>((from, Bound::Unbounded))

@@ -24,7 +24,14 @@
 //!   meanwhile their events wait in the node's log (bounded: a full log
 //!   stops the node reading its clients).
 //! - **Keep a replica** of the directory, the events applied in stream
-//!   order, so that it knows where the node stands.
+//!   order, so that it knows where the node stands: it writes snapshots
+//!   of it for nodes that join, and knows which node runs have users.
+//! - **Beat and watch heartbeats** (`liveness`): a silent node run with
+//!   users is declared lost (`Event::NodeLost`, once in the stream); a
+//!   declaration of this node run's own loss (it was cut off long enough
+//!   for the network to give up on it) ends the bridge, and with it the
+//!   node, after its clients are told: it must not serve a directory the
+//!   network has moved past.
 //!
 //! The bridge runs on a tokio runtime of its own thread (prethread,
 //! iterative) or process (prefork); the rest of the server stays
@@ -43,11 +50,14 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 
+use super::ClusterConfig;
 use super::envelope::{Envelope, EnvelopeError};
+use super::liveness::{Liveness, Run};
 use super::nats::{Joined, Nats};
 use crate::chat::{Event, State};
 use crate::server::node::NodeSpace;
 use crate::server::pool::entry::Origin;
+use crate::server::pool::log::BRIDGE;
 
 /// Most proposals published and not yet acknowledged.
 pub const WINDOW: usize = 256;
@@ -93,6 +103,7 @@ struct InFlight {
 
 pub struct Bridge<S> {
     nats: Nats,
+    cluster: ClusterConfig,
     space: NodeSpace,
     side: S,
     /// The directory as the events applied so far made it.
@@ -107,14 +118,38 @@ pub struct Bridge<S> {
     down_since: Option<Instant>,
     /// Whether the clients were told the network is out of reach.
     told_unreachable: bool,
+    liveness: Liveness,
+    /// The stream sequence of the last snapshot this node wrote (or
+    /// started from), and when.
+    snapshot_seq: u64,
+    snapshot_at: Instant,
+    /// Set when the stream says this node run is lost.
+    declared_lost: bool,
+}
+
+/// Why a bridge stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    /// The network declared this node run lost (it was cut off for longer
+    /// than `--node-timeout`): its users are gone everywhere.
+    #[error("the network declared this node lost (it was cut off from NATS too long)")]
+    DeclaredLost,
+    #[error(transparent)]
+    Io(#[from] io::Error),
 }
 
 impl<S: BridgeSide> Bridge<S> {
     /// A bridge for a node that joined as `joined`, its replica at `state`.
-    pub fn new(nats: Nats, joined: Joined, state: State, side: S) -> Bridge<S> {
+    pub fn new(nats: Nats, cluster: ClusterConfig, joined: Joined, state: State, side: S) -> Bridge<S> {
+        let me = (joined.space.node, joined.space.epoch);
         Bridge {
             nats,
+            liveness: Liveness::new(me, cluster.node_timeout),
+            cluster,
             space: joined.space,
+            snapshot_seq: joined.start_seq - 1,
+            snapshot_at: Instant::now(),
+            declared_lost: false,
             side,
             state,
             next_seq: joined.start_seq,
@@ -126,15 +161,23 @@ impl<S: BridgeSide> Bridge<S> {
     }
 
     /// Runs until the stream holds what this node cannot read (another
-    /// build's events): going on would make this node's directory differ
-    /// from the network's.
-    pub async fn run(mut self) -> io::Result<()> {
+    /// build's events: going on would make this node's directory differ
+    /// from the network's), or declares this node run lost.
+    pub async fn run(mut self) -> Result<(), BridgeError> {
         let mut messages = self.subscribe().await?;
+        let mut heartbeats =
+            self.nats.alive.watch_all().await.map_err(|e| io::Error::other(e.to_string()))?;
+        let mut beat = tokio::time::interval(self.cluster.heartbeat_every());
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+        let mut chores: Option<JoinHandle<Vec<Run>>> = None;
         loop {
             self.side.beat();
             self.keep_time();
             self.offer_held();
+            if self.declared_lost && self.held.is_none() {
+                return Err(BridgeError::DeclaredLost);
+            }
             let connected = self.connected();
             while connected && in_flight.len() < WINDOW {
                 let Some(proposal) = self.side.next_proposal() else { break };
@@ -147,7 +190,7 @@ impl<S: BridgeSide> Bridge<S> {
                 connected && in_flight.len() < WINDOW && self.held.is_none() && self.notice.is_none();
             let nap = if self.held.is_some() || self.notice.is_some() { ROOM_POLL } else { TICK };
             let front = in_flight.front_mut().map(|f| &mut f.ack);
-            let pulling = self.held.is_none();
+            let pulling = self.held.is_none() && !self.declared_lost;
             tokio::select! {
                 acked = async { front.expect("guarded").await }, if front.is_some() => {
                     match acked {
@@ -156,9 +199,11 @@ impl<S: BridgeSide> Bridge<S> {
                         }
                         Ok(Err(e)) => {
                             tracing::warn!("an event was not acknowledged ({e}); publishing again what waits");
-                            self.republish(&mut in_flight).await?;
+                            self.republish(&mut in_flight).await;
                         }
-                        Err(e) => return Err(io::Error::other(format!("an acknowledgement task failed: {e}"))),
+                        Err(e) => {
+                            return Err(io::Error::other(format!("an acknowledgement task failed: {e}")).into());
+                        }
                     }
                 }
                 message = messages.next(), if pulling => match message {
@@ -166,6 +211,27 @@ impl<S: BridgeSide> Bridge<S> {
                     Some(Err(e)) => tracing::warn!("reading the event stream: {e}"),
                     None => messages = self.subscribe().await?,
                 },
+                heard = heartbeats.next() => match heard {
+                    Some(Ok(entry)) => self.heard(&entry),
+                    Some(Err(e)) => tracing::warn!("watching heartbeats: {e}"),
+                    None => {
+                        heartbeats =
+                            self.nats.alive.watch_all().await.map_err(|e| io::Error::other(e.to_string()))?;
+                    }
+                },
+                _ = beat.tick() => {
+                    // One round of chores at a time: a slow NATS must not
+                    // pile them up. Losses it failed to declare are again
+                    // to declare.
+                    if chores.as_ref().is_none_or(|c| c.is_finished()) {
+                        if let Some(done) = chores.take() {
+                            for run in done.await.unwrap_or_default() {
+                                self.liveness.retry(run);
+                            }
+                        }
+                        chores = Some(self.chores());
+                    }
+                }
                 () = async {
                     if taking { self.side.wait(TICK).await } else { tokio::time::sleep(nap).await }
                 } => {}
@@ -222,7 +288,7 @@ impl<S: BridgeSide> Bridge<S> {
     /// acknowledged is published again, in order. JetStream drops the
     /// copies of those it had stored (same message id), so each is stored
     /// once, and in the order proposed, but for the one that failed.
-    async fn republish(&mut self, in_flight: &mut VecDeque<InFlight>) -> io::Result<()> {
+    async fn republish(&mut self, in_flight: &mut VecDeque<InFlight>) {
         while !self.connected() {
             self.keep_time();
             self.side.beat();
@@ -233,12 +299,11 @@ impl<S: BridgeSide> Bridge<S> {
             let again = self.send(pending.msg_id.clone(), pending.payload.clone());
             *pending = again;
         }
-        Ok(())
     }
 
     /// One message of the stream: applied to the replica, offered to the
     /// node, held if the node has no room.
-    fn take(&mut self, message: &async_nats::jetstream::Message) -> io::Result<()> {
+    fn take(&mut self, message: &async_nats::jetstream::Message) -> Result<(), BridgeError> {
         let seq = message.info().map(|i| i.stream_sequence).map_err(|e| io::Error::other(e.to_string()))?;
         if seq < self.next_seq {
             return Ok(());
@@ -250,7 +315,8 @@ impl<S: BridgeSide> Bridge<S> {
                 return Err(io::Error::other(format!(
                     "stream sequence {seq} holds an event of version {version}: \
                      this build cannot follow the network"
-                )));
+                ))
+                .into());
             }
             // Bytes no build writes: every node skips them alike.
             Err(e) => {
@@ -260,6 +326,14 @@ impl<S: BridgeSide> Bridge<S> {
         };
         let own = envelope.node == self.space.node && envelope.epoch == self.space.epoch;
         let origin = own.then_some(envelope.origin);
+        if let Event::NodeLost { node, epoch, .. } = envelope.event
+            && (node, epoch) == (self.space.node, self.space.epoch)
+        {
+            // Delivered like any event (the workers close their clients
+            // on it), then the bridge stops: see `run`.
+            tracing::error!("the network declared this node lost");
+            self.declared_lost = true;
+        }
         self.state.apply(&envelope.event, &mut Vec::new());
         if !self.side.deliver(seq, origin, &envelope.event) {
             self.held = Some((seq, origin, envelope.event));
@@ -281,9 +355,80 @@ impl<S: BridgeSide> Bridge<S> {
         }
     }
 
+    /// A heartbeat entry: `<node>` holding `<epoch>`.
+    fn heard(&mut self, entry: &async_nats::jetstream::kv::Entry) {
+        let node = entry.key.parse::<u16>();
+        let epoch = std::str::from_utf8(&entry.value).ok().and_then(|e| e.parse::<u32>().ok());
+        if let (Ok(node), Some(epoch)) = (node, epoch) {
+            self.liveness.heard((node, epoch), Instant::now());
+        }
+    }
+
+    /// What is due every beat, off the loop (each is a round trip to
+    /// NATS): this node's heartbeat, the losses to declare, a snapshot.
+    fn chores(&mut self) -> JoinHandle<Vec<Run>> {
+        let now = Instant::now();
+        let present = self.state.connections().map(|c| (c.node(), c.epoch()));
+        let lost = self.liveness.lost(present, now);
+        let snapshot = self.snapshot_due(now).then(|| {
+            let seq = self.next_seq - 1;
+            self.snapshot_seq = seq;
+            self.snapshot_at = now;
+            (seq, self.state.snapshot())
+        });
+        let (nats, space) = (self.nats.clone(), self.space);
+        tokio::spawn(async move {
+            let beat = nats.alive.put(space.node.to_string(), Bytes::from(space.epoch.to_string()));
+            if let Err(e) = beat.await {
+                tracing::warn!("putting this node's heartbeat: {e}");
+            }
+            let mut undeclared = Vec::new();
+            for (node, epoch) in lost {
+                tracing::warn!(node, epoch, "declaring a silent node lost");
+                let envelope = Envelope {
+                    node: space.node,
+                    epoch: space.epoch,
+                    origin: Origin { cell: BRIDGE.as_u16(), generation: 0 },
+                    event: Event::NodeLost { node, epoch, reason: "Node lost".into() },
+                };
+                let Ok(payload) = envelope.encode() else { continue };
+                // The loss's own id: whoever declares it, the stream keeps one.
+                let message = PublishMessage::build()
+                    .payload(payload.into())
+                    .message_id(format!("lost.{node}.{epoch}"));
+                let published = match nats.jetstream.send_publish(nats.names.subject.clone(), message).await {
+                    Ok(ack) => ack.await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = published {
+                    tracing::warn!(node, epoch, "declaring a node lost: {e}");
+                    undeclared.push((node, epoch));
+                }
+            }
+            if let Some((seq, bytes)) = snapshot {
+                match nats.snapshots.write(seq, bytes).await {
+                    Ok(()) => tracing::debug!(seq, "wrote a snapshot"),
+                    Err(e) => tracing::warn!(seq, "writing a snapshot: {e}"),
+                }
+            }
+            undeclared
+        })
+    }
+
+    /// Whether a snapshot is due: after `--snapshot-every` events, or a
+    /// quarter of the stream's retention since the last with any event
+    /// since (so the stream always still holds what follows the newest).
+    fn snapshot_due(&self, now: Instant) -> bool {
+        let applied = self.next_seq - 1;
+        let since = applied.saturating_sub(self.snapshot_seq);
+        since >= self.cluster.snapshot_every
+            || (since > 0 && now.duration_since(self.snapshot_at) >= self.cluster.retention / 4)
+    }
+
     /// Notices the connection going and coming back, and tells clients.
     fn keep_time(&mut self) {
         let now = Instant::now();
+        self.liveness.connection(self.connected(), now);
         if self.connected() {
             self.down_since = None;
             if self.told_unreachable {

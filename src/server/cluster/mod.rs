@@ -17,7 +17,9 @@
 //! - `nats`: connecting, and the stream and buckets the network shares;
 //!   a node's number and epoch (see `node::NodeSpace`).
 //! - `bridge`: the task that carries a node's proposals to the stream and
-//!   the stream back into the node (see `pool::entry`).
+//!   the stream back into the node (see `pool::entry`); it also beats the
+//!   node's heartbeat, declares silent nodes lost (`liveness`), and writes
+//!   snapshots of the directory (`snapshots`) from which nodes join.
 //!
 //! Why JetStream: it is an existing, replicated, persistent log with
 //! exactly the guarantees needed (one order per stream, acknowledged
@@ -26,11 +28,13 @@
 
 mod bridge;
 mod envelope;
+mod liveness;
 mod nats;
+mod snapshots;
 
 use std::time::Duration;
 
-pub use bridge::{Bridge, BridgeSide, Proposal};
+pub use bridge::{Bridge, BridgeError, BridgeSide, Proposal};
 pub use envelope::Envelope;
 pub use nats::{Joined, Nats, join};
 

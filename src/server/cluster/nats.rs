@@ -15,7 +15,11 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv, stream};
 use bytes::Bytes;
 
+use std::sync::Arc;
+
+use super::snapshots::Snapshots;
 use super::{ClusterConfig, MAX_NODES, Names};
+use crate::chat::{ServerInfo, State};
 use crate::server::node::NodeSpace;
 
 /// How long a start waits for NATS before it gives up.
@@ -34,6 +38,7 @@ pub struct Nats {
     pub stream: stream::Stream,
     /// Heartbeats: one key per node number, updated every beat.
     pub alive: kv::Store,
+    pub snapshots: Snapshots,
 }
 
 /// What a node has once it has joined: its place in the numbering, and
@@ -80,7 +85,8 @@ pub async fn connect(cluster: &ClusterConfig, names: &Names) -> io::Result<Nats>
         .await
         .map_err(|e| failed(&format!("the event stream {}", names.stream), e))?;
     let alive = bucket(&jetstream, &names.alive, cluster, cluster.node_timeout * 4).await?;
-    Ok(Nats { client, jetstream, names: names.clone(), stream, alive })
+    let snapshots = Snapshots::open(&jetstream, names, cluster).await?;
+    Ok(Nats { client, jetstream, names: names.clone(), stream, alive, snapshots })
 }
 
 /// The bucket `name`, made if it does not exist yet.
@@ -165,14 +171,51 @@ async fn node_number(nodes: &kv::Store, name: &str) -> io::Result<u16> {
     Err(io::Error::other(format!("the network has its {MAX_NODES} nodes already")))
 }
 
-/// Joins the network: connects, takes this node's place, and says where
-/// in the stream it starts (the first event the stream still has).
-pub async fn join(cluster: &ClusterConfig, names: &Names) -> io::Result<(Nats, Joined)> {
+/// Joins the network: connects, takes this node's place, and finds where
+/// it starts: the newest snapshot it can read that the stream still
+/// follows (the directory as of its sequence), or, when the stream still
+/// holds its whole history, an empty directory and the first event.
+/// `info` is this node's own (its name is its own; the network's settings
+/// come from the snapshot).
+pub async fn join(
+    cluster: &ClusterConfig,
+    names: &Names,
+    info: Arc<ServerInfo>,
+) -> io::Result<(Nats, Joined, State)> {
     let nats = connect(cluster, names).await?;
     let space = register(&nats, cluster).await?;
     let mut stream = nats.stream.clone();
-    let info = stream.info().await.map_err(|e| failed("reading the event stream", e))?;
-    let start_seq = info.state.first_sequence.max(1);
+    let stored = stream.info().await.map_err(|e| failed("reading the event stream", e))?.state.first_sequence;
+    // An empty stream says first 0; one that has purged all its events
+    // says the sequence after its last.
+    let first = stored.max(1);
+    let whole_history = stored <= 1;
+    let restored = nats
+        .snapshots
+        .newest_readable(|seq, bytes| {
+            if seq + 1 < first {
+                tracing::warn!(seq, first, "a snapshot older than the stream's first event: skipped");
+                return None;
+            }
+            match State::restore(bytes, info.clone()) {
+                Ok(state) => Some((seq, state)),
+                Err(e) => {
+                    tracing::warn!(seq, "a snapshot that cannot be restored: {e}");
+                    None
+                }
+            }
+        })
+        .await?;
+    let (start_seq, directory) = match restored {
+        Some((seq, directory)) => (seq + 1, directory),
+        None if whole_history => (1, State::new(info)),
+        None => {
+            return Err(io::Error::other(format!(
+                "the event stream starts at sequence {first} and no snapshot reaches back to it: \
+                 this node cannot know the network's directory"
+            )));
+        }
+    };
     tracing::info!(node = space.node, epoch = space.epoch, start_seq, "joined the network");
-    Ok((nats, Joined { space, start_seq }))
+    Ok((nats, Joined { space, start_seq }, directory))
 }

@@ -114,6 +114,9 @@ pub enum DisconnectReason {
     ServerShutdown,
     /// The pool worker serving it was evicted for not keeping up.
     WorkerFellBehind,
+    /// The cluster declared this node lost (it was cut off from NATS
+    /// longer than the node timeout): its users have quit everywhere.
+    NodeLost,
     /// An operator's KILL: `Killed (operator (words))`.
     Killed(String),
 }
@@ -139,6 +142,9 @@ impl fmt::Display for DisconnectReason {
             Self::SendQExceeded => f.write_str("SendQ exceeded"),
             Self::ServerShutdown => f.write_str("Server shutting down"),
             Self::WorkerFellBehind => f.write_str("Server worker fell behind"),
+            Self::NodeLost => f.write_str(
+                "Node lost: this server was cut off from the network; what you sent since was not delivered",
+            ),
             Self::Killed(reason) => f.write_str(reason),
         }
     }

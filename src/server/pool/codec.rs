@@ -178,8 +178,11 @@ mod tests {
             }),
             (any::<u16>(), any::<u32>(), text(40))
                 .prop_map(|(worker, generation, reason)| Event::WorkerLost { worker, generation, reason }),
-            (any::<u16>(), any::<u32>(), text(40))
-                .prop_map(|(node, epoch, reason)| Event::NodeLost { node, epoch, reason }),
+            (any::<u16>(), any::<u32>(), text(40)).prop_map(|(node, epoch, reason)| Event::NodeLost {
+                node,
+                epoch,
+                reason
+            }),
         ]
     }
 

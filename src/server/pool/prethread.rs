@@ -24,7 +24,7 @@ use crate::server::node::NodeSpace;
 use crate::server::pool::keeper::Keeper;
 use nix::unistd::getpid;
 
-use crate::server::cluster::{self, Bridge, ClusterConfig, Joined, Names};
+use crate::server::cluster::{self, Bridge, BridgeError, ClusterConfig, Joined, Names};
 use crate::server::pool::bridged::PoolSide;
 use crate::server::pool::log::{BRIDGE, CellId, DEFAULT_CAPACITY, KEEPER, Log, MAX_CELLS, Wake};
 use crate::server::pool::worker::{self, Exit, WAKE, WorkerSetup};
@@ -74,14 +74,14 @@ pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) 
     shared.wakers.set(KEEPER, Some(Arc::new(Waker::new(poll.registry(), WAKE)?)));
     log.open_cell(KEEPER, getpid(), 0);
     // A cluster node joins the network first: that gives its numbering.
-    let (space, mut bridge) = match &shared.config.cluster {
-        None => (NodeSpace::ALONE, None),
+    let (space, directory, mut bridge) = match &shared.config.cluster {
+        None => (NodeSpace::ALONE, State::new(shared.config.info.clone()), None),
         Some(cluster) => {
-            let (joined, bridge) = start_bridge(&shared, cluster)?;
-            (joined.space, Some(bridge))
+            let (joined, directory, bridge) = start_bridge(&shared, cluster)?;
+            (joined.space, directory, Some(bridge))
         }
     };
-    let mut keeper = Keeper::new(State::new(shared.config.info.clone()), space);
+    let mut keeper = Keeper::new(directory, space);
 
     // The listening sockets stay here; each worker thread gets its own
     // handle on one, so a replacement can take over its predecessor's socket
@@ -150,24 +150,27 @@ pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) 
     failure.map_or(Ok(()), Err)
 }
 
+/// The bridge's thread, which ends only when the node must stop.
+type BridgeThread = JoinHandle<Result<(), BridgeError>>;
+
 /// Joins the network (on a runtime of its own) and starts the bridge's
 /// thread on it, as the log's `BRIDGE` cell, before any worker appends.
 fn start_bridge(
     shared: &Arc<Shared>,
     cluster: &ClusterConfig,
-) -> io::Result<(Joined, JoinHandle<io::Result<()>>)> {
+) -> io::Result<(Joined, State, BridgeThread)> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let names = Names::for_network(&shared.config.info.network);
-    let (nats, joined) = runtime.block_on(cluster::join(cluster, &names))?;
+    let (nats, joined, state) =
+        runtime.block_on(cluster::join(cluster, &names, shared.config.info.clone()))?;
     shared.log.open_cell(BRIDGE, getpid(), 0);
-    let state = State::new(shared.config.info.clone());
-    let shared = shared.clone();
+    let (shared, cluster, directory) = (shared.clone(), cluster.clone(), state.clone());
     let thread = std::thread::Builder::new().name("bridge".into()).spawn(move || {
         let bell = shared.wakers.1.clone();
         let side = PoolSide::new(&shared.log, &shared.wakers, 0, bell);
-        runtime.block_on(Bridge::new(nats, joined, state, side).run())
+        runtime.block_on(Bridge::new(nats, cluster, joined, directory, side).run())
     })?;
-    Ok((joined, thread))
+    Ok((joined, state, thread))
 }
 
 /// What a worker thread holds that takes descriptors: its handle on the

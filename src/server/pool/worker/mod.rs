@@ -400,6 +400,14 @@ impl Worker<'_> {
                 }
                 Entry::Proposed { .. } => continue,
             };
+            if let Event::NodeLost { node, epoch, .. } = event
+                && self.space.clustered()
+                && (node, epoch) == (self.space.node, self.space.epoch)
+            {
+                // The network has given up on this node run: its users are
+                // gone, and its clients are told before the node stops.
+                self.close_all(DisconnectReason::NodeLost);
+            }
             let mut changes = recycle(std::mem::take(&mut spare));
             self.state.apply(&event, &mut changes);
             if let Event::Register { conn, .. } = &event
