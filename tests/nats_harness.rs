@@ -15,10 +15,11 @@ use std::net::TcpStream;
 use common::nats::{self, Nats, NatsCluster, monitor, request, request_until_ok, wait_for};
 use serde_json::Value;
 
-/// Publishes `body` to `subject` through `url`; returns the stream
-/// sequence JetStream acknowledged it with.
-fn publish(url: &str, subject: &str, body: &str) -> u64 {
-    let ack = request(url, subject, body).unwrap_or_else(|e| panic!("publish: {e}"));
+/// Publishes message `id` to `subject` through `url` (asking again until
+/// it is acknowledged; see [`nats::publish`]); returns the stream sequence
+/// JetStream gave it.
+fn publish(url: &str, subject: &str, id: &str) -> u64 {
+    let ack = nats::publish(url, subject, id, id);
     ack["seq"].as_u64().unwrap_or_else(|| panic!("not a JetStream acknowledgement: {ack}"))
 }
 
@@ -44,6 +45,9 @@ fn a_lone_server_keeps_its_stream_across_stop_and_restart() {
     .unwrap_or_else(|e| panic!("create the stream: {e}"));
     assert_eq!(created["config"]["name"], "harness", "{created}");
     assert_eq!(publish(&url, "harness.one", "kept"), 1);
+    // What makes nats::publish safe to ask again: a repeated id is not stored twice.
+    let again = nats::publish(&url, "harness.one", "kept", "kept");
+    assert_eq!((&again["seq"], &again["duplicate"]), (&1.into(), &true.into()), "{again}");
 
     server.stop();
     assert!(request(&url, "$JS.API.INFO", "").is_err(), "a stopped server answered");
@@ -90,22 +94,22 @@ fn a_cluster_keeps_answering_with_a_server_killed_and_takes_it_back() {
             .unwrap_or_else(|e| panic!("JetStream through n{i}: {e}"));
     }
 
-    let created = request(
+    // Asked again if unanswered: creating it again as it is changes nothing.
+    let created = request_until_ok(
         &cluster.url(1),
         "$JS.API.STREAM.CREATE.log",
         r#"{"name":"log","subjects":["log.>"],"storage":"file","num_replicas":3}"#,
-    )
-    .unwrap_or_else(|e| panic!("create the R3 stream: {e}"));
+    );
     assert_eq!(created["config"]["num_replicas"], 3, "{created}");
     assert_eq!(created["cluster"]["replicas"].as_array().map(Vec::len), Some(2), "three copies: {created}");
-    assert_eq!(publish(&cluster.url(2), "log.before", "one"), 1);
+    assert_eq!(publish(&cluster.url(2), "log.before", "before-the-kill"), 1);
 
     cluster.kill(0);
     // Whichever leaders n0 held, the other two elect new ones.
     request_until_ok(&cluster.url(1), "$JS.API.INFO", "");
     let info = request_until_ok(&cluster.url(1), "$JS.API.STREAM.INFO.log", "");
     assert_ne!(info["cluster"]["leader"], "n0", "a killed server answered: {info}");
-    assert_eq!(publish(&cluster.url(2), "log.during", "two"), 2);
+    assert_eq!(publish(&cluster.url(2), "log.during", "during-the-kill"), 2);
 
     cluster.restart(0);
     request(&cluster.url(0), "$JS.API.INFO", "").unwrap_or_else(|e| panic!("JetStream through n0: {e}"));

@@ -9,8 +9,10 @@
 //! The harness speaks the little NATS it needs itself, over a plain
 //! `TcpStream`, so it needs no client crate: the text protocol for
 //! JetStream API requests ([`request`]: CONNECT, SUB to an inbox, PUB with
-//! that inbox as reply-to, read the MSG) and HTTP/1.0 for the monitoring
-//! endpoint `/jsz` ([`monitor`]).
+//! that inbox as reply-to, read the MSG) and for publishes to a stream
+//! ([`publish`]: HPUB with a `Nats-Msg-Id`, so that one may be sent again
+//! until acknowledged), and HTTP/1.0 for the monitoring endpoint `/jsz`
+//! ([`monitor`]).
 //!
 //! Readiness is asked, never assumed after a delay, and every wait is
 //! bounded by [`NATS_PATIENCE`]. A lone server is ready when
@@ -289,9 +291,32 @@ impl NatsCluster {
 /// not JSON, or when it carries JetStream's `error` (its code and
 /// description are in the text).
 pub fn request(url: &str, subject: &str, payload: &str) -> Result<Value, String> {
+    ask(url, subject, "", payload)
+}
+
+/// Publishes `body` to a stream's `subject` through `url` as message `id`,
+/// and asks again until JetStream acknowledges it (a publish can go
+/// unanswered while the stream's leader, or the interest in its subjects,
+/// has not reached every server yet); returns the acknowledgement,
+/// `{"stream":...,"seq":...}`. Asking again is safe: the id is the
+/// message's `Nats-Msg-Id`, and the stream stores a repeat within its
+/// duplicate window (two minutes unless configured) once, acknowledging it
+/// with the first one's sequence. Panics after [`NATS_PATIENCE`].
+pub fn publish(url: &str, subject: &str, id: &str, body: &str) -> Value {
+    let headers = format!("NATS/1.0\r\nNats-Msg-Id: {id}\r\n\r\n");
+    let mut ack = None;
+    wait_for(&format!("JetStream to acknowledge {id} on {subject} at {url}"), || {
+        ack = Some(ask(url, subject, &headers, body)?);
+        Ok(())
+    });
+    ack.expect("an acknowledgement")
+}
+
+/// [`request`], with NATS `headers` (a whole header block) when not empty.
+fn ask(url: &str, subject: &str, headers: &str, payload: &str) -> Result<Value, String> {
     let addr = url.strip_prefix("nats://").unwrap_or(url);
     let answer = Connection::open(addr)
-        .and_then(|mut connection| connection.request(subject, payload))
+        .and_then(|mut connection| connection.request(subject, headers, payload))
         .map_err(|e| format!("{subject} at {url}: {e}"))?;
     let value: Value = serde_json::from_slice(&answer)
         .map_err(|e| format!("{subject} at {url}: not JSON ({e}): {}", String::from_utf8_lossy(&answer)))?;
@@ -303,9 +328,9 @@ pub fn request(url: &str, subject: &str, payload: &str) -> Result<Value, String>
 
 /// [`request`] again and again until it succeeds: for what JetStream
 /// answers once it has (again) a leader, such as `$JS.API.INFO`,
-/// `STREAM.INFO` or `STREAM.CREATE` of the same configuration. A publish
-/// asked this way may be stored twice (one that timed out may have been
-/// stored). Panics with the last error after [`NATS_PATIENCE`].
+/// `STREAM.INFO` or `STREAM.CREATE` of the same configuration (a publish
+/// asked this way might be stored twice: see [`publish`]). Panics with the
+/// last error after [`NATS_PATIENCE`].
 pub fn request_until_ok(url: &str, subject: &str, payload: &str) -> Value {
     let mut answer = None;
     wait_for(&format!("an answer to {subject} at {url}"), || {
@@ -361,10 +386,11 @@ impl Connection {
         if !info.starts_with("INFO ") {
             return Err(std::io::Error::other(format!("expected INFO, got {info:?}")));
         }
-        // Headers off: answers come as MSG, never HMSG.
+        // Headers on, for HPUB; no_responders off, so a request nobody
+        // takes goes unanswered rather than getting a status message.
         connection
             .writer
-            .write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":false}\r\n")?;
+            .write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true}\r\n")?;
         Ok(connection)
     }
 
@@ -382,7 +408,9 @@ impl Connection {
         Ok(line.trim_end_matches(['\r', '\n']).to_string())
     }
 
-    fn request(&mut self, subject: &str, payload: &str) -> std::io::Result<Vec<u8>> {
+    /// Sends one request (with a header block if `headers` is not empty)
+    /// and returns the answer's payload.
+    fn request(&mut self, subject: &str, headers: &str, payload: &str) -> std::io::Result<Vec<u8>> {
         let inbox = format!(
             "_INBOX.chatter_test.{}.{}",
             std::process::id(),
@@ -390,25 +418,34 @@ impl Connection {
         );
         // The server handles a connection's lines in order: the SUB is in
         // place before the request goes out.
-        let out = format!("SUB {inbox} 1\r\nPUB {subject} {inbox} {}\r\n{payload}\r\n", payload.len());
-        self.writer.write_all(out.as_bytes())?;
+        let publish = match headers {
+            "" => format!("PUB {subject} {inbox} {}", payload.len()),
+            _ => format!("HPUB {subject} {inbox} {} {}", headers.len(), headers.len() + payload.len()),
+        };
+        self.writer.write_all(format!("SUB {inbox} 1\r\n{publish}\r\n{headers}{payload}\r\n").as_bytes())?;
         loop {
             let line = self.line()?;
-            // `MSG <subject> <sid> [reply-to] <size>`; JetStream's
+            // `MSG <subject> <sid> [reply-to] <size>` or `HMSG <subject>
+            // <sid> [reply-to] <header size> <size>`. JetStream's
             // acknowledgements have an empty reply-to (two spaces).
             let words: Vec<&str> = line.split_whitespace().collect();
-            match words.as_slice() {
-                ["MSG", to, _sid, .., size] if *to == inbox => {
-                    let size: usize = size.parse().map_err(std::io::Error::other)?;
-                    let mut body = vec![0; size + 2];
-                    self.reader.read_exact(&mut body)?;
-                    body.truncate(size);
-                    return Ok(body);
+            let (skip, size) = match words.as_slice() {
+                ["MSG", to, _sid, .., size] if *to == inbox => ("0", *size),
+                ["HMSG", to, _sid, .., skip, size] if *to == inbox => (*skip, *size),
+                ["PING"] => {
+                    self.writer.write_all(b"PONG\r\n")?;
+                    continue;
                 }
-                ["PING"] => self.writer.write_all(b"PONG\r\n")?,
                 ["-ERR", ..] => return Err(std::io::Error::other(line)),
-                _ => {}
-            }
+                _ => continue,
+            };
+            let number = |word: &str| word.parse::<usize>().map_err(std::io::Error::other);
+            let (skip, size) = (number(skip)?, number(size)?);
+            let mut message = vec![0; size + 2];
+            self.reader.read_exact(&mut message)?;
+            message.truncate(size);
+            // The payload, after the header block if there is one.
+            return Ok(message.split_off(skip.min(size)));
         }
     }
 }
