@@ -36,7 +36,7 @@ use std::time::Duration;
 
 pub use bridge::{Bridge, BridgeError, BridgeSide, Proposal};
 pub use envelope::Envelope;
-pub use nats::{Joined, Nats, join};
+pub use nats::{Joined, Nats, connect, join};
 
 use crate::server::config_file::ClusterSection;
 

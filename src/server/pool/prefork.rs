@@ -26,6 +26,13 @@
 //! its clients a closing line), waits for them with a deadline, kills what
 //! is left, reaps every child, unmaps the log and only then exits. Workers
 //! ask the kernel for SIGTERM if the supervisor dies (PR_SET_PDEATHSIG).
+//!
+//! A cluster node (`server::cluster`) also forks a **bridge** process, the
+//! log's `BRIDGE` cell, before any worker: it alone runs an async runtime
+//! and talks to NATS. The supervisor joins the network first, on a runtime
+//! it drops again before forking, so that it stays single-threaded (what
+//! makes its forks safe); the bridge connects anew. The bridge ending
+//! (this node declared lost, or NATS gone for good) ends the node.
 
 use std::collections::HashMap;
 use std::io;
@@ -40,13 +47,16 @@ use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::chat::State;
 use crate::server::Config;
+use crate::server::cluster::{self, Bridge, BridgeError, ClusterConfig, Joined, Names};
 use crate::server::connection::CLOSE_GRACE;
 use crate::server::node::NodeSpace;
+use crate::server::pool::bridged::PoolSide;
 use crate::server::pool::keeper::Keeper;
-use crate::server::pool::log::{CellId, CellStatus, DEFAULT_CAPACITY, KEEPER, Log, Wake};
+use crate::server::pool::log::{BRIDGE, CellId, CellStatus, DEFAULT_CAPACITY, KEEPER, Log, Wake};
 use crate::server::pool::worker::{self, WAKE, WorkerSetup};
 
 /// Wakes a cell by sending SIGUSR1 to the process recorded in it.
@@ -115,8 +125,15 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
     let signals = signal_fd(&SUPERVISOR_SIGNALS)?;
 
     let config = Arc::new(config);
+    let (space, directory, clustered) = match &config.cluster {
+        None => (NodeSpace::ALONE, State::new(config.info.clone()), None),
+        Some(cluster) => {
+            let (joined, directory) = join_single_threaded(cluster, &config)?;
+            (joined.space, directory, Some((cluster.clone(), joined)))
+        }
+    };
     let mut sup = Supervisor {
-        keeper: Keeper::new(State::new(config.info.clone()), NodeSpace::ALONE),
+        keeper: Keeper::new(directory, space),
         config,
         log: Log::shared(DEFAULT_CAPACITY)?,
         listeners,
@@ -124,6 +141,9 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
         supervisor_pid: getpid(),
     };
     sup.log.open_cell(KEEPER, getpid(), 0);
+    if let Some((cluster, joined)) = clustered {
+        sup.spawn_bridge(cluster, joined)?;
+    }
     for n in 1..=sup.listeners.len() {
         sup.spawn(CellId::worker(n))?;
     }
@@ -133,6 +153,7 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
     poll.registry().register(&mut SourceFd(&signals.as_raw_fd()), SIGNALS, Interest::READABLE)?;
     let mut events = Events::with_capacity(8);
     let mut killed: Vec<Pid> = Vec::new();
+    let mut failure = None;
     loop {
         sup.keeper.wait(&sup.log, &mut poll, &mut events)?;
         let got = pending_signals(&signals);
@@ -142,7 +163,11 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
         if got.contains(&(Signal::SIGHUP as i32)) {
             sup.keeper.reload(&sup.log, &SignalWake(&sup.log), &sup.config);
         }
-        sup.reap_and_replace()?;
+        if let Err(e) = sup.reap_and_replace() {
+            tracing::error!("{e}; stopping");
+            failure = Some(e);
+            break;
+        }
         // A worker that stopped reading the log was evicted by a writer: it
         // may be stopped or stuck, so kill it; reaping replaces it.
         for (pid, cell) in &sup.children {
@@ -155,7 +180,18 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
         killed.retain(|pid| sup.children.contains_key(pid));
     }
     sup.shut_down();
-    Ok(())
+    failure.map_or(Ok(()), Err)
+}
+
+/// Joins the network on a runtime dropped again before returning: the
+/// supervisor forks, and a fork is safe only while it has one thread.
+fn join_single_threaded(cluster: &ClusterConfig, config: &Config) -> io::Result<(Joined, State)> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let names = Names::for_network(&config.info.network);
+    let (nats, joined, directory) = runtime.block_on(cluster::join(cluster, &names, config.info.clone()))?;
+    drop(nats);
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok((joined, directory))
 }
 
 impl Supervisor {
@@ -219,12 +255,73 @@ impl Supervisor {
         Ok(())
     }
 
+    /// Forks the bridge (cluster mode) into the log's `BRIDGE` cell; its
+    /// replica starts from the keeper's (the directory the node joined).
+    fn spawn_bridge(&mut self, cluster: ClusterConfig, joined: Joined) -> io::Result<()> {
+        self.log.open_cell(BRIDGE, Pid::from_raw(0), 0);
+        // SAFETY: as for a worker (`spawn`): the supervisor has one thread
+        // (it joined the network on a runtime it has dropped), and the
+        // child never returns into the supervisor's code.
+        match unsafe { fork() }.map_err(io::Error::from)? {
+            ForkResult::Child => {
+                let code = match self.serve_as_bridge(cluster, joined) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        tracing::error!("bridge: {e}");
+                        1
+                    }
+                };
+                std::process::exit(code)
+            }
+            ForkResult::Parent { child } => {
+                self.log.set_pid(BRIDGE, child);
+                self.children.insert(child, BRIDGE);
+                tracing::info!(pid = child.as_raw(), "bridge started");
+                Ok(())
+            }
+        }
+    }
+
+    /// The bridge process's life: its own runtime, a new connection to
+    /// NATS, woken by SIGUSR1 and stopped by SIGTERM, which its runtime
+    /// handles (they are unblocked only once its handlers are in place, so
+    /// one sent earlier waits rather than killing the bridge).
+    fn serve_as_bridge(&mut self, cluster: ClusterConfig, joined: Joined) -> Result<(), BridgeError> {
+        nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(io::Error::from)?;
+        if getppid() != self.supervisor_pid {
+            return Ok(());
+        }
+        self.log.set_pid(BRIDGE, getpid());
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(async {
+            let names = Names::for_network(&self.config.info.network);
+            let nats = cluster::connect(&cluster, &names).await?;
+            let bell = signal(SignalKind::user_defined1())?;
+            let mut stop = signal(SignalKind::terminate())?;
+            let mut handled = SigSet::empty();
+            handled.add(Signal::SIGUSR1);
+            handled.add(Signal::SIGTERM);
+            handled.thread_unblock().map_err(io::Error::from)?;
+            let wake = SignalWake(&self.log);
+            let side = PoolSide::new(&self.log, &wake, 0, bell);
+            let state = self.keeper.state.clone();
+            tokio::select! {
+                ended = Bridge::new(nats, cluster, joined, state, side).run() => ended,
+                _ = stop.recv() => Ok(()),
+            }
+        })
+    }
+
     /// Reaps every exited child; each dead worker is buried and replaced.
+    /// The bridge's end is the node's: an error.
     fn reap_and_replace(&mut self) -> io::Result<()> {
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(pid, _)) | Ok(WaitStatus::Signaled(pid, _, _)) => {
                     let Some(cell) = self.children.remove(&pid) else { continue };
+                    if cell == BRIDGE {
+                        return Err(io::Error::other("the bridge to the network ended"));
+                    }
                     tracing::warn!(%cell, pid = pid.as_raw(), "worker died; replacing it");
                     self.keeper.bury(&self.log, &SignalWake(&self.log), cell, "Worker lost");
                     self.spawn(cell)?;

@@ -155,10 +155,7 @@ type BridgeThread = JoinHandle<Result<(), BridgeError>>;
 
 /// Joins the network (on a runtime of its own) and starts the bridge's
 /// thread on it, as the log's `BRIDGE` cell, before any worker appends.
-fn start_bridge(
-    shared: &Arc<Shared>,
-    cluster: &ClusterConfig,
-) -> io::Result<(Joined, State, BridgeThread)> {
+fn start_bridge(shared: &Arc<Shared>, cluster: &ClusterConfig) -> io::Result<(Joined, State, BridgeThread)> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let names = Names::for_network(&shared.config.info.network);
     let (nats, joined, state) =
