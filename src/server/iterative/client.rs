@@ -24,6 +24,7 @@ use crate::server::connection::{
 use crate::server::reload::Rehash;
 use crate::server::unix_now_ms;
 
+use super::clustered::await_answer;
 use super::outbox::{Enqueued, Flusher, Outbox};
 use super::{Hub, Shared, Stamp, ToFlush};
 
@@ -106,9 +107,23 @@ pub(super) fn serve_client(
                         if let Event::Register { nick, host, .. } = &event {
                             hub = after_leaving_holder(shared, hub, nick, host);
                         }
-                        let started =
-                            hub.apply_answering(&event, shared, &mut to_flush, Some(&mut connection));
-                        listings.extend(started.into_iter().filter(|(to, _)| *to == conn).map(|(_, l)| l));
+                        match &shared.link {
+                            None => {
+                                let started =
+                                    hub.apply_answering(&event, shared, &mut to_flush, Some(&mut connection));
+                                listings.extend(
+                                    started.into_iter().filter(|(to, _)| *to == conn).map(|(_, l)| l),
+                                );
+                            }
+                            // The network orders it; the bridge applies it.
+                            Some(link) => {
+                                hub.open_mailbox(conn);
+                                link.propose(event);
+                                let started;
+                                (hub, started) = await_answer(shared, hub, &mut connection, &mut to_flush);
+                                listings.extend(started);
+                            }
+                        }
                     }
                     Action::Listing(listing) => listings.push(listing),
                     Action::Close => close = true,
@@ -119,8 +134,8 @@ pub(super) fn serve_client(
                         drop(hub);
                         let rehash = Rehash::run(&shared.config, &operator);
                         hub = shared.hub();
-                        for event in rehash.events(0) {
-                            hub.apply(&event, shared, &mut to_flush);
+                        for event in rehash.events(shared.writer()) {
+                            hub.commit(&event, shared, &mut to_flush);
                         }
                         let replies = rehash.replies(&hub.state, conn);
                         hub.answer(&mut connection, replies, shared, &mut to_flush);
@@ -204,7 +219,7 @@ pub(super) fn serve_client(
     let mut hub = shared.hub();
     let reason = end.unwrap_or(DisconnectReason::Closed);
     if let Some(quit) = connection.quit_event(&hub.state, &reason) {
-        hub.apply(&quit, shared, &mut to_flush);
+        hub.commit(&quit, shared, &mut to_flush);
     }
     connection.close(reason, Instant::now());
     send_transmits(&mut connection, &outbox, &shared.flusher, &mut to_flush);

@@ -22,6 +22,7 @@
 //! released within bounded time by the flow rule, so it cannot deadlock.
 
 mod client;
+mod clustered;
 mod outbox;
 
 use std::collections::HashMap;
@@ -29,18 +30,22 @@ use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
+use crate::chat::render::Closing;
 use crate::chat::reply::closing_link;
 use crate::chat::{ConnId, Deliveries, Event, Listing, Protocol, State, render};
+use crate::server::cluster::{self, Bridge, Names};
 use crate::server::connection::slot::{ClientCount, ClientSlot};
 use crate::server::connection::{CLOSE_GRACE, Connection, DisconnectReason};
 use crate::server::flow::{self, Policy, Receivers};
 use crate::server::listener::{ACCEPT_BACKOFF, AcceptStep, ExhaustionLog, poll_events};
+use crate::server::node::NodeSpace;
+use crate::server::pool::log::KEEPER;
 use crate::server::refusal::Refusals;
 use crate::server::{Config, Shutdown};
 use outbox::{Enqueued, FlowGate, Flusher, Outbox};
@@ -50,6 +55,9 @@ use client::{linger, serve_client};
 /// Tokens of the accept loop's poll: the listener, the signals, then the
 /// refused connections it holds.
 const FIRST_REFUSAL: usize = 2;
+
+/// How often a cluster node's accept loop looks whether its bridge ended.
+const BRIDGE_CHECK: Duration = Duration::from_millis(500);
 
 /// Client threads need little stack: buffers live on the heap.
 const CLIENT_STACK_BYTES: usize = 256 * 1024;
@@ -62,6 +70,9 @@ struct Hub {
     /// What connections that have not registered yet speak, and their
     /// host, so that their closing line is in their protocol too.
     unregistered: HashMap<ConnId, (Protocol, String)>,
+    /// Cluster mode: what the bridge sent connections whose thread waits
+    /// for its own event (see `clustered`).
+    mailboxes: clustered::Mailboxes,
 }
 
 struct Shared {
@@ -74,11 +85,25 @@ struct Shared {
     clients: AtomicUsize,
     sendq_drops: AtomicU64,
     flood_drops: AtomicU64,
+    /// Cluster mode: how events reach the bridge (see `clustered`).
+    link: Option<clustered::Link>,
+    /// Rung when the bridge has applied a waiting thread's event.
+    answered: Condvar,
 }
 
 impl Shared {
     fn hub(&self) -> MutexGuard<'_, Hub> {
         self.hub.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How this server numbers its connections (alone: as it always did).
+    fn space(&self) -> NodeSpace {
+        self.link.as_ref().map_or(NodeSpace::ALONE, |l| l.space)
+    }
+
+    /// This server as the writer of reload pieces (see `chat::reload`).
+    fn writer(&self) -> u16 {
+        self.space().worker(KEEPER)
     }
 }
 
@@ -224,9 +249,16 @@ impl Hub {
                 _ => self.send(d.to, d.bytes, at, true, flush, &mut overflowed),
             }
         }
-        // Ended by the directory (KILL): its thread sees its outbox closing
-        // and ends; it is no user any more, so no QUIT follows.
-        for closing in deliveries.closes {
+        self.close_killed(&deliveries.closes, shared, flush);
+        shared.gate.set_receivers(self.receivers.count(at.ms));
+        self.drop_overflowed(overflowed, shared, flush);
+        deliveries.listings
+    }
+
+    /// Ended by the directory (KILL): its thread sees its outbox closing
+    /// and ends; it is no user any more, so no QUIT follows.
+    fn close_killed(&mut self, closes: &[Closing], shared: &Shared, flush: &mut ToFlush) {
+        for closing in closes {
             if let Some(outbox) = self.outboxes.get(&closing.conn).filter(|o| !o.is_closing()) {
                 let mut line = Vec::new();
                 closing_link(&mut line, Some(closing.protocol), &closing.host, &closing.reason);
@@ -234,9 +266,34 @@ impl Hub {
                 flush.add(outbox);
             }
         }
-        shared.gate.set_receivers(self.receivers.count(at.ms));
-        self.drop_overflowed(overflowed, shared, flush);
-        deliveries.listings
+    }
+
+    /// Sends every connection its closing line for `reason`, in id order.
+    fn close_all(
+        &mut self,
+        shared: &Shared,
+        reason: &DisconnectReason,
+        flush: &mut ToFlush,
+    ) -> Vec<Arc<Outbox>> {
+        let mut all: Vec<(ConnId, Arc<Outbox>)> =
+            self.outboxes.iter().map(|(c, o)| (*c, o.clone())).collect();
+        all.sort_by_key(|(c, _)| *c);
+        for (conn, outbox) in &all {
+            outbox.begin_close(self.closing_line(*conn, reason), &shared.flusher);
+            flush.add(outbox);
+        }
+        all.into_iter().map(|(_, o)| o).collect()
+    }
+
+    /// Records `event`: alone, applies it now; in a cluster, proposes it
+    /// to the network (the bridge applies it when the stream orders it).
+    fn commit(&mut self, event: &Event, shared: &Shared, flush: &mut ToFlush) {
+        match &shared.link {
+            None => {
+                self.apply(event, shared, flush);
+            }
+            Some(link) => link.propose(event.clone()),
+        }
     }
 
     /// The one directory renders for every connection.
@@ -264,6 +321,10 @@ impl Hub {
             outbox.begin_close(self.closing_line(conn, &DisconnectReason::SendQExceeded), &shared.flusher);
             flush.add(&outbox);
             let quit = Event::Quit { conn, reason: DisconnectReason::SendQExceeded.to_string() };
+            if let Some(link) = &shared.link {
+                link.propose(quit);
+                continue;
+            }
             let at = Stamp::now();
             for d in self.apply_and_render(&quit).items {
                 self.send(d.to, d.bytes, at, true, flush, &mut overflowed);
@@ -274,12 +335,28 @@ impl Hub {
 
 pub fn run(config: Config, listener: TcpListener, mut shutdown: Shutdown) -> io::Result<()> {
     let gate = Arc::new(FlowGate::new(Policy::for_sendq(config.sendq_bytes)));
+    // A cluster node joins the network first: that gives it its numbering
+    // and the network's directory.
+    let mut joining = None;
+    let (state, link) = match &config.cluster {
+        None => (State::new(config.info.clone()), None),
+        Some(cluster) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let names = Names::for_network(&config.info.network);
+            let (nats, joined, state) =
+                runtime.block_on(cluster::join(cluster, &names, config.info.clone()))?;
+            let (link, proposals, bell) = clustered::Link::new(joined.space);
+            joining = Some((runtime, nats, joined, cluster.clone(), state.clone(), proposals, bell));
+            (state, Some(link))
+        }
+    };
     let shared = Arc::new(Shared {
         hub: Mutex::new(Hub {
-            state: State::new(config.info.clone()),
+            state,
             outboxes: HashMap::new(),
             receivers: Receivers::default(),
             unregistered: HashMap::new(),
+            mailboxes: HashMap::new(),
         }),
         config,
         flusher: Flusher::start(gate.clone())?,
@@ -287,7 +364,19 @@ pub fn run(config: Config, listener: TcpListener, mut shutdown: Shutdown) -> io:
         clients: AtomicUsize::new(0),
         sendq_drops: AtomicU64::new(0),
         flood_drops: AtomicU64::new(0),
+        link,
+        answered: Condvar::new(),
     });
+    let mut bridge = match joining {
+        None => None,
+        Some((runtime, nats, joined, cluster, directory, proposals, bell)) => {
+            let side = clustered::IterativeSide::new(shared.clone(), proposals, bell);
+            let thread = std::thread::Builder::new()
+                .name("bridge".into())
+                .spawn(move || runtime.block_on(Bridge::new(nats, cluster, joined, directory, side).run()))?;
+            Some(thread)
+        }
+    };
 
     const LISTENER: Token = Token(0);
     const SHUTDOWN: Token = Token(1);
@@ -305,14 +394,24 @@ pub fn run(config: Config, listener: TcpListener, mut shutdown: Shutdown) -> io:
     loop {
         let now = Instant::now();
         let refusal_due = refusals.next_deadline().map(|at| at.saturating_duration_since(now));
-        let timeout = match (backoff, refusal_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        // A cluster node looks at its bridge now and then: its end is
+        // the node's.
+        let bridge_check = bridge.is_some().then_some(BRIDGE_CHECK);
+        let timeout = [backoff, refusal_due, bridge_check].into_iter().flatten().min();
         poll_events(&mut poll, &mut events, timeout)?;
         if shutdown.requested() {
             shut_down(&shared);
             return Ok(());
+        }
+        if bridge.as_ref().is_some_and(|b| b.is_finished()) {
+            let why = match bridge.take().expect("checked").join() {
+                Ok(Ok(())) => "it stopped".to_string(),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "it panicked".to_string(),
+            };
+            tracing::error!("the bridge to the network ended: {why}; stopping");
+            shut_down(&shared);
+            return Err(io::Error::other(format!("the bridge to the network ended: {why}")));
         }
         if shutdown.reload_requested() {
             reload(&shared);
@@ -352,11 +451,11 @@ pub fn run(config: Config, listener: TcpListener, mut shutdown: Shutdown) -> io:
 /// SIGHUP: the settings reread, installed in the directory in one locked
 /// step (see `reload`).
 fn reload(shared: &Shared) {
-    let events = crate::server::reload::on_hangup(&shared.config, 0);
+    let events = crate::server::reload::on_hangup(&shared.config, shared.writer());
     let mut to_flush = ToFlush::default();
     let mut hub = shared.hub();
     for event in &events {
-        hub.apply(event, shared, &mut to_flush);
+        hub.commit(event, shared, &mut to_flush);
     }
     drop(hub);
     to_flush.flush(&shared.flusher);
@@ -371,7 +470,8 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, slot: u32) -> Result<(), TcpSt
     let Some(mut place) = ClientSlot::try_take(shared.clone(), info.connections.max_clients) else {
         return Err(stream);
     };
-    let conn = ConnId { worker: 0, slot, generation: 0 };
+    let space = shared.space();
+    let conn = ConnId { worker: space.worker(KEEPER), slot, generation: space.generation(0) };
     let thread_shared = shared.clone();
     let spawned = std::thread::Builder::new()
         .name(format!("client-{slot}"))
@@ -396,16 +496,7 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, slot: u32) -> Result<(), TcpSt
 fn shut_down(shared: &Shared) {
     tracing::info!("shutting down");
     let mut to_flush = ToFlush::default();
-    let outboxes: Vec<Arc<Outbox>> = {
-        let hub = shared.hub();
-        let mut all: Vec<(ConnId, Arc<Outbox>)> = hub.outboxes.iter().map(|(c, o)| (*c, o.clone())).collect();
-        all.sort_by_key(|(c, _)| *c);
-        for (conn, outbox) in &all {
-            outbox.begin_close(hub.closing_line(*conn, &DisconnectReason::ServerShutdown), &shared.flusher);
-            to_flush.add(outbox);
-        }
-        all.into_iter().map(|(_, o)| o).collect()
-    };
+    let outboxes = shared.hub().close_all(shared, &DisconnectReason::ServerShutdown, &mut to_flush);
     to_flush.flush(&shared.flusher);
     let deadline = Instant::now() + CLOSE_GRACE;
     while Instant::now() < deadline && outboxes.iter().any(|o| !o.is_closed()) {
