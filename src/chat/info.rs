@@ -27,6 +27,9 @@ pub struct ServerInfo {
     pub version: String,
     /// Human-readable start time for 003; fixed so replicas agree.
     pub created: String,
+    /// The cluster node this server is (`server::node`), 0 on its own:
+    /// LUSERS tells this node's users from the network's by it.
+    pub node: u16,
     /// What a reload may change.
     pub reloadable: Reloadable,
 }
@@ -182,6 +185,7 @@ impl ServerInfo {
             network: DEFAULT_NETWORK.into(),
             version: format!("chatter-{}", env!("CARGO_PKG_VERSION")),
             created: "at start-up".into(),
+            node: 0,
             reloadable: Reloadable {
                 description: DEFAULT_DESCRIPTION.into(),
                 motd: None,
@@ -209,6 +213,7 @@ impl ServerInfo {
             network: self.network.clone(),
             version: self.version.clone(),
             created: self.created.clone(),
+            node: self.node,
             reloadable,
         }
     }

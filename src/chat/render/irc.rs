@@ -11,6 +11,7 @@
 use crate::chat::change::Departure;
 use crate::chat::reply::{self, numeric, numeric_bare};
 use crate::chat::state::{Channel, User};
+use std::collections::BTreeSet;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::chat::caps::Caps;
@@ -62,27 +63,51 @@ pub fn write_welcome(state: &State, out: &mut Vec<u8>, user: &User) {
 
 /// The LUSERS replies (251, 252, 254, 255).
 pub fn write_lusers(state: &State, out: &mut Vec<u8>, client: &str) {
-    let server = state.info().name.as_str();
+    let info = state.info();
+    let server = info.name.as_str();
     let users = state.user_count();
     let invisible = state.users().filter(|u| u.invisible).count();
+    // In a cluster the other nodes with users are the other servers; this
+    // node's users are its local ones. Alone, every user is local.
+    let mut nodes: BTreeSet<u16> = state.connections().map(|c| c.node()).collect();
+    nodes.insert(info.node);
+    let local = state.connections().filter(|c| c.node() == info.node).count();
     numeric(
         out,
         server,
         reply::RPL_LUSERCLIENT,
         client,
         &[],
-        &format!("There are {} users and {invisible} invisible on 1 servers", users - invisible),
+        &format!(
+            "There are {} users and {invisible} invisible on {} servers",
+            users - invisible,
+            nodes.len()
+        ),
     );
     let opers = state.users().filter(|u| u.oper).count().to_string();
     numeric(out, server, reply::RPL_LUSEROP, client, &[&opers], "operator(s) online");
     let channels = state.channel_count().to_string();
     numeric(out, server, reply::RPL_LUSERCHANNELS, client, &[&channels], "channels formed");
-    numeric(out, server, reply::RPL_LUSERME, client, &[], &format!("I have {users} clients and 0 servers"));
-    // One server: local and global are the same figures.
-    let (now, peak) = (users.to_string(), state.peak_users().to_string());
-    for (code, scope) in [(reply::RPL_LOCALUSERS, "local"), (reply::RPL_GLOBALUSERS, "global")] {
-        let text = format!("Current {scope} users {now}, max {peak}");
-        numeric(out, server, code, client, &[&now, &peak], &text);
+    let others = nodes.len() - 1;
+    numeric(
+        out,
+        server,
+        reply::RPL_LUSERME,
+        client,
+        &[],
+        &format!("I have {local} clients and {others} servers"),
+    );
+    // The peak is the network's; a node's own peak is not kept, so the
+    // local line gives its current count as its maximum.
+    let (global, peak) = (users.to_string(), state.peak_users().to_string());
+    let local = local.to_string();
+    let local_peak = if others == 0 { &peak } else { &local };
+    for (code, scope, now, max) in [
+        (reply::RPL_LOCALUSERS, "local", &local, local_peak),
+        (reply::RPL_GLOBALUSERS, "global", &global, &peak),
+    ] {
+        let text = format!("Current {scope} users {now}, max {max}");
+        numeric(out, server, code, client, &[now, max], &text);
     }
 }
 

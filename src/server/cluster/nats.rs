@@ -184,6 +184,9 @@ pub async fn join(
 ) -> io::Result<(Nats, Joined, State)> {
     let nats = connect(cluster, names).await?;
     let space = register(&nats, cluster).await?;
+    let mut own = (*info).clone();
+    own.node = space.node;
+    let info = Arc::new(own);
     let mut stream = nats.stream.clone();
     let stored = stream.info().await.map_err(|e| failed("reading the event stream", e))?.state.first_sequence;
     // An empty stream says first 0; one that has purged all its events
