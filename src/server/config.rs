@@ -228,6 +228,18 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_file_is_one_the_server_takes() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("chatter.example.toml");
+        let file = ConfigFile::load(&path).expect("chatter.example.toml parses");
+        let config = Config::build(&file, "today".into()).expect("and makes a configuration");
+        assert_eq!(config.info.connections.flood.map(|f| f.recvq_bytes), Some(info::DEFAULT_RECVQ_BYTES));
+        let mut clustered = file.clone();
+        clustered.cluster.urls = Some("nats://127.0.0.1:4222".into());
+        clustered.cluster.node = Some("node-1".into());
+        assert!(Config::build(&clustered, "today".into()).unwrap().cluster.is_some());
+    }
+
+    #[test]
     fn what_nothing_says_takes_the_flags_defaults() {
         let config = build("").unwrap();
         assert_eq!((config.listen.as_str(), config.model), (DEFAULT_LISTEN, Model::Iterative));
