@@ -1,6 +1,7 @@
 //! Delivery accounting for `chatter bench`: what each receiving client got
 //! (loss, duplicates, stray messages, per-sender order), whether all the
-//! receivers saw one consistent order, and the latency histogram.
+//! receivers saw one order (the network's, when the clients are spread over
+//! the nodes of a cluster), how many did not, and the latency histogram.
 //!
 //! Why it is shaped so: a run has N receivers each expecting up to S × M
 //! messages, so per-receiver state must stay small. Presence is one bit per
@@ -9,10 +10,18 @@
 //! Cross-receiver order needs the actual sequences, but keeping S × M pairs
 //! for every receiver would be N times the message volume; instead every
 //! receiver folds its order of first deliveries into a 64-bit hash chain and
-//! only the senders and one reference receiver keep the full sequence. A
-//! sender never receives its own messages, so its order cannot be compared
-//! to anyone else's by fingerprint; it is compared to the reference with its
-//! own messages removed. See [`combine`] for exactly what is checked.
+//! only the senders and a few reference receivers keep the full sequence.
+//! After the run, the order one reference saw (the one most receivers agree
+//! with) is taken as the network's order, and every receiver is checked
+//! against it: the reference's sequence, filtered to the messages that
+//! receiver got (its presence bits) and stripped of its own, must give the
+//! receiver's sequence, or its fingerprint. So a receiver that lost
+//! messages, or was disconnected, is still checked on what it got: loss is
+//! counted as loss, never as disorder. See [`combine`] for exactly what is
+//! checked and when it cannot be.
+//!
+//! Each tally says which node (which of the run's addresses) its client was
+//! on, so the totals can say where loss, disconnects and disorder happened.
 //!
 //! A receiver the server disconnected keeps its tally: what it got counts,
 //! what it missed counts as lost, and the reason is kept so the summary can
@@ -27,6 +36,9 @@ pub const MAX_REASONS: usize = 3;
 
 /// A message as (sender id, sequence number).
 type Message = (u32, u32);
+
+/// A sender receiver's id and its sequence, compared with others'.
+type Witness<'a> = (Option<u32>, &'a [Message]);
 
 /// The fingerprint of a receiver that has received nothing. Any constant
 /// works; a non-zero one keeps "nothing received" distinct from a chain that
@@ -73,6 +85,8 @@ pub struct Tally {
     sequence: Option<Vec<Message>>,
     /// Why the server closed this receiver's connection, if it did.
     disconnected: Option<String>,
+    /// Which of the run's addresses (nodes) the client was connected to.
+    node: usize,
 }
 
 impl Tally {
@@ -100,6 +114,7 @@ impl Tally {
             fingerprint: FINGERPRINT_SEED,
             sequence: None,
             disconnected: None,
+            node: 0,
         };
         // A healthy run fills the sequence exactly, so reserving up front
         // avoids the doubling reallocations (and their transient 2× peak).
@@ -107,6 +122,32 @@ impl Tally {
             tally.sequence = Some(Vec::with_capacity(usize::try_from(tally.expected()).unwrap_or(0)));
         }
         tally
+    }
+
+    /// The same tally, for a client on node `node` (the index of the
+    /// address it connected to; 0 when the run has one).
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "the load tags its clients once it has several addresses")
+    )]
+    pub fn on_node(mut self, node: usize) -> Tally {
+        self.node = node;
+        self
+    }
+
+    /// The node this receiver's client was on.
+    #[cfg(test)]
+    pub fn node(&self) -> usize {
+        self.node
+    }
+
+    /// Whether (sender, seq) has arrived (out-of-range: no).
+    fn has(&self, sender: u32, seq: u32) -> bool {
+        if sender >= self.senders || seq >= self.messages {
+            return false;
+        }
+        let word = sender as usize * self.words_per_sender + (seq / 64) as usize;
+        self.seen[word] & (1u64 << (seq % 64)) != 0
     }
 
     /// One delivery. Out-of-range sender/seq counts as unexpected (not a panic).
@@ -210,73 +251,118 @@ pub struct Totals {
     pub delivered: u64,
     pub lost: u64,
     pub duplicated: u64,
-    /// Among the receivers that stayed connected: verified to agree.
+    /// Every receiver was checked, and every one agrees with the network's
+    /// order: `order_violations` and `order_unverified` are both zero.
     pub order_consistent: bool,
     /// Whether the order could be checked at all (see [`combine`]); when
     /// not, `order_consistent` is false.
     pub order_checked: bool,
+    /// Receivers shown to have seen another order than the network's.
+    pub order_violations: usize,
+    /// Receivers whose order could not be compared with the network's.
+    pub order_unverified: usize,
     /// Receivers the server disconnected.
     pub disconnected: usize,
     /// The first [`MAX_REASONS`] distinct reasons, in order of first
     /// appearance, each with the receivers that gave it.
     pub disconnect_reasons: Vec<DisconnectReason>,
+    /// The same counts per node, indexed by [`Tally::node`]: one entry per
+    /// node up to the highest that had a client.
+    pub nodes: Vec<NodeTotals>,
 }
 
-/// Sums the tallies of one run and decides whether their orders agree.
+/// What the receivers on one node got.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeTotals {
+    pub clients: usize,
+    pub delivered: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub disconnected: usize,
+    pub order_violations: usize,
+    pub order_unverified: usize,
+}
+
+/// What the order check says of one receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Its order is the network's (on the messages it got).
+    Agrees,
+    /// It saw another order: a sender's messages out of sequence, or two
+    /// messages the other way round from the network's order.
+    Disagrees,
+    /// There was nothing to compare it with.
+    Unverified,
+}
+
+/// Sums the tallies of one run and checks their orders against the
+/// network's, per receiver.
 ///
-/// Counts include every receiver; the order is checked among the receivers
-/// that stayed connected, since a disconnected one holds only a prefix and
-/// its loss is already counted. `order_consistent` is true only when all of
-/// these were verified for them:
+/// **The network's order** is the sequence of one *reference*: a receiver
+/// that is not a sender, kept its sequence, got every message and got each
+/// sender's in increasing order. When several references saw different
+/// orders, the one most receivers agree with is the network's (a
+/// disagreement then shows as the receivers that saw the other orders, not
+/// as everyone but one node). Every receiver, connected or not, is then
+/// checked against it on what it got: the reference's sequence without the
+/// receiver's own messages and without those it never received must equal
+/// the receiver's sequence, or, if it kept none, the receiver's fingerprint
+/// (exact up to a hash collision, since the chain is a function of the
+/// sequence alone). A receiver whose own sender's messages arrived out of
+/// sequence disagrees whatever else it saw.
 ///
-/// 1. every tally is [`in_sender_order`](Tally::in_sender_order);
-/// 2. all non-sender receivers (`me == None`) have equal fingerprints, i.e.
-///    the same sequence of first deliveries;
-/// 3. if some non-sender keeps its sequence, the first such is the
-///    reference, and every sender receiver's sequence equals the reference
-///    with that sender's own messages removed. A sender that kept no
-///    sequence is checked by comparing its fingerprint with the fingerprint
-///    recomputed from that filtered reference, which is exact (up to hash
-///    collision) because the chain is a function of the sequence alone;
-/// 4. if there are no non-sender receivers, every pair of sender receivers
-///    has equal sequences once both of their messages are removed. This is
-///    checked against at most three "witness" senders with distinct ids
-///    rather than all pairs, which is equivalent (see `senders_agree`) and
-///    keeps the cost linear in the number of senders.
+/// Without a reference:
+/// - if there are non-sender receivers, those that got everything are
+///   compared by fingerprint: the fingerprint most of them share agrees,
+///   any other disagrees; everyone else (senders, receivers with loss) is
+///   unverified;
+/// - if every receiver is a sender (as many senders as clients), each
+///   keeps its sequence, and two senders B and C are compared with both
+///   their messages removed. The comparison is made against at most three
+///   "witness" senders with distinct ids (which is as good as all pairs:
+///   see `senders_agree`); the witness most senders agree with decides
+///   which witnesses are right, and a sender disagreeing with any of those
+///   disagrees. A sender that kept no sequence is unverified.
 ///
-/// What cannot be verified is not claimed consistent, since the flag claims
-/// agreement; `order_checked` is then false, unless a disagreement was
-/// found in what could be checked: with more than one sender receiver and
-/// no non-senders, a
-/// sender receiver without a sequence (there is nothing its fingerprint
-/// could be recomputed from); and sender receivers alongside non-sender
-/// receivers none of which kept a sequence (a non-sender's fingerprint
-/// cannot have a sender's messages removed).
-///
-/// Agreement means equal sequences of first deliveries, so a receiver that
-/// lost messages another one got does not agree with it: order consistency
-/// is only meaningful, and only reported true, for runs without loss among
-/// the receivers compared. Tallies are assumed to come from one run (same
-/// senders and messages).
+/// `order_consistent` is true only when no receiver disagrees and none is
+/// unverified; `order_checked` is false when some receiver is unverified
+/// and none was seen to disagree. Tallies are assumed to come from one run
+/// (same senders and messages).
 pub fn combine(tallies: &[Tally]) -> Totals {
-    let connected: Vec<&Tally> = tallies.iter().filter(|t| t.disconnected.is_none()).collect();
-    let order = order_consistent(&connected);
+    let verdicts = order_verdicts(tallies);
+    let count = |v: Verdict| verdicts.iter().filter(|&&x| x == v).count();
+    let (violations, unverified) = (count(Verdict::Disagrees), count(Verdict::Unverified));
     let mut totals = Totals {
         offered: 0,
         delivered: 0,
         lost: 0,
         duplicated: 0,
-        order_consistent: order == Some(true),
-        order_checked: order.is_some(),
-        disconnected: tallies.len() - connected.len(),
+        order_consistent: violations == 0 && unverified == 0,
+        order_checked: violations > 0 || unverified == 0,
+        order_violations: violations,
+        order_unverified: unverified,
+        disconnected: 0,
         disconnect_reasons: Vec::new(),
+        nodes: Vec::new(),
     };
-    for tally in tallies {
+    for (tally, verdict) in tallies.iter().zip(&verdicts) {
         totals.offered += tally.expected();
         totals.delivered += tally.delivered();
         totals.lost += tally.lost();
         totals.duplicated += tally.duplicated();
+        if totals.nodes.len() <= tally.node {
+            totals.nodes.resize(tally.node + 1, NodeTotals::default());
+        }
+        let node = &mut totals.nodes[tally.node];
+        node.clients += 1;
+        node.delivered += tally.delivered();
+        node.lost += tally.lost();
+        node.duplicated += tally.duplicated();
+        node.order_violations += usize::from(*verdict == Verdict::Disagrees);
+        node.order_unverified += usize::from(*verdict == Verdict::Unverified);
         let Some(reason) = tally.disconnected() else { continue };
+        totals.disconnected += 1;
+        node.disconnected += 1;
         let reasons = &mut totals.disconnect_reasons;
         match reasons.iter().position(|r| r.reason == reason) {
             Some(i) => reasons[i].clients += 1,
@@ -289,33 +375,146 @@ pub fn combine(tallies: &[Tally]) -> Totals {
     totals
 }
 
-/// `Some(agree)`, or `None` when nothing disagrees but agreement cannot be
-/// shown (see [`combine`]).
-fn order_consistent(tallies: &[&Tally]) -> Option<bool> {
-    if !tallies.iter().all(|t| t.in_sender_order()) {
-        return Some(false);
+/// One verdict per tally, in order (see [`combine`]).
+fn order_verdicts(tallies: &[Tally]) -> Vec<Verdict> {
+    // References with distinct orders: equal fingerprints give equal verdicts.
+    let mut references: Vec<(u64, &[Message])> = Vec::new();
+    for tally in tallies {
+        if tally.me.is_none()
+            && tally.lost() == 0
+            && tally.in_sender_order()
+            && let Some(sequence) = tally.sequence()
+            && references.iter().all(|r| r.0 != tally.fingerprint)
+        {
+            references.push((tally.fingerprint, sequence));
+        }
     }
-    let (listeners, senders): (Vec<&Tally>, Vec<&Tally>) = tallies.iter().partition(|t| t.me.is_none());
-    if let Some(first) = listeners.first()
-        && listeners.iter().any(|t| t.fingerprint != first.fingerprint)
-    {
-        return Some(false);
+    let agreeing = |verdicts: &[Verdict]| verdicts.iter().filter(|&&v| v == Verdict::Agrees).count();
+    let mut best: Option<Vec<Verdict>> = None;
+    for (_, reference) in references {
+        let verdicts = against_reference(tallies, reference);
+        if best.as_ref().is_none_or(|b| agreeing(&verdicts) > agreeing(b)) {
+            best = Some(verdicts);
+        }
     }
-    match listeners.iter().find_map(|t| t.sequence()) {
-        Some(reference) => Some(senders.iter().all(|t| agrees_with_reference(t, reference))),
-        None if senders.is_empty() => Some(true),
-        None if !listeners.is_empty() => None,
-        None => senders_agree(&senders),
+    if let Some(verdicts) = best {
+        return verdicts;
     }
+    if tallies.iter().any(|t| t.me.is_none()) { by_fingerprint(tallies) } else { among_senders(tallies) }
 }
 
-/// Whether sender receiver `tally` saw `reference` minus its own messages.
-fn agrees_with_reference(tally: &Tally, reference: &[Message]) -> bool {
-    let expected = reference.iter().filter(|m| Some(m.0) != tally.me);
-    match tally.sequence() {
-        Some(sequence) => sequence.iter().eq(expected),
-        None => tally.fingerprint == fingerprint_of(expected),
+/// Every tally against `reference`, a whole order of every message.
+fn against_reference(tallies: &[Tally], reference: &[Message]) -> Vec<Verdict> {
+    // The reference without one sender's messages, as a fingerprint: what
+    // a receiver that got everything must have, computed once per sender.
+    let mut whole: Vec<(Option<u32>, u64)> = Vec::new();
+    tallies
+        .iter()
+        .map(|tally| {
+            if !tally.in_sender_order() {
+                return Verdict::Disagrees;
+            }
+            let complete = tally.lost() == 0;
+            let expected =
+                reference.iter().filter(|m| Some(m.0) != tally.me && (complete || tally.has(m.0, m.1)));
+            let agrees = match tally.sequence() {
+                Some(sequence) => sequence.iter().eq(expected),
+                None if complete => {
+                    let fingerprint = match whole.iter().find(|w| w.0 == tally.me) {
+                        Some(&(_, fingerprint)) => fingerprint,
+                        None => {
+                            let fingerprint = fingerprint_of(expected);
+                            whole.push((tally.me, fingerprint));
+                            fingerprint
+                        }
+                    };
+                    tally.fingerprint == fingerprint
+                }
+                None => tally.fingerprint == fingerprint_of(expected),
+            };
+            if agrees { Verdict::Agrees } else { Verdict::Disagrees }
+        })
+        .collect()
+}
+
+/// Without a reference: non-senders that got everything, by fingerprint
+/// (the most common one agrees); the rest cannot be checked.
+fn by_fingerprint(tallies: &[Tally]) -> Vec<Verdict> {
+    let whole = |t: &&Tally| t.me.is_none() && t.lost() == 0 && t.in_sender_order();
+    let mut counts: Vec<(u64, usize)> = Vec::new();
+    for tally in tallies.iter().filter(whole) {
+        match counts.iter_mut().find(|c| c.0 == tally.fingerprint) {
+            Some(c) => c.1 += 1,
+            None => counts.push((tally.fingerprint, 1)),
+        }
     }
+    // The first of the most common, so that a tie is decided by position.
+    let common = counts.iter().fold(None, |best: Option<(u64, usize)>, &c| match best {
+        Some(b) if b.1 >= c.1 => Some(b),
+        _ => Some(c),
+    });
+    tallies
+        .iter()
+        .map(|tally| {
+            if !tally.in_sender_order() {
+                Verdict::Disagrees
+            } else if !whole(&tally) {
+                Verdict::Unverified
+            } else if common.is_some_and(|c| c.0 == tally.fingerprint) {
+                Verdict::Agrees
+            } else {
+                Verdict::Disagrees
+            }
+        })
+        .collect()
+}
+
+/// Every receiver a sender: compared with up to three witnesses (see
+/// [`combine`] and `senders_agree`).
+fn among_senders(tallies: &[Tally]) -> Vec<Verdict> {
+    let mut witnesses: Vec<Witness> = Vec::with_capacity(3);
+    for tally in tallies {
+        if let Some(sequence) = tally.sequence()
+            && witnesses.len() < 3
+            && witnesses.iter().all(|w| w.0 != tally.me)
+        {
+            witnesses.push((tally.me, sequence));
+        }
+    }
+    let agrees = |tally: &Tally, (id, witness): Witness| {
+        tally.sequence().is_some_and(|sequence| equal_without(sequence, witness, [tally.me, id]))
+    };
+    // The witness most senders agree with, and the witnesses that agree with it.
+    let support = |&w: &Witness| tallies.iter().filter(|t| agrees(t, w)).count();
+    let best = witnesses.iter().fold(None, |best: Option<(Witness, usize)>, w| {
+        let n = support(w);
+        match best {
+            Some(b) if b.1 >= n => Some(b),
+            _ => Some((*w, n)),
+        }
+    });
+    let trusted: Vec<Witness> = match best {
+        Some(((id, sequence), _)) => witnesses
+            .iter()
+            .copied()
+            .filter(|&(wid, witness)| equal_without(witness, sequence, [wid, id]))
+            .collect(),
+        None => Vec::new(),
+    };
+    tallies
+        .iter()
+        .map(|tally| {
+            if !tally.in_sender_order() {
+                Verdict::Disagrees
+            } else if tally.sequence().is_none() || trusted.is_empty() {
+                Verdict::Unverified
+            } else if trusted.iter().all(|&w| agrees(tally, w)) {
+                Verdict::Agrees
+            } else {
+                Verdict::Disagrees
+            }
+        })
+        .collect()
 }
 
 /// Whether `a` and `b` are equal once messages from the senders in `drop`
@@ -337,8 +536,10 @@ fn equal_without(a: &[Message], b: &[Message], drop: [Option<u32>; 2]) -> bool {
 /// stripped of {b, w}) keeps X's and Y's messages, so B and W project the
 /// same onto X ∪ Y; likewise C and W; hence B and C do. With fewer than
 /// three distinct ids every witness id is already outside {X, Y}, since X
-/// and Y are neither b nor c. The property test in tests.rs checks this against
-/// the all-pairs comparison.
+/// and Y are neither b nor c. The property tests in tests.rs check this
+/// against the all-pairs comparison, and [`among_senders`]' counts
+/// against this.
+#[cfg(test)]
 fn senders_agree(senders: &[&Tally]) -> Option<bool> {
     if senders.len() < 2 {
         return Some(true);

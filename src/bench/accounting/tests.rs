@@ -1,6 +1,7 @@
 //! Tests of the accounting on hand-made deliveries: loss, duplicates and
-//! order per receiver, agreement across receivers (against an all-pairs
-//! check, by property), disconnects, and the latency summary.
+//! order per receiver, agreement with the network's order across receivers
+//! and nodes (counted, and by property against a direct comparison and an
+//! all-pairs check), disconnects, and the latency summary.
 
 use super::*;
 use proptest::prelude::*;
@@ -48,8 +49,11 @@ fn complete_run_has_no_loss_or_duplicates() {
             duplicated: 0,
             order_consistent: true,
             order_checked: true,
+            order_violations: 0,
+            order_unverified: 0,
             disconnected: 0,
             disconnect_reasons: Vec::new(),
+            nodes: vec![NodeTotals { clients: 5, delivered: 60, ..NodeTotals::default() }],
         }
     );
 }
@@ -98,7 +102,10 @@ fn non_senders_with_different_orders_are_inconsistent() {
     let b = vec![(1, 0), (0, 0), (0, 1), (1, 1)];
     let tallies = [tally(2, 2, None, true, &a), tally(2, 2, None, false, &b)];
     assert!(tallies.iter().all(Tally::in_sender_order));
-    assert!(!combine(&tallies).order_consistent);
+    let totals = combine(&tallies);
+    assert!(!totals.order_consistent && totals.order_checked);
+    // One against one: the reference's order is the network's.
+    assert_eq!((totals.order_violations, totals.order_unverified), (1, 0));
 }
 
 #[test]
@@ -125,7 +132,9 @@ fn reordering_inside_one_sender_is_inconsistent() {
     let t = tally(1, 3, None, true, &order);
     assert!(!t.in_sender_order());
     assert_eq!(t.lost(), 0);
-    assert!(!combine(&[t]).order_consistent);
+    let totals = combine(&[t]);
+    assert!(!totals.order_consistent);
+    assert_eq!(totals.order_violations, 1);
 }
 
 #[test]
@@ -142,7 +151,11 @@ fn all_senders_compare_pairwise() {
     view.swap(0, 1);
     bad[3] = tally(4, 3, Some(3), true, &view);
     assert!(bad[3].in_sender_order());
-    assert!(!combine(&bad).order_consistent);
+    let totals = combine(&bad);
+    assert!(!totals.order_consistent);
+    // The witnesses (senders 0, 1, 2) agree with one another, so the
+    // network's order is theirs and sender 3 alone saw another.
+    assert_eq!(totals.order_violations, 1);
 
     // Without a reference, a sender's fingerprint has nothing to be
     // compared to, so it cannot be shown consistent.
@@ -150,6 +163,7 @@ fn all_senders_compare_pairwise() {
     unverifiable[1] = tally(4, 3, Some(1), false, &without(&order, 1));
     let totals = combine(&unverifiable);
     assert!(!totals.order_consistent && !totals.order_checked);
+    assert_eq!((totals.order_violations, totals.order_unverified), (0, 1));
     assert!(combine(&bad).order_checked);
 }
 
@@ -186,9 +200,10 @@ fn disconnected_receivers_are_counted_with_their_reasons_and_their_loss() {
             DisconnectReason { reason: "connection reset".into(), clients: 2 },
         ]
     );
-    // The receivers that stayed agree; the prefixes of those that left
-    // are loss, not disorder.
+    // Those that left are checked on what they got: a prefix of the
+    // network's order is loss, not disorder.
     assert!(totals.order_consistent);
+    assert_eq!((totals.order_violations, totals.order_unverified), (0, 0));
 }
 
 #[test]
@@ -245,6 +260,105 @@ fn latency_summary_of_one_to_a_thousand() {
     assert!(h.max().abs_diff(120_000_000) <= 120_000);
 }
 
+#[test]
+fn violations_are_counted_against_the_order_most_receivers_saw() {
+    let order = round_robin(3, 4);
+    let mut other = order.clone();
+    other.swap(0, 1);
+    // The first reference saw another order than everyone else, so the
+    // network's order is the second reference's, and the first is the
+    // one violation, with the listener that saw what it saw.
+    let tallies = [
+        tally(3, 4, None, true, &other),
+        tally(3, 4, None, true, &order),
+        tally(3, 4, None, false, &order),
+        tally(3, 4, None, false, &order),
+        tally(3, 4, None, false, &other),
+        tally(3, 4, Some(0), true, &without(&order, 0)),
+        tally(3, 4, Some(1), false, &without(&order, 1)),
+    ];
+    let totals = combine(&tallies);
+    assert!(!totals.order_consistent && totals.order_checked);
+    assert_eq!((totals.order_violations, totals.order_unverified), (2, 0));
+}
+
+#[test]
+fn loss_is_not_disorder_but_disorder_with_loss_is() {
+    let order = round_robin(2, 5);
+    let mut gaps = order.clone();
+    gaps.retain(|&m| m != (0, 1) && m != (1, 3));
+    let mut swapped_with_gaps = gaps.clone();
+    swapped_with_gaps.swap(2, 3);
+    let mut sender_gaps = without(&order, 0);
+    sender_gaps.remove(2);
+    let tallies = [
+        tally(2, 5, None, true, &order),
+        tally(2, 5, None, false, &gaps),
+        tally(2, 5, None, false, &swapped_with_gaps),
+        tally(2, 5, Some(0), true, &sender_gaps),
+    ];
+    assert!(tallies[2].in_sender_order());
+    let totals = combine(&tallies);
+    assert_eq!(totals.lost, 2 + 2 + 1);
+    assert_eq!((totals.order_violations, totals.order_unverified), (1, 0));
+}
+
+#[test]
+fn a_disconnected_receiver_is_checked_on_what_it_got() {
+    let order = round_robin(2, 4);
+    let mut wrong = order[..4].to_vec();
+    wrong.swap(0, 1);
+    let mut left_early = tally(2, 4, None, false, &wrong);
+    left_early.disconnect("connection reset");
+    let totals = combine(&[tally(2, 4, None, true, &order), left_early]);
+    assert_eq!((totals.disconnected, totals.order_violations), (1, 1));
+}
+
+#[test]
+fn totals_are_kept_per_node() {
+    let order = round_robin(2, 3);
+    let mut swapped = order.clone();
+    swapped.swap(0, 1);
+    let mut gone = tally(2, 3, None, false, &order[..2]).on_node(2);
+    gone.disconnect("ERROR :Closing Link: 127.0.0.1 (Node lost)");
+    let tallies = [
+        tally(2, 3, Some(0), true, &without(&order, 0)).on_node(0),
+        tally(2, 3, Some(1), true, &without(&order, 1)).on_node(1),
+        tally(2, 3, None, true, &order).on_node(2),
+        tally(2, 3, None, false, &swapped).on_node(0),
+        gone,
+    ];
+    assert_eq!(tallies[4].node(), 2);
+    let totals = combine(&tallies);
+    assert_eq!(
+        totals.nodes,
+        [
+            NodeTotals { clients: 2, delivered: 3 + 6, order_violations: 1, ..NodeTotals::default() },
+            NodeTotals { clients: 1, delivered: 3, ..NodeTotals::default() },
+            NodeTotals { clients: 2, delivered: 6 + 2, lost: 4, disconnected: 1, ..NodeTotals::default() },
+        ]
+    );
+    assert_eq!((totals.order_violations, totals.disconnected), (1, 1));
+}
+
+#[test]
+fn listeners_without_a_reference_are_compared_by_fingerprint() {
+    let order = round_robin(2, 2);
+    let mut other = order.clone();
+    other.swap(0, 1);
+    let mut lossy = order.clone();
+    lossy.pop();
+    let tallies = [
+        tally(2, 2, None, false, &other),
+        tally(2, 2, None, false, &order),
+        tally(2, 2, None, false, &order),
+        tally(2, 2, None, false, &lossy),
+    ];
+    let totals = combine(&tallies);
+    assert!(!totals.order_consistent && totals.order_checked);
+    assert_eq!((totals.order_violations, totals.order_unverified), (1, 1));
+}
+
 fn all_pairs_agree(senders: &[&Tally]) -> bool {
     senders.iter().all(|b| {
         senders.iter().all(|c| equal_without(b.sequence().unwrap(), c.sequence().unwrap(), [b.me(), c.me()]))
@@ -274,6 +388,72 @@ proptest! {
             })
             .collect();
         let refs: Vec<&Tally> = tallies.iter().collect();
-        prop_assert_eq!(senders_agree(&refs), Some(all_pairs_agree(&refs)));
+        let agree = all_pairs_agree(&refs);
+        prop_assert_eq!(senders_agree(&refs), Some(agree));
+        // The counts say the same: none disagrees exactly when all agree.
+        let totals = combine(&tallies);
+        let in_order = tallies.iter().all(Tally::in_sender_order);
+        prop_assert_eq!(totals.order_violations == 0, agree && in_order);
+        prop_assert_eq!(totals.order_consistent, agree && in_order);
+    }
+
+    /// Receivers spread over nodes, each losing what it likes, some seeing
+    /// two neighbouring messages the other way round: exactly those are
+    /// counted, wherever they are, loss or not.
+    #[test]
+    fn every_receiver_that_saw_another_order_is_counted(
+        (senders, messages, order, receivers) in (1u32..=4, 1u32..=6).prop_flat_map(|(s, m)| {
+            let all: Vec<(u32, u32)> = (0..s).flat_map(|x| (0..m).map(move |q| (x, q))).collect();
+            let n = all.len();
+            // Per receiver: its sender id (if any), which messages it gets,
+            // whether it keeps its sequence, and a neighbour swap or none.
+            let receiver = (
+                proptest::option::weighted(0.4, 0..s),
+                proptest::collection::vec(proptest::bool::weighted(0.8), n),
+                any::<bool>(),
+                proptest::option::weighted(0.3, 0usize..64),
+            );
+            // An interleaving of the senders: shuffled, then each sender's
+            // messages renumbered in order, as any server keeps them.
+            let interleaving = Just(all).prop_shuffle().prop_map(move |mut all| {
+                let mut next = vec![0; s as usize];
+                for m in &mut all {
+                    m.1 = next[m.0 as usize];
+                    next[m.0 as usize] += 1;
+                }
+                all
+            });
+            (Just(s), Just(m), interleaving, proptest::collection::vec(receiver, 1..12))
+        })
+    ) {
+        // Two references that got everything in the network's order, and
+        // more listeners that agree with them than there are receivers
+        // below, so the network's order is known to be `order` (a crowd
+        // of receivers that all made the same swap would otherwise outvote it).
+        let mut tallies = vec![
+            tally(senders, messages, None, true, &order).on_node(0),
+            tally(senders, messages, None, true, &order).on_node(1),
+        ];
+        for _ in 0..=receivers.len() {
+            tallies.push(tally(senders, messages, None, false, &order).on_node(2));
+        }
+        let mut expected = 0;
+        for (i, (me, gets, keep, swap)) in receivers.into_iter().enumerate() {
+            let mut view: Vec<(u32, u32)> =
+                order.iter().zip(&gets).filter(|(m, got)| **got && Some(m.0) != me).map(|(m, _)| *m).collect();
+            if let Some(at) = swap
+                && view.len() >= 2
+            {
+                let at = at % (view.len() - 1);
+                view.swap(at, at + 1);
+                expected += 1;
+            }
+            tallies.push(tally(senders, messages, me, keep, &view).on_node(i % 3));
+        }
+        let totals = combine(&tallies);
+        prop_assert_eq!(totals.order_violations, expected);
+        prop_assert_eq!(totals.order_unverified, 0);
+        prop_assert_eq!(totals.nodes.iter().map(|n| n.order_violations).sum::<usize>(), expected);
+        prop_assert_eq!(totals.nodes.iter().map(|n| n.clients).sum::<usize>(), tallies.len());
     }
 }
