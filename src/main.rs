@@ -67,12 +67,27 @@ struct RunArgs {
     /// Workers for a spawned prethread or prefork server (default: the number of CPUs, at most 64).
     #[arg(long, conflicts_with = "target")]
     workers: Option<usize>,
-    /// Measure an already running server (chatter or any IRC server) at HOST:PORT.
-    #[arg(long)]
-    target: Option<String>,
-    /// PID of the --target server, to sample its CPU, memory, threads and fds.
-    #[arg(long, requires = "target")]
-    pid: Option<u32>,
+    /// Spawn a network instead of one server: a nats-server with JetStream on a free port (its
+    /// store in a temporary directory) and N nodes of the --spawn model joined to it with
+    /// --cluster; the clients are spread over the nodes round-robin.
+    #[arg(long, value_name = "N", conflicts_with = "target", value_parser = clap::value_parser!(u16).range(1..=64))]
+    nodes: Option<u16>,
+    /// With --nodes: start N more nodes that no client connects to (they apply every event all
+    /// the same: what a node pays for the network's events alone).
+    #[arg(long, value_name = "N", requires = "nodes", default_value_t = 0)]
+    spare_nodes: usize,
+    /// With --nodes: the nats-server to run (default: the one on PATH, or /usr/sbin/nats-server).
+    #[arg(long, value_name = "PATH", requires = "nodes")]
+    nats_server: Option<PathBuf>,
+    /// Measure servers already running (chatter or any IRC server) at HOST:PORT; several,
+    /// comma-separated (the nodes of one network), spread the clients over them round-robin.
+    #[arg(long, value_name = "ADDRS", value_delimiter = ',')]
+    target: Vec<String>,
+    /// PIDs of the --target servers, in the same order, to sample their CPU, memory, threads and
+    /// fds (summed, and shown per node); PIDs beyond the addresses (e.g. nats-server's) are
+    /// sampled too, summed in and shown apart.
+    #[arg(long, value_name = "PIDS", value_delimiter = ',', requires = "target")]
+    pid: Vec<u32>,
     #[command(flatten)]
     load: Load,
     /// Closed loop: senders wait while --window messages are in flight (sent, not yet read by
@@ -83,7 +98,7 @@ struct RunArgs {
     /// Messages in flight allowed by --closed-loop.
     #[arg(long, requires = "closed_loop", default_value_t = chatter::bench::load::DEFAULT_WINDOW)]
     window: u64,
-    /// Pin a spawned server to this CPU (taskset).
+    /// Pin a spawned server (with --nodes: every node and nats-server) to this CPU (taskset).
     #[arg(long, conflicts_with = "target")]
     server_cpu: Option<usize>,
     /// Pin the load generator to this CPU.
@@ -316,18 +331,25 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let r = args.run;
-    let (target, workers_defaulted) = match (&r.target, r.spawn) {
-        (Some(addr), _) => {
-            (run::Target::Running { addr: addr.clone(), pid: r.pid, name: addr.clone() }, false)
-        }
-        (None, model) => {
-            let model = model.unwrap_or(Model::Iterative);
-            check_workers(model, r.workers)?;
-            let pool = model != Model::Iterative;
-            let workers = r.workers.or_else(|| pool.then(default_workers));
-            let target = run::Target::Spawn { model, workers };
-            (target, pool && r.workers.is_none())
-        }
+    let (target, workers_defaulted) = if r.target.is_empty() {
+        let model = r.spawn.unwrap_or(Model::Iterative);
+        check_workers(model, r.workers)?;
+        let pool = model != Model::Iterative;
+        let workers = r.workers.or_else(|| pool.then(default_workers));
+        let target = match r.nodes {
+            None => run::Target::Spawn { model, workers },
+            Some(nodes) => run::Target::Cluster {
+                model,
+                workers,
+                nodes: usize::from(nodes),
+                spare_nodes: r.spare_nodes,
+                nats_server: r.nats_server,
+            },
+        };
+        (target, pool && r.workers.is_none())
+    } else {
+        let name = r.target.join(",");
+        (run::Target::Running { addrs: r.target, pids: r.pid, name }, false)
     };
     let load = Load { window: r.closed_loop.then_some(r.window), ..r.load };
     let plan = run::RunPlan {

@@ -10,6 +10,7 @@ pub fn spec(server: &str, workers: Option<usize>, clients: usize, rate: f64) -> 
     RunSpec {
         server: server.to_string(),
         workers,
+        cluster: None,
         load: Load {
             proto: Proto::Irc,
             clients,
@@ -35,6 +36,8 @@ pub fn run(spec: RunSpec, deliveries_per_sec: f64, p99_us: u64) -> RunResult {
         duplicated: 0,
         order_consistent: true,
         order_unchecked: false,
+        order_violations: None,
+        order_unverified: None,
         disconnected: 0,
         disconnect_reasons: Vec::new(),
         flow_secs: 2.0,
@@ -58,6 +61,9 @@ pub fn run(spec: RunSpec, deliveries_per_sec: f64, p99_us: u64) -> RunResult {
             context_switches: 123_456,
             open_fds: clients + 4,
         }),
+        nodes: Vec::new(),
+        other_processes: Vec::new(),
+        others_flow_cpu_secs: None,
         generator_cpu_secs: 0.75,
         generator_flow_cpu_secs: 0.5,
         error: None,

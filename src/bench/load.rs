@@ -41,10 +41,13 @@ use crate::bench::client::{
 use crate::bench::format::signed_group;
 use crate::bench::results::{Load, Proto};
 
-/// The load and how to put it on the server at `addr`.
+/// The load and how to put it on the servers at `addrs`.
 #[derive(Debug, Clone)]
 pub(crate) struct LoadConfig {
-    pub addr: SocketAddr,
+    /// Where the clients connect: client `i` to `addrs[i % addrs.len()]`,
+    /// so with several nodes of one network the clients, the senders
+    /// among them and the reference receivers are spread over all of them.
+    pub addrs: Vec<SocketAddr>,
     pub load: Load,
     pub channel: String,
     /// Whether the clients join the channel; idle-memory runs only register.
@@ -86,8 +89,10 @@ pub(crate) trait Phases {
 pub const DEFAULT_WINDOW: u64 = 1000;
 
 /// Receivers that are not senders and keep their whole sequence, to compare
-/// the senders' orders against. More than one, because a reference that was
-/// disconnected cannot serve.
+/// every receiver's order against. More than one, because a reference that
+/// was disconnected cannot serve; three, so that with clients spread over
+/// up to three nodes each node has one (clients S, S+1, S+2 go to
+/// consecutive nodes).
 const REFERENCES: usize = 3;
 
 struct Shared {
@@ -131,6 +136,9 @@ impl Shared {
 /// Runs one load on the current thread. Returns when every expected
 /// delivery arrived, or nothing arrived for `quiet_timeout` after sending.
 pub(crate) fn run(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadOutcome> {
+    if config.addrs.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to"));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, drive(config, phases))
@@ -181,7 +189,8 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
     let mut tasks = Vec::with_capacity(load.clients);
     for i in 0..load.clients {
         let permits = permits.clone();
-        let (addr, proto, timeout) = (config.addr, load.proto, config.connect_timeout);
+        let addr = config.addrs[i % config.addrs.len()];
+        let (proto, timeout) = (load.proto, config.connect_timeout);
         let nick = format!("{}{i}", config.nick_prefix);
         let bar = connect_bar.clone();
         tasks.push(tokio::task::spawn_local(async move {
@@ -224,7 +233,8 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
         // Senders and a few reference receivers keep the whole order: the
         // order check needs one reference that stayed connected.
         let keep = me.is_some() || (senders..senders + REFERENCES).contains(&i);
-        let tally = Tally::new(senders as u32, load.messages as u32, me, keep);
+        let tally =
+            Tally::new(senders as u32, load.messages as u32, me, keep).on_node(i % config.addrs.len());
         let progress = progress[i].clone();
         let shared = shared.clone();
         let stop = stop_rx.clone();

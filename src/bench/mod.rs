@@ -7,6 +7,8 @@
 //!   one of them says and reads.
 //! - `accounting`: loss, duplicates, order and latency from what arrived.
 //! - `procstat`: the server's CPU, memory, threads, switches and fds.
+//! - `spawn`: the servers a run starts and stops (one chatter, or a
+//!   network of chatter nodes and the nats-server carrying its log).
 //! - [`run`]: one run end to end, and [`summary`]: what its result says in
 //!   words (and whether it failed); [`sweep`]: the matrix; `report`: the
 //!   Markdown page, made of `tables`, `plots` (drawn and written by
@@ -30,6 +32,7 @@ pub(crate) mod procstat;
 pub(crate) mod report;
 pub mod results;
 pub mod run;
+pub(crate) mod spawn;
 pub mod summary;
 pub(crate) mod svg;
 pub mod sweep;

@@ -11,6 +11,14 @@
 //! threads come and go while /proc is read, and whatever vanished mid-read
 //! is left out rather than failing the whole reading.
 //!
+//! A server may also be several trees (the nodes of a cluster, and the
+//! nats-server carrying their log): a [`Sampler`] reads all of them at
+//! each tick, so a peak of their sum is a peak of one moment's readings,
+//! not a sum of peaks from different moments. [`machine_busy_ticks`] reads
+//! the whole machine's busy time, so that a run can say how much CPU
+//! processes other than the ones it measures took meanwhile (on a shared
+//! machine, whether the run was disturbed).
+//!
 //! What the sums mean, and their limits:
 //! - `cpu_ticks` is utime + stime of each live process (all its threads,
 //!   including exited ones). A descendant that exits takes its ticks out of
@@ -109,6 +117,25 @@ pub fn parse_status(text: &str) -> StatusFields {
 
 fn first_number<T: FromStr + Default>(value: &str) -> T {
     value.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or_default()
+}
+
+/// The machine's busy clock ticks since boot, all CPUs, from the first
+/// line of /proc/stat: everything but idle and iowait (steal included: a
+/// core the hypervisor gave to someone else was not ours either).
+pub fn parse_busy_ticks(text: &str) -> Option<u64> {
+    let line = text.lines().find(|line| line.starts_with("cpu "))?;
+    let fields: Vec<u64> = line.split_whitespace().skip(1).map(|f| f.parse().ok()).collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice],
+    // where guest time is already counted in user.
+    let total: u64 = fields.iter().take(8).sum();
+    let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+    Some(total - idle)
+}
+
+/// The machine's busy clock ticks since boot (see [`parse_busy_ticks`]);
+/// `None` if /proc/stat cannot be read.
+pub fn machine_busy_ticks() -> Option<u64> {
+    parse_busy_ticks(&fs::read_to_string("/proc/stat").ok()?)
 }
 
 /// MemTotal from /proc/meminfo, in bytes (the file says kB, meaning KiB).
@@ -222,26 +249,51 @@ pub fn own_cpu_secs() -> f64 {
 /// What a [`Sampler`] has seen so far.
 #[derive(Debug, Default)]
 struct Seen {
-    latest: Sample,
-    peak_rss: u64,
+    /// Per root, the latest reading and the largest RSS.
+    latest: Vec<Sample>,
+    peak_rss: Vec<u64>,
+    /// The largest sum of the roots' RSS read at one tick.
+    total_peak_rss: u64,
 }
 
 impl Seen {
-    fn update(&mut self, sample: Sample) {
-        self.peak_rss = self.peak_rss.max(sample.rss_bytes);
-        self.latest = sample;
+    fn new(roots: usize) -> Seen {
+        Seen { latest: vec![Sample::default(); roots], peak_rss: vec![0; roots], total_peak_rss: 0 }
+    }
+
+    /// One tick's readings, one per root (`None`: that root failed, and its
+    /// previous reading stands).
+    fn update(&mut self, samples: Vec<Option<Sample>>) {
+        for (i, sample) in samples.into_iter().enumerate() {
+            if let Some(sample) = sample {
+                self.peak_rss[i] = self.peak_rss[i].max(sample.rss_bytes);
+                self.latest[i] = sample;
+            }
+        }
+        let total = self.latest.iter().map(|s| s.rss_bytes).sum();
+        self.total_peak_rss = self.total_peak_rss.max(total);
     }
 }
 
-/// Samples a tree every `period` on a background std thread, keeping the
-/// peak RSS and the latest sample.
+/// What a [`Sampler`] saw, when it stopped.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Readings {
+    /// Per root, in the order given: the last reading and the largest RSS.
+    pub latest: Vec<Sample>,
+    pub peak_rss: Vec<u64>,
+    /// The largest sum of all roots' RSS at one moment.
+    pub total_peak_rss: u64,
+}
+
+/// Samples one or more trees every `period` on a background std thread,
+/// keeping the peak RSS and the latest sample of each.
 ///
 /// A std thread rather than a tokio task because /proc reads block and the
 /// sampling must keep its pace while the runtime is saturated by the load
 /// it is generating. A failed reading (the server gone, or this process out
 /// of file descriptors) is skipped and the previous one kept.
 pub struct Sampler {
-    root: u32,
+    roots: Vec<u32>,
     seen: Arc<Mutex<Seen>>,
     /// Dropping this wakes the thread at once and ends it, which is how
     /// both `stop` and a plain drop end the sampling.
@@ -255,51 +307,51 @@ fn lock(seen: &Mutex<Seen>) -> MutexGuard<'_, Seen> {
     seen.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+fn sample_all(roots: &[u32]) -> Vec<Option<Sample>> {
+    roots.iter().map(|&root| sample_tree(root).ok()).collect()
+}
+
 impl Sampler {
     /// Takes the first reading before returning, so `latest` is meaningful
     /// at once. `period` is at least 1 ms. If no thread can be started
     /// (the machine is out of resources, quite possible under load), the
     /// sampler still gives the first and final readings.
-    pub fn start(root: u32, period: Duration) -> Sampler {
+    pub fn start(roots: Vec<u32>, period: Duration) -> Sampler {
         let period = period.max(Duration::from_millis(1));
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        if let Ok(sample) = sample_tree(root) {
-            lock(&seen).update(sample);
-        }
+        let seen = Arc::new(Mutex::new(Seen::new(roots.len())));
+        lock(&seen).update(sample_all(&roots));
         let (stop, stopped) = mpsc::channel::<()>();
-        let shared = Arc::clone(&seen);
+        let (shared, watched) = (Arc::clone(&seen), roots.clone());
         let thread = thread::Builder::new()
             .name("procstat".into())
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
                     // Read outside the lock: a reading can take milliseconds.
-                    if let Ok(sample) = sample_tree(root) {
-                        lock(&shared).update(sample);
-                    }
+                    let samples = sample_all(&watched);
+                    lock(&shared).update(samples);
                 }
             })
             .ok();
-        Sampler { root, seen, _stop: stop, thread }
+        Sampler { roots, seen, _stop: stop, thread }
     }
 
-    /// The most recent successful reading.
+    /// The most recent successful reading of the first root.
     // This and `peak_rss` let the tests look while sampling goes on; a run
     // takes both from `stop`.
     #[cfg(test)]
     pub fn latest(&self) -> Sample {
-        lock(&self.seen).latest.clone()
+        lock(&self.seen).latest[0].clone()
     }
 
     #[cfg(test)]
     pub fn peak_rss(&self) -> u64 {
-        lock(&self.seen).peak_rss
+        lock(&self.seen).total_peak_rss
     }
 
     /// Ends the sampling and takes one last reading, so the result reflects
-    /// the moment of stopping rather than up to one period before. Returns
-    /// (last sample, peak RSS).
-    pub fn stop(self) -> (Sample, u64) {
-        let Sampler { root, seen, _stop: stop, thread } = self;
+    /// the moment of stopping rather than up to one period before.
+    pub fn stop(self) -> Readings {
+        let Sampler { roots, seen, _stop: stop, thread } = self;
         drop(stop);
         if let Some(thread) = thread {
             // The thread cannot panic short of a bug; its readings so far
@@ -307,10 +359,12 @@ impl Sampler {
             let _ = thread.join();
         }
         let mut seen = lock(&seen);
-        if let Ok(sample) = sample_tree(root) {
-            seen.update(sample);
+        seen.update(sample_all(&roots));
+        Readings {
+            latest: seen.latest.clone(),
+            peak_rss: seen.peak_rss.clone(),
+            total_peak_rss: seen.total_peak_rss,
         }
-        (seen.latest.clone(), seen.peak_rss)
     }
 }
 
@@ -430,13 +484,44 @@ mod tests {
 
     #[test]
     fn sampler_keeps_peaks_and_a_final_reading() {
-        let sampler = Sampler::start(std::process::id(), Duration::from_millis(5));
+        let sampler = Sampler::start(vec![std::process::id()], Duration::from_millis(5));
         assert!(sampler.latest().processes >= 1);
         thread::sleep(Duration::from_millis(30));
         assert!(sampler.peak_rss() > 0);
-        let (last, peak) = sampler.stop();
+        let readings = sampler.stop();
+        let last = &readings.latest[0];
         assert!(last.processes >= 1 && last.rss_bytes > 0);
-        assert!(peak >= last.rss_bytes);
+        assert!(readings.peak_rss[0] >= last.rss_bytes);
+        assert_eq!(readings.total_peak_rss, readings.peak_rss[0]);
+    }
+
+    #[test]
+    fn several_roots_are_read_apart_and_summed_at_one_moment() {
+        let mut seen = Seen::new(2);
+        let rss = |rss_bytes| Some(Sample { processes: 1, rss_bytes, ..Sample::default() });
+        seen.update(vec![rss(10), rss(1)]);
+        seen.update(vec![rss(2), rss(5)]);
+        // A root that could not be read keeps its last reading.
+        seen.update(vec![None, rss(3)]);
+        assert_eq!(seen.peak_rss, [10, 5]);
+        // 11 at the first tick: never 10 + 5, which no moment had.
+        assert_eq!(seen.total_peak_rss, 11);
+        assert_eq!((seen.latest[0].rss_bytes, seen.latest[1].rss_bytes), (2, 3));
+
+        // A root that is not there reads as nothing, beside one that is.
+        let sampler = Sampler::start(vec![std::process::id(), 1 << 30], Duration::from_millis(5));
+        let readings = sampler.stop();
+        assert!(readings.latest[0].processes >= 1);
+        assert_eq!(readings.latest[1], Sample::default());
+    }
+
+    #[test]
+    fn busy_ticks_leave_out_idle_and_iowait() {
+        let stat = "cpu  100 5 50 1000 20 3 2 7 11 0\ncpu0 50 2 25 500 10 1 1 3 0 0\nintr 1 2 3\n";
+        assert_eq!(parse_busy_ticks(stat), Some(100 + 5 + 50 + 3 + 2 + 7));
+        assert_eq!(parse_busy_ticks("cpu0 1 2 3 4\n"), None);
+        assert_eq!(parse_busy_ticks("cpu  1 2 x 4\n"), None);
+        assert!(machine_busy_ticks().is_some_and(|t| t > 0));
     }
 
     #[test]

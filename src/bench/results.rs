@@ -92,8 +92,24 @@ pub struct RunSpec {
     pub server: String,
     /// Pool size for chatter's pool models.
     pub workers: Option<usize>,
+    /// A network of chatter nodes whose log is carried by NATS, when the
+    /// bench started one (`--nodes`); `None` for a server on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterSpec>,
     #[serde(flatten)]
     pub load: Load,
+}
+
+/// The shape of a network the bench started: one nats-server with
+/// JetStream, and chatter nodes of the run's model joined through it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterSpec {
+    /// Nodes the clients are spread over, round-robin.
+    pub nodes: usize,
+    /// Further nodes no client connects to: they apply every event of the
+    /// network all the same, which is what they are there to measure.
+    #[serde(default)]
+    pub spare_nodes: usize,
 }
 
 /// Delivery latency percentiles, in microseconds.
@@ -129,6 +145,38 @@ pub struct Usage {
     pub open_fds: usize,
 }
 
+/// One node of a run spread over several addresses (or the one address of
+/// a cluster node no client was sent to): what its clients got and what it
+/// used.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeResult {
+    /// The node's name (a spawned node's `--node`), or its address.
+    pub name: String,
+    /// Where its clients connected; empty for a node measured only by PID.
+    pub addr: String,
+    /// Clients connected to it, and of those, senders.
+    pub clients: usize,
+    pub senders: usize,
+    pub delivered: u64,
+    pub lost: u64,
+    pub disconnected: usize,
+    /// Its clients that saw another order than the network's.
+    pub order_violations: usize,
+    /// Its clients whose order could not be checked.
+    #[serde(default)]
+    pub order_unverified: usize,
+    /// Its process tree's use, when its PID was known.
+    pub server: Option<Usage>,
+}
+
+/// A process measured beside the nodes (a cluster's nats-server): its
+/// use is in the run's total, and shown apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessUsage {
+    pub name: String,
+    pub usage: Usage,
+}
+
 /// Why the server closed some clients' connections during a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisconnectReason {
@@ -157,14 +205,21 @@ pub struct RunResult {
     /// Deliveries that never arrived, including those a disconnected client missed.
     pub lost: u64,
     pub duplicated: u64,
-    /// Whether every receiver that stayed connected saw the messages in one
-    /// consistent order.
+    /// Whether every receiver saw the messages in one order (the
+    /// network's, whichever node it was on), on what it received.
     pub order_consistent: bool,
     /// The order could not be checked: the run stopped short, or every
     /// receiver it is compared against was disconnected. `order_consistent`
     /// is then false without a disagreement having been seen.
     #[serde(default)]
     pub order_unchecked: bool,
+    /// Receivers that saw another order than the network's; `None` in
+    /// results recorded before it was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_violations: Option<usize>,
+    /// Receivers whose order could not be compared with the network's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_unverified: Option<usize>,
     /// Clients whose connection the server closed during the run.
     #[serde(default)]
     pub disconnected: usize,
@@ -175,8 +230,21 @@ pub struct RunResult {
     pub flow_secs: f64,
     pub deliveries_per_sec: f64,
     pub latency: Latency,
-    /// The server's use; `None` when its PID was not known.
+    /// The server's use; `None` when its PID was not known. With several
+    /// PIDs (a cluster's nodes and its nats-server), their sum.
     pub server: Option<Usage>,
+    /// Per node, when the run spread its clients over several addresses or
+    /// was given several PIDs: clients, loss, order and use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeResult>,
+    /// Processes measured beside the nodes (nats-server), in `server` too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_processes: Vec<ProcessUsage>,
+    /// CPU seconds the rest of the machine (neither the server's processes
+    /// nor this generator) used while messages flowed: far from zero means
+    /// someone else's work shared the cores during the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub others_flow_cpu_secs: Option<f64>,
     /// The load generator's own CPU seconds (user + system) for the run.
     pub generator_cpu_secs: f64,
     /// Of those, the seconds used while messages flowed: close to
@@ -251,11 +319,25 @@ pub struct Sweep {
 }
 
 /// The name a server goes by in tables and legends: the model or peer name,
-/// with the pool size when there is one ("iterative", "prethread/1", "ngircd").
+/// with the pool size when there is one ("iterative", "prethread/1",
+/// "ngircd"), and the network's shape when the bench started one
+/// ("prethread/1 + NATS, 3 nodes").
 pub(crate) fn label(spec: &RunSpec) -> String {
-    match spec.workers {
+    let server = match spec.workers {
         Some(workers) => format!("{}/{workers}", spec.server),
         None => spec.server.clone(),
+    };
+    match spec.cluster {
+        None => server,
+        Some(cluster) => {
+            let nodes =
+                if cluster.nodes == 1 { "1 node".to_string() } else { format!("{} nodes", cluster.nodes) };
+            let spare = match cluster.spare_nodes {
+                0 => String::new(),
+                n => format!(" + {n} without clients"),
+            };
+            format!("{server} + NATS, {nodes}{spare}")
+        }
     }
 }
 
@@ -285,6 +367,11 @@ mod tests {
         assert_eq!(label(&spec("iterative", None, 1, 0.0)), "iterative");
         assert_eq!(label(&spec("prethread", Some(1), 1, 0.0)), "prethread/1");
         assert_eq!(label(&spec("ngircd", None, 1, 0.0)), "ngircd");
+        let mut clustered = spec("prethread", Some(1), 1, 0.0);
+        clustered.cluster = Some(ClusterSpec { nodes: 1, spare_nodes: 0 });
+        assert_eq!(label(&clustered), "prethread/1 + NATS, 1 node");
+        clustered.cluster = Some(ClusterSpec { nodes: 3, spare_nodes: 1 });
+        assert_eq!(label(&clustered), "prethread/1 + NATS, 3 nodes + 1 without clients");
     }
 
     #[test]

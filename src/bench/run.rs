@@ -1,16 +1,20 @@
-//! One benchmark run from start to end: start the server (or take a
-//! running one), pin processes to cores, run the load, sample the server's
-//! resources around it, and fold everything into a `RunResult`.
+//! One benchmark run from start to end: start the server (one, or a
+//! network of nodes and its NATS: `spawn`) or take running ones, pin
+//! processes to cores, run the load with the clients spread over the
+//! servers' addresses, sample every server process's resources around it,
+//! and fold everything into a `RunResult`, per node as well as in total.
 
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use crate::bench::accounting::{combine, latency_summary};
+use crate::bench::accounting::{Totals, combine, latency_summary};
 use crate::bench::load::{self, LoadConfig, Phases};
-use crate::bench::procstat::{self, Sample, Sampler};
-use crate::bench::results::{Load, RunResult, RunSpec, Usage};
+use crate::bench::procstat::{self, Readings, Sample, Sampler};
+use crate::bench::results::{ClusterSpec, Load, NodeResult, ProcessUsage, RunResult, RunSpec, Usage};
+use crate::bench::spawn::cluster::{ClusterPlan, SpawnedCluster};
+use crate::bench::spawn::{SpawnedServer, model_name};
 use crate::server::Model;
 
 /// Where the server under test comes from.
@@ -18,8 +22,21 @@ use crate::server::Model;
 pub enum Target {
     /// Start `chatter serve --model MODEL` on an ephemeral port.
     Spawn { model: Model, workers: Option<usize> },
-    /// A server someone else started, with its PID if known.
-    Running { addr: String, pid: Option<u32>, name: String },
+    /// Start a network: a nats-server with JetStream, `nodes` chatter nodes
+    /// the clients are spread over and `spare_nodes` more without clients.
+    Cluster {
+        model: Model,
+        workers: Option<usize>,
+        nodes: usize,
+        spare_nodes: usize,
+        /// The nats-server to run, if not the one on PATH or in /usr/sbin.
+        nats_server: Option<PathBuf>,
+    },
+    /// Servers someone else started: the clients are spread over `addrs`
+    /// round-robin. `pids[i]` is the process of `addrs[i]`; PIDs beyond the
+    /// addresses are other processes of the service (a nats-server), whose
+    /// use is counted in and shown apart.
+    Running { addrs: Vec<String>, pids: Vec<u32>, name: String },
 }
 
 /// One run: the server under test, the load, and how to run it.
@@ -27,6 +44,7 @@ pub enum Target {
 pub struct RunPlan {
     pub target: Target,
     pub load: Load,
+    /// CPU every process the bench starts is pinned to.
     pub server_cpu: Option<usize>,
     pub client_cpu: Option<usize>,
     pub progress: bool,
@@ -35,95 +53,106 @@ pub struct RunPlan {
     pub join: bool,
 }
 
-/// A chatter server this process started; stopped (SIGTERM, then SIGKILL)
-/// when dropped.
-pub(crate) struct SpawnedServer {
-    child: Child,
-    pub(crate) addr: SocketAddr,
+/// What the bench started, kept until the run is over: dropping it stops
+/// everything by PID.
+enum Started {
+    Nothing,
+    // Held for their `Drop` only.
+    Server(#[allow(dead_code)] SpawnedServer),
+    Cluster(#[allow(dead_code)] SpawnedCluster),
 }
 
-/// A model's name as `chatter serve --model` takes it and the report shows it.
-pub(crate) fn model_name(model: Model) -> String {
-    clap::ValueEnum::to_possible_value(&model).map_or_else(String::new, |v| v.get_name().to_string())
+/// A node of the run: where its clients go (`None`: a node no client is
+/// sent to) and which process it is.
+struct Node {
+    name: String,
+    addr: Option<SocketAddr>,
+    pid: Option<u32>,
 }
 
-impl SpawnedServer {
-    pub(crate) fn start(
-        model: Model,
-        workers: Option<usize>,
-        cpu: Option<usize>,
-        max_clients: usize,
-    ) -> io::Result<Self> {
-        let exe = std::env::current_exe()?;
-        let mut command = match cpu {
-            // taskset execs the server, so the child's PID is the server's.
-            Some(cpu) => {
-                let mut c = Command::new("taskset");
-                c.arg("-c").arg(cpu.to_string()).arg(exe);
-                c
+/// Everything a run measures, and whether it reports per node.
+struct Servers {
+    started: Started,
+    nodes: Vec<Node>,
+    /// Processes measured beside the nodes, with their names.
+    others: Vec<(String, u32)>,
+    /// Show the nodes apart: a network, several addresses or several PIDs.
+    per_node: bool,
+}
+
+impl Servers {
+    /// Where the clients connect, in order: client `i` goes to `addrs[i % n]`.
+    fn addrs(&self) -> Vec<SocketAddr> {
+        self.nodes.iter().filter_map(|n| n.addr).collect()
+    }
+
+    /// Every PID measured: the nodes' then the others'.
+    fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().filter_map(|n| n.pid).chain(self.others.iter().map(|o| o.1)).collect()
+    }
+}
+
+fn resolve(addr: &str) -> io::Result<SocketAddr> {
+    addr.to_socket_addrs()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {addr}: {e}")))?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("bad address {addr}")))
+}
+
+/// Starts what the plan says (or finds what is running), and names the
+/// run's server.
+fn servers(plan: &RunPlan, max_clients: usize) -> io::Result<(Servers, RunSpec)> {
+    let spec =
+        |server: String, workers, cluster| RunSpec { server, workers, cluster, load: plan.load.clone() };
+    Ok(match &plan.target {
+        Target::Spawn { model, workers } => {
+            let server = SpawnedServer::start(*model, *workers, plan.server_cpu, max_clients, &[])?;
+            let node = Node { name: model_name(*model), addr: Some(server.addr), pid: Some(server.pid()) };
+            let servers = Servers {
+                started: Started::Server(server),
+                nodes: vec![node],
+                others: Vec::new(),
+                per_node: false,
+            };
+            (servers, spec(model_name(*model), *workers, None))
+        }
+        Target::Cluster { model, workers, nodes, spare_nodes, nats_server } => {
+            let cluster = SpawnedCluster::start(&ClusterPlan {
+                model: *model,
+                workers: *workers,
+                nodes: *nodes,
+                spare_nodes: *spare_nodes,
+                cpu: plan.server_cpu,
+                max_clients,
+                nats_server: nats_server.as_deref(),
+            })?;
+            let list = cluster
+                .nodes()
+                .into_iter()
+                .enumerate()
+                .map(|(i, (name, addr, pid))| Node {
+                    name,
+                    addr: (i < *nodes).then_some(addr),
+                    pid: Some(pid),
+                })
+                .collect();
+            let others = vec![("nats-server".to_string(), cluster.nats_pid())];
+            let shape = ClusterSpec { nodes: *nodes, spare_nodes: *spare_nodes };
+            let servers = Servers { started: Started::Cluster(cluster), nodes: list, others, per_node: true };
+            (servers, spec(model_name(*model), *workers, Some(shape)))
+        }
+        Target::Running { addrs, pids, name } => {
+            let mut nodes = Vec::with_capacity(addrs.len());
+            for (i, addr) in addrs.iter().enumerate() {
+                let resolved = resolve(addr)?;
+                probe(resolved)?;
+                nodes.push(Node { name: addr.clone(), addr: Some(resolved), pid: pids.get(i).copied() });
             }
-            None => Command::new(exe),
-        };
-        command.args(["serve", "--listen", "127.0.0.1:0", "--model", &model_name(model)]);
-        if let Some(workers) = workers {
-            command.args(["--workers", &workers.to_string()]);
+            let others = pids.iter().skip(addrs.len()).map(|&pid| (format!("pid {pid}"), pid)).collect();
+            let per_node = addrs.len() > 1 || pids.len() > 1;
+            (Servers { started: Started::Nothing, nodes, others, per_node }, spec(name.clone(), None, None))
         }
-        command
-            .args(["--max-clients", &max_clients.to_string()])
-            // A benchmark floods on purpose: measure the server, not its limits.
-            .arg("--no-flood-control")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = command.spawn()?;
-        let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout"))?;
-        let mut first = String::new();
-        BufReader::new(stdout).read_line(&mut first)?;
-        let addr = first
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| io::Error::other(format!("chatter did not start: {first:?}")))?;
-        Ok(SpawnedServer { child, addr })
-    }
-
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for SpawnedServer {
-    fn drop(&mut self) {
-        stop_pid(self.child.id());
-        let _ = self.child.wait();
-    }
-}
-
-/// SIGTERM, then SIGKILL if the process is still there after 10 s.
-pub(crate) fn stop_pid(pid: u32) {
-    use nix::sys::signal::{Signal, kill};
-    use nix::unistd::Pid;
-    let pid = Pid::from_raw(pid as i32);
-    if kill(pid, Signal::SIGTERM).is_err() {
-        return;
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if !is_alive(pid.as_raw() as u32) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = kill(pid, Signal::SIGKILL);
-}
-
-/// Whether a process exists and has not exited (a zombie has).
-pub(crate) fn is_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')))
-        .unwrap_or(false)
+    })
 }
 
 /// Pins this process (the load generator) to one CPU.
@@ -152,27 +181,91 @@ fn connect_error_text(e: &io::Error) -> String {
     }
 }
 
-/// Remembers the server's state at the moment every client is in.
-/// Readings taken at the start and end of the message flow.
+/// Remembers the servers' state at the moment every client is in, and
+/// again when the last delivery arrived: readings taken at the start and
+/// end of the message flow.
 #[derive(Default)]
 struct Snapshot {
-    pid: Option<u32>,
-    connected: Option<Sample>,
-    flowed: Option<Sample>,
+    pids: Vec<u32>,
+    connected: Vec<Option<Sample>>,
+    flowed: Vec<Option<Sample>>,
     generator_at_start: f64,
     generator_at_end: f64,
+    machine_at_start: Option<u64>,
+    machine_at_end: Option<u64>,
+}
+
+fn sample_each(pids: &[u32]) -> Vec<Option<Sample>> {
+    pids.iter().map(|&pid| procstat::sample_tree(pid).ok()).collect()
 }
 
 impl Phases for Snapshot {
     fn connected(&mut self) {
-        self.connected = self.pid.and_then(|pid| procstat::sample_tree(pid).ok());
+        self.connected = sample_each(&self.pids);
+        self.machine_at_start = procstat::machine_busy_ticks();
         self.generator_at_start = procstat::own_cpu_secs();
     }
 
     fn flowed(&mut self) {
         self.generator_at_end = procstat::own_cpu_secs();
-        self.flowed = self.pid.and_then(|pid| procstat::sample_tree(pid).ok());
+        self.machine_at_end = procstat::machine_busy_ticks();
+        self.flowed = sample_each(&self.pids);
     }
+}
+
+/// One process tree's use over the run, from its readings: before the run,
+/// with every client in, at the end of the flow, and the sampler's last
+/// reading and peak RSS. `None` if it could not be read before the run.
+fn usage(
+    before: Option<&Sample>,
+    connected: Option<&Sample>,
+    flowed: Option<&Sample>,
+    last: &Sample,
+    peak_rss: u64,
+) -> Option<Usage> {
+    let before = before?;
+    let at_connect = connected.unwrap_or(last);
+    let ticks = procstat::ticks_per_second() as f64;
+    let flow_cpu_ticks = match (connected, flowed) {
+        (Some(a), Some(b)) => b.cpu_ticks.saturating_sub(a.cpu_ticks),
+        _ => 0,
+    };
+    Some(Usage {
+        cpu_secs: last.cpu_ticks.saturating_sub(before.cpu_ticks) as f64 / ticks,
+        flow_cpu_secs: flow_cpu_ticks as f64 / ticks,
+        peak_rss_bytes: peak_rss.max(last.rss_bytes),
+        connected_rss_bytes: at_connect.rss_bytes,
+        processes: at_connect.processes,
+        threads: at_connect.threads.max(last.threads),
+        context_switches: last.context_switches.saturating_sub(before.context_switches),
+        open_fds: at_connect.open_fds,
+    })
+}
+
+/// Several trees' use as one: sums, with the largest RSS their sum reached
+/// at one moment. `None` when none was measured.
+fn total(usages: &[Option<Usage>], total_peak_rss: u64) -> Option<Usage> {
+    let measured: Vec<&Usage> = usages.iter().flatten().collect();
+    if measured.is_empty() {
+        return None;
+    }
+    let sum = |f: fn(&Usage) -> f64| measured.iter().map(|u| f(u)).sum::<f64>();
+    let count = |f: fn(&Usage) -> u64| measured.iter().map(|u| f(u)).sum::<u64>();
+    let last_rss = measured.iter().map(|u| u.connected_rss_bytes).sum::<u64>();
+    Some(Usage {
+        cpu_secs: sum(|u| u.cpu_secs),
+        flow_cpu_secs: sum(|u| u.flow_cpu_secs),
+        peak_rss_bytes: if measured.len() == 1 {
+            measured[0].peak_rss_bytes
+        } else {
+            total_peak_rss.max(last_rss)
+        },
+        connected_rss_bytes: last_rss,
+        processes: count(|u| u.processes as u64) as usize,
+        threads: count(|u| u.threads as u64) as usize,
+        context_switches: count(|u| u.context_switches),
+        open_fds: count(|u| u.open_fds as u64) as usize,
+    })
 }
 
 /// Runs one load and returns what it measured (errors inside the run are
@@ -189,31 +282,16 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
     if let Some(cpu) = plan.client_cpu {
         pin_self(cpu)?;
     }
-    let (spawned, addr, pid, server_name, workers) = match &plan.target {
-        Target::Spawn { model, workers } => {
-            let server = SpawnedServer::start(*model, *workers, plan.server_cpu, clients + 1000)?;
-            let (addr, pid) = (server.addr, server.pid());
-            (Some(server), addr, Some(pid), model_name(*model), *workers)
-        }
-        Target::Running { addr, pid, name } => {
-            let addr = addr
-                .to_socket_addrs()
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {addr}: {e}")))?
-                .next()
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("bad address {addr}")))?;
-            probe(addr)?;
-            (None, addr, *pid, name.clone(), None)
-        }
-    };
-    let load = Load {
+    let (servers, mut spec) = servers(plan, clients + 1000)?;
+    spec.load = Load {
         // Clients that never join send nothing, whatever was asked.
         senders: if plan.join { plan.load.senders.min(clients) } else { 0 },
         messages: if plan.join { plan.load.messages } else { 0 },
         ..plan.load.clone()
     };
-    let spec = RunSpec { server: server_name, workers, load };
+    let addrs = servers.addrs();
     let config = LoadConfig {
-        addr,
+        addrs: addrs.clone(),
         load: spec.load.clone(),
         channel: "#bench".into(),
         join: plan.join,
@@ -223,38 +301,51 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
         quiet_timeout: plan.quiet_timeout,
     };
 
-    let before = pid.and_then(|p| procstat::sample_tree(p).ok());
-    let sampler = pid.map(|p| Sampler::start(p, Duration::from_millis(100)));
+    let pids = servers.pids();
+    let before = sample_each(&pids);
+    let sampler = (!pids.is_empty()).then(|| Sampler::start(pids.clone(), Duration::from_millis(100)));
     let generator_before = procstat::own_cpu_secs();
-    let mut snapshot = Snapshot { pid, ..Snapshot::default() };
+    let mut snapshot = Snapshot { pids: pids.clone(), ..Snapshot::default() };
     let outcome = load::run(&config, &mut snapshot);
     let generator_cpu_secs = procstat::own_cpu_secs() - generator_before;
-    let connected_sample = snapshot.connected.take();
-    let flowed_sample = snapshot.flowed.take();
     let generator_flow_cpu_secs = (snapshot.generator_at_end - snapshot.generator_at_start).max(0.0);
-    let finished = sampler.map(Sampler::stop);
-    drop(spawned);
+    let readings = sampler.map(Sampler::stop).unwrap_or_default();
+    let Servers { started, nodes, others, per_node } = servers;
+    drop(started);
 
     let outcome = outcome?;
     let totals = combine(&outcome.tallies);
-    let server = match (before, finished) {
-        (Some(before), Some((last, peak_rss))) => {
-            let at_connect = connected_sample.clone().unwrap_or_else(|| last.clone());
-            let ticks = procstat::ticks_per_second() as f64;
-            let flow_cpu_ticks = match (&connected_sample, &flowed_sample) {
-                (Some(a), Some(b)) => b.cpu_ticks.saturating_sub(a.cpu_ticks),
-                _ => 0,
-            };
-            Some(Usage {
-                cpu_secs: last.cpu_ticks.saturating_sub(before.cpu_ticks) as f64 / ticks,
-                flow_cpu_secs: flow_cpu_ticks as f64 / ticks,
-                peak_rss_bytes: peak_rss.max(last.rss_bytes),
-                connected_rss_bytes: at_connect.rss_bytes,
-                processes: at_connect.processes,
-                threads: at_connect.threads.max(last.threads),
-                context_switches: last.context_switches.saturating_sub(before.context_switches),
-                open_fds: at_connect.open_fds,
-            })
+    let usages: Vec<Option<Usage>> = (0..pids.len())
+        .map(|i| {
+            fn at(samples: &[Option<Sample>], i: usize) -> Option<&Sample> {
+                samples.get(i).and_then(Option::as_ref)
+            }
+            let Readings { latest, peak_rss, .. } = &readings;
+            let last = latest.get(i)?;
+            usage(at(&before, i), at(&snapshot.connected, i), at(&snapshot.flowed, i), last, peak_rss[i])
+        })
+        .collect();
+    let server = total(&usages, readings.total_peak_rss);
+    // Per node: its clients' totals, and its PID's use, in the order of
+    // `Servers::pids` (the nodes with a PID first, then the others).
+    let mut usage_of = usages.into_iter();
+    let node_results: Vec<NodeResult> = nodes
+        .iter()
+        .map(|node| {
+            let index = node.addr.and_then(|a| addrs.iter().position(|&x| x == a));
+            let node_usage = if node.pid.is_some() { usage_of.next().flatten() } else { None };
+            node_result(node, index, &totals, &spec.load, addrs.len(), node_usage)
+        })
+        .collect();
+    let other_processes: Vec<ProcessUsage> = others
+        .iter()
+        .zip(usage_of)
+        .filter_map(|((name, _), usage)| usage.map(|usage| ProcessUsage { name: name.clone(), usage }))
+        .collect();
+    let others_flow_cpu_secs = match (&server, snapshot.machine_at_start, snapshot.machine_at_end) {
+        (Some(server), Some(start), Some(end)) => {
+            let machine = end.saturating_sub(start) as f64 / procstat::ticks_per_second() as f64;
+            Some((machine - server.flow_cpu_secs - generator_flow_cpu_secs).max(0.0))
         }
         _ => None,
     };
@@ -271,16 +362,50 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
         // A run that stopped short is not judged on the part it finished.
         order_consistent: totals.order_consistent && outcome.error.is_none(),
         order_unchecked: !totals.order_checked || outcome.error.is_some(),
+        order_violations: Some(totals.order_violations),
+        order_unverified: Some(totals.order_unverified),
         disconnected: totals.disconnected,
-        disconnect_reasons: totals.disconnect_reasons,
+        disconnect_reasons: totals.disconnect_reasons.clone(),
         flow_secs: outcome.flow_secs,
         deliveries_per_sec: if outcome.flow_secs > 0.0 { delivered as f64 / outcome.flow_secs } else { 0.0 },
         latency: latency_summary(&outcome.latency),
         server,
+        nodes: if per_node { node_results } else { Vec::new() },
+        other_processes,
+        others_flow_cpu_secs,
         generator_cpu_secs,
         generator_flow_cpu_secs,
         error: outcome.error,
     })
+}
+
+/// One node's part of the run: the totals of the clients that went to
+/// address `index` (none for a node without an address), and its use.
+fn node_result(
+    node: &Node,
+    index: Option<usize>,
+    totals: &Totals,
+    load: &Load,
+    addresses: usize,
+    usage: Option<Usage>,
+) -> NodeResult {
+    let of = index.and_then(|i| totals.nodes.get(i)).cloned().unwrap_or_default();
+    // Client i goes to address i % addresses, and clients 0..senders send.
+    let senders =
+        index.map_or(0, |i| (0..load.senders.min(load.clients)).filter(|c| c % addresses == i).count());
+    let clients = index.map_or(0, |i| (0..load.clients).filter(|c| c % addresses == i).count());
+    NodeResult {
+        name: node.name.clone(),
+        addr: node.addr.map_or_else(String::new, |a| a.to_string()),
+        clients,
+        senders,
+        delivered: of.delivered,
+        lost: of.lost,
+        disconnected: of.disconnected,
+        order_violations: of.order_violations,
+        order_unverified: of.order_unverified,
+        server: usage,
+    }
 }
 
 #[cfg(test)]
@@ -294,5 +419,59 @@ mod tests {
         let err = probe(addr).unwrap_err();
         assert_eq!(err.to_string(), format!("cannot connect to {addr}: connection refused"));
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    /// A network of two nodes with clients and one without, started and
+    /// measured: every client gets everything in the network's order,
+    /// and the result says who was where and what each process used.
+    /// Needs nats-server and the chatter binary (see `spawn::chatter_exe`).
+    #[test]
+    fn a_spawned_network_is_measured_per_node_in_one_order() {
+        if !crate::bench::spawn::nats::available_for_tests() {
+            return;
+        }
+        if crate::bench::spawn::chatter_exe().is_err() {
+            eprintln!("skipped: no chatter binary beside the tests (cargo build first)");
+            return;
+        }
+        let plan = RunPlan {
+            target: Target::Cluster {
+                model: Model::Prethread,
+                workers: Some(1),
+                nodes: 2,
+                spare_nodes: 1,
+                nats_server: None,
+            },
+            load: Load {
+                proto: crate::bench::results::Proto::Irc,
+                clients: 7,
+                senders: 3,
+                messages: 30,
+                rate: 0.0,
+                window: None,
+                connect_concurrency: 7,
+            },
+            server_cpu: None,
+            client_cpu: None,
+            progress: false,
+            quiet_timeout: Duration::from_secs(20),
+            join: true,
+        };
+        let result = run(&plan).unwrap();
+        assert!(crate::bench::summary::problems(&result).is_empty(), "{result:?}");
+        assert_eq!(
+            (result.delivered, result.order_violations, result.order_unverified),
+            (3 * 30 * 6, Some(0), Some(0))
+        );
+        let spec = result.spec.as_ref().unwrap();
+        assert_eq!(spec.cluster, Some(ClusterSpec { nodes: 2, spare_nodes: 1 }));
+        let shape: Vec<(&str, usize, usize, bool)> =
+            result.nodes.iter().map(|n| (n.name.as_str(), n.clients, n.senders, n.addr.is_empty())).collect();
+        assert_eq!(shape, [("n1", 4, 2, false), ("n2", 3, 1, false), ("n3", 0, 0, true)]);
+        assert!(result.nodes.iter().all(|n| n.server.is_some()), "{:?}", result.nodes);
+        let names: Vec<&str> = result.other_processes.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["nats-server"]);
+        // The total counts every process: three nodes and nats-server.
+        assert_eq!(result.server.as_ref().map(|u| u.processes), Some(4));
     }
 }

@@ -8,7 +8,7 @@
 //! servers and drives clients.
 
 use crate::bench::format::{decimals, group, load_text, signed_group};
-use crate::bench::results::RunResult;
+use crate::bench::results::{RunResult, Usage};
 
 /// "12 clients: 10 × ERROR :Closing Link: ... (SendQ exceeded); 2 ×
 /// connection reset", and how many gave reasons not listed.
@@ -36,6 +36,42 @@ pub(crate) fn order_text(result: &RunResult) -> &'static str {
     }
 }
 
+/// Where the order violations were, by node: "n2: 12, n3: 1"; empty when
+/// the run had no nodes or they had none.
+fn violations_by_node(result: &RunResult) -> String {
+    let nodes: Vec<String> = result
+        .nodes
+        .iter()
+        .filter(|n| n.order_violations > 0)
+        .map(|n| format!("{}: {}", n.name, group(n.order_violations as u64)))
+        .collect();
+    nodes.join(", ")
+}
+
+/// The order verdict in a sentence: how many clients were checked against
+/// the network's order, and how many saw another one.
+fn order_sentence(result: &RunResult) -> String {
+    let nodes = match result.nodes.iter().filter(|n| n.clients > 0).count() {
+        0 | 1 => String::new(),
+        n => format!(" across {n} nodes"),
+    };
+    let (Some(violations), Some(unverified)) = (result.order_violations, result.order_unverified) else {
+        return format!("one consistent order{nodes}: {}", order_text(result));
+    };
+    let clients = group(result.connected as u64);
+    let mut text = if violations == 0 && unverified == 0 && result.order_consistent {
+        format!("one order{nodes}: yes, all {clients} clients checked against it")
+    } else if violations > 0 {
+        format!("one order{nodes}: NO, {} of {clients} clients saw another", group(violations as u64))
+    } else {
+        format!("one order{nodes}: {}", order_text(result))
+    };
+    if unverified > 0 {
+        text += &format!(" ({} clients could not be checked)", group(unverified as u64));
+    }
+    text
+}
+
 /// What makes a run count as failed, in words: empty when every client
 /// stayed connected and got every message exactly once, in one order.
 pub fn problems(result: &RunResult) -> Vec<String> {
@@ -52,9 +88,17 @@ pub fn problems(result: &RunResult) -> Vec<String> {
     if result.disconnected > 0 {
         found.push(format!("{} clients disconnected", group(result.disconnected as u64)));
     }
-    match order_text(result) {
-        "yes" => {}
-        "NO" => found.push("no one consistent order".to_string()),
+    match (order_text(result), result.order_violations) {
+        ("yes", _) => {}
+        ("NO", Some(violations)) if violations > 0 => {
+            let by_node = violations_by_node(result);
+            let at = if by_node.is_empty() { String::new() } else { format!(" ({by_node})") };
+            found.push(format!(
+                "{} clients saw another order than the network's{at}",
+                group(violations as u64)
+            ));
+        }
+        ("NO", _) => found.push("no one consistent order".to_string()),
         _ => found.push("order not checked".to_string()),
     }
     found
@@ -73,6 +117,16 @@ pub fn summary(result: &RunResult, workers_defaulted: bool) -> String {
             format!(" ({w} {noun}{default})")
         });
         out += &format!("server         {}{workers}, {} protocol\n", spec.server, spec.load.proto);
+        if let Some(cluster) = spec.cluster {
+            let spare = match cluster.spare_nodes {
+                0 => String::new(),
+                n => format!(", and {} more without clients", group(n as u64)),
+            };
+            out += &format!(
+                "network        {} nodes joined through one nats-server{spare}; clients spread over them round-robin\n",
+                group(cluster.nodes as u64)
+            );
+        }
         let messages = if spec.load.is_idle() {
             String::new()
         } else {
@@ -105,15 +159,23 @@ pub fn summary(result: &RunResult, workers_defaulted: bool) -> String {
         signed_group(result.deliveries_per_sec.round())
     );
     out += &format!(
-        "lost/dup       {} lost, {} duplicated, {} clients disconnected; one consistent order{}: {}\n",
+        "lost/dup       {} lost, {} duplicated, {} clients disconnected; {}\n",
         group(result.lost),
         group(result.duplicated),
         group(result.disconnected as u64),
-        if result.disconnected > 0 { " among the clients that stayed" } else { "" },
-        order_text(result)
+        order_sentence(result)
     );
     if result.disconnected > 0 {
         out += &format!("disconnected   {}\n", disconnects_text(result));
+    }
+    if let Some(violations) = result.order_violations.filter(|&v| v > 0) {
+        // Loud: the one thing a network of nodes must never do.
+        let by_node = violations_by_node(result);
+        let at = if by_node.is_empty() { String::new() } else { format!("; by node: {by_node}") };
+        out += &format!(
+            "ORDER VIOLATED {} clients received the messages in another order than the network's{at}\n",
+            group(violations as u64)
+        );
     }
     let l = &result.latency;
     out += &format!(
@@ -124,21 +186,50 @@ pub fn summary(result: &RunResult, workers_defaulted: bool) -> String {
         ms(l.p999_us),
         ms(l.max_us)
     );
+    let use_text = |u: &Usage| {
+        format!(
+            "{:.2} s CPU ({:.2} s while messages flowed), peak RSS {:.1} MiB ({:.1} MiB when connected), {} processes, {} threads, {} context switches, {} open fds",
+            u.cpu_secs,
+            u.flow_cpu_secs,
+            mib(u.peak_rss_bytes),
+            mib(u.connected_rss_bytes),
+            group(u.processes as u64),
+            group(u.threads as u64),
+            group(u.context_switches),
+            group(u.open_fds as u64)
+        )
+    };
     match &result.server {
-        Some(u) => {
-            out += &format!(
-                "server use     {:.2} s CPU ({:.2} s while messages flowed), peak RSS {:.1} MiB ({:.1} MiB when connected), {} processes, {} threads, {} context switches, {} open fds\n",
-                u.cpu_secs,
-                u.flow_cpu_secs,
-                mib(u.peak_rss_bytes),
-                mib(u.connected_rss_bytes),
-                group(u.processes as u64),
-                group(u.threads as u64),
-                group(u.context_switches),
-                group(u.open_fds as u64)
-            )
-        }
+        Some(u) if result.nodes.is_empty() => out += &format!("server use     {}\n", use_text(u)),
+        Some(u) => out += &format!("server use     all together: {}\n", use_text(u)),
         None => out += "server use     unknown (no --pid)\n",
+    }
+    for node in &result.nodes {
+        let addr = if node.addr.is_empty() || node.addr == node.name {
+            String::new()
+        } else {
+            format!(" ({})", node.addr)
+        };
+        let clients = if node.clients == 0 {
+            "no clients".to_string()
+        } else {
+            format!(
+                "{} clients ({} senders), {} delivered, {} lost, {} disconnected, {} out of order",
+                group(node.clients as u64),
+                group(node.senders as u64),
+                group(node.delivered),
+                group(node.lost),
+                group(node.disconnected as u64),
+                group(node.order_violations as u64)
+            )
+        };
+        out += &format!("node           {}{addr}: {clients}\n", node.name);
+        if let Some(u) = &node.server {
+            out += &format!("               {}\n", use_text(u));
+        }
+    }
+    for process in &result.other_processes {
+        out += &format!("{:<15}{}\n", process.name, use_text(&process.usage));
     }
     out += &format!(
         "generator      {:.2} s CPU, {:.2} s of it while messages flowed{}\n",
@@ -151,6 +242,16 @@ pub fn summary(result: &RunResult, workers_defaulted: bool) -> String {
             String::new()
         }
     );
+    if let Some(others) = result.others_flow_cpu_secs {
+        out += &format!(
+            "machine        other processes used {others:.2} s CPU while messages flowed{}\n",
+            if result.flow_secs > 0.0 && others > 0.1 * result.flow_secs {
+                " (the run shared the machine: its figures may be disturbed)"
+            } else {
+                ""
+            }
+        );
+    }
     if let Some(error) = &result.error {
         out += &format!("error          {error}\n");
     }
@@ -160,7 +261,7 @@ pub fn summary(result: &RunResult, workers_defaulted: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::results::DisconnectReason;
+    use crate::bench::results::{DisconnectReason, NodeResult, ProcessUsage};
 
     fn clean() -> RunResult {
         RunResult { offered: 90, delivered: 90, order_consistent: true, ..RunResult::default() }
@@ -214,10 +315,81 @@ mod tests {
              3 for other reasons"
         );
         let summary = summary(&r, false);
-        assert!(
-            summary
-                .contains("1,205 clients disconnected; one consistent order among the clients that stayed")
-        );
+        assert!(summary.contains("1,205 clients disconnected; one consistent order: yes"));
         assert!(summary.contains("\ndisconnected   1,205 clients: 1,200 × ERROR"));
+    }
+
+    fn node(name: &str, clients: usize, order_violations: usize) -> NodeResult {
+        NodeResult {
+            name: name.into(),
+            addr: format!("127.0.0.1:{}", 6000 + clients),
+            clients,
+            senders: clients.min(1),
+            delivered: 10 * clients as u64,
+            order_violations,
+            ..NodeResult::default()
+        }
+    }
+
+    #[test]
+    fn a_network_is_shown_per_node_and_disorder_is_loud() {
+        let mut r = clean();
+        r.connected = 30;
+        (r.order_violations, r.order_unverified) = (Some(0), Some(0));
+        r.nodes = vec![node("n1", 10, 0), node("n2", 10, 0), node("n3", 10, 0), node("n4", 0, 0)];
+        r.nodes[3].server = Some(Usage { cpu_secs: 0.5, ..Usage::default() });
+        r.other_processes = vec![ProcessUsage {
+            name: "nats-server".into(),
+            usage: Usage { cpu_secs: 1.5, ..Usage::default() },
+        }];
+        let text = summary(&r, false);
+        assert!(text.contains("one order across 3 nodes: yes, all 30 clients checked against it"), "{text}");
+        assert!(
+            text.contains(
+                "\nnode           n1 (127.0.0.1:6010): 10 clients (1 senders), 100 delivered, 0 lost"
+            )
+        );
+        assert!(text.contains("\nnode           n4 (127.0.0.1:6000): no clients\n               0.50 s CPU"));
+        assert!(text.contains("\nnats-server    1.50 s CPU"));
+        assert!(!text.contains("ORDER VIOLATED"));
+        assert!(problems(&r).is_empty());
+
+        r.order_consistent = false;
+        r.order_violations = Some(4);
+        r.nodes[1].order_violations = 3;
+        r.nodes[2].order_violations = 1;
+        let text = summary(&r, false);
+        assert!(text.contains("one order across 3 nodes: NO, 4 of 30 clients saw another"), "{text}");
+        assert!(text.contains(
+            "\nORDER VIOLATED 4 clients received the messages in another order than the network's; by node: n2: 3, n3: 1\n"
+        ));
+        assert_eq!(problems(&r), ["4 clients saw another order than the network's (n2: 3, n3: 1)"]);
+
+        // Unverified clients are said to be so, and the run is not passed.
+        r.order_violations = Some(0);
+        r.order_unverified = Some(2);
+        r.order_unchecked = true;
+        for n in &mut r.nodes {
+            n.order_violations = 0;
+        }
+        let text = summary(&r, false);
+        assert!(
+            text.contains("one order across 3 nodes: not checked (2 clients could not be checked)"),
+            "{text}"
+        );
+        assert_eq!(problems(&r), ["order not checked"]);
+    }
+
+    #[test]
+    fn a_disturbed_run_says_so() {
+        let mut r = clean();
+        r.flow_secs = 2.0;
+        r.others_flow_cpu_secs = Some(0.1);
+        assert!(
+            summary(&r, false)
+                .contains("\nmachine        other processes used 0.10 s CPU while messages flowed\n")
+        );
+        r.others_flow_cpu_secs = Some(1.2);
+        assert!(summary(&r, false).contains("1.20 s CPU while messages flowed (the run shared the machine"));
     }
 }

@@ -8,7 +8,6 @@
 //! server meets exactly the same traffic.
 
 use std::io;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -17,7 +16,8 @@ use crate::bench::format::{decimals, group, load_text, signed_group};
 use crate::bench::procstat;
 use crate::bench::report;
 use crate::bench::results::{self, IdleMemory, Load, PeerNote, Proto, RunResult, RunSpec, Sweep};
-use crate::bench::run::{self, RunPlan, Target, stop_pid};
+use crate::bench::run::{self, RunPlan, Target};
+use crate::bench::spawn::{self, free_port, model_name, stop_pid};
 use crate::bench::summary::order_text;
 use crate::bench::svg;
 use crate::bench::targets;
@@ -78,8 +78,8 @@ enum Server<'a> {
 impl Server<'_> {
     fn label(&self) -> String {
         match self {
-            Server::Chatter { model, workers: Some(w) } => format!("{}/{w}", run::model_name(*model)),
-            Server::Chatter { model, workers: None } => run::model_name(*model),
+            Server::Chatter { model, workers: Some(w) } => format!("{}/{w}", model_name(*model)),
+            Server::Chatter { model, workers: None } => model_name(*model),
             Server::Peer(peer) => peer.name.clone(),
         }
     }
@@ -95,10 +95,6 @@ impl Drop for RunningPeer {
     fn drop(&mut self) {
         stop_pid(self.pid);
     }
-}
-
-fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn start_peer(peer: &Peer, cpu: Option<usize>) -> io::Result<RunningPeer> {
@@ -149,12 +145,17 @@ fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize
         // Idle runs (no senders) measure registered, silent clients.
         join: senders > 0,
     };
-    let spec = |server: String, workers: Option<usize>| RunSpec { server, workers, load: load.clone() };
+    let spec = |server: String, workers: Option<usize>| RunSpec {
+        server,
+        workers,
+        cluster: None,
+        load: load.clone(),
+    };
     match server {
         Server::Chatter { model, workers } => {
             let target = Target::Spawn { model: *model, workers: *workers };
             run::run(&run_plan(target))
-                .unwrap_or_else(|e| failed(spec(run::model_name(*model), *workers), e.to_string()))
+                .unwrap_or_else(|e| failed(spec(model_name(*model), *workers), e.to_string()))
         }
         Server::Peer(peer) => {
             let running = match start_peer(peer, plan.server_cpu) {
@@ -162,8 +163,8 @@ fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize
                 Err(e) => return failed(spec(peer.name.clone(), None), e.to_string()),
             };
             let target = Target::Running {
-                addr: running.addr.clone(),
-                pid: Some(running.pid),
+                addrs: vec![running.addr.clone()],
+                pids: vec![running.pid],
                 name: peer.name.clone(),
             };
             let result = run::run(&run_plan(target))
@@ -197,7 +198,7 @@ fn empty_rss(server: &Server, plan: &SweepPlan) -> Option<u64> {
     match server {
         Server::Chatter { model, workers } => {
             let spawned =
-                run::SpawnedServer::start(*model, *workers, plan.server_cpu, plan.idle_clients + 1000)
+                spawn::SpawnedServer::start(*model, *workers, plan.server_cpu, plan.idle_clients + 1000, &[])
                     .ok()?;
             settle();
             procstat::sample_tree(spawned.pid()).ok().map(|s| s.rss_bytes)

@@ -126,10 +126,6 @@ impl Tally {
 
     /// The same tally, for a client on node `node` (the index of the
     /// address it connected to; 0 when the run has one).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the load tags its clients once it has several addresses")
-    )]
     pub fn on_node(mut self, node: usize) -> Tally {
         self.node = node;
         self

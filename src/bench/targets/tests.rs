@@ -13,6 +13,7 @@ fn run(server: &str, clients: usize, rate: f64, per_sec: f64, p99_us: u64) -> Ru
         spec: Some(RunSpec {
             server: server.into(),
             workers,
+            cluster: None,
             load: Load {
                 proto: Proto::Irc,
                 clients,
