@@ -57,6 +57,52 @@ struct BenchArgs {
 enum BenchCommand {
     /// Run the whole comparison (models x client counts x loads, plus peers) and write docs/PERFORMANCE.md.
     Sweep(SweepArgs),
+    /// Run the sweep's loads against networks of nodes (alone, 1, 2, 3 nodes with NATS; repeated)
+    /// and write docs/bench/cluster.json and its section of docs/PERFORMANCE.md.
+    Cluster(ClusterArgs),
+}
+
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// The chatter model every node runs.
+    #[arg(long, value_enum, default_value = "prethread", hide_possible_values = true)]
+    model: Model,
+    /// Workers per node for the pool models.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Network sizes to measure; 0 is the model alone, without NATS.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2,3")]
+    nodes: Vec<usize>,
+    /// Client counts (each gets the single-node sweep's flood and paced load).
+    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    clients: Vec<usize>,
+    /// Times every run is made (interleaved), for medians and ranges.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Leave out the floods against one node plus one node without clients (the cost model's runs).
+    #[arg(long)]
+    no_spare_runs: bool,
+    /// Clients registering at once.
+    #[arg(long, default_value_t = 200)]
+    connect_concurrency: usize,
+    /// CPU every server process (each node and nats-server) is pinned to.
+    #[arg(long, default_value_t = 0)]
+    server_cpu: usize,
+    /// CPU the load generator is pinned to.
+    #[arg(long, default_value_t = 1)]
+    client_cpu: usize,
+    /// The nats-server to run (default: the one on PATH, or /usr/sbin/nats-server).
+    #[arg(long, value_name = "PATH")]
+    nats_server: Option<PathBuf>,
+    /// Directory for PERFORMANCE.md and bench/ (cluster.json; results.json is read).
+    #[arg(long, default_value = "docs")]
+    out: PathBuf,
+    /// Hand-written analysis included in the section.
+    #[arg(long, default_value = "docs/bench/CLUSTER-NOTES.md")]
+    notes: PathBuf,
+    /// Measure nothing: write the section again from OUT/bench/cluster.json and the notes file.
+    #[arg(long)]
+    render: bool,
 }
 
 #[derive(clap::Args)]
@@ -172,6 +218,12 @@ fn shell_quoted(arg: &str) -> String {
     } else {
         format!("'{}'", arg.replace('\'', r"'\''"))
     }
+}
+
+/// This process's command line, as a shell would take it again: what a
+/// report says produced it.
+fn this_command() -> String {
+    std::env::args().map(|a| shell_quoted(&a)).collect::<Vec<_>>().join(" ")
 }
 
 /// `NAME=COMMAND` or `NAME@CONCURRENCY=COMMAND`.
@@ -305,7 +357,32 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    use chatter::bench::{run, summary, sweep};
+    use chatter::bench::{cluster_sweep, run, summary, sweep};
+    if let Some(BenchCommand::Cluster(c)) = args.command {
+        if c.render {
+            let cluster = cluster_sweep::render(&c.out, &c.notes)?;
+            eprintln!("rewrote the section of {} runs in {}", cluster.runs.len(), c.out.display());
+            return Ok(());
+        }
+        let plan = cluster_sweep::ClusterSweepPlan {
+            model: c.model,
+            workers: c.workers,
+            nodes: c.nodes,
+            clients: c.clients,
+            repeats: c.repeats,
+            spare_runs: !c.no_spare_runs,
+            connect_concurrency: c.connect_concurrency,
+            server_cpu: Some(c.server_cpu),
+            client_cpu: Some(c.client_cpu),
+            nats_server: c.nats_server,
+            out: c.out,
+            notes: Some(c.notes),
+            command: this_command(),
+        };
+        let cluster = cluster_sweep::cluster_sweep(&plan)?;
+        eprintln!("wrote {} runs to {}", cluster.runs.len(), plan.out.join("bench/cluster.json").display());
+        return Ok(());
+    }
     if let Some(BenchCommand::Sweep(s)) = args.command {
         if s.render {
             let sweep = sweep::render(&s.out, &s.notes)?;
@@ -324,7 +401,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             client_cpu: Some(s.client_cpu),
             out: s.out,
             notes: Some(s.notes),
-            command: std::env::args().map(|a| shell_quoted(&a)).collect::<Vec<_>>().join(" "),
+            command: this_command(),
         };
         let sweep = sweep::sweep(&plan)?;
         eprintln!("wrote {} runs to {}", sweep.runs.len(), plan.out.join("PERFORMANCE.md").display());

@@ -12,7 +12,9 @@
 //! - [`run`]: one run end to end, and [`summary`]: what its result says in
 //!   words (and whether it failed); [`sweep`]: the matrix; `report`: the
 //!   Markdown page, made of `tables`, `plots` (drawn and written by
-//!   `svg`) and `targets` (which goals the figures meet); [`results`]:
+//!   `svg`) and `targets` (which goals the figures meet); [`cluster_sweep`]:
+//!   the same loads against networks of nodes, and `cluster_report`: the
+//!   report's section on them, with the cost model; [`results`]:
 //!   the data they all share (the load, a run's figures, a sweep and its
 //!   JSON file), which is the only thing they depend on in common;
 //!   `format`: how numbers are printed everywhere.
@@ -23,6 +25,8 @@
 
 pub(crate) mod accounting;
 pub(crate) mod client;
+pub(crate) mod cluster_report;
+pub mod cluster_sweep;
 #[cfg(test)]
 mod fixtures;
 pub(crate) mod format;

@@ -8,7 +8,9 @@
 //! of load, and every figure in the Markdown is derived from the data —
 //! nothing is typed in by hand except [`Sweep::notes`], which is kept
 //! verbatim. Rendering is pure: [`markdown`] returns a `String`, so tests
-//! need no files.
+//! need no files. The section on networks of nodes comes from a sweep of
+//! its own (`bench/cluster.json`, see [`super::cluster_report`]), with its
+//! own command and commit.
 
 use std::fmt::Write as _;
 
@@ -27,7 +29,7 @@ fn code_span(commit: &str) -> String {
 
 /// The whole `docs/PERFORMANCE.md` text. `plot_dir` is the path of the plots
 /// relative to the Markdown file (e.g. "bench").
-pub fn markdown(sweep: &Sweep, plot_files: &[String], plot_dir: &str) -> String {
+pub fn markdown(sweep: &Sweep, plot_files: &[String], plot_dir: &str, cluster: Option<&Sweep>) -> String {
     let mut md = String::new();
     // `write!` into a String cannot fail; the results are ignored throughout.
     let _ = writeln!(md, "# Performance\n");
@@ -74,6 +76,10 @@ pub fn markdown(sweep: &Sweep, plot_files: &[String], plot_dir: &str) -> String 
     md.push_str(&tables::idle_memory(sweep));
     md.push_str(&tables::largest_held_section(sweep));
 
+    if let Some(cluster) = cluster {
+        md.push_str(&super::cluster_report::section(cluster));
+    }
+
     let _ = writeln!(md, "## Peers\n");
     if sweep.peers.is_empty() {
         let _ = writeln!(md, "No peers were measured.\n");
@@ -100,7 +106,7 @@ mod tests {
     fn markdown_has_everything_in_order() {
         let sweep = sweep();
         let files = vec!["deliveries.svg".to_string(), "p99-latency.svg".to_string()];
-        let md = markdown(&sweep, &files, "bench");
+        let md = markdown(&sweep, &files, "bench", None);
 
         // Sections in the required order.
         let order = [
@@ -180,8 +186,8 @@ mod tests {
     fn an_unrecorded_commit_is_said_to_be_so() {
         let mut sweep = sweep();
         sweep.commit.clear();
-        assert!(markdown(&sweep, &[], "bench").contains(" at a commit that was not recorded. "));
+        assert!(markdown(&sweep, &[], "bench", None).contains(" at a commit that was not recorded. "));
         sweep.commit = "0123abcd".into();
-        assert!(markdown(&sweep, &[], "bench").contains(" at commit `0123abcd`. "));
+        assert!(markdown(&sweep, &[], "bench", None).contains(" at commit `0123abcd`. "));
     }
 }

@@ -70,6 +70,14 @@ pub(crate) fn loads(clients: usize) -> [(usize, usize, f64); 2] {
     }
 }
 
+/// One of [`loads`] at `clients`, as a run takes it: IRC clients, and
+/// the open loop (what each server does when offered more than it can
+/// take) when unpaced.
+pub(crate) fn sweep_load(clients: usize, load: (usize, usize, f64), connect_concurrency: usize) -> Load {
+    let (senders, messages, rate) = load;
+    Load { proto: Proto::Irc, clients, senders, messages, rate, window: None, connect_concurrency }
+}
+
 enum Server<'a> {
     Chatter { model: Model, workers: Option<usize> },
     Peer(&'a Peer),
@@ -119,22 +127,12 @@ fn failed(spec: RunSpec, error: String) -> RunResult {
 
 /// Runs one load against a fresh instance of `server`.
 fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize, f64)) -> RunResult {
-    let (senders, messages, rate) = load;
+    let senders = load.0;
     let concurrency = match server {
         Server::Peer(peer) => peer.connect_concurrency.unwrap_or(plan.peer_connect_concurrency),
         Server::Chatter { .. } => plan.connect_concurrency,
     };
-    let load = Load {
-        proto: Proto::Irc,
-        clients,
-        senders,
-        messages,
-        rate,
-        // The sweep measures the open loop: what each server does when
-        // offered more than it can take.
-        window: None,
-        connect_concurrency: concurrency,
-    };
+    let load = sweep_load(clients, load, concurrency);
     let run_plan = |target| RunPlan {
         target,
         load: load.clone(),
@@ -245,12 +243,7 @@ pub fn sweep(plan: &SweepPlan) -> io::Result<Sweep> {
         idle.extend(memory);
     }
 
-    let notes = match &plan.notes {
-        Some(path) => {
-            std::fs::read_to_string(path).unwrap_or_else(|_| format!("(no notes file at {})", path.display()))
-        }
-        None => String::new(),
-    };
+    let notes = read_notes(plan.notes.as_deref());
     let pinning = match (plan.server_cpu, plan.client_cpu) {
         (Some(s), Some(c)) => {
             format!("server on CPU {s}, load generator on CPU {c} (taskset / sched_setaffinity)")
@@ -280,6 +273,17 @@ pub fn sweep(plan: &SweepPlan) -> io::Result<Sweep> {
     Ok(sweep)
 }
 
+/// The hand-written notes a report includes, or a line saying the file
+/// is missing (a report with a gap beats no report after hours of runs).
+pub(crate) fn read_notes(path: Option<&Path>) -> String {
+    match path {
+        Some(path) => {
+            std::fs::read_to_string(path).unwrap_or_else(|_| format!("(no notes file at {})", path.display()))
+        }
+        None => String::new(),
+    }
+}
+
 /// Writes the report again from `out/bench/results.json` with the notes
 /// file as it is now, without measuring anything.
 pub fn render(out: &Path, notes: &Path) -> io::Result<Sweep> {
@@ -289,16 +293,23 @@ pub fn render(out: &Path, notes: &Path) -> io::Result<Sweep> {
     Ok(sweep)
 }
 
-/// Writes `PERFORMANCE.md`, `bench/results.json` and the plots.
+/// Writes `PERFORMANCE.md`, `bench/results.json` and the plots. The
+/// section on networks of nodes comes from `bench/cluster.json`, written by
+/// `chatter bench cluster`, when there is one.
 pub(crate) fn write(sweep: &Sweep, out: &Path) -> io::Result<()> {
     let bench_dir = out.join("bench");
     std::fs::create_dir_all(&bench_dir)?;
     results::write_json(&bench_dir.join("results.json"), sweep)?;
     let plots = svg::write_plots(&bench_dir, sweep)?;
-    std::fs::write(out.join("PERFORMANCE.md"), report::markdown(sweep, &plots, "bench"))
+    let cluster_path = bench_dir.join(CLUSTER_RESULTS);
+    let cluster = if cluster_path.exists() { Some(results::read_json(&cluster_path)?) } else { None };
+    std::fs::write(out.join("PERFORMANCE.md"), report::markdown(sweep, &plots, "bench", cluster.as_ref()))
 }
 
-fn one_line(label: &str, r: &RunResult) -> String {
+/// The results of `chatter bench cluster`, beside `results.json`.
+pub(crate) const CLUSTER_RESULTS: &str = "cluster.json";
+
+pub(crate) fn one_line(label: &str, r: &RunResult) -> String {
     let spec = r.spec.as_ref();
     format!(
         "{label} N={} {}×{} {}: {} deliveries/s, p99 {} ms, lost {}, disconnected {}, dup {}, order {}{}",
@@ -335,7 +346,7 @@ fn peer_configuration(name: &str) -> String {
 /// The commit of the repository this binary was built in (`git rev-parse
 /// HEAD` next to the executable, whatever the working directory), or ""
 /// outside one.
-fn measured_commit() -> String {
+pub(crate) fn measured_commit() -> String {
     let dir = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf));
     let git = |args: &[&str]| {
         let mut command = Command::new("git");
@@ -361,7 +372,7 @@ fn describe_commit(hash: &str, dirty: bool) -> String {
     if dirty { format!("{hash} (with uncommitted changes)") } else { hash.to_string() }
 }
 
-fn generated_at() -> String {
+pub(crate) fn generated_at() -> String {
     Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
         .output()
