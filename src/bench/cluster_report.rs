@@ -572,11 +572,75 @@ fn model(cluster: &Sweep) -> String {
         let floor = costs.apply.at(members).max(1e-12);
         let _ = writeln!(
             md,
-            "| {} | ∞ | {} | 100% | | | {} | {} | applying |",
+            "| {} | ∞ | {} | 100% | | | {} | {} | applying (the nodes alone: nats-server grows with k) |",
             signed_group(members),
             decimals(floor * 1e6, 1),
             signed_group((1.0 / floor).round()),
             signed_group((members / floor).round()),
+        );
+    }
+    md.push('\n');
+    md.push_str(&checked(cluster, &costs));
+    md
+}
+
+/// The model against the networks measured: per node and for
+/// nats-server, CPU per event under the flood, measured (the median over
+/// the clean runs of the mean over the nodes) and predicted.
+fn checked(cluster: &Sweep, costs: &Costs) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "Checked against the floods of every network measured: a node's CPU per event, the mean over the \
+         nodes of a run and the median over its repetitions, next to the model's A(M) + P/k + F × (M − 1)/k. \
+         The nodes' costs were fitted to the one-node-plus-spare runs only, so these runs check them; \
+         nats-server's were fitted to these runs, so its columns show only how well a line fits.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| clients M | nodes k | per node per event, measured (µs) | predicted (µs) | nats-server per event, measured \
+         (µs) | predicted (µs) |"
+    );
+    let _ = writeln!(md, "|--:|--:|--:|--:|--:|--:|");
+    let mut keys: Vec<(usize, usize)> = Vec::new();
+    for (_, spec) in floods(cluster) {
+        let shape = Shape::of(spec);
+        if shape.nodes > 0 && shape.spare == 0 && !keys.contains(&(spec.load.clients, shape.nodes)) {
+            keys.push((spec.load.clients, shape.nodes));
+        }
+    }
+    keys.sort_unstable();
+    for (clients, nodes) in keys {
+        let runs: Vec<(&RunResult, &RunSpec)> = floods(cluster)
+            .filter(|(_, s)| s.load.clients == clients && Shape::of(s) == Shape { nodes, spare: 0 })
+            .collect();
+        let node = median(
+            runs.iter()
+                .filter_map(|(r, s)| {
+                    let cpu: Vec<f64> =
+                        r.nodes.iter().filter_map(|n| n.server.as_ref().map(|u| u.flow_cpu_secs)).collect();
+                    (!cpu.is_empty()).then(|| cpu.iter().sum::<f64>() / cpu.len() as f64 / events(s))
+                })
+                .collect(),
+        );
+        let nats = median(
+            runs.iter()
+                .filter_map(|(r, s)| {
+                    let p = r.other_processes.iter().find(|p| p.name == "nats-server")?;
+                    Some(p.usage.flow_cpu_secs / events(s))
+                })
+                .collect(),
+        );
+        let predicted = predict(costs, nodes, clients as f64, 0.0);
+        let shown = |v: Option<f64>| v.map_or(DASH.to_string(), |v| decimals(v * 1e6, 1));
+        let _ = writeln!(
+            md,
+            "| {} | {nodes} | {} | {} | {} | {} |",
+            group(clients as u64),
+            shown(node),
+            decimals(predicted.node_per_event * 1e6, 1),
+            shown(nats),
+            decimals(costs.nats.at(nodes as f64) * 1e6, 1),
         );
     }
     md.push('\n');
@@ -704,7 +768,8 @@ mod tests {
             flood(100, 0, 0, 0.2, 0.0, 0.0),
             flood(1000, 0, 0, 1.1, 0.0, 0.0),
         ];
-        let costs = costs(&cluster(runs)).unwrap();
+        let measured = cluster(runs);
+        let costs = costs(&measured).unwrap();
         let close = |a: f64, b: f64| (a - b).abs() < 1e-9 * b.abs().max(1e-6);
         assert!(close(costs.apply.at0, 1e-5) && close(costs.apply.slope, 1e-8), "{costs:?}");
         assert!(close(costs.own.at0, 2e-5) && close(costs.own.slope, 1e-7), "{costs:?}");
@@ -722,6 +787,14 @@ mod tests {
         assert!(!p.limited_by_nats && close(p.max_rate, 1.0 / p.node_per_event));
         // At thirty nodes nats-server's 35 µs is more than a node's 26.
         assert!(predict(&costs, 30, 1000.0, 500.0).limited_by_nats);
+
+        // The networks measured are set beside the model: three nodes at
+        // 1,000 clients used 100 µs an event each (1 s for 10,000), where
+        // the model says 10 + 10 + 20/3 + 99.9/3 µs; nats-server 8 µs.
+        let md = model(&measured);
+        assert!(md.contains("| 1,000 | 3 | 100.0 | 60.0 | 8.0 | 8.0 |"), "{md}");
+        assert!(md.contains("| 1,000 | 1 | 100.0 | 139.9 | 6.0 | 6.0 |"), "{md}");
+        assert!(md.contains("| 10,000 | 30 |"));
     }
 
     #[test]

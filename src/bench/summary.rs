@@ -245,7 +245,8 @@ pub fn summary(result: &RunResult, workers_defaulted: bool) -> String {
     if let Some(others) = result.others_flow_cpu_secs {
         out += &format!(
             "machine        other processes used {others:.2} s CPU while messages flowed{}\n",
-            if result.flow_secs > 0.0 && others > 0.1 * result.flow_secs {
+            // A tenth of the flow's time, and more than the odd daemon's tick.
+            if result.flow_secs > 0.0 && others > 0.1 * result.flow_secs && others > 0.05 {
                 " (the run shared the machine: its figures may be disturbed)"
             } else {
                 ""
