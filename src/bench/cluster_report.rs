@@ -16,6 +16,7 @@
 use std::fmt::Write as _;
 
 use super::format::{DASH, cell, decimals, group, load_text, signed_group};
+use super::plots::{Plot, Series};
 use super::results::{RunResult, RunSpec, Sweep};
 use super::summary::problems;
 
@@ -129,8 +130,73 @@ fn groups(runs: &[RunResult]) -> Vec<Group<'_>> {
     out
 }
 
-/// The whole section: `## One network on several machines`.
-pub(crate) fn section(cluster: &Sweep) -> String {
+/// Every configuration measured, by name, in the order of the tables: the
+/// place of each in this list is its style in the plots.
+pub(crate) fn configurations(cluster: &Sweep) -> Vec<String> {
+    let mut shapes: Vec<(Shape, String)> = Vec::new();
+    for spec in cluster.runs.iter().filter_map(|r| r.spec.as_ref()) {
+        let shape = Shape::of(spec);
+        if !shapes.iter().any(|(s, _)| *s == shape) {
+            shapes.push((shape, shape.name(&model_label(spec))));
+        }
+    }
+    shapes.sort_by_key(|(shape, _)| *shape);
+    shapes.into_iter().map(|(_, name)| name).collect()
+}
+
+/// The section's plots, against clients, one line per configuration
+/// through the medians of its clean runs: deliveries/s under the flood,
+/// and p99 under the paced loads.
+pub(crate) fn plots(cluster: &Sweep) -> Vec<Plot> {
+    let line = |paced: bool, value: fn(&RunResult) -> f64| -> Vec<Series> {
+        let mut series: Vec<Series> = Vec::new();
+        for (spec, shapes) in groups(&cluster.runs) {
+            if (spec.load.rate > 0.0) != paced {
+                continue;
+            }
+            for (shape, runs) in shapes {
+                let values: Vec<f64> = runs.iter().filter(|r| clean(r)).map(|r| value(r)).collect();
+                let Some(y) = median(values) else { continue };
+                let name = shape.name(&model_label(spec));
+                let point = (spec.load.clients as f64, y);
+                match series.iter_mut().find(|s| s.server == name) {
+                    Some(s) => s.points.push(point),
+                    None => series.push(Series { server: name, variant: None, points: vec![point] }),
+                }
+            }
+        }
+        for s in &mut series {
+            s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        series
+    };
+    vec![
+        Plot {
+            file: "cluster-deliveries.svg",
+            title: "Deliveries per second by network size (unpaced, open loop)".into(),
+            caption: "The flood (10 senders × 1,000 messages, open loop) at each client count: the median \
+                      deliveries/s of the clean runs of each configuration, every server process on one core."
+                .into(),
+            y_desc: "deliveries per second",
+            log_y: true,
+            series: line(false, |r| r.deliveries_per_sec),
+        },
+        Plot {
+            file: "cluster-p99-latency.svg",
+            title: "p99 delivery latency by network size (paced load)".into(),
+            caption: "The paced loads (100 clients: 2,000 msg/s; 1,000 clients: 500 msg/s): the median p99 \
+                      of the clean runs of each configuration, in milliseconds."
+                .into(),
+            y_desc: "p99 latency (ms)",
+            log_y: true,
+            series: line(true, |r| r.latency.p99_us as f64 / 1000.0),
+        },
+    ]
+}
+
+/// The whole section: `## One network on several machines`, its plots
+/// linked from `plot_dir`.
+pub(crate) fn section(cluster: &Sweep, plot_dir: &str) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "## One network on several machines\n");
     let commit = if cluster.commit.is_empty() {
@@ -164,6 +230,11 @@ pub(crate) fn section(cluster: &Sweep) -> String {
         let _ = writeln!(md, "{}\n", cluster.notes.trim_end());
     }
     md.push_str(&by_size(cluster));
+    let dir = plot_dir.trim_end_matches('/');
+    for plot in plots(cluster) {
+        let link = if dir.is_empty() { plot.file.to_string() } else { format!("{dir}/{}", plot.file) };
+        let _ = writeln!(md, "![{}]({link})\n\n{}\n", plot.title, plot.caption);
+    }
     md.push_str(&hop(cluster));
     md.push_str(&model(cluster));
     md.push_str(&every_run(cluster));
@@ -819,7 +890,8 @@ mod tests {
         paced_one.latency.p50_us = 2400;
         paced_one.latency.p99_us = 4500;
         runs.extend([paced_alone, paced_one]);
-        let md = section(&cluster(runs));
+        let measured = cluster(runs);
+        let md = section(&measured, "bench");
 
         let order = [
             "## One network on several machines",
@@ -836,6 +908,8 @@ mod tests {
             "#### 1,000 clients, 10 senders × 1,000 messages, unpaced, open loop",
             "| prethread/1, 3 nodes + NATS | 2 (**1 failed**) |",
             "| 12 | 0 | 1 of 2,000 |",
+            "![Deliveries per second by network size (unpaced, open loop)](bench/cluster-deliveries.svg)",
+            "![p99 delivery latency by network size (paced load)](bench/cluster-p99-latency.svg)",
             "### What the NATS hop adds to latency",
             "| 100 clients, 10 senders × 1,000 messages, paced, 2,000 msg/s | 0.40 | 2.40 | 2.00 | 1.50 | 4.50 | 3.00 |",
             "### What a node pays, and what that predicts",
@@ -849,6 +923,25 @@ mod tests {
                 .unwrap_or_else(|| panic!("{needle:?} missing or out of order:\n{md}"));
             from += at + needle.len();
         }
+        // One line per configuration, through the medians of the clean runs;
+        // the failed three-node run is left out of its line.
+        let plots = plots(&measured);
+        let flood: Vec<(&str, &[(f64, f64)])> =
+            plots[0].series.iter().map(|s| (s.server.as_str(), s.points.as_slice())).collect();
+        assert_eq!(
+            flood,
+            [
+                ("prethread/1 alone, no NATS", &[(100.0, 1_000_000.0)][..]),
+                ("prethread/1, 1 node + NATS", &[(100.0, 300_000.0)][..]),
+                (
+                    "prethread/1, 1 node + 1 without clients + NATS",
+                    &[(100.0, 300_000.0), (1000.0, 300_000.0)][..]
+                ),
+                ("prethread/1, 3 nodes + NATS", &[(1000.0, 300_000.0)][..]),
+            ]
+        );
+        assert_eq!(plots[1].series.iter().map(|s| s.points.len()).sum::<usize>(), 2);
+        assert_eq!(configurations(&measured).len(), 4);
         // Without two network sizes there is no fit for nats-server, so
         // there are costs in the runs but no model: it says what it needs.
         assert!(md.contains("| members M | nodes k |") || md.contains("Not computed: it needs"));

@@ -77,7 +77,7 @@ pub fn markdown(sweep: &Sweep, plot_files: &[String], plot_dir: &str, cluster: O
     md.push_str(&tables::largest_held_section(sweep));
 
     if let Some(cluster) = cluster {
-        md.push_str(&super::cluster_report::section(cluster));
+        md.push_str(&super::cluster_report::section(cluster, plot_dir));
     }
 
     let _ = writeln!(md, "## Peers\n");

@@ -110,6 +110,17 @@ pub fn write_plots(dir: &Path, sweep: &Sweep) -> io::Result<Vec<String>> {
     Ok(files)
 }
 
+/// Writes the plots of the section on networks of nodes into `dir`.
+pub fn write_cluster_plots(dir: &Path, cluster: &Sweep) -> io::Result<()> {
+    let configurations = super::cluster_report::configurations(cluster);
+    for plot in super::cluster_report::plots(cluster) {
+        let drawn = draw(&plot, &configurations);
+        let svg = drawn.map_err(|e| io::Error::other(format!("drawing {}: {e}", plot.file)))?;
+        fs::write(dir.join(plot.file), svg)?;
+    }
+    Ok(())
+}
+
 /// The plot as an SVG document. `servers` is every server of the sweep in
 /// order, which fixes each one's style.
 pub fn draw(plot: &Plot, servers: &[String]) -> Result<String, Box<dyn Error>> {

@@ -303,6 +303,9 @@ pub(crate) fn write(sweep: &Sweep, out: &Path) -> io::Result<()> {
     let plots = svg::write_plots(&bench_dir, sweep)?;
     let cluster_path = bench_dir.join(CLUSTER_RESULTS);
     let cluster = if cluster_path.exists() { Some(results::read_json(&cluster_path)?) } else { None };
+    if let Some(cluster) = &cluster {
+        svg::write_cluster_plots(&bench_dir, cluster)?;
+    }
     std::fs::write(out.join("PERFORMANCE.md"), report::markdown(sweep, &plots, "bench", cluster.as_ref()))
 }
 
