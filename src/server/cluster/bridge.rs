@@ -65,6 +65,9 @@ pub const WINDOW: usize = 256;
 const UNREACHABLE_AFTER: Duration = Duration::from_secs(2);
 /// The longest the loop waits for anything: it also keeps time.
 const TICK: Duration = Duration::from_millis(100);
+/// How long one try at a NATS request may take before it is tried again
+/// (the loop must keep going meanwhile: the node watches it beat).
+const NATS_TRY: Duration = Duration::from_secs(2);
 /// How often room is looked for while the node has none for what the
 /// bridge holds (readers do not signal room, as in the log itself).
 const ROOM_POLL: Duration = Duration::from_millis(1);
@@ -164,21 +167,32 @@ impl<S: BridgeSide> Bridge<S> {
     /// build's events: going on would make this node's directory differ
     /// from the network's), or declares this node run lost.
     pub async fn run(mut self) -> Result<(), BridgeError> {
-        let mut messages = self.subscribe().await?;
-        let mut heartbeats =
-            self.nats.alive.watch_all().await.map_err(|e| io::Error::other(e.to_string()))?;
+        let mut messages = self.subscribe().await;
+        let mut heartbeats = self.watch_heartbeats().await;
+        let mut watch_age = Instant::now();
         let mut beat = tokio::time::interval(self.cluster.heartbeat_every());
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         let mut chores: Option<JoinHandle<Vec<Run>>> = None;
+        let mut connects = self.connects();
         loop {
             self.side.beat();
             self.keep_time();
             self.offer_held();
+            // Connected again (to the same server, restarted, or another of
+            // a NATS cluster, however briefly it was away): the consumers
+            // (ephemeral) may be gone, so both are made anew, from where
+            // this node stands.
+            let connected = self.connected();
+            if connected && self.connects() != connects {
+                connects = self.connects();
+                tracing::info!(from = self.next_seq, "connected again: consuming the stream anew");
+                messages = self.subscribe().await;
+                heartbeats = self.watch_heartbeats().await;
+            }
             if self.declared_lost && self.held.is_none() {
                 return Err(BridgeError::DeclaredLost);
             }
-            let connected = self.connected();
             while connected && in_flight.len() < WINDOW {
                 let Some(proposal) = self.side.next_proposal() else { break };
                 in_flight.push_back(self.publish(&proposal)?);
@@ -200,6 +214,7 @@ impl<S: BridgeSide> Bridge<S> {
                         Ok(Err(e)) => {
                             tracing::warn!("an event was not acknowledged ({e}); publishing again what waits");
                             self.republish(&mut in_flight).await;
+                            tracing::debug!(waiting = in_flight.len(), "published again");
                         }
                         Err(e) => {
                             return Err(io::Error::other(format!("an acknowledgement task failed: {e}")).into());
@@ -208,18 +223,31 @@ impl<S: BridgeSide> Bridge<S> {
                 }
                 message = messages.next(), if pulling => match message {
                     Some(Ok(message)) => self.take(&message)?,
-                    Some(Err(e)) => tracing::warn!("reading the event stream: {e}"),
-                    None => messages = self.subscribe().await?,
+                    // A consumer that failed, or ended, is made anew from
+                    // where this node stands (what it had is not taken twice).
+                    Some(Err(e)) => {
+                        tracing::warn!("reading the event stream: {e}; consuming it again");
+                        messages = self.subscribe().await;
+                    }
+                    None => messages = self.subscribe().await,
                 },
                 heard = heartbeats.next() => match heard {
                     Some(Ok(entry)) => self.heard(&entry),
-                    Some(Err(e)) => tracing::warn!("watching heartbeats: {e}"),
-                    None => {
-                        heartbeats =
-                            self.nats.alive.watch_all().await.map_err(|e| io::Error::other(e.to_string()))?;
+                    // A watch that failed, or ended, is made anew.
+                    Some(Err(e)) => {
+                        tracing::warn!("watching heartbeats: {e}; watching them again");
+                        heartbeats = self.watch_heartbeats().await;
                     }
+                    None => heartbeats = self.watch_heartbeats().await,
                 },
                 _ = beat.tick() => {
+                    // Connected, and this node's own heartbeats do not
+                    // come back: the watch has quietly stopped.
+                    if self.connected() && !self.liveness.hears_itself(Instant::now()) && watch_age.elapsed() > self.cluster.node_timeout {
+                        tracing::warn!("this node does not hear its own heartbeat; watching them again");
+                        heartbeats = self.watch_heartbeats().await;
+                        watch_age = Instant::now();
+                    }
                     // One round of chores at a time: a slow NATS must not
                     // pile them up. Losses it failed to declare are again
                     // to declare.
@@ -240,20 +268,51 @@ impl<S: BridgeSide> Bridge<S> {
     }
 
     /// An ordered consumer of the stream from the next sequence to apply:
-    /// it recreates itself after a gap or a lost connection, resuming
-    /// where it was.
-    async fn subscribe(&self) -> io::Result<pull::Ordered> {
-        let config = pull::OrderedConfig {
-            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: self.next_seq },
-            ..Default::default()
-        };
-        let consumer = self
-            .nats
-            .stream
-            .create_consumer(config)
-            .await
-            .map_err(|e| io::Error::other(format!("consuming the event stream: {e}")))?;
-        consumer.messages().await.map_err(|e| io::Error::other(format!("consuming the event stream: {e}")))
+    /// it recreates itself after a gap, resuming where it was. Asked for
+    /// until NATS gives one (it may be electing a leader, or away), a try
+    /// at a time, the node told the bridge is alive meanwhile.
+    async fn subscribe(&mut self) -> pull::Ordered {
+        loop {
+            let config = pull::OrderedConfig {
+                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: self.next_seq },
+                ..Default::default()
+            };
+            let attempt = async {
+                let consumer = self.nats.stream.create_consumer(config).await.map_err(|e| e.to_string())?;
+                consumer.messages().await.map_err(|e| e.to_string())
+            };
+            match tokio::time::timeout(NATS_TRY, attempt).await {
+                Ok(Ok(messages)) => return messages,
+                Ok(Err(e)) => tracing::warn!("consuming the event stream: {e}; trying again"),
+                Err(_) => tracing::warn!("consuming the event stream: no answer; trying again"),
+            }
+            self.idle().await;
+        }
+    }
+
+    /// A watch of the heartbeat bucket, asked for as `subscribe` asks.
+    async fn watch_heartbeats(&mut self) -> async_nats::jetstream::kv::Watch {
+        loop {
+            match tokio::time::timeout(NATS_TRY, self.nats.alive.watch_all()).await {
+                Ok(Ok(watch)) => return watch,
+                Ok(Err(e)) => tracing::warn!("watching heartbeats: {e}; trying again"),
+                Err(_) => tracing::warn!("watching heartbeats: no answer; trying again"),
+            }
+            self.idle().await;
+        }
+    }
+
+    /// A pause between two tries, the node's bookkeeping kept up.
+    async fn idle(&mut self) {
+        self.side.beat();
+        self.keep_time();
+        self.offer_held();
+        tokio::time::sleep(TICK).await;
+    }
+
+    /// How many times the client has connected, reconnections included.
+    fn connects(&self) -> u64 {
+        self.nats.client.statistics().connects.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn connected(&self) -> bool {
@@ -290,9 +349,7 @@ impl<S: BridgeSide> Bridge<S> {
     /// once, and in the order proposed, but for the one that failed.
     async fn republish(&mut self, in_flight: &mut VecDeque<InFlight>) {
         while !self.connected() {
-            self.keep_time();
-            self.side.beat();
-            self.side.wait(TICK).await;
+            self.idle().await;
         }
         for pending in in_flight.iter_mut() {
             pending.ack.abort();

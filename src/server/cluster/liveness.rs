@@ -14,7 +14,10 @@
 //! from NATS at all, or has only just started or come back: the rule
 //! waits until this node has been connected for a whole timeout and
 //! counts silence only from then, so that NATS going away and coming back
-//! never makes every node declare every other lost.
+//! never makes every node declare every other lost. Nor while this node
+//! does not hear *its own* heartbeat (it puts one every quarter timeout):
+//! a watch that has quietly stopped hears no one, and must not be taken
+//! for everyone else's silence.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -60,6 +63,9 @@ impl Liveness {
         if now.saturating_duration_since(since) < self.timeout {
             return Vec::new();
         }
+        if !self.hears_itself(now) {
+            return Vec::new();
+        }
         let mut lost: Vec<Run> = present
             .into_iter()
             .filter(|run| *run != self.me && !self.declared.contains(run))
@@ -73,6 +79,12 @@ impl Liveness {
         lost.dedup();
         self.declared.extend(lost.iter().copied());
         lost
+    }
+
+    /// Whether this node's own heartbeat came back lately (within half a
+    /// timeout: two of its beats): whether its watch works.
+    pub fn hears_itself(&self, now: Instant) -> bool {
+        self.heard.get(&self.me).is_some_and(|at| now.saturating_duration_since(*at) < self.timeout / 2)
     }
 
     /// A loss this node declared could not be published: declare it again
@@ -99,11 +111,14 @@ mod tests {
         live.connection(true, t0);
         live.heard((2, 4), t0);
         live.heard((3, 9), t0);
+        live.heard((1, 1), secs(t0, 4));
         assert!(live.lost([(2, 4), (3, 9)], secs(t0, 4)).is_empty(), "not silent long enough");
         live.heard((3, 9), secs(t0, 4));
+        live.heard((1, 1), secs(t0, 6));
         assert_eq!(live.lost([(2, 4), (3, 9)], secs(t0, 6)), [(2, 4)]);
         assert!(live.lost([(2, 4), (3, 9)], secs(t0, 7)).is_empty(), "declared already");
         live.retry((2, 4));
+        live.heard((1, 1), secs(t0, 8));
         assert_eq!(live.lost([(2, 4)], secs(t0, 8)), [(2, 4)]);
     }
 
@@ -113,11 +128,12 @@ mod tests {
         let mut live = Liveness::new((1, 1), T);
         live.connection(true, t0);
         live.heard((2, 4), t0);
+        live.heard((1, 1), secs(t0, 60));
         assert!(live.lost([(1, 1)], secs(t0, 60)).is_empty(), "never oneself");
         assert!(live.lost([], secs(t0, 60)).is_empty(), "a silent node without users is nothing to tell");
         // A run never heard at all (it died before this node started) is
         // lost a timeout after this node could have heard it.
-        assert_eq!(live.lost([(7, 2)], secs(t0, 5)), [(7, 2)]);
+        assert_eq!(live.lost([(7, 2)], secs(t0, 60)), [(7, 2)]);
     }
 
     #[test]
@@ -131,9 +147,26 @@ mod tests {
         // NATS comes back after a long outage: everyone's last beat is old,
         // but silence counts only from the reconnection.
         live.connection(true, secs(t0, 30));
+        live.heard((1, 1), secs(t0, 31));
         assert!(live.lost([(2, 4)], secs(t0, 32)).is_empty());
         live.heard((2, 4), secs(t0, 31));
+        live.heard((1, 1), secs(t0, 35));
         assert!(live.lost([(2, 4)], secs(t0, 35)).is_empty());
         assert_eq!(live.lost([(2, 4)], secs(t0, 36)), [(2, 4)], "silent a whole timeout since it was heard");
+    }
+
+    #[test]
+    fn no_one_is_lost_while_this_node_does_not_hear_itself() {
+        let t0 = Instant::now();
+        let mut live = Liveness::new((1, 1), T);
+        live.connection(true, t0);
+        live.heard((1, 1), t0);
+        live.heard((2, 4), t0);
+        // A watch that stopped hears no one: not even this node's own beats.
+        assert!(!live.hears_itself(secs(t0, 3)));
+        assert!(live.lost([(2, 4)], secs(t0, 10)).is_empty());
+        live.heard((1, 1), secs(t0, 10));
+        assert!(live.hears_itself(secs(t0, 11)));
+        assert_eq!(live.lost([(2, 4)], secs(t0, 11)), [(2, 4)]);
     }
 }
