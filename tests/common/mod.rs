@@ -240,7 +240,18 @@ impl Client {
     /// The next unread line that satisfies `matches`; lines before it are
     /// consumed. Panics (showing what came) if it does not arrive.
     pub fn expect(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + PATIENCE;
+        self.expect_within(PATIENCE, what, matches)
+    }
+
+    /// [`expect`](Self::expect) with more patience, for what waits on
+    /// something slow to recover (a NATS cluster electing leaders).
+    pub fn expect_within(
+        &mut self,
+        patience: Duration,
+        what: &str,
+        matches: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + patience;
         loop {
             while let Some(line) = self.unread.pop_front() {
                 if matches(&line) {

@@ -26,7 +26,7 @@
 //! - **Keep a replica** of the directory, the events applied in stream
 //!   order, so that it knows where the node stands: it writes snapshots
 //!   of it for nodes that join, and knows which node runs have users.
-//! - **Beat and watch heartbeats** (`liveness`): a silent node run with
+//! - **Beat and read heartbeats** (`liveness`): a silent node run with
 //!   users is declared lost (`Event::NodeLost`, once in the stream); a
 //!   declaration of this node run's own loss (it was cut off long enough
 //!   for the network to give up on it) ends the bridge, and with it the
@@ -52,7 +52,7 @@ use tokio::task::JoinHandle;
 
 use super::ClusterConfig;
 use super::envelope::{Envelope, EnvelopeError};
-use super::liveness::{Liveness, Run};
+use super::liveness::{Liveness, Readings, Run};
 use super::nats::{Joined, Nats};
 use crate::chat::{Event, State};
 use crate::server::node::NodeSpace;
@@ -65,6 +65,10 @@ pub const WINDOW: usize = 256;
 const UNREACHABLE_AFTER: Duration = Duration::from_secs(2);
 /// The longest the loop waits for anything: it also keeps time.
 const TICK: Duration = Duration::from_millis(100);
+/// The first pause before publishing again after a failed acknowledgement,
+/// and the longest.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MOST: Duration = Duration::from_secs(2);
 /// How long one try at a NATS request may take before it is tried again
 /// (the loop must keep going meanwhile: the node watches it beat).
 const NATS_TRY: Duration = Duration::from_secs(2);
@@ -97,6 +101,46 @@ pub trait BridgeSide {
     fn wait(&mut self, at_most: Duration) -> impl Future<Output = ()>;
 }
 
+/// What one round of chores brings back to the loop.
+#[derive(Default)]
+struct Chores {
+    /// Losses it could not publish.
+    undeclared: Vec<Run>,
+    /// Each node's latest heartbeat (number, epoch, revision), if the
+    /// whole reading succeeded.
+    reading: Option<Vec<(u16, u32, u64)>>,
+    /// The stream's last sequence, if it could be asked.
+    stream_last: Option<u64>,
+}
+
+/// Reads the latest heartbeat of each of `nodes`; `None` if any request
+/// failed or took too long (a reading counts only whole).
+async fn read_heartbeats(nats: &Nats, nodes: &[u16]) -> Option<Vec<(u16, u32, u64)>> {
+    let mut reading = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let entry = tokio::time::timeout(NATS_TRY, nats.alive.entry(node.to_string())).await;
+        match entry {
+            Ok(Ok(Some(entry))) => {
+                let epoch = std::str::from_utf8(&entry.value).ok().and_then(|e| e.parse::<u32>().ok());
+                if let Some(epoch) = epoch {
+                    reading.push((*node, epoch, entry.revision));
+                }
+            }
+            // No heartbeat there (never, or expired): nothing heard.
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(node, "reading a heartbeat: {e}");
+                return None;
+            }
+            Err(_) => {
+                tracing::warn!(node, "reading a heartbeat: no answer");
+                return None;
+            }
+        }
+    }
+    Some(reading)
+}
+
 /// A proposal published and not yet acknowledged.
 struct InFlight {
     msg_id: String,
@@ -122,12 +166,17 @@ pub struct Bridge<S> {
     /// Whether the clients were told the network is out of reach.
     told_unreachable: bool,
     liveness: Liveness,
+    readings: Readings,
     /// The stream sequence of the last snapshot this node wrote (or
     /// started from), and when.
     snapshot_seq: u64,
     snapshot_at: Instant,
     /// Set when the stream says this node run is lost.
     declared_lost: bool,
+    /// How long to wait before publishing again after a failure.
+    retry_after: Duration,
+    /// When the consumer last gave a message.
+    last_message: Instant,
 }
 
 /// Why a bridge stopped.
@@ -148,11 +197,14 @@ impl<S: BridgeSide> Bridge<S> {
         Bridge {
             nats,
             liveness: Liveness::new(me, cluster.node_timeout),
+            readings: Readings::default(),
             cluster,
             space: joined.space,
             snapshot_seq: joined.start_seq - 1,
             snapshot_at: Instant::now(),
             declared_lost: false,
+            retry_after: RETRY_FIRST,
+            last_message: Instant::now(),
             side,
             state,
             next_seq: joined.start_seq,
@@ -168,12 +220,10 @@ impl<S: BridgeSide> Bridge<S> {
     /// from the network's), or declares this node run lost.
     pub async fn run(mut self) -> Result<(), BridgeError> {
         let mut messages = self.subscribe().await;
-        let mut heartbeats = self.watch_heartbeats().await;
-        let mut watch_age = Instant::now();
         let mut beat = tokio::time::interval(self.cluster.heartbeat_every());
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
-        let mut chores: Option<JoinHandle<Vec<Run>>> = None;
+        let mut chores: Option<JoinHandle<Chores>> = None;
         let mut connects = self.connects();
         loop {
             self.side.beat();
@@ -188,7 +238,6 @@ impl<S: BridgeSide> Bridge<S> {
                 connects = self.connects();
                 tracing::info!(from = self.next_seq, "connected again: consuming the stream anew");
                 messages = self.subscribe().await;
-                heartbeats = self.watch_heartbeats().await;
             }
             if self.declared_lost && self.held.is_none() {
                 return Err(BridgeError::DeclaredLost);
@@ -210,11 +259,15 @@ impl<S: BridgeSide> Bridge<S> {
                     match acked {
                         Ok(Ok(_)) => {
                             in_flight.pop_front();
+                            self.retry_after = RETRY_FIRST;
                         }
                         Ok(Err(e)) => {
-                            tracing::warn!("an event was not acknowledged ({e}); publishing again what waits");
+                            tracing::warn!(
+                                waiting = in_flight.len(),
+                                after = ?self.retry_after,
+                                "an event was not acknowledged ({e}); publishing again what waits"
+                            );
                             self.republish(&mut in_flight).await;
-                            tracing::debug!(waiting = in_flight.len(), "published again");
                         }
                         Err(e) => {
                             return Err(io::Error::other(format!("an acknowledgement task failed: {e}")).into());
@@ -222,7 +275,10 @@ impl<S: BridgeSide> Bridge<S> {
                     }
                 }
                 message = messages.next(), if pulling => match message {
-                    Some(Ok(message)) => self.take(&message)?,
+                    Some(Ok(message)) => {
+                        self.last_message = Instant::now();
+                        self.take(&message)?;
+                    }
                     // A consumer that failed, or ended, is made anew from
                     // where this node stands (what it had is not taken twice).
                     Some(Err(e)) => {
@@ -231,29 +287,27 @@ impl<S: BridgeSide> Bridge<S> {
                     }
                     None => messages = self.subscribe().await,
                 },
-                heard = heartbeats.next() => match heard {
-                    Some(Ok(entry)) => self.heard(&entry),
-                    // A watch that failed, or ended, is made anew.
-                    Some(Err(e)) => {
-                        tracing::warn!("watching heartbeats: {e}; watching them again");
-                        heartbeats = self.watch_heartbeats().await;
-                    }
-                    None => heartbeats = self.watch_heartbeats().await,
-                },
                 _ = beat.tick() => {
-                    // Connected, and this node's own heartbeats do not
-                    // come back: the watch has quietly stopped.
-                    if self.connected() && !self.liveness.hears_itself(Instant::now()) && watch_age.elapsed() > self.cluster.node_timeout {
-                        tracing::warn!("this node does not hear its own heartbeat; watching them again");
-                        heartbeats = self.watch_heartbeats().await;
-                        watch_age = Instant::now();
-                    }
                     // One round of chores at a time: a slow NATS must not
-                    // pile them up. Losses it failed to declare are again
-                    // to declare.
+                    // pile them up. What the last round read of the
+                    // heartbeats is taken in, and the losses it failed to
+                    // declare are again to declare.
                     if chores.as_ref().is_none_or(|c| c.is_finished()) {
                         if let Some(done) = chores.take() {
-                            for run in done.await.unwrap_or_default() {
+                            let done = done.await.unwrap_or_default();
+                            let now = Instant::now();
+                            // The stream has what this node has not been
+                            // given for a while: the consumer is stuck (its
+                            // server gone, say), so it is made anew.
+                            let behind = done.stream_last.is_some_and(|last| last >= self.next_seq);
+                            if behind && pulling && now.duration_since(self.last_message) > 2 * self.cluster.heartbeat_every() {
+                                tracing::warn!(from = self.next_seq, "the event stream stopped coming: consuming it anew");
+                                messages = self.subscribe().await;
+                                self.last_message = Instant::now();
+                            }
+                            self.liveness.read(done.reading.is_some(), now);
+                            self.readings.take(done.reading.as_deref().unwrap_or_default(), now, &mut self.liveness);
+                            for run in done.undeclared {
                                 self.liveness.retry(run);
                             }
                         }
@@ -285,18 +339,6 @@ impl<S: BridgeSide> Bridge<S> {
                 Ok(Ok(messages)) => return messages,
                 Ok(Err(e)) => tracing::warn!("consuming the event stream: {e}; trying again"),
                 Err(_) => tracing::warn!("consuming the event stream: no answer; trying again"),
-            }
-            self.idle().await;
-        }
-    }
-
-    /// A watch of the heartbeat bucket, asked for as `subscribe` asks.
-    async fn watch_heartbeats(&mut self) -> async_nats::jetstream::kv::Watch {
-        loop {
-            match tokio::time::timeout(NATS_TRY, self.nats.alive.watch_all()).await {
-                Ok(Ok(watch)) => return watch,
-                Ok(Err(e)) => tracing::warn!("watching heartbeats: {e}; trying again"),
-                Err(_) => tracing::warn!("watching heartbeats: no answer; trying again"),
             }
             self.idle().await;
         }
@@ -347,8 +389,14 @@ impl<S: BridgeSide> Bridge<S> {
     /// acknowledged is published again, in order. JetStream drops the
     /// copies of those it had stored (same message id), so each is stored
     /// once, and in the order proposed, but for the one that failed.
+    ///
+    /// Not at once: NATS that just refused (a stream leader being elected,
+    /// a server going) would refuse again, and every retry is all of them.
+    /// The pause doubles with each failure in a row, up to [`RETRY_MOST`].
     async fn republish(&mut self, in_flight: &mut VecDeque<InFlight>) {
-        while !self.connected() {
+        let resume = Instant::now() + self.retry_after;
+        self.retry_after = (self.retry_after * 2).min(RETRY_MOST);
+        while !self.connected() || Instant::now() < resume {
             self.idle().await;
         }
         for pending in in_flight.iter_mut() {
@@ -412,21 +460,17 @@ impl<S: BridgeSide> Bridge<S> {
         }
     }
 
-    /// A heartbeat entry: `<node>` holding `<epoch>`.
-    fn heard(&mut self, entry: &async_nats::jetstream::kv::Entry) {
-        let node = entry.key.parse::<u16>();
-        let epoch = std::str::from_utf8(&entry.value).ok().and_then(|e| e.parse::<u32>().ok());
-        if let (Ok(node), Some(epoch)) = (node, epoch) {
-            self.liveness.heard((node, epoch), Instant::now());
-        }
-    }
-
     /// What is due every beat, off the loop (each is a round trip to
     /// NATS): this node's heartbeat, the losses to declare, a snapshot.
-    fn chores(&mut self) -> JoinHandle<Vec<Run>> {
+    fn chores(&mut self) -> JoinHandle<Chores> {
         let now = Instant::now();
-        let present = self.state.connections().map(|c| (c.node(), c.epoch()));
-        let lost = self.liveness.lost(present, now);
+        let present: Vec<Run> = self.state.connections().map(|c| (c.node(), c.epoch())).collect();
+        let lost = self.liveness.lost(present.iter().copied(), now);
+        // Every node with users, and this one: whose heartbeats to read.
+        let mut nodes: Vec<u16> = present.iter().map(|(node, _)| *node).collect();
+        nodes.push(self.space.node);
+        nodes.sort_unstable();
+        nodes.dedup();
         let snapshot = self.snapshot_due(now).then(|| {
             let seq = self.next_seq - 1;
             self.snapshot_seq = seq;
@@ -462,13 +506,19 @@ impl<S: BridgeSide> Bridge<S> {
                     undeclared.push((node, epoch));
                 }
             }
+            let reading = read_heartbeats(&nats, &nodes).await;
+            let mut stream = nats.stream.clone();
+            let stream_last = match tokio::time::timeout(NATS_TRY, stream.info()).await {
+                Ok(Ok(info)) => Some(info.state.last_sequence),
+                _ => None,
+            };
             if let Some((seq, bytes)) = snapshot {
                 match nats.snapshots.write(seq, bytes).await {
                     Ok(()) => tracing::debug!(seq, "wrote a snapshot"),
                     Err(e) => tracing::warn!(seq, "writing a snapshot: {e}"),
                 }
             }
-            undeclared
+            Chores { undeclared, reading, stream_last }
         })
     }
 
@@ -485,7 +535,6 @@ impl<S: BridgeSide> Bridge<S> {
     /// Notices the connection going and coming back, and tells clients.
     fn keep_time(&mut self) {
         let now = Instant::now();
-        self.liveness.connection(self.connected(), now);
         if self.connected() {
             self.down_since = None;
             if self.told_unreachable {
