@@ -28,7 +28,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long to wait for something that should come; only a broken server
@@ -126,12 +126,17 @@ macro_rules! all_models {
 struct Node {
     child: Child,
     addr: String,
+    /// Which process it is, for messages: `chatter`, or a cluster node's
+    /// name and network.
+    name: String,
+    /// Sent a signal through [`Server::signal`]: an exit is expected.
+    signalled: AtomicBool,
 }
 
 impl Node {
     /// Runs `command serve` on an ephemeral port with `args` and `extra`,
     /// and reads the address it announces.
-    fn spawn(mut command: Command, args: &[String], extra: &[&str], stderr: Stdio) -> Node {
+    fn spawn(mut command: Command, name: String, args: &[String], extra: &[&str], stderr: Stdio) -> Node {
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
@@ -151,15 +156,24 @@ impl Node {
             let _ = child.wait();
             panic!("unexpected first line from chatter: {first:?}");
         };
-        Node { addr: addr.to_string(), child }
+        Node { addr: addr.to_string(), child, name, signalled: AtomicBool::new(false) }
     }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        match self.child.try_wait() {
+            Ok(None) => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+            // A process that ended by itself is often why a test failed
+            // (a cluster node that could not join, or was declared lost):
+            // said where a failing test's output shows it.
+            Ok(Some(status)) if !self.signalled.load(Ordering::Relaxed) => {
+                eprintln!("{} (pid {}) had exited by itself: {status}", self.name, self.child.id());
+            }
+            _ => {}
         }
     }
 }
@@ -242,14 +256,16 @@ impl Server {
                     .map(|(i, node_model)| {
                         let mut args = node_model.args();
                         args.extend(cluster::node_args(i, &network, given_network.is_none()));
-                        let name = format!("{network}-{}.log", cluster::node_name(i));
-                        Node::spawn(command(), &args, extra, stderr(&name))
+                        let name = format!("{} of network {network}", cluster::node_name(i));
+                        let log = format!("{network}-{}.log", cluster::node_name(i));
+                        Node::spawn(command(), name, &args, extra, stderr(&log))
                     })
                     .collect();
                 (nodes, network)
             }
             _ => {
-                let node = Node::spawn(command(), &model.args(), extra, stderr("chatter.log"));
+                let node =
+                    Node::spawn(command(), "chatter".into(), &model.args(), extra, stderr("chatter.log"));
                 (vec![node], given_network.map_or("chatter", |n| n).to_string())
             }
         };
@@ -295,8 +311,9 @@ impl Server {
 
     /// Sends a signal to every process (each node of a cluster).
     pub fn signal(&self, name: &str) {
-        for pid in self.pids() {
-            signal(pid, name);
+        for node in &self.nodes {
+            node.signalled.store(true, Ordering::Relaxed);
+            signal(node.child.id(), name);
         }
     }
 
