@@ -47,17 +47,17 @@ use async_nats::jetstream::context::{PublishAckFuture, PublishError};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::publish::PublishAck;
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::task::JoinHandle;
 
 use super::ClusterConfig;
+use super::chores::{self, Beat, NATS_TRY};
 use super::envelope::{Envelope, EnvelopeError};
 use super::liveness::{Liveness, Readings, Run};
 use super::nats::{Joined, Nats};
 use crate::chat::{Event, State};
 use crate::server::node::NodeSpace;
 use crate::server::pool::entry::Origin;
-use crate::server::pool::log::BRIDGE;
 
 /// Most proposals published and not yet acknowledged.
 pub const WINDOW: usize = 256;
@@ -69,9 +69,6 @@ const TICK: Duration = Duration::from_millis(100);
 /// and the longest.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MOST: Duration = Duration::from_secs(2);
-/// How long one try at a NATS request may take before it is tried again
-/// (the loop must keep going meanwhile: the node watches it beat).
-const NATS_TRY: Duration = Duration::from_secs(2);
 /// How often room is looked for while the node has none for what the
 /// bridge holds (readers do not signal room, as in the log itself).
 const ROOM_POLL: Duration = Duration::from_millis(1);
@@ -99,46 +96,6 @@ pub trait BridgeSide {
     /// Waits until the node may have something new (a proposal, room),
     /// or `at_most`.
     fn wait(&mut self, at_most: Duration) -> impl Future<Output = ()>;
-}
-
-/// What one round of chores brings back to the loop.
-#[derive(Default)]
-struct Chores {
-    /// Losses it could not publish.
-    undeclared: Vec<Run>,
-    /// Each node's latest heartbeat (number, epoch, revision), if the
-    /// whole reading succeeded.
-    reading: Option<Vec<(u16, u32, u64)>>,
-    /// The stream's last sequence, if it could be asked.
-    stream_last: Option<u64>,
-}
-
-/// Reads the latest heartbeat of each of `nodes`; `None` if any request
-/// failed or took too long (a reading counts only whole).
-async fn read_heartbeats(nats: &Nats, nodes: &[u16]) -> Option<Vec<(u16, u32, u64)>> {
-    let mut reading = Vec::with_capacity(nodes.len());
-    for node in nodes {
-        let entry = tokio::time::timeout(NATS_TRY, nats.alive.entry(node.to_string())).await;
-        match entry {
-            Ok(Ok(Some(entry))) => {
-                let epoch = std::str::from_utf8(&entry.value).ok().and_then(|e| e.parse::<u32>().ok());
-                if let Some(epoch) = epoch {
-                    reading.push((*node, epoch, entry.revision));
-                }
-            }
-            // No heartbeat there (never, or expired): nothing heard.
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(node, "reading a heartbeat: {e}");
-                return None;
-            }
-            Err(_) => {
-                tracing::warn!(node, "reading a heartbeat: no answer");
-                return None;
-            }
-        }
-    }
-    Some(reading)
 }
 
 /// A proposal published and not yet acknowledged.
@@ -223,7 +180,8 @@ impl<S: BridgeSide> Bridge<S> {
         let mut beat = tokio::time::interval(self.cluster.heartbeat_every());
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
-        let mut chores: Option<JoinHandle<Chores>> = None;
+        let mut beating: Option<JoinHandle<Beat>> = None;
+        let mut snapshotting = None;
         let mut connects = self.connects();
         loop {
             self.side.beat();
@@ -288,31 +246,15 @@ impl<S: BridgeSide> Bridge<S> {
                     None => messages = self.subscribe().await,
                 },
                 _ = beat.tick() => {
-                    // One round of chores at a time: a slow NATS must not
-                    // pile them up. What the last round read of the
-                    // heartbeats is taken in, and the losses it failed to
-                    // declare are again to declare.
-                    if chores.as_ref().is_none_or(|c| c.is_finished()) {
-                        if let Some(done) = chores.take() {
-                            let done = done.await.unwrap_or_default();
-                            let now = Instant::now();
-                            // The stream has what this node has not been
-                            // given for a while: the consumer is stuck (its
-                            // server gone, say), so it is made anew.
-                            let behind = done.stream_last.is_some_and(|last| last >= self.next_seq);
-                            if behind && pulling && now.duration_since(self.last_message) > 2 * self.cluster.heartbeat_every() {
-                                tracing::warn!(from = self.next_seq, "the event stream stopped coming: consuming it anew");
-                                messages = self.subscribe().await;
-                                self.last_message = Instant::now();
-                            }
-                            self.liveness.read(done.reading.is_some(), now);
-                            self.readings.take(done.reading.as_deref().unwrap_or_default(), now, &mut self.liveness);
-                            for run in done.undeclared {
-                                self.liveness.retry(run);
-                            }
+                    // One beat at a time: a slow NATS must not pile them
+                    // up (each is bounded, so the next one comes).
+                    if beating.as_ref().is_none_or(|b| b.is_finished()) {
+                        if let Some(done) = beating.take() {
+                            self.heard(done.await.unwrap_or_default(), &mut messages).await;
                         }
-                        chores = Some(self.chores());
+                        beating = Some(self.beat());
                     }
+                    self.snapshot(&mut snapshotting);
                 }
                 () = async {
                     if taking { self.side.wait(TICK).await } else { tokio::time::sleep(nap).await }
@@ -460,9 +402,9 @@ impl<S: BridgeSide> Bridge<S> {
         }
     }
 
-    /// What is due every beat, off the loop (each is a round trip to
-    /// NATS): this node's heartbeat, the losses to declare, a snapshot.
-    fn chores(&mut self) -> JoinHandle<Chores> {
+    /// Starts the next beat (see `chores`): this node's heartbeat, the
+    /// losses to declare, whose heartbeats to read.
+    fn beat(&mut self) -> JoinHandle<Beat> {
         let now = Instant::now();
         let present: Vec<Run> = self.state.connections().map(|c| (c.node(), c.epoch())).collect();
         let lost = self.liveness.lost(present.iter().copied(), now);
@@ -471,55 +413,53 @@ impl<S: BridgeSide> Bridge<S> {
         nodes.push(self.space.node);
         nodes.sort_unstable();
         nodes.dedup();
-        let snapshot = self.snapshot_due(now).then(|| {
-            let seq = self.next_seq - 1;
-            self.snapshot_seq = seq;
-            self.snapshot_at = now;
-            (seq, self.state.snapshot())
-        });
-        let (nats, space) = (self.nats.clone(), self.space);
-        tokio::spawn(async move {
-            let beat = nats.alive.put(space.node.to_string(), Bytes::from(space.epoch.to_string()));
-            if let Err(e) = beat.await {
-                tracing::warn!("putting this node's heartbeat: {e}");
+        chores::beat(self.nats.clone(), self.space, lost, nodes)
+    }
+
+    /// What a finished beat found: the heartbeats read, losses to declare
+    /// again, and whether the consumer has stopped giving what the stream
+    /// has (its server gone, say: then it is made anew).
+    async fn heard(&mut self, done: Beat, messages: &mut pull::Ordered) {
+        let now = Instant::now();
+        let behind = done.stream_last.is_some_and(|last| last >= self.next_seq);
+        let pulling = self.held.is_none() && !self.declared_lost;
+        if behind && pulling && now.duration_since(self.last_message) > 2 * self.cluster.heartbeat_every() {
+            tracing::warn!(from = self.next_seq, "the event stream stopped coming: consuming it anew");
+            *messages = self.subscribe().await;
+            self.last_message = Instant::now();
+        }
+        self.liveness.read(done.reading.is_some(), now);
+        self.readings.take(done.reading.as_deref().unwrap_or_default(), now, &mut self.liveness);
+        for run in done.undeclared {
+            self.liveness.retry(run);
+        }
+    }
+
+    /// Starts writing a snapshot if one is due and this node is the one to
+    /// write it (the lowest-numbered node it hears). `snapshotting` holds
+    /// the write under way, with where the last one stood before it.
+    fn snapshot(&mut self, snapshotting: &mut Option<(JoinHandle<bool>, u64, Instant)>) {
+        if let Some((write, _, _)) = snapshotting
+            && !write.is_finished()
+        {
+            return;
+        }
+        if let Some((write, seq_before, at_before)) = snapshotting.take() {
+            // A write that failed (or whose task failed) leaves the
+            // snapshot due again.
+            if !write.now_or_never().and_then(Result::ok).unwrap_or(false) {
+                (self.snapshot_seq, self.snapshot_at) = (seq_before, at_before);
             }
-            let mut undeclared = Vec::new();
-            for (node, epoch) in lost {
-                tracing::warn!(node, epoch, "declaring a silent node lost");
-                let envelope = Envelope {
-                    node: space.node,
-                    epoch: space.epoch,
-                    origin: Origin { cell: BRIDGE.as_u16(), generation: 0 },
-                    event: Event::NodeLost { node, epoch, reason: "Node lost".into() },
-                };
-                let Ok(payload) = envelope.encode() else { continue };
-                // The loss's own id: whoever declares it, the stream keeps one.
-                let message = PublishMessage::build()
-                    .payload(payload.into())
-                    .message_id(format!("lost.{node}.{epoch}"));
-                let published = match nats.jetstream.send_publish(nats.names.subject.clone(), message).await {
-                    Ok(ack) => ack.await.map(|_| ()),
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = published {
-                    tracing::warn!(node, epoch, "declaring a node lost: {e}");
-                    undeclared.push((node, epoch));
-                }
-            }
-            let reading = read_heartbeats(&nats, &nodes).await;
-            let mut stream = nats.stream.clone();
-            let stream_last = match tokio::time::timeout(NATS_TRY, stream.info()).await {
-                Ok(Ok(info)) => Some(info.state.last_sequence),
-                _ => None,
-            };
-            if let Some((seq, bytes)) = snapshot {
-                match nats.snapshots.write(seq, bytes).await {
-                    Ok(()) => tracing::debug!(seq, "wrote a snapshot"),
-                    Err(e) => tracing::warn!(seq, "writing a snapshot: {e}"),
-                }
-            }
-            Chores { undeclared, reading, stream_last }
-        })
+        }
+        let now = Instant::now();
+        if !self.snapshot_due(now) || self.liveness.first_heard(now) != Some(self.space.node) {
+            return;
+        }
+        let before = (self.snapshot_seq, self.snapshot_at);
+        let seq = self.next_seq - 1;
+        (self.snapshot_seq, self.snapshot_at) = (seq, now);
+        let write = chores::snapshot(self.nats.clone(), seq, self.state.snapshot());
+        *snapshotting = Some((write, before.0, before.1));
     }
 
     /// Whether a snapshot is due: after `--snapshot-every` events, or a

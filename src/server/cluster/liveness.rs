@@ -73,6 +73,17 @@ impl Liveness {
         self.heard.get(&self.me).is_some_and(|at| now.saturating_duration_since(*at) < self.timeout / 2)
     }
 
+    /// The lowest node number heard within the timeout: the node that
+    /// writes snapshots (every node reads the same heartbeats, so they
+    /// agree but for a moment when one comes or goes).
+    pub fn first_heard(&self, now: Instant) -> Option<u16> {
+        self.heard
+            .iter()
+            .filter(|(_, at)| now.saturating_duration_since(**at) < self.timeout)
+            .map(|((node, _), _)| *node)
+            .min()
+    }
+
     /// The node runs among `present` (those with users in the directory)
     /// to declare lost at `now`: silent for the timeout while this node
     /// could hear, and not declared by this node before.
@@ -210,6 +221,19 @@ mod tests {
         live.heard(ME, secs(t0, 10));
         assert!(live.hears_itself(secs(t0, 11)));
         assert_eq!(live.lost([(2, 4)], secs(t0, 11)), [(2, 4)]);
+    }
+
+    #[test]
+    fn the_first_heard_is_the_lowest_number_not_silent() {
+        let t0 = Instant::now();
+        let mut live = Liveness::new(ME, T);
+        assert_eq!(live.first_heard(t0), None);
+        live.heard((3, 1), t0);
+        live.heard(ME, secs(t0, 2));
+        assert_eq!(live.first_heard(secs(t0, 2)), Some(1));
+        assert_eq!(live.first_heard(secs(t0, 8)), None, "silent for a timeout: no one");
+        live.heard((3, 1), secs(t0, 8));
+        assert_eq!(live.first_heard(secs(t0, 8)), Some(3), "node 1 is silent");
     }
 
     #[test]
