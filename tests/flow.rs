@@ -59,7 +59,7 @@ impl Received {
 /// receive buffer (so a client that reads slowly or not at all falls behind
 /// in the server instead of in its own kernel).
 fn member(server: &Server, nick: &str, channel: &str, rcvbuf: Option<usize>) -> TcpStream {
-    let addr: std::net::SocketAddr = server.addr.parse().expect("server address");
+    let addr: std::net::SocketAddr = server.next_addr().parse().expect("server address");
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
     if let Some(bytes) = rcvbuf {
         socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");

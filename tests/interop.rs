@@ -127,15 +127,16 @@ impl Peer {
 
 fn irc_crate_clients_chat(model: Model) {
     let server = Server::start(model);
-    let port = server
-        .addr
-        .parse::<SocketAddr>()
-        .unwrap_or_else(|e| panic!("server address {:?}: {e}", server.addr))
-        .port();
+    // Each where Server::connect would put it: on a cluster, two nodes.
+    let port = || {
+        let addr = server.next_addr();
+        addr.parse::<SocketAddr>().unwrap_or_else(|e| panic!("server address {addr:?}: {e}")).port()
+    };
+    let (alice_port, bob_port) = (port(), port());
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async {
-        let mut alice = Peer::connect("libalice", port).await;
-        let mut bob = Peer::connect("libbob", port).await;
+        let mut alice = Peer::connect("libalice", alice_port).await;
+        let mut bob = Peer::connect("libbob", bob_port).await;
         alice.client.identify().expect("libalice: identify");
         bob.client.identify().expect("libbob: identify");
         alice.registered().await;

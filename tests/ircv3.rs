@@ -106,6 +106,8 @@ fn userhost_in_names_shows_full_masks_to_those_who_ask(model: Model) {
     asker.expect_line("ACK");
     op.send("MODE #uh +v op");
     op.expect_line("MODE #uh +v op");
+    // On a cluster asker's node may not have applied op's MODE yet.
+    asker.sync();
     assert_eq!(names(&mut asker, "#uh"), ["@+op!op@127.0.0.1"]);
 }
 

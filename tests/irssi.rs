@@ -96,12 +96,13 @@ fn irssi_connects_talks_kicks_and_quits(model: Model) {
         return;
     }
     let server = Server::start(model);
-    let (host, port) = server.addr.rsplit_once(':').expect("host:port");
+    let addr = server.next_addr();
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
     let irssi = Terminal::start(
         &format!("{model:?}"),
         &format!("irssi --home={{home}} --nick=alice --connect={host} --port={port}"),
     );
-    irssi.expect("Welcome to the chatter Network, alice");
+    irssi.expect(&format!("Welcome to the {} Network, alice", server.network));
 
     irssi.type_line("/join #room");
     irssi.expect("has joined #room");

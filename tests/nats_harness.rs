@@ -3,7 +3,10 @@
 //! lone JetStream server keeps a stream across stop and restart; a
 //! three-server cluster elects a meta leader, holds an R3 stream, keeps
 //! taking writes with one server killed, and takes that server back, which
-//! catches up; dropping either leaves no server and no store behind.
+//! catches up; dropping either leaves no server and no store behind; and
+//! the server a test binary shares among its cluster tests (see
+//! tests/common/cluster.rs) goes, with its store, when the binary exits or
+//! is killed.
 //!
 //! They need nats-server (Debian `nats-server`); without it they skip, as
 //! the cluster tests do, unless `CHATTER_REQUIRE_NATS` is set (CI).
@@ -122,5 +125,66 @@ fn a_cluster_keeps_answering_with_a_server_killed_and_takes_it_back() {
     drop(cluster);
     for url in &all {
         assert!(refused(url), "{url} still listens after drop");
+    }
+}
+
+/// Run only as a child process of
+/// [`the_shared_server_dies_with_the_test_process`] (which sets
+/// `CHILD_VAR`): starts this binary's shared nats-server, says its PID and
+/// directory, then ends as the variable says: `exit` (the test returns and
+/// the binary exits normally) or `wait` (it sleeps until it is killed).
+#[test]
+#[ignore = "a helper: run by the_shared_server_dies_with_the_test_process"]
+fn shared_server_helper() {
+    let Ok(how) = std::env::var(CHILD_VAR) else { return };
+    let shared = common::cluster::shared();
+    // On the line libtest starts with the test's name.
+    println!("{MARK}{} {}", shared.pid, shared.dir.display());
+    if how == "wait" {
+        std::thread::sleep(common::PATIENCE);
+    }
+}
+
+const CHILD_VAR: &str = "CHATTER_SHARED_NATS_HELPER";
+const MARK: &str = "shared-nats: ";
+
+/// The nats-server a test binary shares among its cluster tests outlives
+/// every test, so nothing but the process's end can stop it: it must go,
+/// and its store with it, when the binary exits and when it is killed.
+#[test]
+fn the_shared_server_dies_with_the_test_process() {
+    if !nats::present() {
+        return;
+    }
+    for how in ["exit", "wait"] {
+        let mut child = std::process::Command::new(std::env::current_exe().expect("this test binary"))
+            .args(["--exact", "shared_server_helper", "--ignored", "--nocapture", "--test-threads", "1"])
+            .env(CHILD_VAR, how)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run the helper");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("its stdout"));
+        let mut lines = std::io::BufRead::lines(stdout).map_while(Result::ok);
+        let line = lines
+            .by_ref()
+            .find_map(|l| Some(l.split_once(MARK)?.1.to_string()))
+            .expect("the helper names its shared server");
+        let mut words = line.split(' ');
+        let pid: u32 = words.next().and_then(|p| p.parse().ok()).expect("a PID");
+        let dir = std::path::PathBuf::from(words.next().expect("a directory"));
+        assert!(common::is_running(pid), "{how}: the shared server is not running");
+        assert!(dir.is_dir(), "{how}: no {}", dir.display());
+        if how == "wait" {
+            let _ = child.kill();
+        }
+        // Read to the end: a helper that cannot write fails.
+        lines.for_each(drop);
+        let status = child.wait().expect("wait for the helper");
+        assert_eq!(status.success(), how == "exit", "{how}: the helper ended {status}");
+        common::wait_until(&format!("{how}: the shared server {pid} to be gone"), || {
+            !common::is_running(pid)
+        });
+        common::wait_until(&format!("{how}: {} to be removed", dir.display()), || !dir.exists());
     }
 }

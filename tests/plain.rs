@@ -47,7 +47,7 @@ fn taken_or_invalid_names_can_be_retried(model: Model) {
     plain.send("not a name");
     plain.expect_line("is not a valid name");
     plain.send("free");
-    plain.expect_line("*** Welcome to chatter, free!");
+    plain.expect_line(&format!("*** Welcome to {}, free!", server.network));
     plain.expect_line("*** free joined #lobby");
 }
 

@@ -11,12 +11,14 @@ fn welcome_burst_without_cap(model: Model) {
     c.expect_line("NOTICE * :*** Welcome to chatter");
     c.send("NICK alice");
     c.send("USER alice 0 * :Alice Liddell");
-    assert!(c.expect_numeric("001").contains("Welcome to the chatter Network, alice!alice@127.0.0.1"));
+    let welcome = format!("Welcome to the {} Network, alice!alice@127.0.0.1", server.network);
+    assert!(c.expect_numeric("001").contains(&welcome));
     c.expect_numeric("002");
     // A date people read, not a Unix timestamp.
     assert!(c.expect_numeric("003").ends_with(" GMT"));
     assert!(c.expect_numeric("004").contains("chatter.local"));
     let isupport = c.expect_numeric("005");
+    let network = format!("NETWORK={}", server.network);
     for token in [
         "CASEMAPPING=rfc1459",
         "CHANTYPES=#",
@@ -25,7 +27,7 @@ fn welcome_burst_without_cap(model: Model) {
         "NICKLEN=30",
         "CHANNELLEN=50",
         "TOPICLEN=390",
-        "NETWORK=chatter",
+        &network,
     ] {
         assert!(isupport.split(' ').any(|t| t == token), "005 lacks {token}: {isupport}");
     }

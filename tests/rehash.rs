@@ -80,17 +80,18 @@ fn until_motd(server: &Server, prefix: &str, n: u32) -> Client {
     found.expect("found")
 }
 
-/// A client registered on each worker of the pool (one for iterative),
-/// each having had its welcome.
+/// A client registered on each worker of the pool (one for iterative; on
+/// each worker of every node for a cluster), each having had its welcome.
 fn one_per_worker(server: &Server, prefix: &str) -> Vec<Client> {
-    let wanted = if server.model == Model::Iterative { 1 } else { POOL_WORKERS };
-    let mut clients: Vec<(Option<u32>, Client)> = Vec::new();
+    let wanted = server.model.accept_loops();
+    // Worker numbers are per process: (worker, pid) tells them apart.
+    let mut clients: Vec<(Option<(u32, u32)>, Client)> = Vec::new();
     for n in 0..CONNECT_ATTEMPTS {
         if clients.len() == wanted {
             break;
         }
         let mut client = server.connect();
-        let worker = worker_of(&client.expect_line("Welcome to chatter")).map(|(worker, _)| worker);
+        let worker = worker_of(&client.expect_line("Welcome to chatter"));
         if clients.iter().all(|(on, _)| *on != worker) {
             client.register_as(&format!("{prefix}{n}"));
             clients.push((worker, client));
@@ -126,7 +127,7 @@ fn sighup_rereads_the_file(model: Model) {
     assert!(shows(&early, "MOTD version 1"));
 
     config.write(2, "");
-    signal(server.pid(), "HUP");
+    server.signal("HUP");
     let first = until_motd(&server, "late", 2);
     for mut client in std::iter::once(first).chain(one_per_worker(&server, "w")) {
         has_version(&mut client, 2);
@@ -149,7 +150,7 @@ fn a_file_that_does_not_parse_changes_nothing(model: Model) {
     let log = config.dir.join("server.log");
     let server = Server::start_logged(model, &["--config", &config.path()], &log);
     std::fs::write(config.dir.join("chatter.toml"), "[limits]\nmax_client = 5\n").expect("break the config");
-    signal(server.pid(), "HUP");
+    server.signal("HUP");
     let logged = || std::fs::read_to_string(&log).unwrap_or_default();
     wait_until("the server to log that the reload failed", || logged().contains("reload failed"));
     assert!(logged().contains("max_client"), "the log names the problem: {}", logged());

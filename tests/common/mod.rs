@@ -5,6 +5,14 @@
 //! listed in [`all_models!`], which makes one `#[test]` per model. Adding a
 //! model to the server means adding one line to that macro.
 //!
+//! One more "model" is a cluster: `Model::Cluster` starts one chatter
+//! process per entry of [`cluster::CLUSTER_NODES`], nodes of a network of
+//! their own on a nats-server the test binary shares (see `cluster`), and
+//! [`Server::connect`] takes turns among them, so that a test's clients are
+//! on different nodes and what they do to each other crosses the network.
+//! What the harness does to "the server" (signals, its log) it does to
+//! every node; [`Client::sync`] waits for the network's order as well.
+//!
 //! Waiting is always "until this line arrives" with a generous deadline that
 //! only exists so that a broken server fails the test instead of hanging it;
 //! nothing asserts how fast anything happens. To show that something did
@@ -13,12 +21,14 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod nats;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long to wait for something that should come; only a broken server
@@ -32,18 +42,24 @@ pub const MAX_LINE_BYTES: usize = 512;
 /// the space after it included.
 pub const MAX_TAGS_BYTES: usize = 8191;
 
-/// The concurrency models a test body runs against.
+/// The concurrency models a test body runs against, and a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Model {
     Iterative,
     Prethread,
     Prefork,
+    /// A network of chatter nodes ([`cluster::CLUSTER_NODES`]: their
+    /// models) on one NATS JetStream server shared by the test binary.
+    Cluster,
 }
 
 /// Pool models run with two workers, so cross-worker paths are exercised.
 pub const POOL_WORKERS: usize = 2;
 
 impl Model {
+    /// The flags that start a chatter process of this model. For
+    /// `Cluster`, those of a first node of a network of its own (a test
+    /// that starts chatter itself); a `Server` gives each node its own.
     pub fn args(self) -> Vec<String> {
         let pool =
             |name: &str| vec!["--model".into(), name.into(), "--workers".into(), POOL_WORKERS.to_string()];
@@ -51,11 +67,36 @@ impl Model {
             Model::Iterative => vec!["--model".into(), "iterative".into()],
             Model::Prethread => pool("prethread"),
             Model::Prefork => pool("prefork"),
+            Model::Cluster => {
+                let mut args = cluster::CLUSTER_NODES[0].args();
+                args.extend(cluster::node_args(0, &cluster::fresh_network(), true));
+                args
+            }
+        }
+    }
+
+    /// The processes a `Server` of this model runs, by their models.
+    pub fn processes(self) -> Vec<Model> {
+        match self {
+            Model::Cluster => cluster::CLUSTER_NODES.to_vec(),
+            model => vec![model],
+        }
+    }
+
+    /// How many accept loops (a thread, or a pool worker) one process of
+    /// this model has; for a cluster, all its nodes together.
+    pub fn accept_loops(self) -> usize {
+        match self {
+            Model::Iterative => 1,
+            Model::Prethread | Model::Prefork => POOL_WORKERS,
+            Model::Cluster => cluster::CLUSTER_NODES.iter().map(|m| m.accept_loops()).sum(),
         }
     }
 }
 
-/// One `#[test]` per model for each listed test body `fn body(model: Model)`.
+/// One `#[test]` per model for each listed test body `fn body(model: Model)`,
+/// and one against a cluster (skipped, as every NATS test, where
+/// nats-server is missing and `CHATTER_REQUIRE_NATS` is not set).
 #[macro_export]
 macro_rules! all_models {
     ($($test:ident),* $(,)?) => {
@@ -68,50 +109,38 @@ macro_rules! all_models {
         mod prefork {
             $( #[test] fn $test() { super::$test($crate::common::Model::Prefork) } )*
         }
+        mod cluster {
+            $(
+                #[test]
+                fn $test() {
+                    if $crate::common::nats::present() {
+                        super::$test($crate::common::Model::Cluster)
+                    }
+                }
+            )*
+        }
     };
 }
 
-/// A chatter process; killed on drop if the test did not stop it.
-pub struct Server {
+/// One chatter process of a [`Server`]; killed on drop if still running.
+struct Node {
     child: Child,
-    pub addr: String,
-    pub model: Model,
+    addr: String,
+    /// Which process it is, for messages: `chatter`, or a cluster node's
+    /// name and network.
+    name: String,
+    /// Sent a signal through [`Server::signal`]: an exit is expected.
+    signalled: AtomicBool,
 }
 
-impl Server {
-    pub fn start(model: Model) -> Server {
-        Server::start_with(model, &[])
-    }
-
-    pub fn start_with(model: Model, extra: &[&str]) -> Server {
-        Server::spawn(Command::new(env!("CARGO_BIN_EXE_chatter")), model, extra, Stdio::inherit())
-    }
-
-    /// Starts chatter with its log (stderr) written to `log`, for a test
-    /// that waits for something only the log tells.
-    pub fn start_logged(model: Model, extra: &[&str], log: &std::path::Path) -> Server {
-        let file = std::fs::File::create(log).expect("create the log file");
-        Server::spawn(Command::new(env!("CARGO_BIN_EXE_chatter")), model, extra, Stdio::from(file))
-    }
-
-    /// Starts chatter with at most `open_files` descriptors (set by the
-    /// shell that execs it, so the server cannot raise it) and its log
-    /// written to `log`.
-    pub fn start_limited(model: Model, extra: &[&str], open_files: u64, log: &std::path::Path) -> Server {
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(format!("ulimit -n {open_files} && exec \"$0\" \"$@\""))
-            .arg(env!("CARGO_BIN_EXE_chatter"));
-        let file = std::fs::File::create(log).expect("create the log file");
-        Server::spawn(command, model, extra, Stdio::from(file))
-    }
-
-    fn spawn(mut command: Command, model: Model, extra: &[&str], stderr: Stdio) -> Server {
+impl Node {
+    /// Runs `command serve` on an ephemeral port with `args` and `extra`,
+    /// and reads the address it announces.
+    fn spawn(mut command: Command, name: String, args: &[String], extra: &[&str], stderr: Stdio) -> Node {
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
-            .args(model.args())
+            .args(args)
             .args(extra)
             // CHATTER_TEST_LOG=info shows what the server did, for debugging.
             .env("RUST_LOG", std::env::var("CHATTER_TEST_LOG").unwrap_or_else(|_| "warn".into()))
@@ -122,48 +151,196 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let mut first = String::new();
         BufReader::new(stdout).read_line(&mut first).expect("read the listening line");
-        let addr = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from chatter: {first:?}"))
-            .to_string();
-        Server { child, addr, model }
+        let Some(addr) = first.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("unexpected first line from chatter: {first:?}");
+        };
+        Node { addr: addr.to_string(), child, name, signalled: AtomicBool::new(false) }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        match self.child.try_wait() {
+            Ok(None) => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+            // A process that ended by itself is often why a test failed
+            // (a cluster node that could not join, or was declared lost):
+            // said where a failing test's output shows it.
+            Ok(Some(status)) if !self.signalled.load(Ordering::Relaxed) => {
+                eprintln!("{} (pid {}) had exited by itself: {status}", self.name, self.child.id());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A chatter server: one process, or for `Model::Cluster` one per node;
+/// each killed on drop if the test did not stop it.
+pub struct Server {
+    nodes: Vec<Node>,
+    /// The address of the (first) process.
+    pub addr: String,
+    pub model: Model,
+    /// Its `--network` (005 `NETWORK`): `chatter` unless a cluster's, or
+    /// given in `extra`.
+    pub network: String,
+    /// The node the next [`Server::connect`] goes to.
+    turn: AtomicUsize,
+}
+
+impl Server {
+    pub fn start(model: Model) -> Server {
+        Server::start_with(model, &[])
     }
 
+    pub fn start_with(model: Model, extra: &[&str]) -> Server {
+        Server::spawn(|| Command::new(env!("CARGO_BIN_EXE_chatter")), model, extra, None)
+    }
+
+    /// Starts chatter with its log (stderr) written to `log`, for a test
+    /// that waits for something only the log tells. A cluster's nodes all
+    /// append to that one file.
+    pub fn start_logged(model: Model, extra: &[&str], log: &std::path::Path) -> Server {
+        Server::spawn(|| Command::new(env!("CARGO_BIN_EXE_chatter")), model, extra, Some(log))
+    }
+
+    /// Starts chatter with at most `open_files` descriptors (set by the
+    /// shell that execs it, so the server cannot raise it) and its log
+    /// written to `log` (each node of a cluster so).
+    pub fn start_limited(model: Model, extra: &[&str], open_files: u64, log: &std::path::Path) -> Server {
+        let command = || {
+            let mut command = Command::new("sh");
+            command
+                .arg("-c")
+                .arg(format!("ulimit -n {open_files} && exec \"$0\" \"$@\""))
+                .arg(env!("CARGO_BIN_EXE_chatter"));
+            command
+        };
+        Server::spawn(command, model, extra, Some(log))
+    }
+
+    fn spawn(
+        command: impl Fn() -> Command,
+        model: Model,
+        extra: &[&str],
+        log: Option<&std::path::Path>,
+    ) -> Server {
+        let log = log.map(|path| {
+            std::fs::File::create(path).expect("create the log file");
+            path.to_path_buf()
+        });
+        // Every process appends to the log: a cluster's lines interleave
+        // whole.
+        let stderr = |name: &str| -> Stdio {
+            let path = match &log {
+                Some(path) => path.clone(),
+                None => match std::env::var_os(NODE_LOGS_VAR) {
+                    Some(dir) if model == Model::Cluster => PathBuf::from(dir).join(name),
+                    _ => return Stdio::inherit(),
+                },
+            };
+            let file = std::fs::OpenOptions::new().create(true).append(true).open(&path);
+            Stdio::from(file.unwrap_or_else(|e| panic!("open the log {}: {e}", path.display())))
+        };
+        let given_network = extra.iter().position(|a| *a == "--network").and_then(|i| extra.get(i + 1));
+        let (nodes, network) = match model {
+            Model::Cluster => {
+                let network = given_network.map_or_else(cluster::fresh_network, |n| n.to_string());
+                let nodes = cluster::CLUSTER_NODES
+                    .iter()
+                    .enumerate()
+                    .map(|(i, node_model)| {
+                        let mut args = node_model.args();
+                        args.extend(cluster::node_args(i, &network, given_network.is_none()));
+                        let name = format!("{} of network {network}", cluster::node_name(i));
+                        let log = format!("{network}-{}.log", cluster::node_name(i));
+                        Node::spawn(command(), name, &args, extra, stderr(&log))
+                    })
+                    .collect();
+                (nodes, network)
+            }
+            _ => {
+                let node =
+                    Node::spawn(command(), "chatter".into(), &model.args(), extra, stderr("chatter.log"));
+                (vec![node], given_network.map_or("chatter", |n| n).to_string())
+            }
+        };
+        Server { addr: nodes[0].addr.clone(), nodes, model, network, turn: AtomicUsize::new(0) }
+    }
+
+    /// The process id of a single server. A cluster has one process per
+    /// node: a test about one process's internals does not apply to it,
+    /// and signals go to every node ([`Server::signal`]).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        assert_eq!(
+            self.nodes.len(),
+            1,
+            "a {:?} server has {} processes: see pids()",
+            self.model,
+            self.nodes.len()
+        );
+        self.nodes[0].child.id()
+    }
+
+    /// Every process's id (one per cluster node).
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().map(|n| n.child.id()).collect()
+    }
+
+    /// Every process's address, in node order.
+    pub fn addrs(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.addr.clone()).collect()
+    }
+
+    /// Where the next client goes: the nodes of a cluster take turns, so
+    /// that clients of one test are on different nodes.
+    pub fn next_addr(&self) -> String {
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        self.nodes[turn % self.nodes.len()].addr.clone()
     }
 
     pub fn connect(&self) -> Client {
-        Client::connect(&self.addr)
+        let mut client = Client::connect(&self.next_addr());
+        client.across_nodes = self.nodes.len() > 1;
+        client
     }
 
-    /// Sends a signal and waits for the process to exit.
-    pub fn signal_and_wait(&mut self, signal: &str) -> ExitStatus {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill failed");
+    /// Sends a signal to every process (each node of a cluster).
+    pub fn signal(&self, name: &str) {
+        for node in &self.nodes {
+            node.signalled.store(true, Ordering::Relaxed);
+            signal(node.child.id(), name);
+        }
+    }
+
+    /// Sends a signal to every process and waits for all to exit; the exit
+    /// status of the first that did not exit 0, or else the first's.
+    pub fn signal_and_wait(&mut self, name: &str) -> ExitStatus {
+        self.signal(name);
         let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for chatter") {
-                return status;
+        let mut statuses = Vec::new();
+        for node in &mut self.nodes {
+            loop {
+                if let Some(status) = node.child.try_wait().expect("wait for chatter") {
+                    statuses.push(status);
+                    break;
+                }
+                assert!(Instant::now() < deadline, "chatter did not exit after SIG{name}");
+                std::thread::sleep(Duration::from_millis(20));
             }
-            assert!(Instant::now() < deadline, "chatter did not exit after SIG{signal}");
-            std::thread::sleep(Duration::from_millis(20));
         }
+        statuses.iter().find(|s| !s.success()).copied().unwrap_or(statuses[0])
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
+/// Set to a directory to have each cluster node's log (stderr) written to
+/// a file of its own there (`<network>-node<i>.log`), for debugging; a
+/// test's own log file (`start_logged`) wins over it.
+pub const NODE_LOGS_VAR: &str = "CHATTER_TEST_NODE_LOGS";
 
 static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(0);
 
@@ -176,6 +353,12 @@ pub struct Client {
     /// Lines not yet consumed by an `expect`.
     unread: std::collections::VecDeque<String>,
     pub nick: String,
+    /// Connected to one node of a cluster by [`Server::connect`]: what
+    /// other nodes' clients do reaches it later than its own answers (see
+    /// [`Client::sync`]).
+    across_nodes: bool,
+    /// Has received 001: an IRC client with a user in the directory.
+    registered: bool,
 }
 
 impl Client {
@@ -188,6 +371,8 @@ impl Client {
             seen: Vec::new(),
             unread: Default::default(),
             nick: String::new(),
+            across_nodes: false,
+            registered: false,
         }
     }
 
@@ -225,6 +410,7 @@ impl Client {
                         String::from_utf8_lossy(&raw)
                     );
                     let line = String::from_utf8_lossy(&raw).trim_end_matches(['\r', '\n']).to_string();
+                    self.registered |= numeric_of(&line) == Some("001");
                     self.seen.push(line.clone());
                     self.unread.push_back(line);
                 }
@@ -240,7 +426,18 @@ impl Client {
     /// The next unread line that satisfies `matches`; lines before it are
     /// consumed. Panics (showing what came) if it does not arrive.
     pub fn expect(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + PATIENCE;
+        self.expect_within(PATIENCE, what, matches)
+    }
+
+    /// [`expect`](Self::expect) with more patience, for what waits on
+    /// something slow to recover (a NATS cluster electing leaders).
+    pub fn expect_within(
+        &mut self,
+        patience: Duration,
+        what: &str,
+        matches: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + patience;
         loop {
             while let Some(line) = self.unread.pop_front() {
                 if matches(&line) {
@@ -272,8 +469,23 @@ impl Client {
     /// Round-trips a PING and returns the lines that came before its PONG.
     /// Everything the server had queued for us before it read the PING is
     /// among them.
+    ///
+    /// On a cluster that is not yet everything other clients made happen
+    /// before: their nodes put their events in the network's order, and
+    /// this client's node applies that order at its own pace. So a
+    /// registered IRC client on a cluster first sends `MONITOR -` of a
+    /// nick no one has, which changes nothing and answers nothing but is
+    /// an event: it goes through the network's order, and the node reads
+    /// the PING only once that event has come back, by which time it has
+    /// applied everything ordered before it. Every event another client
+    /// had seen the effect of (an answer, or its own `sync`) is among
+    /// those, so what follows from it has been queued for us before the
+    /// PONG, as on a single server.
     pub fn sync(&mut self) -> Vec<String> {
         let token = format!("sync{}", NEXT_TOKEN.fetch_add(1, Ordering::Relaxed));
+        if self.across_nodes && self.registered {
+            self.send("MONITOR - harness-sync");
+        }
         self.send(&format!("PING {token}"));
         let mut before = Vec::new();
         let deadline = Instant::now() + PATIENCE;

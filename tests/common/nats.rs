@@ -88,7 +88,7 @@ pub fn present() -> bool {
 
 /// The nats-server executable: on PATH, or in /usr/sbin where Debian puts
 /// it (and where a user's PATH may not look).
-fn binary() -> Option<PathBuf> {
+pub(super) fn binary() -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/sbin")])
@@ -494,7 +494,7 @@ fn start_with_fresh_ports<T>(mut attempt: impl FnMut() -> Result<T, String>) -> 
 
 /// What every server here is started with: JetStream on, clients on
 /// 127.0.0.1:`port`, its own name and store.
-fn server_args(name: &str, port: u16, store: &Path) -> Vec<String> {
+pub(super) fn server_args(name: &str, port: u16, store: &Path) -> Vec<String> {
     let store = store.to_str().expect("a UTF-8 temporary path");
     ["-js", "--addr", "127.0.0.1", "--port", &port.to_string(), "--server_name", name, "--store_dir", store]
         .map(String::from)
@@ -503,7 +503,7 @@ fn server_args(name: &str, port: u16, store: &Path) -> Vec<String> {
 
 /// `N` distinct ports free on 127.0.0.1 just now: bound together at port 0,
 /// read back, let go.
-fn free_ports<const N: usize>() -> [u16; N] {
+pub(super) fn free_ports<const N: usize>() -> [u16; N] {
     let listeners: Vec<TcpListener> =
         (0..N).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port")).collect();
     std::array::from_fn(|i| listeners[i].local_addr().expect("a bound address").port())

@@ -26,7 +26,7 @@
 //! - **Keep a replica** of the directory, the events applied in stream
 //!   order, so that it knows where the node stands: it writes snapshots
 //!   of it for nodes that join, and knows which node runs have users.
-//! - **Beat and watch heartbeats** (`liveness`): a silent node run with
+//! - **Beat and read heartbeats** (`liveness`): a silent node run with
 //!   users is declared lost (`Event::NodeLost`, once in the stream); a
 //!   declaration of this node run's own loss (it was cut off long enough
 //!   for the network to give up on it) ends the bridge, and with it the
@@ -47,17 +47,17 @@ use async_nats::jetstream::context::{PublishAckFuture, PublishError};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::publish::PublishAck;
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::task::JoinHandle;
 
 use super::ClusterConfig;
+use super::chores::{self, Beat, NATS_TRY};
 use super::envelope::{Envelope, EnvelopeError};
-use super::liveness::{Liveness, Run};
+use super::liveness::{Liveness, Readings, Run};
 use super::nats::{Joined, Nats};
 use crate::chat::{Event, State};
 use crate::server::node::NodeSpace;
 use crate::server::pool::entry::Origin;
-use crate::server::pool::log::BRIDGE;
 
 /// Most proposals published and not yet acknowledged.
 pub const WINDOW: usize = 256;
@@ -65,6 +65,10 @@ pub const WINDOW: usize = 256;
 const UNREACHABLE_AFTER: Duration = Duration::from_secs(2);
 /// The longest the loop waits for anything: it also keeps time.
 const TICK: Duration = Duration::from_millis(100);
+/// The first pause before publishing again after a failed acknowledgement,
+/// and the longest.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MOST: Duration = Duration::from_secs(2);
 /// How often room is looked for while the node has none for what the
 /// bridge holds (readers do not signal room, as in the log itself).
 const ROOM_POLL: Duration = Duration::from_millis(1);
@@ -119,12 +123,17 @@ pub struct Bridge<S> {
     /// Whether the clients were told the network is out of reach.
     told_unreachable: bool,
     liveness: Liveness,
+    readings: Readings,
     /// The stream sequence of the last snapshot this node wrote (or
     /// started from), and when.
     snapshot_seq: u64,
     snapshot_at: Instant,
     /// Set when the stream says this node run is lost.
     declared_lost: bool,
+    /// How long to wait before publishing again after a failure.
+    retry_after: Duration,
+    /// When the consumer last gave a message.
+    last_message: Instant,
 }
 
 /// Why a bridge stopped.
@@ -145,11 +154,14 @@ impl<S: BridgeSide> Bridge<S> {
         Bridge {
             nats,
             liveness: Liveness::new(me, cluster.node_timeout),
+            readings: Readings::default(),
             cluster,
             space: joined.space,
             snapshot_seq: joined.start_seq - 1,
             snapshot_at: Instant::now(),
             declared_lost: false,
+            retry_after: RETRY_FIRST,
+            last_message: Instant::now(),
             side,
             state,
             next_seq: joined.start_seq,
@@ -164,21 +176,30 @@ impl<S: BridgeSide> Bridge<S> {
     /// build's events: going on would make this node's directory differ
     /// from the network's), or declares this node run lost.
     pub async fn run(mut self) -> Result<(), BridgeError> {
-        let mut messages = self.subscribe().await?;
-        let mut heartbeats =
-            self.nats.alive.watch_all().await.map_err(|e| io::Error::other(e.to_string()))?;
+        let mut messages = self.subscribe().await;
         let mut beat = tokio::time::interval(self.cluster.heartbeat_every());
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
-        let mut chores: Option<JoinHandle<Vec<Run>>> = None;
+        let mut beating: Option<JoinHandle<Beat>> = None;
+        let mut snapshotting = None;
+        let mut connects = self.connects();
         loop {
             self.side.beat();
             self.keep_time();
             self.offer_held();
+            // Connected again (to the same server, restarted, or another of
+            // a NATS cluster, however briefly it was away): the consumers
+            // (ephemeral) may be gone, so both are made anew, from where
+            // this node stands.
+            let connected = self.connected();
+            if connected && self.connects() != connects {
+                connects = self.connects();
+                tracing::info!(from = self.next_seq, "connected again: consuming the stream anew");
+                messages = self.subscribe().await;
+            }
             if self.declared_lost && self.held.is_none() {
                 return Err(BridgeError::DeclaredLost);
             }
-            let connected = self.connected();
             while connected && in_flight.len() < WINDOW {
                 let Some(proposal) = self.side.next_proposal() else { break };
                 in_flight.push_back(self.publish(&proposal)?);
@@ -196,9 +217,14 @@ impl<S: BridgeSide> Bridge<S> {
                     match acked {
                         Ok(Ok(_)) => {
                             in_flight.pop_front();
+                            self.retry_after = RETRY_FIRST;
                         }
                         Ok(Err(e)) => {
-                            tracing::warn!("an event was not acknowledged ({e}); publishing again what waits");
+                            tracing::warn!(
+                                waiting = in_flight.len(),
+                                after = ?self.retry_after,
+                                "an event was not acknowledged ({e}); publishing again what waits"
+                            );
                             self.republish(&mut in_flight).await;
                         }
                         Err(e) => {
@@ -207,30 +233,28 @@ impl<S: BridgeSide> Bridge<S> {
                     }
                 }
                 message = messages.next(), if pulling => match message {
-                    Some(Ok(message)) => self.take(&message)?,
-                    Some(Err(e)) => tracing::warn!("reading the event stream: {e}"),
-                    None => messages = self.subscribe().await?,
-                },
-                heard = heartbeats.next() => match heard {
-                    Some(Ok(entry)) => self.heard(&entry),
-                    Some(Err(e)) => tracing::warn!("watching heartbeats: {e}"),
-                    None => {
-                        heartbeats =
-                            self.nats.alive.watch_all().await.map_err(|e| io::Error::other(e.to_string()))?;
+                    Some(Ok(message)) => {
+                        self.last_message = Instant::now();
+                        self.take(&message)?;
                     }
+                    // A consumer that failed, or ended, is made anew from
+                    // where this node stands (what it had is not taken twice).
+                    Some(Err(e)) => {
+                        tracing::warn!("reading the event stream: {e}; consuming it again");
+                        messages = self.subscribe().await;
+                    }
+                    None => messages = self.subscribe().await,
                 },
                 _ = beat.tick() => {
-                    // One round of chores at a time: a slow NATS must not
-                    // pile them up. Losses it failed to declare are again
-                    // to declare.
-                    if chores.as_ref().is_none_or(|c| c.is_finished()) {
-                        if let Some(done) = chores.take() {
-                            for run in done.await.unwrap_or_default() {
-                                self.liveness.retry(run);
-                            }
+                    // One beat at a time: a slow NATS must not pile them
+                    // up (each is bounded, so the next one comes).
+                    if beating.as_ref().is_none_or(|b| b.is_finished()) {
+                        if let Some(done) = beating.take() {
+                            self.heard(done.await.unwrap_or_default(), &mut messages).await;
                         }
-                        chores = Some(self.chores());
+                        beating = Some(self.beat());
                     }
+                    self.snapshot(&mut snapshotting);
                 }
                 () = async {
                     if taking { self.side.wait(TICK).await } else { tokio::time::sleep(nap).await }
@@ -240,20 +264,39 @@ impl<S: BridgeSide> Bridge<S> {
     }
 
     /// An ordered consumer of the stream from the next sequence to apply:
-    /// it recreates itself after a gap or a lost connection, resuming
-    /// where it was.
-    async fn subscribe(&self) -> io::Result<pull::Ordered> {
-        let config = pull::OrderedConfig {
-            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: self.next_seq },
-            ..Default::default()
-        };
-        let consumer = self
-            .nats
-            .stream
-            .create_consumer(config)
-            .await
-            .map_err(|e| io::Error::other(format!("consuming the event stream: {e}")))?;
-        consumer.messages().await.map_err(|e| io::Error::other(format!("consuming the event stream: {e}")))
+    /// it recreates itself after a gap, resuming where it was. Asked for
+    /// until NATS gives one (it may be electing a leader, or away), a try
+    /// at a time, the node told the bridge is alive meanwhile.
+    async fn subscribe(&mut self) -> pull::Ordered {
+        loop {
+            let config = pull::OrderedConfig {
+                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: self.next_seq },
+                ..Default::default()
+            };
+            let attempt = async {
+                let consumer = self.nats.stream.create_consumer(config).await.map_err(|e| e.to_string())?;
+                consumer.messages().await.map_err(|e| e.to_string())
+            };
+            match tokio::time::timeout(NATS_TRY, attempt).await {
+                Ok(Ok(messages)) => return messages,
+                Ok(Err(e)) => tracing::warn!("consuming the event stream: {e}; trying again"),
+                Err(_) => tracing::warn!("consuming the event stream: no answer; trying again"),
+            }
+            self.idle().await;
+        }
+    }
+
+    /// A pause between two tries, the node's bookkeeping kept up.
+    async fn idle(&mut self) {
+        self.side.beat();
+        self.keep_time();
+        self.offer_held();
+        tokio::time::sleep(TICK).await;
+    }
+
+    /// How many times the client has connected, reconnections included.
+    fn connects(&self) -> u64 {
+        self.nats.client.statistics().connects.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn connected(&self) -> bool {
@@ -288,11 +331,15 @@ impl<S: BridgeSide> Bridge<S> {
     /// acknowledged is published again, in order. JetStream drops the
     /// copies of those it had stored (same message id), so each is stored
     /// once, and in the order proposed, but for the one that failed.
+    ///
+    /// Not at once: NATS that just refused (a stream leader being elected,
+    /// a server going) would refuse again, and every retry is all of them.
+    /// The pause doubles with each failure in a row, up to [`RETRY_MOST`].
     async fn republish(&mut self, in_flight: &mut VecDeque<InFlight>) {
-        while !self.connected() {
-            self.keep_time();
-            self.side.beat();
-            self.side.wait(TICK).await;
+        let resume = Instant::now() + self.retry_after;
+        self.retry_after = (self.retry_after * 2).min(RETRY_MOST);
+        while !self.connected() || Instant::now() < resume {
+            self.idle().await;
         }
         for pending in in_flight.iter_mut() {
             pending.ack.abort();
@@ -355,64 +402,64 @@ impl<S: BridgeSide> Bridge<S> {
         }
     }
 
-    /// A heartbeat entry: `<node>` holding `<epoch>`.
-    fn heard(&mut self, entry: &async_nats::jetstream::kv::Entry) {
-        let node = entry.key.parse::<u16>();
-        let epoch = std::str::from_utf8(&entry.value).ok().and_then(|e| e.parse::<u32>().ok());
-        if let (Ok(node), Some(epoch)) = (node, epoch) {
-            self.liveness.heard((node, epoch), Instant::now());
+    /// Starts the next beat (see `chores`): this node's heartbeat, the
+    /// losses to declare, whose heartbeats to read.
+    fn beat(&mut self) -> JoinHandle<Beat> {
+        let now = Instant::now();
+        let present: Vec<Run> = self.state.connections().map(|c| (c.node(), c.epoch())).collect();
+        let lost = self.liveness.lost(present.iter().copied(), now);
+        // Every node with users, and this one: whose heartbeats to read.
+        let mut nodes: Vec<u16> = present.iter().map(|(node, _)| *node).collect();
+        nodes.push(self.space.node);
+        nodes.sort_unstable();
+        nodes.dedup();
+        chores::beat(self.nats.clone(), self.space, lost, nodes)
+    }
+
+    /// What a finished beat found: the heartbeats read, losses to declare
+    /// again, and whether the consumer has stopped giving what the stream
+    /// has (its server gone, say: then it is made anew).
+    async fn heard(&mut self, done: Beat, messages: &mut pull::Ordered) {
+        let now = Instant::now();
+        let behind = done.stream_last.is_some_and(|last| last >= self.next_seq);
+        let pulling = self.held.is_none() && !self.declared_lost;
+        if behind && pulling && now.duration_since(self.last_message) > 2 * self.cluster.heartbeat_every() {
+            tracing::warn!(from = self.next_seq, "the event stream stopped coming: consuming it anew");
+            *messages = self.subscribe().await;
+            self.last_message = Instant::now();
+        }
+        self.liveness.read(done.reading.is_some(), now);
+        self.readings.take(done.reading.as_deref().unwrap_or_default(), now, &mut self.liveness);
+        for run in done.undeclared {
+            self.liveness.retry(run);
         }
     }
 
-    /// What is due every beat, off the loop (each is a round trip to
-    /// NATS): this node's heartbeat, the losses to declare, a snapshot.
-    fn chores(&mut self) -> JoinHandle<Vec<Run>> {
+    /// Starts writing a snapshot if one is due and this node is the one to
+    /// write it (the lowest-numbered node it hears). `snapshotting` holds
+    /// the write under way, with where the last one stood before it.
+    fn snapshot(&mut self, snapshotting: &mut Option<(JoinHandle<bool>, u64, Instant)>) {
+        if let Some((write, _, _)) = snapshotting
+            && !write.is_finished()
+        {
+            return;
+        }
+        if let Some((write, seq_before, at_before)) = snapshotting.take() {
+            // A write that failed (or whose task failed) leaves the
+            // snapshot due again.
+            if !write.now_or_never().and_then(Result::ok).unwrap_or(false) {
+                (self.snapshot_seq, self.snapshot_at) = (seq_before, at_before);
+            }
+        }
         let now = Instant::now();
-        let present = self.state.connections().map(|c| (c.node(), c.epoch()));
-        let lost = self.liveness.lost(present, now);
-        let snapshot = self.snapshot_due(now).then(|| {
-            let seq = self.next_seq - 1;
-            self.snapshot_seq = seq;
-            self.snapshot_at = now;
-            (seq, self.state.snapshot())
-        });
-        let (nats, space) = (self.nats.clone(), self.space);
-        tokio::spawn(async move {
-            let beat = nats.alive.put(space.node.to_string(), Bytes::from(space.epoch.to_string()));
-            if let Err(e) = beat.await {
-                tracing::warn!("putting this node's heartbeat: {e}");
-            }
-            let mut undeclared = Vec::new();
-            for (node, epoch) in lost {
-                tracing::warn!(node, epoch, "declaring a silent node lost");
-                let envelope = Envelope {
-                    node: space.node,
-                    epoch: space.epoch,
-                    origin: Origin { cell: BRIDGE.as_u16(), generation: 0 },
-                    event: Event::NodeLost { node, epoch, reason: "Node lost".into() },
-                };
-                let Ok(payload) = envelope.encode() else { continue };
-                // The loss's own id: whoever declares it, the stream keeps one.
-                let message = PublishMessage::build()
-                    .payload(payload.into())
-                    .message_id(format!("lost.{node}.{epoch}"));
-                let published = match nats.jetstream.send_publish(nats.names.subject.clone(), message).await {
-                    Ok(ack) => ack.await.map(|_| ()),
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = published {
-                    tracing::warn!(node, epoch, "declaring a node lost: {e}");
-                    undeclared.push((node, epoch));
-                }
-            }
-            if let Some((seq, bytes)) = snapshot {
-                match nats.snapshots.write(seq, bytes).await {
-                    Ok(()) => tracing::debug!(seq, "wrote a snapshot"),
-                    Err(e) => tracing::warn!(seq, "writing a snapshot: {e}"),
-                }
-            }
-            undeclared
-        })
+        if !self.snapshot_due(now) || self.liveness.first_heard(now) != Some(self.space.node) {
+            return;
+        }
+        let before = (self.snapshot_seq, self.snapshot_at);
+        let seq = self.next_seq - 1;
+        (self.snapshot_seq, self.snapshot_at) = (seq, now);
+        let write = chores::snapshot(self.nats.clone(), seq, self.state.snapshot());
+        *snapshotting = Some((write, before.0, before.1));
     }
 
     /// Whether a snapshot is due: after `--snapshot-every` events, or a
@@ -428,7 +475,6 @@ impl<S: BridgeSide> Bridge<S> {
     /// Notices the connection going and coming back, and tells clients.
     fn keep_time(&mut self) {
         let now = Instant::now();
-        self.liveness.connection(self.connected(), now);
         if self.connected() {
             self.down_since = None;
             if self.told_unreachable {

@@ -27,6 +27,7 @@
 //! sequence), so chatter writes none of that itself.
 
 mod bridge;
+mod chores;
 mod envelope;
 mod liveness;
 mod nats;

@@ -64,11 +64,16 @@ pub async fn connect(cluster: &ClusterConfig, names: &Names) -> io::Result<Nats>
         // node waits for NATS to come back (its clients are told).
         .max_reconnects(None);
     let urls = cluster.urls.join(",");
-    let client =
-        tokio::time::timeout(CONNECT_TIMEOUT, async_nats::connect_with_options(urls.as_str(), options))
-            .await
-            .map_err(|_| failed(&format!("connecting to NATS at {urls}"), "no answer"))?
-            .map_err(|e| failed(&format!("connecting to NATS at {urls}"), e))?;
+    let servers = cluster
+        .urls
+        .iter()
+        .map(|url| url.parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| failed(&format!("the NATS URLs {urls}"), e))?;
+    let client = tokio::time::timeout(CONNECT_TIMEOUT, async_nats::connect_with_options(servers, options))
+        .await
+        .map_err(|_| failed(&format!("connecting to NATS at {urls}"), "no answer"))?
+        .map_err(|e| failed(&format!("connecting to NATS at {urls}"), e))?;
     let jetstream = jetstream::new(client.clone());
     let stream = jetstream
         .get_or_create_stream(stream::Config {

@@ -3,8 +3,8 @@
 //!
 //! A snapshot is the directory (`State::snapshot`) as it stood after a
 //! known stream sequence; a joining node restores the newest one it can
-//! read and applies the stream from the sequence after it. Every node
-//! writes one now and then (after `--snapshot-every` events, or a quarter
+//! read and applies the stream from the sequence after it. One node (see
+//! `chores`) writes one now and then (after `--snapshot-every` events, or a quarter
 //! of the stream's retention, whichever comes first, so the stream always
 //! still holds what follows the newest snapshot), named by its sequence,
 //! zero-padded so that names sort as sequences do; the older ones are
@@ -24,6 +24,9 @@ const SPARE: usize = 1;
 /// The most a snapshot may be: far beyond any directory this server holds
 /// (about 60 bytes a user), and a bound on what a join reads.
 const MAX_SNAPSHOT_BYTES: usize = 512 * 1024 * 1024;
+/// How long one listing of the store may take, and how many are tried.
+const LIST_TRY: std::time::Duration = std::time::Duration::from_secs(5);
+const LIST_TRIES: usize = 3;
 
 #[derive(Clone)]
 pub struct Snapshots {
@@ -65,8 +68,23 @@ impl Snapshots {
         Ok(Snapshots { store })
     }
 
-    /// The sequences of the snapshots there are, newest first.
+    /// The sequences of the snapshots there are, newest first. A listing
+    /// runs until it has seen as many objects as the store said it held
+    /// when it began, which a write at the same moment can put off: so it
+    /// is bounded, and tried again.
     async fn sequences(&self) -> io::Result<Vec<u64>> {
+        let mut failure = io::Error::other("listing snapshots: never tried");
+        for _ in 0..LIST_TRIES {
+            match tokio::time::timeout(LIST_TRY, self.list()).await {
+                Ok(Ok(seqs)) => return Ok(seqs),
+                Ok(Err(e)) => failure = e,
+                Err(_) => failure = io::Error::other("listing snapshots: no answer"),
+            }
+        }
+        Err(failure)
+    }
+
+    async fn list(&self) -> io::Result<Vec<u64>> {
         let mut list = self.store.list().await.map_err(|e| failed("listing snapshots", e))?;
         let mut seqs = Vec::new();
         while let Some(info) = list.next().await {

@@ -12,7 +12,7 @@ use std::time::Instant;
 use nix::unistd::Pid;
 
 use super::{
-    AWAKE, CellId, EVICTED, LIVE, Log, MAX_CELLS, NONE, SLEEPING, STALL_TIMEOUT, VACANT, WOKEN, Wake,
+    AWAKE, BRIDGE, CellId, EVICTED, LIVE, Log, MAX_CELLS, NONE, SLEEPING, STALL_TIMEOUT, VACANT, WOKEN, Wake,
 };
 use crate::server::flow::Census;
 
@@ -163,7 +163,10 @@ impl Log {
     pub fn evict_stalled(&self, watch: &mut StallWatch, now: Instant) -> Vec<CellId> {
         let head = self.head();
         let mut evicted = Vec::new();
-        for id in CellId::workers() {
+        // Not a cluster node's bridge: evicted, it would stop gating, and
+        // proposals it has not published yet could be overwritten. A stuck
+        // bridge fills the ring instead, which stops the node's intake.
+        for id in CellId::workers().filter(|id| *id != BRIDGE) {
             let c = self.cell(id);
             let beat = c.heartbeat.load(Ordering::Relaxed);
             let seen = &mut watch.seen[id.index()];

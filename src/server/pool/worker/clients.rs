@@ -90,6 +90,10 @@ impl<'a> Worker<'a> {
             if !conn.listings.is_empty() || self.resume_actions(slot) || !self.end_answer(slot) {
                 return;
             }
+            // In a cluster: its last line's proposals are not back yet.
+            if !self.answered(slot) {
+                return;
+            }
             let Some(conn) = self.conns.get_mut(&slot) else { return };
             if !conn.is_open() || !conn.listings.is_empty() {
                 return;
@@ -206,7 +210,7 @@ impl<'a> Worker<'a> {
     /// and its registration not held back. True if it was ended (or there
     /// was none).
     pub(super) fn end_answer(&mut self, slot: u32) -> bool {
-        let applied = self.outgoing.is_empty() && self.own_applied();
+        let applied = self.outgoing.is_empty() && self.answered(slot);
         let Some(conn) = self.conns.get_mut(&slot) else { return true };
         if !conn.connection.is_labeling() {
             return true;
@@ -268,7 +272,7 @@ impl<'a> Worker<'a> {
                 }
                 Action::Rehash => self.rehash(slot),
             }
-            let applied = self.own_applied();
+            let applied = self.answered(slot);
             let Some(conn) = self.conns.get_mut(&slot) else { return };
             if !actions.is_empty() && (!conn.listings.is_empty() || !applied) {
                 conn.pending_actions = actions;
@@ -294,7 +298,7 @@ impl<'a> Worker<'a> {
     /// Carries on with a connection's held-back actions once nothing holds
     /// them (see [`run_actions`](Self::run_actions)); true if some remain.
     fn resume_actions(&mut self, slot: u32) -> bool {
-        let applied = self.own_applied();
+        let applied = self.answered(slot);
         let Some(conn) = self.conns.get_mut(&slot) else { return false };
         if conn.pending_actions.is_empty() {
             return false;

@@ -69,6 +69,10 @@ pub(super) struct Conn<'a> {
     /// Its registration's refusal is held back (see `worker::held`): its
     /// next lines wait, to be answered after the outcome.
     pub(super) registration_held: bool,
+    /// Cluster mode: its proposals whose ordered copies have not come
+    /// back yet; its next line waits for them (read-your-writes), the
+    /// worker's other clients do not.
+    pub(super) unconfirmed: u32,
 }
 
 impl<'a> Conn<'a> {
@@ -93,6 +97,7 @@ impl<'a> Conn<'a> {
             listings: VecDeque::new(),
             pending_actions: VecDeque::new(),
             registration_held: false,
+            unconfirmed: 0,
         }
     }
 
@@ -107,6 +112,7 @@ impl<'a> Conn<'a> {
     /// release brings it back).
     pub(super) fn has_input(&self) -> bool {
         !self.registration_held
+            && self.unconfirmed == 0
             && self.connection.waiting_until().is_none()
             && self.listings.is_empty()
             && (self.readable || self.connection.has_line() || !self.pending_actions.is_empty())

@@ -336,9 +336,16 @@ impl Worker<'_> {
     }
 
     /// Whether every event this worker appended has been applied to its
-    /// replica (see `own`).
+    /// replica (see `own`; in a cluster, every event of no connection's:
+    /// a connection's own are counted with it).
     fn own_applied(&self) -> bool {
         self.own.applied(self.follower.cursor())
+    }
+
+    /// Whether what `slot`'s lines asked has been applied: the worker's
+    /// own events, and in a cluster the connection's proposals.
+    fn answered(&self, slot: u32) -> bool {
+        self.own_applied() && self.conns.get(&slot).is_none_or(|c| c.unconfirmed == 0)
     }
 
     fn clock(&mut self) {
@@ -390,7 +397,7 @@ impl Worker<'_> {
                 Entry::Event(event) => event,
                 Entry::Ordered { origin, event, .. } => {
                     if origin == Some(self.origin()) {
-                        self.own.confirmed();
+                        self.confirmed(&event);
                     }
                     event
                 }
@@ -427,6 +434,20 @@ impl Worker<'_> {
             self.deliver(deliveries, event.conn());
         }
         self.follower.report(self.log);
+    }
+
+    /// The ordered copy of one of this worker's proposals came back: its
+    /// connection (or, for an event of none, the worker) may go on.
+    fn confirmed(&mut self, event: &Event) {
+        let Some(conn) = event.conn().filter(|c| self.is_mine(*c)) else {
+            self.own.confirmed();
+            return;
+        };
+        let Some(client) = self.conns.get_mut(&conn.slot) else { return };
+        client.unconfirmed = client.unconfirmed.saturating_sub(1);
+        if client.unconfirmed == 0 {
+            self.requeue_input(conn.slot);
+        }
     }
 
     /// This worker as the proposer of an event (cluster mode).
@@ -563,7 +584,14 @@ impl Worker<'_> {
             }
             match self.log.try_append(self.cell, &record, self.wake) {
                 Some(sequences) => {
-                    self.own.appended(sequences);
+                    // A connection's proposal holds that connection alone
+                    // (see `answered`); any other event, the worker.
+                    let client = event.conn().filter(|c| clustered && self.is_mine(*c));
+                    match client.and_then(|c| self.conns.get_mut(&c.slot)) {
+                        Some(client) => client.unconfirmed += 1,
+                        None if client.is_some() => {}
+                        None => self.own.appended(sequences),
+                    }
                     self.outgoing.pop_front();
                 }
                 None => break,

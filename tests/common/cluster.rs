@@ -1,0 +1,212 @@
+//! The cluster variant of the behaviour tests: what `Model::Cluster` needs
+//! besides the chatter processes, namely one NATS JetStream server for the
+//! whole test binary, and the flags that make a chatter process one node
+//! of a network on it.
+//!
+//! Every test binary starts at most one nats-server, the first time a
+//! cluster test asks for it ([`shared_url`]), and every cluster test runs
+//! its own network on it (`--network` unique to the test's `Server`, so
+//! its stream and buckets are its own: see `server::cluster::Names`). One
+//! server per binary rather than per test because starting JetStream is
+//! most of what a cluster costs to set up, and a network needs nothing of
+//! the server but its own names.
+//!
+//! A server shared by the tests of a binary outlives every test, so no
+//! test's drop can stop it; it must die with the test process however that
+//! ends (a normal exit, a panic that aborts, SIGKILL from a timeout). So:
+//!
+//! - It is spawned from a thread of its own that never returns, with
+//!   `PR_SET_PDEATHSIG=SIGKILL` set in the child before it execs: the
+//!   kernel SIGKILLs it when the thread that forked it ends, which (the
+//!   thread never returning) is when the test process ends.
+//! - Its store is a temporary directory that a janitor removes: a `sh`
+//!   whose stdin is a pipe the test process holds open and never writes.
+//!   When the process ends, for whatever reason, the pipe closes, the
+//!   janitor's `read` returns, and it removes the directory (again until it
+//!   is gone: the killed server may still be going for a moment).
+//!
+//! `tests/nats_harness.rs` checks both, by running a test binary that
+//! starts the shared server and exits.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use super::Model;
+use super::nats::{self, NATS_PATIENCE};
+
+/// The models of a cluster's nodes, one entry per node: the harness starts
+/// one chatter process per entry, and `Server::connect` takes turns among
+/// them. (A mix, such as one prethread and one prefork node, once the
+/// cluster mode serves every model.)
+pub const CLUSTER_NODES: [Model; 2] = [Model::Prethread, Model::Prethread];
+
+/// The shared server, once started: its URL, and where it keeps its store
+/// and log (for a test that shows them).
+pub struct SharedNats {
+    pub url: String,
+    pub pid: u32,
+    pub dir: PathBuf,
+    /// The janitor, whose stdin is held open (never written) until this
+    /// process ends: see the module comment. Never waited for: it outlives
+    /// the process by design.
+    _janitor: Child,
+}
+
+static SHARED: OnceLock<SharedNats> = OnceLock::new();
+
+/// The shared server of this test binary, started on first use (the
+/// caller has checked `nats::present()`).
+pub fn shared() -> &'static SharedNats {
+    SHARED.get_or_init(SharedNats::start)
+}
+
+/// `nats://127.0.0.1:PORT` of the shared server.
+pub fn shared_url() -> &'static str {
+    &shared().url
+}
+
+static NEXT_NETWORK: AtomicUsize = AtomicUsize::new(0);
+
+/// A network name no other `Server` of this test binary has (they all
+/// share one nats-server, which is this binary's alone).
+pub fn fresh_network() -> String {
+    format!("chatter-{}", NEXT_NETWORK.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The name of node `i` of a network.
+pub fn node_name(i: usize) -> String {
+    format!("node{i}")
+}
+
+/// The flags that make a chatter process node `i` of `network` on the
+/// shared server (with `--network` only when `network_flag`: a test that
+/// gives its own `--network` keeps it).
+pub fn node_args(i: usize, network: &str, network_flag: bool) -> Vec<String> {
+    let mut args = vec!["--cluster".into(), shared_url().into(), "--node".into(), node_name(i)];
+    if network_flag {
+        args.extend(["--network".into(), network.into()]);
+    }
+    args
+}
+
+impl SharedNats {
+    fn start() -> SharedNats {
+        let dir = std::env::temp_dir().join(format!("chatter-nats-shared-{}", std::process::id()));
+        // A leftover of an earlier run whose process had this PID.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the shared NATS directory");
+        let janitor = janitor(&dir);
+        let (tx, rx) = mpsc::channel();
+        let thread_dir = dir.clone();
+        std::thread::Builder::new()
+            .name("shared-nats".into())
+            .spawn(move || {
+                // The child is SIGKILLed when this thread ends, so it never
+                // does (see the module comment); it keeps the child to
+                // itself, so no one else reaps it.
+                let _child = match spawn_ready(&thread_dir) {
+                    Ok((child, url)) => {
+                        let _ = tx.send(Ok((url, child.id())));
+                        Some(child)
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        None
+                    }
+                };
+                loop {
+                    std::thread::park();
+                }
+            })
+            .expect("start the shared NATS thread");
+        let (url, pid) = rx
+            .recv_timeout(NATS_PATIENCE * 2)
+            .expect("an answer from the shared NATS thread")
+            .unwrap_or_else(|e| panic!("the shared nats-server did not start: {e}"));
+        SharedNats { url, pid, dir, _janitor: janitor }
+    }
+}
+
+/// Starts the janitor that removes `dir` once this process has ended.
+fn janitor(dir: &std::path::Path) -> Child {
+    // `read` returns (EOF) when the last writer of its stdin is gone: this
+    // process, however it ended. The pipe is close-on-exec here, so no
+    // other child holds it open. Bounded: 100 tries, 100 ms apart.
+    let script = r#"read -r _
+for _ in $(seq 100); do rm -rf "$0" 2>/dev/null; [ -e "$0" ] || exit 0; sleep 0.1; done"#;
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the janitor of the shared NATS directory")
+}
+
+/// Starts nats-server with its store and log in `dir` on a free port, and
+/// waits until JetStream answers; tries fresh ports if one was taken
+/// meanwhile. Called on the thread that must outlive the child.
+fn spawn_ready(dir: &std::path::Path) -> Result<(Child, String), String> {
+    let binary = nats::binary().ok_or("nats-server is not installed")?;
+    let log_path = dir.join("nats.log");
+    let mut failure = String::new();
+    for _ in 0..3 {
+        let [port] = nats::free_ports();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| format!("open {}: {e}", log_path.display()))?;
+        let mut command = Command::new(&binary);
+        command
+            .args(nats::server_args("shared", port, &dir.join("store")))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log);
+        // SAFETY: the closure runs in the forked child before exec and
+        // makes only a prctl system call, which is async-signal-safe; it
+        // allocates nothing and takes no lock.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().map_err(|e| format!("start nats-server: {e}"))?;
+        let url = format!("nats://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + NATS_PATIENCE;
+        loop {
+            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                failure = format!("nats-server exited ({status}): {}", tail(&log_path));
+                break;
+            }
+            match nats::request(&url, "$JS.API.INFO", "") {
+                Ok(_) => return Ok((child, url)),
+                Err(e) if std::time::Instant::now() > deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!("JetStream at {url} never answered: {e}"));
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+        if !failure.contains("address already in use") {
+            return Err(failure);
+        }
+    }
+    Err(failure)
+}
+
+/// The last lines of a log file.
+fn tail(path: &std::path::Path) -> String {
+    let file = std::fs::File::open(path).map(BufReader::new);
+    let lines: Vec<String> = file.map(|f| f.lines().map_while(Result::ok).collect()).unwrap_or_default();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
