@@ -87,8 +87,16 @@ pub async fn connect(cluster: &ClusterConfig, names: &Names) -> io::Result<Nats>
             duplicate_window: DUPLICATE_WINDOW,
             ..Default::default()
         })
-        .await
-        .map_err(|e| failed(&format!("the event stream {}", names.stream), e))?;
+        .await;
+    // Two nodes starting at once both make it; NATS 2.9 may refuse the
+    // second as overlapping the first, which is there then.
+    let stream = match stream {
+        Ok(stream) => stream,
+        Err(e) => jetstream
+            .get_stream(&names.stream)
+            .await
+            .map_err(|_| failed(&format!("the event stream {}", names.stream), e))?,
+    };
     let alive = bucket(&jetstream, &names.alive, cluster, cluster.node_timeout * 4).await?;
     let snapshots = Snapshots::open(&jetstream, names, cluster).await?;
     Ok(Nats { client, jetstream, names: names.clone(), stream, alive, snapshots })
@@ -109,7 +117,7 @@ async fn bucket(
     if let Ok(store) = jetstream.get_key_value(name).await {
         return Ok(store);
     }
-    jetstream
+    let made = jetstream
         .get_or_create_stream(stream::Config {
             name: format!("KV_{name}"),
             subjects: vec![format!("$KV.{name}.>")],
@@ -123,9 +131,12 @@ async fn bucket(
             allow_direct: true,
             ..Default::default()
         })
-        .await
-        .map_err(|e| failed(&format!("the bucket {name}"), e))?;
-    jetstream.get_key_value(name).await.map_err(|e| failed(&format!("the bucket {name}"), e))
+        .await;
+    // Made by another node at the same moment, if this one was refused.
+    jetstream.get_key_value(name).await.map_err(|e| match made {
+        Err(refused) => failed(&format!("the bucket {name}"), refused),
+        Ok(_) => failed(&format!("the bucket {name}"), e),
+    })
 }
 
 /// Takes this node's place in the network: its number (the one its name

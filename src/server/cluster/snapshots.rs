@@ -61,11 +61,15 @@ impl Snapshots {
             num_replicas: cluster.replicas,
             ..Default::default()
         };
-        let store = jetstream
-            .create_object_store(config)
-            .await
-            .map_err(|e| failed(&format!("the snapshot store {}", names.snapshots), e))?;
-        Ok(Snapshots { store })
+        match jetstream.create_object_store(config).await {
+            Ok(store) => Ok(Snapshots { store }),
+            // Another node made it at the same moment (NATS 2.9 refuses the
+            // second of two such creations as overlapping the first).
+            Err(e) => match jetstream.get_object_store(&names.snapshots).await {
+                Ok(store) => Ok(Snapshots { store }),
+                Err(_) => Err(failed(&format!("the snapshot store {}", names.snapshots), e)),
+            },
+        }
     }
 
     /// The sequences of the snapshots there are, newest first. A listing

@@ -38,6 +38,9 @@ const HOLDER_PATIENCE: Duration = Duration::from_secs(1);
 /// lines (on a loaded machine the kernel does not order packets of two
 /// sockets), and then nothing yet says it is leaving.
 const RECONNECT_GRACE: Duration = Duration::from_millis(250);
+/// The same for a holder on another node of the network: its QUIT must be
+/// read there and cross the network twice.
+const REMOTE_GRACE: Duration = Duration::from_secs(1);
 /// How often it looks meanwhile.
 const HOLDER_POLL: Duration = Duration::from_millis(1);
 
@@ -243,7 +246,8 @@ pub(super) fn serve_client(
 /// [`HOLDER_PATIENCE`]. The hang-up itself may not have arrived yet: a
 /// holder connected from the registering client's address (a reconnect
 /// comes from where the old connection was) is given [`RECONNECT_GRACE`]
-/// to show one. A holder elsewhere is refused at once, and any other
+/// to show one ([`REMOTE_GRACE`] on another node of the network). A
+/// holder elsewhere is refused at once, and any other
 /// registration pays one lookup.
 fn after_leaving_holder<'a>(
     shared: &'a Shared,
@@ -254,11 +258,14 @@ fn after_leaving_holder<'a>(
     let start = Instant::now();
     loop {
         let Some(holder) = hub.state.find_nick(nick.as_str()) else { return hub };
-        let leaving = hub.outboxes.get(&holder).is_some_and(|outbox| hung_up(outbox.stream()));
+        let outbox = hub.outboxes.get(&holder);
+        let leaving = outbox.is_some_and(|outbox| hung_up(outbox.stream()));
+        // A holder with no outbox here is another node's: its hang-up comes
+        // as its QUIT through the network, so it is given longer.
+        let grace = if outbox.is_some() { RECONNECT_GRACE } else { REMOTE_GRACE };
         let same_address = hub.state.user(holder).is_some_and(|user| user.host == host);
         let waited = start.elapsed();
-        let wait_more =
-            if leaving { waited < HOLDER_PATIENCE } else { same_address && waited < RECONNECT_GRACE };
+        let wait_more = if leaving { waited < HOLDER_PATIENCE } else { same_address && waited < grace };
         if !wait_more {
             return hub;
         }

@@ -49,6 +49,17 @@
 //! `STALL_TIMEOUT`), the old connection parked for a long reply. Even then
 //! its `Quit` frees the nick as soon as it is applied within the patience.
 //!
+//! # A holder on another node
+//!
+//! In a network (`--cluster`) the old connection may be on another node,
+//! whose sockets and loop this worker cannot see: its `Quit` comes through
+//! the stream when that node has read the hang-up and the network has
+//! ordered it. Nothing here can tell a holder that hung up from one that
+//! stays, so time bounds the wait: a holder on another node connected
+//! from the registering client's address (a reconnection comes from where
+//! the old connection was) is waited for until its nick is free, or
+//! [`REMOTE_PATIENCE`]. A holder elsewhere is refused at once.
+//!
 //! NICK changes are left alone: only registration races a reconnection.
 //!
 //! While a registration is held its client's further lines wait (they are
@@ -71,6 +82,19 @@ pub(super) const TURNS: u64 = 3;
 /// The longest a refusal is held, for what the turns do not cover.
 pub(super) const PATIENCE: Duration = TICK.saturating_mul(2);
 
+/// The longest a refusal is held for a holder on another node: its hang-up
+/// must be read there, and its `Quit` cross the network twice.
+pub(super) const REMOTE_PATIENCE: Duration = Duration::from_secs(1);
+
+/// Whom a refused registration may wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Holder {
+    /// A connection of this node, on the worker watched.
+    Local(Watch),
+    /// A connection of another node of the network, from the same address.
+    Remote,
+}
+
 /// The worker a held registration waits for: the holder's incarnation and
 /// its heartbeat when the refusal was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +116,8 @@ pub(super) enum Release {
 struct Held {
     conn: ConnId,
     event: Event,
-    watch: Watch,
+    /// The holder's worker, if on this node.
+    watch: Option<Watch>,
     deadline: Instant,
 }
 
@@ -110,19 +135,24 @@ impl HeldRegistrations {
     }
 
     /// The log refused `event`, a `Register` of this worker's connection;
-    /// `watch` is the holder's worker, `None` if it is gone. Returns
-    /// whether to hold the refusal back (else it is told now).
-    pub(super) fn refused(&mut self, event: &Event, watch: Option<Watch>, now: Instant) -> bool {
+    /// `holder` is whom to wait for, `None` if no one (its worker is gone,
+    /// or it is on another node and elsewhere). Returns whether to hold the
+    /// refusal back (else it is told now).
+    pub(super) fn refused(&mut self, event: &Event, holder: Option<Holder>, now: Instant) -> bool {
         let Some(conn) = event.conn() else { return false };
         if let Some(i) = self.retried.iter().position(|c| *c == conn) {
             self.retried.swap_remove(i);
             return false;
         }
-        let Some(watch) = watch else { return false };
+        let Some(holder) = holder else { return false };
         if self.held.iter().any(|h| h.conn == conn) {
             return false;
         }
-        self.held.push(Held { conn, event: event.clone(), watch, deadline: now + PATIENCE });
+        let (watch, deadline) = match holder {
+            Holder::Local(watch) => (Some(watch), now + PATIENCE),
+            Holder::Remote => (None, now + REMOTE_PATIENCE),
+        };
+        self.held.push(Held { conn, event: event.clone(), watch, deadline });
         true
     }
 
@@ -135,7 +165,7 @@ impl HeldRegistrations {
 
     /// The workers being waited for, to nudge.
     pub(super) fn watched(&self) -> impl Iterator<Item = Watch> + '_ {
-        self.held.iter().map(|h| h.watch)
+        self.held.iter().filter_map(|h| h.watch)
     }
 
     /// Forgets `conn` (its connection is gone).
@@ -164,10 +194,10 @@ impl HeldRegistrations {
             let verdict = if nick_free(&h.event) {
                 Some(true)
             } else {
-                let gone_round = match turns(h.watch) {
+                let gone_round = h.watch.is_some_and(|watch| match turns(watch) {
                     None => true,
-                    Some(beat) => caught_up && beat >= h.watch.beat + TURNS,
-                };
+                    Some(beat) => caught_up && beat >= watch.beat + TURNS,
+                });
                 (gone_round || now >= h.deadline).then_some(false)
             };
             let Some(retry) = verdict else {
@@ -227,13 +257,13 @@ mod tests {
     fn a_nick_freed_while_held_is_retried_once() {
         let t0 = Instant::now();
         let mut held = HeldRegistrations::default();
-        assert!(held.refused(&register(7), Some(watch()), t0));
+        assert!(held.refused(&register(7), Some(Holder::Local(watch())), t0));
         assert!(release(&mut held, t0, true, Some(11), false).is_empty(), "the holder has not gone round");
         let out = release(&mut held, t0, true, Some(11), true);
         assert_eq!(out, vec![(conn(7), Release::Retry(register(7)))]);
         assert!(held.is_empty());
         // Refused again: told at once, not held a second time.
-        assert!(!held.refused(&register(7), Some(watch()), t0));
+        assert!(!held.refused(&register(7), Some(Holder::Local(watch())), t0));
         assert!(held.is_empty());
     }
 
@@ -241,18 +271,18 @@ mod tests {
     fn a_retry_that_succeeds_leaves_nothing_behind() {
         let t0 = Instant::now();
         let mut held = HeldRegistrations::default();
-        assert!(held.refused(&register(7), Some(watch()), t0));
+        assert!(held.refused(&register(7), Some(Holder::Local(watch())), t0));
         assert_eq!(release(&mut held, t0, true, Some(10), true).len(), 1);
         held.accepted(conn(7));
         // A later registration of the same connection is held afresh.
-        assert!(held.refused(&register(7), Some(watch()), t0));
+        assert!(held.refused(&register(7), Some(Holder::Local(watch())), t0));
     }
 
     #[test]
     fn a_nick_still_taken_once_the_holder_went_round_is_refused() {
         let t0 = Instant::now();
         let mut held = HeldRegistrations::default();
-        assert!(held.refused(&register(7), Some(watch()), t0));
+        assert!(held.refused(&register(7), Some(Holder::Local(watch())), t0));
         assert!(release(&mut held, t0, true, Some(watch().beat + TURNS - 1), false).is_empty());
         assert!(
             release(&mut held, t0, false, Some(watch().beat + TURNS), false).is_empty(),
@@ -267,7 +297,7 @@ mod tests {
     fn a_stalled_holder_is_waited_for_no_longer_than_the_patience() {
         let t0 = Instant::now();
         let mut held = HeldRegistrations::default();
-        assert!(held.refused(&register(7), Some(watch()), t0));
+        assert!(held.refused(&register(7), Some(Holder::Local(watch())), t0));
         let almost = t0 + PATIENCE - Duration::from_millis(1);
         assert!(release(&mut held, almost, true, Some(watch().beat), false).is_empty());
         let out = release(&mut held, t0 + PATIENCE, false, Some(watch().beat), false);
@@ -279,8 +309,24 @@ mod tests {
         let t0 = Instant::now();
         let mut held = HeldRegistrations::default();
         assert!(!held.refused(&register(7), None, t0), "no worker to wait for");
-        assert!(held.refused(&register(8), Some(watch()), t0));
+        assert!(held.refused(&register(8), Some(Holder::Local(watch())), t0));
         let out = release(&mut held, t0, false, None, false);
+        assert_eq!(out, vec![(conn(8), Release::Refuse(register(8)))]);
+    }
+
+    #[test]
+    fn a_holder_on_another_node_is_waited_for_until_its_nick_is_free_or_the_patience() {
+        let t0 = Instant::now();
+        let mut held = HeldRegistrations::default();
+        assert!(held.refused(&register(7), Some(Holder::Remote), t0));
+        assert!(held.refused(&register(8), Some(Holder::Remote), t0));
+        assert_eq!(held.watched().count(), 0, "no worker of this node to nudge");
+        let later = t0 + REMOTE_PATIENCE - Duration::from_millis(1);
+        assert!(release(&mut held, later, true, None, false).is_empty(), "no turns to count");
+        let mut out = Vec::new();
+        held.release(later, true, |_| None, |e| e.conn() == Some(conn(7)), &mut out);
+        assert_eq!(out, vec![(conn(7), Release::Retry(register(7)))]);
+        let out = release(&mut held, t0 + REMOTE_PATIENCE, true, None, false);
         assert_eq!(out, vec![(conn(8), Release::Refuse(register(8)))]);
     }
 
@@ -289,8 +335,8 @@ mod tests {
         let t0 = Instant::now();
         let mut held = HeldRegistrations::default();
         let other = Watch { beat: 20, ..watch() };
-        assert!(held.refused(&register(7), Some(watch()), t0));
-        assert!(held.refused(&register(8), Some(other), t0));
+        assert!(held.refused(&register(7), Some(Holder::Local(watch())), t0));
+        assert!(held.refused(&register(8), Some(Holder::Local(other)), t0));
         let mut out = Vec::new();
         held.release(t0, true, |w| Some(w.beat + TURNS * u64::from(w.beat == 10)), |_| false, &mut out);
         assert_eq!(out, vec![(conn(7), Release::Refuse(register(7)))]);

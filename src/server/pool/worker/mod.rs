@@ -87,7 +87,7 @@ use crate::server::pool::follow::Follower;
 use crate::server::pool::log::{CellId, CellStatus, Log, Wake};
 use crate::server::refusal::Refusals;
 use conn::Conn;
-use held::{HeldRegistrations, Release, Watch};
+use held::{HeldRegistrations, Holder, Release, Watch};
 
 use outbound::FlowBook;
 use own::OwnEvents;
@@ -470,7 +470,7 @@ impl Worker<'_> {
     /// refusal is held back (taken out of `changes`) while the nick's
     /// holder may be a client that has hung up (see `held`).
     fn read_back_registration(&mut self, event: &Event, changes: &mut Vec<Change<'_>>) {
-        let Event::Register { conn, nick, .. } = event else { return };
+        let Event::Register { conn, nick, host, .. } = event else { return };
         let refused = changes
             .iter()
             .position(|c| matches!(c, Change::RegistrationRefused { conn: refused, .. } if refused == conn));
@@ -480,12 +480,18 @@ impl Worker<'_> {
         };
         let Some(client) = self.conns.get_mut(&conn.slot).filter(|c| c.is_open()) else { return };
         let space = self.space;
-        let watch = self.state.find_nick(nick.as_str()).and_then(|holder| {
-            let (cell, generation) = (space.cell_of(holder)?, space.cell_generation(holder));
-            let beat = self.log.turns(cell, generation)?;
-            Some(Watch { cell, generation, beat })
+        let state = &self.state;
+        let log = &self.log;
+        let holder = state.find_nick(nick.as_str()).and_then(|holder| {
+            let Some(cell) = space.cell_of(holder) else {
+                let same_address = state.user(holder).is_some_and(|user| user.host == *host);
+                return (space.clustered() && same_address).then_some(Holder::Remote);
+            };
+            let generation = space.cell_generation(holder);
+            let beat = log.turns(cell, generation)?;
+            Some(Holder::Local(Watch { cell, generation, beat }))
         });
-        if self.held.refused(event, watch, self.now) {
+        if self.held.refused(event, holder, self.now) {
             client.registration_held = true;
             changes.remove(at);
         }
