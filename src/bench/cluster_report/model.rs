@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use super::{Shape, clean, events, median};
 use crate::bench::format::{DASH, decimals, group, signed_group};
-use crate::bench::results::{RunResult, RunSpec, Sweep};
+use crate::bench::results::{RunResult, RunSpec, Sweep, Usage};
 
 /// `y = at0 + slope × x`, fitted by least squares.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -90,7 +90,7 @@ pub(crate) fn costs(cluster: &Sweep) -> Option<Costs> {
     let mut alone = Vec::new();
     for (run, spec) in floods(cluster) {
         let (events, members) = (events(spec), spec.load.clients as f64);
-        let flow = |u: Option<&super::results::Usage>| u.map(|u| u.flow_cpu_secs / events);
+        let flow = |u: Option<&Usage>| u.map(|u| u.flow_cpu_secs / events);
         let shape = Shape::of(spec);
         if shape == (Shape { nodes: 1, spare: 1 })
             && let (Some(with), Some(spare)) = (
@@ -331,4 +331,3 @@ fn checked(cluster: &Sweep, costs: &Costs) -> String {
     md.push('\n');
     md
 }
-

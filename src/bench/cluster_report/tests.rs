@@ -38,8 +38,7 @@ fn flood(
                 ..NodeResult::default()
             })
             .collect();
-        r.other_processes =
-            vec![ProcessUsage { name: "nats-server".into(), usage: flow(nats_cpu).unwrap() }];
+        r.other_processes = vec![ProcessUsage { name: "nats-server".into(), usage: flow(nats_cpu).unwrap() }];
     }
     r
 }
@@ -154,9 +153,8 @@ fn the_section_has_its_tables_and_counts_every_problem() {
     ];
     let mut from = 0;
     for needle in order {
-        let at = md[from..]
-            .find(needle)
-            .unwrap_or_else(|| panic!("{needle:?} missing or out of order:\n{md}"));
+        let at =
+            md[from..].find(needle).unwrap_or_else(|| panic!("{needle:?} missing or out of order:\n{md}"));
         from += at + needle.len();
     }
     // One line per configuration, through the medians of the clean runs;
