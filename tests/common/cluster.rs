@@ -41,9 +41,12 @@ use super::nats::{self, NATS_PATIENCE};
 
 /// The models of a cluster's nodes, one entry per node: the harness starts
 /// one chatter process per entry, and `Server::connect` takes turns among
-/// them. (A mix, such as one prethread and one prefork node, once the
-/// cluster mode serves every model.)
-pub const CLUSTER_NODES: [Model; 2] = [Model::Prethread, Model::Prethread];
+/// them. Two different models, so that what one client does reaches the
+/// other through both ways a node meets the network: a pool whose bridge
+/// is a process of its own (prefork; prethread runs the same worker code
+/// with the bridge as a thread) and the iterative model's client threads,
+/// which wait for each of their events to come back ordered.
+pub const CLUSTER_NODES: [Model; 2] = [Model::Prefork, Model::Iterative];
 
 /// The shared server, once started: its URL, and where it keeps its store
 /// and log (for a test that shows them).
