@@ -74,7 +74,7 @@ struct ClusterArgs {
     #[arg(long, value_delimiter = ',', default_value = "0,1,2,3")]
     nodes: Vec<usize>,
     /// Client counts (each gets the single-node sweep's flood and paced load).
-    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,5000")]
     clients: Vec<usize>,
     /// Times every run is made (interleaved), for medians and ranges.
     #[arg(long, default_value_t = 3)]
