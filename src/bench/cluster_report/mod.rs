@@ -148,6 +148,22 @@ pub(crate) fn configurations(cluster: &Sweep) -> Vec<String> {
     shapes.into_iter().map(|(_, name)| name).collect()
 }
 
+/// The paced loads measured, in words: "100 clients: 2,000 msg/s; ...".
+fn paced_loads(cluster: &Sweep) -> String {
+    let paced: Vec<String> = groups(&cluster.runs)
+        .into_iter()
+        .filter(|(spec, _)| spec.load.rate > 0.0)
+        .map(|(spec, _)| {
+            format!(
+                "{} clients: {} msg/s",
+                group(spec.load.clients as u64),
+                signed_group(spec.load.rate.round())
+            )
+        })
+        .collect();
+    paced.join("; ")
+}
+
 /// The section's plots, against clients, one line per configuration
 /// through the medians of its clean runs: deliveries/s under the flood,
 /// and p99 under the paced loads.
@@ -188,9 +204,10 @@ pub(crate) fn plots(cluster: &Sweep) -> Vec<Plot> {
         Plot {
             file: "cluster-p99-latency.svg",
             title: "p99 delivery latency by network size (paced load)".into(),
-            caption: "The paced loads (100 clients: 2,000 msg/s; 1,000 clients: 500 msg/s): the median p99 \
-                      of the clean runs of each configuration, in milliseconds."
-                .into(),
+            caption: format!(
+                "The paced loads ({}): the median p99 of the clean runs of each configuration, in milliseconds.",
+                paced_loads(cluster)
+            ),
             y_desc: "p99 latency (ms)",
             log_y: true,
             series: line(true, |r| r.latency.p99_us as f64 / 1000.0),
