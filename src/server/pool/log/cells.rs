@@ -28,12 +28,14 @@ pub enum CellStatus {
 /// The keeper's memory of each cell's heartbeat: its last value and when
 /// it was first seen (or when the cell last had nothing to read).
 pub struct StallWatch {
-    seen: Vec<(u64, Instant)>,
+    /// Per cell: its heartbeat and cursor as last seen, and since when
+    /// neither has moved while it had records to read.
+    seen: Vec<(u64, u64, Instant)>,
 }
 
 impl Default for StallWatch {
     fn default() -> Self {
-        StallWatch { seen: vec![(0, Instant::now()); MAX_CELLS] }
+        StallWatch { seen: vec![(0, 0, Instant::now()); MAX_CELLS] }
     }
 }
 
@@ -157,9 +159,13 @@ impl Log {
         total
     }
 
-    /// Evicts LIVE workers that have records to read but have not beaten
-    /// for [`STALL_TIMEOUT`]; `watch` is the caller's (the keeper's) memory
-    /// of when each heartbeat last moved. Returns the cells evicted.
+    /// Evicts LIVE workers that have records to read but have made no
+    /// progress for [`STALL_TIMEOUT`]: not beaten, and not read a record
+    /// either. A turn of a worker's loop can outlast the timeout on a busy
+    /// machine (thousands of QUITs, each fanned out to thousands, on a
+    /// core shared with other processes), and its cursor moves meanwhile;
+    /// a stopped or hung worker moves neither. `watch` is the caller's (the
+    /// keeper's) memory of when each last moved. Returns the cells evicted.
     pub fn evict_stalled(&self, watch: &mut StallWatch, now: Instant) -> Vec<CellId> {
         let head = self.head();
         let mut evicted = Vec::new();
@@ -169,15 +175,16 @@ impl Log {
         for id in CellId::workers().filter(|id| *id != BRIDGE) {
             let c = self.cell(id);
             let beat = c.heartbeat.load(Ordering::Relaxed);
+            let cursor = c.cursor.load(Ordering::Acquire);
             let seen = &mut watch.seen[id.index()];
-            if seen.0 != beat || c.status.load(Ordering::SeqCst) != LIVE {
-                *seen = (beat, now);
+            if (seen.0, seen.1) != (beat, cursor) || c.status.load(Ordering::SeqCst) != LIVE {
+                *seen = (beat, cursor, now);
                 continue;
             }
-            let waiting = c.cursor.load(Ordering::Acquire) < head;
+            let waiting = cursor < head;
             if !waiting {
-                seen.1 = now;
-            } else if now.saturating_duration_since(seen.1) > STALL_TIMEOUT
+                seen.2 = now;
+            } else if now.saturating_duration_since(seen.2) > STALL_TIMEOUT
                 && c.status.compare_exchange(LIVE, EVICTED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
             {
                 tracing::warn!(cell = %id, "evicting a worker that stopped reading the log");

@@ -40,8 +40,9 @@
 //!   unread: a full ring makes writers wait, not lose.
 //! - **Stalls.** Every worker bumps a heartbeat in its cell each time round
 //!   its loop, holding the flow or not. The keeper evicts a LIVE worker
-//!   that has unread records but whose heartbeat has not moved for
-//!   [`STALL_TIMEOUT`] (stopped with SIGSTOP, or hung): it is marked
+//!   that has unread records but whose heartbeat and cursor have both not
+//!   moved for [`STALL_TIMEOUT`] (stopped with SIGSTOP, or hung; a worker
+//!   in one long turn still reads, so it is not taken for one): it is marked
 //!   EVICTED, which stops it gating; the model then deals with it (prefork
 //!   kills and replaces it; prethread lets the thread drop its clients and
 //!   replaces it once it exits). A worker that holds the flow for its slow

@@ -290,6 +290,30 @@ fn a_worker_that_stops_beating_is_evicted_one_that_beats_is_not() {
 }
 
 #[test]
+fn a_worker_that_reads_without_beating_is_not_evicted() {
+    let log = Log::on_heap(8);
+    log.open_cell(KEEPER, NO_PID, 0);
+    log.open_cell(CellId(1), NO_PID, 0); // in one long turn: reads, never beats
+    let wake = no_wake();
+    let mut watch = StallWatch::default();
+    let start = Instant::now();
+    for _ in 0..3 {
+        log.append(KEEPER, b"e", &wake, || {});
+    }
+    log.advance(KEEPER, 3);
+    assert!(log.evict_stalled(&mut watch, start).is_empty());
+    log.advance(CellId(1), 1);
+    assert!(log.evict_stalled(&mut watch, start + STALL_TIMEOUT * 2).is_empty(), "it read one");
+    log.advance(CellId(1), 2);
+    assert!(log.evict_stalled(&mut watch, start + STALL_TIMEOUT * 4).is_empty(), "and another");
+    assert_eq!(
+        log.evict_stalled(&mut watch, start + STALL_TIMEOUT * 6),
+        vec![CellId(1)],
+        "then neither read nor beat with a record to read"
+    );
+}
+
+#[test]
 fn census_sums_the_live_cells() {
     let log = log_with(8, &[CellId(1), CellId(2)]);
     log.set_census(CellId(1), Census { behind: 1, receivers: 10 });
