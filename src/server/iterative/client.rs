@@ -24,7 +24,7 @@ use crate::server::connection::{
 use crate::server::reload::Rehash;
 use crate::server::unix_now_ms;
 
-use super::clustered::await_answer;
+use super::clustered::{await_answer, await_applied};
 use super::outbox::{Enqueued, Flusher, Outbox};
 use super::{Hub, Shared, Stamp, ToFlush};
 
@@ -121,7 +121,12 @@ pub(super) fn serve_client(
                             // The network orders it; the bridge applies it.
                             Some(link) => {
                                 hub.open_mailbox(conn);
-                                link.propose(event);
+                                link.propose(event.clone());
+                                if let Event::Register { nick, host, .. } = &event {
+                                    hub = retry_if_refused_for_remote_holder(
+                                        shared, hub, link, &event, nick, host,
+                                    );
+                                }
                                 let started;
                                 (hub, started) = await_answer(shared, hub, &mut connection, &mut to_flush);
                                 listings.extend(started);
@@ -273,6 +278,38 @@ fn after_leaving_holder<'a>(
         std::thread::sleep(HOLDER_POLL);
         hub = shared.hub();
     }
+}
+
+/// In a network, this node's replica may not yet have applied the
+/// registration of a holder on another node when [`after_leaving_holder`]
+/// looks (its client got 001 there, hung up, and reconnected here): the
+/// registration proposed here is then refused. So once it comes back, if
+/// it was refused for a holder on another node from the same address, the
+/// refusal is dropped unsent, the holder is waited for as above, and the
+/// registration proposed once more, its outcome told whatever it is.
+fn retry_if_refused_for_remote_holder<'a>(
+    shared: &'a Shared,
+    mut hub: MutexGuard<'a, Hub>,
+    link: &super::clustered::Link,
+    register: &Event,
+    nick: &Nick,
+    host: &str,
+) -> MutexGuard<'a, Hub> {
+    let Some(conn) = register.conn() else { return hub };
+    hub = await_applied(shared, hub, conn);
+    let refused = hub.state.user(conn).is_none();
+    let remote_holder =
+        hub.state.find_nick(nick.as_str()).filter(|holder| !hub.outboxes.contains_key(holder));
+    let same_address =
+        remote_holder.and_then(|holder| hub.state.user(holder)).is_some_and(|u| u.host == host);
+    if !refused || !same_address || hub.outboxes.get(&conn).is_none_or(|o| o.is_closing()) {
+        return hub;
+    }
+    hub.discard_mailbox(conn);
+    hub = after_leaving_holder(shared, hub, nick, host);
+    hub.open_mailbox(conn);
+    link.propose(register.clone());
+    hub
 }
 
 /// Whether the peer of `stream` has closed its end (or reset it): its

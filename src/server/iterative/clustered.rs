@@ -106,6 +106,34 @@ struct Sending<'a> {
 /// order, the answer labeled; returns the long replies it started. Gives
 /// up if the connection is closing (shutdown, KILL): nothing more will be
 /// sent to it.
+pub(super) fn await_applied<'a>(
+    shared: &'a Shared,
+    mut hub: std::sync::MutexGuard<'a, Hub>,
+    conn: ConnId,
+) -> std::sync::MutexGuard<'a, Hub> {
+    loop {
+        let applied = hub.mailboxes.get(&conn).is_none_or(|m| m.applied);
+        let closing = hub.outboxes.get(&conn).is_none_or(|o| o.is_closing());
+        if applied || closing {
+            return hub;
+        }
+        hub = shared
+            .answered
+            .wait_timeout(hub, Duration::from_millis(100))
+            .map_or_else(|p| p.into_inner().0, |r| r.0);
+    }
+}
+
+impl Hub {
+    /// Forgets what the bridge sent `conn` while its thread waited: the
+    /// answer to an event it is about to propose again.
+    pub(super) fn discard_mailbox(&mut self, conn: ConnId) {
+        self.mailboxes.remove(&conn);
+    }
+}
+
+/// Waits for the connection's event to come back applied, then sends
+/// what its mailbox holds.
 pub(super) fn await_answer<'a>(
     shared: &'a Shared,
     mut hub: std::sync::MutexGuard<'a, Hub>,
@@ -113,17 +141,7 @@ pub(super) fn await_answer<'a>(
     flush: &mut ToFlush,
 ) -> (std::sync::MutexGuard<'a, Hub>, Vec<Listing>) {
     let conn = connection.session().conn();
-    loop {
-        let applied = hub.mailboxes.get(&conn).is_none_or(|m| m.applied);
-        let closing = hub.outboxes.get(&conn).is_none_or(|o| o.is_closing());
-        if applied || closing {
-            break;
-        }
-        hub = shared
-            .answered
-            .wait_timeout(hub, Duration::from_millis(100))
-            .map_or_else(|p| p.into_inner().0, |r| r.0);
-    }
+    hub = await_applied(shared, hub, conn);
     let Some(mailbox) = hub.mailboxes.remove(&conn) else { return (hub, Vec::new()) };
     let at = Stamp::now();
     let mut overflowed = Vec::new();
