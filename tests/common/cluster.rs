@@ -15,11 +15,11 @@
 //! test's drop can stop it; it must die with the test process however that
 //! ends (a normal exit, a panic that aborts, SIGKILL from a timeout). So:
 //!
-//! - It is spawned from a thread of its own that never returns, with
-//!   `PR_SET_PDEATHSIG=SIGKILL` set in the child before it execs: the
+//! - It is a [`Nats`] started from a thread of its own that never returns,
+//!   with `PR_SET_PDEATHSIG=SIGKILL` set in the child before it execs: the
 //!   kernel SIGKILLs it when the thread that forked it ends, which (the
 //!   thread never returning) is when the test process ends.
-//! - Its store is a temporary directory that a janitor removes: a `sh`
+//! - Its directory (store and log) is never dropped; a janitor removes it: a `sh`
 //!   whose stdin is a pipe the test process holds open and never writes.
 //!   When the process ends, for whatever reason, the pipe closes, the
 //!   janitor's `read` returns, and it removes the directory (again until it
@@ -28,8 +28,6 @@
 //! `tests/nats_harness.rs` checks both, by running a test binary that
 //! starts the shared server and exits.
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -37,7 +35,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use super::Model;
-use super::nats::{self, NATS_PATIENCE};
+use super::nats::{NATS_PATIENCE, Nats};
 
 /// The models of a cluster's nodes, one entry per node: the harness starts
 /// one chatter process per entry, and `Server::connect` takes turns among
@@ -99,26 +97,22 @@ pub fn node_args(i: usize, network: &str, network_flag: bool) -> Vec<String> {
 
 impl SharedNats {
     fn start() -> SharedNats {
-        let dir = std::env::temp_dir().join(format!("chatter-nats-shared-{}", std::process::id()));
-        // A leftover of an earlier run whose process had this PID.
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the shared NATS directory");
-        let janitor = janitor(&dir);
         let (tx, rx) = mpsc::channel();
-        let thread_dir = dir.clone();
         std::thread::Builder::new()
             .name("shared-nats".into())
             .spawn(move || {
-                // The child is SIGKILLed when this thread ends, so it never
-                // does (see the module comment); it keeps the child to
-                // itself, so no one else reaps it.
-                let _child = match spawn_ready(&thread_dir) {
-                    Ok((child, url)) => {
-                        let _ = tx.send(Ok((url, child.id())));
-                        Some(child)
+                // The server is SIGKILLed when this thread ends, so it never
+                // does (see the module comment); it keeps the server to
+                // itself, so no one else reaps or drops it.
+                let started = std::panic::catch_unwind(|| Nats::start_as("shared", true));
+                let _server = match started {
+                    Ok(nats) => {
+                        let _ = tx.send(Ok((nats.url(), nats.pid(), nats.dir().to_path_buf())));
+                        Some(nats)
                     }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
+                    Err(panic) => {
+                        let why = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+                        let _ = tx.send(Err(why));
                         None
                     }
                 };
@@ -127,10 +121,11 @@ impl SharedNats {
                 }
             })
             .expect("start the shared NATS thread");
-        let (url, pid) = rx
+        let (url, pid, dir) = rx
             .recv_timeout(NATS_PATIENCE * 2)
             .expect("an answer from the shared NATS thread")
             .unwrap_or_else(|e| panic!("the shared nats-server did not start: {e}"));
+        let janitor = janitor(&dir);
         SharedNats { url, pid, dir, _janitor: janitor }
     }
 }
@@ -151,65 +146,4 @@ for _ in $(seq 100); do rm -rf "$0" 2>/dev/null; [ -e "$0" ] || exit 0; sleep 0.
         .stderr(Stdio::null())
         .spawn()
         .expect("start the janitor of the shared NATS directory")
-}
-
-/// Starts nats-server with its store and log in `dir` on a free port, and
-/// waits until JetStream answers; tries fresh ports if one was taken
-/// meanwhile. Called on the thread that must outlive the child.
-fn spawn_ready(dir: &std::path::Path) -> Result<(Child, String), String> {
-    let binary = nats::binary().ok_or("nats-server is not installed")?;
-    let log_path = dir.join("nats.log");
-    let mut failure = String::new();
-    for _ in 0..3 {
-        let [port] = nats::free_ports();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| format!("open {}: {e}", log_path.display()))?;
-        let mut command = Command::new(&binary);
-        command
-            .args(nats::server_args("shared", port, &dir.join("store")))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log);
-        // SAFETY: the closure runs in the forked child before exec and
-        // makes only a prctl system call, which is async-signal-safe; it
-        // allocates nothing and takes no lock.
-        unsafe {
-            command.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
-                Ok(())
-            });
-        }
-        let mut child = command.spawn().map_err(|e| format!("start nats-server: {e}"))?;
-        let url = format!("nats://127.0.0.1:{port}");
-        let deadline = std::time::Instant::now() + NATS_PATIENCE;
-        loop {
-            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-                failure = format!("nats-server exited ({status}): {}", tail(&log_path));
-                break;
-            }
-            match nats::request(&url, "$JS.API.INFO", "") {
-                Ok(_) => return Ok((child, url)),
-                Err(e) if std::time::Instant::now() > deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!("JetStream at {url} never answered: {e}"));
-                }
-                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
-            }
-        }
-        if !failure.contains("address already in use") {
-            return Err(failure);
-        }
-    }
-    Err(failure)
-}
-
-/// The last lines of a log file.
-fn tail(path: &std::path::Path) -> String {
-    let file = std::fs::File::open(path).map(BufReader::new);
-    let lines: Vec<String> = file.map(|f| f.lines().map_while(Result::ok).collect()).unwrap_or_default();
-    lines[lines.len().saturating_sub(20)..].join("\n")
 }

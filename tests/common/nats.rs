@@ -43,6 +43,7 @@
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -109,11 +110,20 @@ impl Nats {
     /// Starts one `nats-server -js` on a free port and waits until
     /// JetStream answers.
     pub fn start() -> Nats {
+        Nats::start_as("single", false)
+    }
+
+    /// [`Nats::start`], its directory named after `what`; with
+    /// `dies_with_thread`, the kernel SIGKILLs the server when the thread
+    /// that started it ends (`PR_SET_PDEATHSIG`), however that happens.
+    pub(super) fn start_as(what: &str, dies_with_thread: bool) -> Nats {
         start_with_fresh_ports(|| {
-            let dir = TempDir::new("single");
+            let dir = TempDir::new(what);
             let [port] = free_ports();
             let args = server_args("solo", port, &dir.path.join("store"));
-            let mut nats = Nats { server: Process::new("solo", args, &dir), port, dir };
+            let mut server = Process::new("solo", args, &dir);
+            server.dies_with_thread = dies_with_thread;
+            let mut nats = Nats { server, port, dir };
             nats.server.spawn();
             nats.wait_ready().map(|()| nats)
         })
@@ -126,6 +136,16 @@ impl Nats {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The running server's PID.
+    pub fn pid(&self) -> u32 {
+        self.server.child.as_ref().expect("the server runs").id()
+    }
+
+    /// Its directory: the store and the log.
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir.path
     }
 
     /// The store directory (`--store_dir`), which outlives [`Nats::stop`].
@@ -516,11 +536,14 @@ struct Process {
     args: Vec<String>,
     log: PathBuf,
     child: Option<Child>,
+    /// Killed by the kernel when the thread that spawned it ends.
+    dies_with_thread: bool,
 }
 
 impl Process {
     fn new(name: &str, args: Vec<String>, dir: &TempDir) -> Process {
-        Process { name: name.to_string(), args, log: dir.path.join(format!("{name}.log")), child: None }
+        let log = dir.path.join(format!("{name}.log"));
+        Process { name: name.to_string(), args, log, child: None, dies_with_thread: false }
     }
 
     fn spawn(&mut self) {
@@ -528,13 +551,24 @@ impl Process {
         let log =
             OpenOptions::new().create(true).append(true).open(&self.log).expect("open the nats-server log");
         let binary = binary().expect("nats-server is not installed (tests call nats::present() first)");
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log file"))
-            .stderr(log)
-            .spawn()
-            .expect("start nats-server");
+            .stderr(log);
+        if self.dies_with_thread {
+            // SAFETY: the closure runs in the forked child before exec and
+            // makes only a prctl system call, which is async-signal-safe;
+            // it allocates nothing and takes no lock.
+            unsafe {
+                command.pre_exec(|| {
+                    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+                    Ok(())
+                });
+            }
+        }
+        let child = command.spawn().expect("start nats-server");
         self.child = Some(child);
     }
 
