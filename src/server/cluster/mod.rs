@@ -49,6 +49,12 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default `--snapshot-every`.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
+/// The longest a registration refused for a nick held by another node's
+/// connection from the same address waits for that holder's QUIT: the
+/// hang-up must be read there and its QUIT cross the network twice, and
+/// nothing here can see the other node's socket (pool: `worker::held`;
+/// iterative: `iterative::client`).
+pub const REMOTE_HOLDER_PATIENCE: Duration = Duration::from_secs(1);
 /// Most nodes a network may have: node numbers must leave every node its
 /// own range of worker numbers in a `ConnId`'s 16 bits.
 pub const MAX_NODES: u16 = u16::MAX / crate::chat::ConnId::CELLS_PER_NODE - 1;

@@ -38,9 +38,8 @@ const HOLDER_PATIENCE: Duration = Duration::from_secs(1);
 /// lines (on a loaded machine the kernel does not order packets of two
 /// sockets), and then nothing yet says it is leaving.
 const RECONNECT_GRACE: Duration = Duration::from_millis(250);
-/// The same for a holder on another node of the network: its QUIT must be
-/// read there and cross the network twice.
-const REMOTE_GRACE: Duration = Duration::from_secs(1);
+/// The same for a holder on another node of the network.
+const REMOTE_GRACE: Duration = crate::server::cluster::REMOTE_HOLDER_PATIENCE;
 /// How often it looks meanwhile.
 const HOLDER_POLL: Duration = Duration::from_millis(1);
 

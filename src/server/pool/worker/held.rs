@@ -82,9 +82,8 @@ pub(super) const TURNS: u64 = 3;
 /// The longest a refusal is held, for what the turns do not cover.
 pub(super) const PATIENCE: Duration = TICK.saturating_mul(2);
 
-/// The longest a refusal is held for a holder on another node: its hang-up
-/// must be read there, and its `Quit` cross the network twice.
-pub(super) const REMOTE_PATIENCE: Duration = Duration::from_secs(1);
+/// The longest a refusal is held for a holder on another node.
+pub(super) const REMOTE_PATIENCE: Duration = crate::server::cluster::REMOTE_HOLDER_PATIENCE;
 
 /// Whom a refused registration may wait for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
