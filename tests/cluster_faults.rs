@@ -214,6 +214,58 @@ fn a_node_killed_while_messages_flow_costs_only_its_own_clients_and_comes_back()
 }
 
 #[test]
+fn a_node_joins_from_a_snapshot_when_the_stream_no_longer_holds_the_start() {
+    if !nats::present() {
+        return;
+    }
+    let nats = Nats::start();
+    let net = network();
+    let a = Node::start("prethread", "a", &net, &nats.url(), &["--snapshot-every", "100"]);
+    let mut ann = join_room(&a, "ann", &mut []);
+    ann.send("TOPIC #room :kept in the snapshot");
+    ann.expect_line("TOPIC #room :kept in the snapshot");
+    let said = say(&mut ann, "before", 0..150);
+    ann.sync();
+    // After 100 events a's next beat writes a snapshot of where it stands.
+    let snapshot_seq = |log: &str| -> Option<u64> {
+        let line = log.lines().filter(|l| l.contains("wrote a snapshot")).last()?;
+        line.rsplit("seq=").next()?.trim().parse().ok()
+    };
+    let deadline = Instant::now() + nats::NATS_PATIENCE;
+    let seq = loop {
+        if let Some(seq) = snapshot_seq(&a.log_text()) {
+            break seq;
+        }
+        assert!(Instant::now() < deadline, "no snapshot written; a's log:\n{}", a.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(seq > said.len() as u64, "the snapshot stands after the messages: {seq}");
+    // Retention's doing, made at once: the stream forgets everything the
+    // snapshot holds, so a node can only join from the snapshot.
+    let purge = format!("{{\"seq\":{}}}", seq + 1);
+    nats::request(&nats.url(), &format!("$JS.API.STREAM.PURGE.CHATTER_{net}"), &purge)
+        .unwrap_or_else(|e| panic!("purge the stream: {e}"));
+
+    let b = Node::start("iterative", "b", &net, &nats.url(), &[]);
+    assert!(
+        b.log_text().contains(&format!("restored the directory from a snapshot seq={seq}")),
+        "b did not join from the snapshot; its log:\n{}",
+        b.log_text()
+    );
+    let mut bob = b.connect("bob");
+    bob.join("#room");
+    let reply = |code: &str| {
+        let found = bob.seen.iter().find(|l| common::numeric_of(l) == Some(code));
+        found.cloned().unwrap_or_else(|| panic!("no {code} in {:?}", bob.seen))
+    };
+    assert!(reply("332").ends_with(":kept in the snapshot"), "{}", reply("332"));
+    assert!(reply("353").ends_with(":@ann bob"), "{}", reply("353"));
+    ann.expect_line(":bob!bob@127.0.0.1 JOIN #room");
+    let after = say(&mut ann, "after", 0..5);
+    expect_all(&mut bob, "ann", &after);
+}
+
+#[test]
 fn one_of_three_nats_servers_lost_loses_nothing() {
     if !nats::present() {
         return;

@@ -134,7 +134,7 @@ pub fn snapshot(nats: Nats, seq: u64, bytes: Vec<u8>) -> JoinHandle<bool> {
     tokio::spawn(async move {
         match tokio::time::timeout(SNAPSHOT_TRY, nats.snapshots.write(seq, bytes)).await {
             Ok(Ok(())) => {
-                tracing::debug!(seq, "wrote a snapshot");
+                tracing::info!(seq, "wrote a snapshot");
                 true
             }
             Ok(Err(e)) => {

@@ -226,7 +226,10 @@ pub async fn join(
         })
         .await?;
     let (start_seq, directory) = match restored {
-        Some((seq, directory)) => (seq + 1, directory),
+        Some((seq, directory)) => {
+            tracing::info!(seq, "restored the directory from a snapshot");
+            (seq + 1, directory)
+        }
         None if whole_history => (1, State::new(info)),
         None => {
             return Err(io::Error::other(format!(
