@@ -228,7 +228,7 @@ fn a_node_joins_from_a_snapshot_when_the_stream_no_longer_holds_the_start() {
     ann.sync();
     // After 100 events a's next beat writes a snapshot of where it stands.
     let snapshot_seq = |log: &str| -> Option<u64> {
-        let line = log.lines().filter(|l| l.contains("wrote a snapshot")).last()?;
+        let line = log.lines().rev().find(|l| l.contains("wrote a snapshot"))?;
         line.rsplit("seq=").next()?.trim().parse().ok()
     };
     let deadline = Instant::now() + nats::NATS_PATIENCE;
