@@ -26,6 +26,9 @@ use crate::server::node::NodeSpace;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long JetStream remembers a message id: a retried publish within it
 /// is stored once.
+/// How many times a node tries to join, and the pause between tries.
+const JOIN_ATTEMPTS: u32 = 3;
+const JOIN_PAUSE: Duration = Duration::from_secs(1);
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
 /// A node's connection to the network's NATS: the client, its JetStream
@@ -193,7 +196,30 @@ async fn node_number(nodes: &kv::Store, name: &str) -> io::Result<u16> {
 /// holds its whole history, an empty directory and the first event.
 /// `info` is this node's own (its name is its own; the network's settings
 /// come from the snapshot).
+///
+/// A busy NATS may not answer one of the requests in time, so a join that
+/// fails is tried again, [`JOIN_ATTEMPTS`] times in all, a pause between.
+/// (One that cannot succeed, such as a stream no snapshot reaches back to,
+/// fails as many times, a few seconds later.)
 pub async fn join(
+    cluster: &ClusterConfig,
+    names: &Names,
+    info: Arc<ServerInfo>,
+) -> io::Result<(Nats, Joined, State)> {
+    let mut attempt = 1;
+    loop {
+        match join_once(cluster, names, info.clone()).await {
+            Err(e) if attempt < JOIN_ATTEMPTS => {
+                tracing::warn!(attempt, "joining the network: {e}; trying again");
+                tokio::time::sleep(JOIN_PAUSE).await;
+                attempt += 1;
+            }
+            joined => return joined,
+        }
+    }
+}
+
+async fn join_once(
     cluster: &ClusterConfig,
     names: &Names,
     info: Arc<ServerInfo>,
