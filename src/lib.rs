@@ -15,8 +15,10 @@
 //!   prethread, prefork).
 //! - [`bench`](mod@bench) is the load generator and its report.
 //! - [`rlimit`] raises the open-files limit, for the server and the bench alike.
+//! - [`cert`] makes a self-signed certificate and key, to try TLS out with.
 
 pub mod bench;
+pub mod cert;
 pub mod chat;
 pub mod rlimit;
 pub mod server;

@@ -42,6 +42,8 @@ enum Command {
     Bench(BenchArgs),
     /// Read a password on stdin and print its hash, for an operator entry in the config file.
     Passwd,
+    /// Write a self-signed certificate and key, to try TLS out with (clients must be told to trust it).
+    Cert(CertArgs),
 }
 
 #[derive(clap::Args)]
@@ -353,6 +355,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Bench(args) => bench(args),
         Command::Passwd => passwd(),
+        Command::Cert(args) => cert(args),
     }
 }
 
@@ -520,4 +523,48 @@ fn serve(args: ServeArgs, given: &ArgMatches) -> anyhow::Result<()> {
     let path = args.config.clone();
     let config = Reloader::new(path, command_line(args, given)).start()?;
     server::run(config).context("server failed")
+}
+
+#[derive(clap::Args)]
+struct CertArgs {
+    /// Where the certificate goes (PEM).
+    #[arg(long, value_name = "FILE", default_value = "chatter.crt")]
+    cert: PathBuf,
+    /// Where the private key goes (PEM, mode 0600).
+    #[arg(long, value_name = "FILE", default_value = "chatter.key")]
+    key: PathBuf,
+    /// A DNS name or IP address clients will connect to; repeat for more
+    /// (default: localhost, 127.0.0.1 and ::1).
+    #[arg(long = "name", value_name = "NAME")]
+    names: Vec<String>,
+    /// Replace the files if they exist.
+    #[arg(long)]
+    force: bool,
+}
+
+/// `chatter cert`: a self-signed pair (`chatter::cert`), and how to serve with it.
+fn cert(args: CertArgs) -> anyhow::Result<()> {
+    use chatter::cert::{DEFAULT_NAMES, self_signed, write_pair};
+    let names = if args.names.is_empty() {
+        DEFAULT_NAMES.iter().map(|n| n.to_string()).collect()
+    } else {
+        args.names
+    };
+    let pair = self_signed(&names)?;
+    write_pair(&pair, &args.cert, &args.key, args.force)?;
+    let (cert, key) = (args.cert.display().to_string(), args.key.display().to_string());
+    println!("wrote {cert}: a self-signed certificate for {}", names.join(", "));
+    println!("wrote {key}: its private key (mode 0600; keep it secret)");
+    println!();
+    println!("Serve TLS with it:");
+    println!(
+        "  chatter serve --tls-listen 0.0.0.0:6697 --tls-cert {} --tls-key {}",
+        shell_quoted(&cert),
+        shell_quoted(&key)
+    );
+    println!();
+    println!("It is self-signed: clients trust it only when told to. Give them {cert} as the");
+    println!("certificate to trust (irssi: /connect -tls -tls_cafile {cert} HOST 6697; the bench:");
+    println!("chatter bench --target HOST:6697 --tls --tls-ca {cert}).");
+    Ok(())
 }
