@@ -161,6 +161,24 @@ struct RunArgs {
     /// Seconds without a delivery, after sending, before giving up on the rest.
     #[arg(long, default_value_t = 10)]
     quiet_timeout: u64,
+    /// Connect the clients with TLS. With --spawn the bench makes a certificate for the server it
+    /// starts (--listen none --tls-listen) and trusts exactly it; against --target, say what to
+    /// trust with --tls-ca or --tls-insecure.
+    #[arg(long, conflicts_with = "nodes")]
+    tls: bool,
+    /// With --tls against --target: a PEM file of the certificates to trust (the server's CA, or
+    /// its self-signed certificate, e.g. from chatter cert).
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "target"])]
+    tls_ca: Option<PathBuf>,
+    /// With --tls against --target: take any certificate, unverified (the handshake costs the
+    /// same; the result says the certificate was not verified).
+    #[arg(long, requires_all = ["tls", "target"], conflicts_with = "tls_ca")]
+    tls_insecure: bool,
+    /// Measure how fast new clients get in instead: --clients new connections (TCP connect, the
+    /// TLS handshake with --tls, registration up to 001, then QUIT), each attempt started as soon
+    /// as the last was accepted, at most --connect-concurrency unfinished at once.
+    #[arg(long, conflicts_with_all = ["no_join", "closed_loop"])]
+    handshakes: bool,
 }
 
 #[derive(clap::Args)]
@@ -360,6 +378,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    use chatter::bench::tls::TlsPlan;
     use chatter::bench::{cluster_sweep, run, summary, sweep};
     if let Some(BenchCommand::Cluster(c)) = args.command {
         if c.render {
@@ -432,6 +451,12 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         (run::Target::Running { addrs: r.target, pids: r.pid, name }, false)
     };
     let load = Load { window: r.closed_loop.then_some(r.window), ..r.load };
+    let tls = match (r.tls, r.tls_ca, r.tls_insecure) {
+        (false, ..) => None,
+        (true, Some(ca), _) => Some(TlsPlan::CaFile(ca)),
+        (true, None, true) => Some(TlsPlan::Insecure),
+        (true, None, false) => Some(TlsPlan::Spawned),
+    };
     let plan = run::RunPlan {
         target,
         load,
@@ -440,7 +465,19 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         progress: !r.json,
         quiet_timeout: Duration::from_secs(r.quiet_timeout),
         join: !r.no_join,
+        tls,
     };
+    if r.handshakes {
+        let result = run::handshakes(&plan)?;
+        if r.json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            print!("{}", summary::handshake_summary(&result, workers_defaulted));
+        }
+        let problems = summary::handshake_problems(&result);
+        anyhow::ensure!(problems.is_empty(), "the measurement failed: {}", problems.join("; "));
+        return Ok(());
+    }
     let result = run::run(&plan)?;
     if r.json {
         println!("{}", serde_json::to_string(&result)?);

@@ -1,26 +1,111 @@
-//! One simulated client's side of the conversation: connecting and
-//! registering, joining the channel, and reading what the server says —
-//! the bench's own message lines, and the lines a server sends before it
-//! closes a connection. Kept apart from [`super::load`], which drives
-//! thousands of these at once, so the protocol details can be read (and
-//! tested) without the concurrency around them.
+//! One simulated client's side of the conversation: connecting (over TCP,
+//! or TLS with `--tls`) and registering, joining the channel, and reading
+//! what the server says — the bench's own message lines, and the lines a
+//! server sends before it closes a connection. Kept apart from
+//! [`super::load`], which drives thousands of these at once, so the
+//! protocol details can be read (and tested) without the concurrency
+//! around them.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Mutex;
 
 use crate::bench::results::Proto;
+use crate::bench::tls::ClientTls;
+
+type TlsConnection = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// The reading half of a client's connection. A TLS connection is one
+/// state machine both halves use; they take turns on it within a poll
+/// (the bench runs on one thread), never across an await.
+pub enum ReadHalf {
+    Plain(OwnedReadHalf),
+    Tls(Rc<RefCell<TlsConnection>>),
+}
+
+/// The writing half; see [`ReadHalf`].
+pub enum WriteHalf {
+    Plain(OwnedWriteHalf),
+    Tls(Rc<RefCell<TlsConnection>>),
+}
+
+/// The two halves of a connection.
+pub fn split_plain(stream: TcpStream) -> (ReadHalf, WriteHalf) {
+    let (read, write) = stream.into_split();
+    (ReadHalf::Plain(read), WriteHalf::Plain(write))
+}
+
+/// The two halves of a TLS connection.
+pub fn split_tls(stream: TlsConnection) -> (ReadHalf, WriteHalf) {
+    let shared = Rc::new(RefCell::new(stream));
+    (ReadHalf::Tls(shared.clone()), WriteHalf::Tls(shared))
+}
+
+impl ReadHalf {
+    /// Re-arms TCP_QUICKACK on the socket underneath.
+    pub fn quickack(&self) {
+        match self {
+            ReadHalf::Plain(half) => quickack(half.as_ref()),
+            ReadHalf::Tls(shared) => quickack(shared.borrow().get_ref().0),
+        }
+    }
+}
+
+impl AsyncRead for ReadHalf {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ReadHalf::Plain(half) => Pin::new(half).poll_read(cx, buf),
+            ReadHalf::Tls(shared) => Pin::new(&mut *shared.borrow_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for WriteHalf {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            WriteHalf::Plain(half) => Pin::new(half).poll_write(cx, buf),
+            WriteHalf::Tls(shared) => Pin::new(&mut *shared.borrow_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            WriteHalf::Plain(half) => Pin::new(half).poll_flush(cx),
+            WriteHalf::Tls(shared) => Pin::new(&mut *shared.borrow_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            WriteHalf::Plain(half) => Pin::new(half).poll_shutdown(cx),
+            WriteHalf::Tls(shared) => Pin::new(&mut *shared.borrow_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+impl WriteHalf {
+    /// Writes all of `bytes` and flushes: TLS keeps what the socket did not
+    /// take at once in its own buffer, which only a flush (or a later
+    /// write) sends, and a sender's last batch has no later write.
+    pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.write_all(bytes).await?;
+        self.flush().await
+    }
+}
 
 /// A registered client: its buffered reading half, and its writing half,
 /// shared between the task that sends and the one that answers PINGs.
 pub struct Client {
-    pub reader: BufReader<OwnedReadHalf>,
-    pub writer: Rc<Mutex<OwnedWriteHalf>>,
+    pub reader: BufReader<ReadHalf>,
+    pub writer: Rc<Mutex<WriteHalf>>,
 }
 
 /// Asks for immediate ACKs. Linux clears the flag again after a while, so
@@ -30,31 +115,67 @@ pub fn quickack(stream: &TcpStream) {
     let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
 }
 
-/// Connects a client and registers it as `nick`.
-pub async fn connect_one(addr: SocketAddr, proto: Proto, nick: &str) -> io::Result<Client> {
+/// Makes the TCP connection (TCP_NODELAY, quick ACKs).
+pub async fn tcp_connect(addr: SocketAddr) -> io::Result<TcpStream> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     quickack(&stream);
-    let (read, write) = stream.into_split();
-    let mut reader = BufReader::new(read);
-    let writer = Rc::new(Mutex::new(write));
-    let hello = match proto {
+    Ok(stream)
+}
+
+/// Secures a connected socket with TLS when `tls` says so, and splits it.
+/// Also returns what TLS negotiated.
+pub async fn secure(
+    stream: TcpStream,
+    tls: Option<&ClientTls>,
+) -> io::Result<(ReadHalf, WriteHalf, Option<String>)> {
+    match tls {
+        None => {
+            let (read, write) = split_plain(stream);
+            Ok((read, write, None))
+        }
+        Some(tls) => {
+            let stream = tls.handshake(stream).await?;
+            let said = crate::bench::tls::negotiated(stream.get_ref().1);
+            let (read, write) = split_tls(stream);
+            Ok((read, write, Some(said)))
+        }
+    }
+}
+
+/// The lines that register a client as `nick`.
+pub fn hello(proto: Proto, nick: &str) -> String {
+    match proto {
         Proto::Irc => format!("NICK {nick}\r\nUSER {nick} 0 * :chatter bench\r\n"),
         Proto::Line => format!("{nick}\r\n"),
-    };
-    writer.lock().await.write_all(hello.as_bytes()).await?;
+    }
+}
+
+/// Connects a client (with TLS when `tls` is given) and registers it as
+/// `nick`, up to the end of the welcome. Also returns what TLS negotiated.
+pub async fn connect_one(
+    addr: SocketAddr,
+    tls: Option<&ClientTls>,
+    proto: Proto,
+    nick: &str,
+) -> io::Result<(Client, Option<String>)> {
+    let stream = tcp_connect(addr).await?;
+    let (read, mut write, negotiated) = secure(stream, tls).await?;
+    write.send(hello(proto, nick).as_bytes()).await?;
+    let mut reader = BufReader::new(read);
+    let writer = Rc::new(Mutex::new(write));
     let registered = |line: &str| match proto {
         Proto::Irc => is_numeric(line, "376") || is_numeric(line, "422"),
         Proto::Line => line.starts_with("*** In #lobby"),
     };
     read_until(&mut reader, &writer, registered).await?;
-    Ok(Client { reader, writer })
+    Ok((Client { reader, writer }, negotiated))
 }
 
 /// Joins `channel` and waits for the end of the member list.
 pub async fn join_channel(
-    reader: &mut BufReader<OwnedReadHalf>,
-    writer: &Rc<Mutex<OwnedWriteHalf>>,
+    reader: &mut BufReader<ReadHalf>,
+    writer: &Rc<Mutex<WriteHalf>>,
     proto: Proto,
     channel: &str,
 ) -> io::Result<()> {
@@ -62,7 +183,7 @@ pub async fn join_channel(
         Proto::Irc => format!("JOIN {channel}\r\n"),
         Proto::Line => format!("/join {channel}\r\n"),
     };
-    writer.lock().await.write_all(join.as_bytes()).await?;
+    writer.lock().await.send(join.as_bytes()).await?;
     let names_done = format!("*** In {channel}");
     read_until(reader, writer, |line: &str| match proto {
         Proto::Irc => is_numeric(line, "366"),
@@ -71,14 +192,14 @@ pub async fn join_channel(
     .await
 }
 
-fn is_numeric(line: &str, code: &str) -> bool {
+pub fn is_numeric(line: &str, code: &str) -> bool {
     line.split(' ').nth(1) == Some(code)
 }
 
 /// Reads lines (answering PINGs, refusing errors) until `done` matches.
-async fn read_until(
-    reader: &mut BufReader<OwnedReadHalf>,
-    writer: &Rc<Mutex<OwnedWriteHalf>>,
+pub async fn read_until(
+    reader: &mut BufReader<ReadHalf>,
+    writer: &Rc<Mutex<WriteHalf>>,
     done: impl Fn(&str) -> bool,
 ) -> io::Result<()> {
     let mut line = String::new();
@@ -92,7 +213,7 @@ async fn read_until(
             return Ok(());
         }
         if let Some(token) = text.strip_prefix("PING ") {
-            writer.lock().await.write_all(format!("PONG {token}\r\n").as_bytes()).await?;
+            writer.lock().await.send(format!("PONG {token}\r\n").as_bytes()).await?;
         } else if text.starts_with("ERROR")
             || ["432", "433", "464", "465"].iter().any(|c| is_numeric(text, c))
         {

@@ -98,11 +98,12 @@ fn run_one(plan: &ClusterSweepPlan, clients: usize, load: (usize, usize, f64), s
         // The NATS hop adds its round trips; the wait is for a stall, not for them.
         quiet_timeout: Duration::from_secs(20),
         join: true,
+        tls: None,
     };
     run::run(&run_plan).unwrap_or_else(|e| {
         let cluster = (shape.nodes > 0)
             .then_some(results::ClusterSpec { nodes: shape.nodes, spare_nodes: shape.spare_nodes });
-        let spec = RunSpec { server: model_name(plan.model), workers, cluster, load };
+        let spec = RunSpec { server: model_name(plan.model), workers, cluster, tls: None, load };
         RunResult { spec: Some(spec), error: Some(e.to_string()), ..RunResult::default() }
     })
 }

@@ -11,6 +11,7 @@ pub fn spec(server: &str, workers: Option<usize>, clients: usize, rate: f64) -> 
         server: server.to_string(),
         workers,
         cluster: None,
+        tls: None,
         load: Load {
             proto: Proto::Irc,
             clients,
@@ -67,6 +68,7 @@ pub fn run(spec: RunSpec, deliveries_per_sec: f64, p99_us: u64) -> RunResult {
         generator_cpu_secs: 0.75,
         generator_flow_cpu_secs: 0.5,
         error: None,
+        tls_session: None,
     }
 }
 

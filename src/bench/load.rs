@@ -29,17 +29,17 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncReadExt, BufReader};
 use tokio::sync::{Mutex, Semaphore, watch};
 
 use crate::bench::accounting::{Tally, new_histogram};
 use crate::bench::client::{
-    Client, closed_by_peer, closing_line, connect_one, join_channel, parse_message_bytes, quickack,
-    read_error_reason,
+    Client, ReadHalf, WriteHalf, closed_by_peer, closing_line, connect_one, join_channel,
+    parse_message_bytes, read_error_reason,
 };
 use crate::bench::format::signed_group;
 use crate::bench::results::{Load, Proto};
+use crate::bench::tls::ClientTls;
 
 /// The load and how to put it on the servers at `addrs`.
 #[derive(Debug, Clone)]
@@ -48,6 +48,9 @@ pub(crate) struct LoadConfig {
     /// so with several nodes of one network the clients, the senders
     /// among them and the reference receivers are spread over all of them.
     pub addrs: Vec<SocketAddr>,
+    /// With TLS, the client side for each address (client `i` uses
+    /// `tls[i % addrs.len()]`); empty: plaintext.
+    pub tls: Vec<ClientTls>,
     pub load: Load,
     pub channel: String,
     /// Whether the clients join the channel; idle-memory runs only register.
@@ -73,6 +76,8 @@ pub(crate) struct LoadOutcome {
     pub latency: Histogram<u64>,
     pub flow_secs: f64,
     pub error: Option<String>,
+    /// What the first TLS connection negotiated.
+    pub tls_session: Option<String>,
 }
 
 /// Hooks into the phases, for resource sampling.
@@ -179,6 +184,7 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
         latency: new_histogram(),
         flow_secs: 0.0,
         error,
+        tls_session: None,
     };
 
     // Phase 1: connect and register, `connect_concurrency` at a time.
@@ -193,16 +199,19 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
         let (proto, timeout) = (load.proto, config.connect_timeout);
         let nick = format!("{}{i}", config.nick_prefix);
         let bar = connect_bar.clone();
+        let tls = config.tls.get(i % config.addrs.len()).cloned();
         tasks.push(tokio::task::spawn_local(async move {
             let _permit = permits.acquire_owned().await.map_err(io::Error::other)?;
-            let client = tokio::time::timeout(timeout, connect_one(addr, proto, &nick))
+            let client = tokio::time::timeout(timeout, connect_one(addr, tls.as_ref(), proto, &nick))
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "registration timed out"))??;
             bar.inc(1);
-            Ok::<Client, io::Error>(client)
+            Ok::<_, io::Error>(client)
         }));
     }
     let (clients, error) = gather(tasks, "connect or register").await;
+    let tls_session = clients.iter().find_map(|(_, said)| said.clone());
+    let clients: Vec<Client> = clients.into_iter().map(|(client, _)| client).collect();
     let connect_secs = started.elapsed().as_secs_f64();
     connect_bar.finish();
     let connected = clients.len();
@@ -212,7 +221,7 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
     if !config.join {
         phases.connected();
         phases.flowed();
-        return Ok(failed(connected, connect_secs, 0.0, None));
+        return Ok(LoadOutcome { tls_session, ..failed(connected, connect_secs, 0.0, None) });
     }
 
     // Phase 2: join the channel, the same number at a time. Each client
@@ -255,7 +264,7 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
     join_bar.finish();
     if joined.len() < connected {
         let _ = stop_tx.send(true);
-        return Ok(failed(connected, connect_secs, join_secs, error));
+        return Ok(LoadOutcome { tls_session, ..failed(connected, connect_secs, join_secs, error) });
     }
     let (writers, readers): (Vec<_>, Vec<_>) = joined.into_iter().unzip();
     phases.connected();
@@ -344,10 +353,10 @@ async fn drive(config: &LoadConfig, phases: &mut dyn Phases) -> io::Result<LoadO
     }
     for writer in &writers {
         let mut w = writer.lock().await;
-        let _ = w.write_all(b"QUIT :bench done\r\n").await;
+        let _ = w.send(b"QUIT :bench done\r\n").await;
     }
     let latency = shared.latency.borrow().clone();
-    Ok(LoadOutcome { connected, connect_secs, join_secs, tallies, latency, flow_secs, error })
+    Ok(LoadOutcome { connected, connect_secs, join_secs, tallies, latency, flow_secs, error, tls_session })
 }
 
 /// Awaits tasks; keeps the successes and the first failure's text.
@@ -374,8 +383,8 @@ async fn gather<T>(
 /// Reads one client's deliveries until the run stops it or the server
 /// closes the connection, which is recorded in the tally with its reason.
 async fn receive(
-    reader: BufReader<OwnedReadHalf>,
-    writer: Rc<Mutex<OwnedWriteHalf>>,
+    reader: BufReader<ReadHalf>,
+    writer: Rc<Mutex<WriteHalf>>,
     mut tally: Tally,
     progress: Rc<Cell<u64>>,
     shared: Rc<Shared>,
@@ -425,7 +434,7 @@ async fn receive(
             settle();
         }
         if !pongs.is_empty() {
-            let _ = writer.lock().await.write_all(&pongs).await;
+            let _ = writer.lock().await.send(&pongs).await;
             pongs.clear();
         }
         // Keep the unfinished line; a line longer than the buffer is dropped.
@@ -441,7 +450,7 @@ async fn receive(
         let gone = match read {
             Ok(n) if n > 0 => {
                 end += n;
-                quickack(half.as_ref());
+                half.quickack();
                 continue;
             }
             Ok(_) => closing.take().unwrap_or_else(|| "closed without an ERROR line".to_string()),
@@ -465,7 +474,7 @@ struct Pacing {
 
 /// Sends `messages` lines, each `prefix` followed by the message's numbers.
 async fn send(
-    writer: Rc<Mutex<OwnedWriteHalf>>,
+    writer: Rc<Mutex<WriteHalf>>,
     own_progress: Rc<Cell<u64>>,
     prefix: String,
     id: usize,
@@ -503,9 +512,234 @@ async fn send(
         use std::fmt::Write as _;
         let _ = write!(buf, "{prefix}{id} {seq} {sent}\r\n");
         if (seq + 1) % batch == 0 || seq + 1 == messages {
-            writer.lock().await.write_all(buf.as_bytes()).await?;
+            writer.lock().await.send(buf.as_bytes()).await?;
             buf.clear();
         }
     }
     Ok(())
+}
+
+/// How to measure the rate of new clients (see [`handshakes`]).
+#[derive(Clone)]
+pub(crate) struct HandshakeConfig {
+    /// New client `i` connects to `addrs[i % addrs.len()]`.
+    pub addrs: Vec<SocketAddr>,
+    /// As in [`LoadConfig::tls`].
+    pub tls: Vec<ClientTls>,
+    pub proto: Proto,
+    /// New clients to attempt.
+    pub count: usize,
+    /// The most attempts left unfinished at once.
+    pub in_flight: usize,
+    pub nick_prefix: String,
+    pub progress: bool,
+    /// Give up on one client after this long.
+    pub timeout: Duration,
+}
+
+/// What the new clients met.
+pub(crate) struct HandshakeOutcome {
+    pub completed: usize,
+    /// Failures by reason ("TLS handshake: ..."), in the order first seen.
+    pub failures: Vec<(String, usize)>,
+    /// From the first attempt to the last registration.
+    pub secs: f64,
+    /// Per completed client, µs from its TCP connect's start to 001.
+    pub latency: Histogram<u64>,
+    /// Per completed client, µs of the TLS handshake alone.
+    pub tls_latency: Option<Histogram<u64>>,
+    pub peak_in_flight: usize,
+    pub tls_session: Option<String>,
+}
+
+/// Where a new client got to, for its failure's reason.
+#[derive(Clone, Copy)]
+enum Stage {
+    Connect,
+    Tls,
+    Register,
+}
+
+impl Stage {
+    fn name(self) -> &'static str {
+        match self {
+            Stage::Connect => "TCP connect",
+            Stage::Tls => "TLS handshake",
+            Stage::Register => "registration",
+        }
+    }
+}
+
+/// An I/O error in a few words, for counting failures by reason.
+fn failure_text(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        io::ErrorKind::ConnectionReset => "connection reset".into(),
+        io::ErrorKind::TimedOut => "timed out".into(),
+        io::ErrorKind::UnexpectedEof => "server closed the connection".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Measures how fast new clients get in: `count` clients, each a new TCP
+/// connection, a TLS handshake when configured, and a registration up to
+/// 001, after which it quits. The next attempt starts as soon as the
+/// previous one's TCP connect is accepted (the rest of a client goes on
+/// in its own task), so the server's acceptance sets the pace; at most
+/// `in_flight` clients are unfinished at once, which keeps the count of
+/// open connections bounded and below the server's listen backlog. A
+/// client that fails is counted with its stage and reason, and the
+/// measurement goes on.
+pub(crate) fn handshakes(config: &HandshakeConfig) -> io::Result<HandshakeOutcome> {
+    if config.addrs.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to"));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let local = tokio::task::LocalSet::new();
+    Ok(local.block_on(&runtime, drive_handshakes(config)))
+}
+
+/// What the new clients' tasks share.
+struct Arrivals {
+    in_flight: Cell<usize>,
+    peak_in_flight: Cell<usize>,
+    completed: Cell<usize>,
+    failures: RefCell<Vec<(String, usize)>>,
+    latency: RefCell<Histogram<u64>>,
+    tls_latency: RefCell<Histogram<u64>>,
+    last_done: Cell<Instant>,
+    tls_session: RefCell<Option<String>>,
+}
+
+impl Arrivals {
+    fn fail(&self, stage: Stage, e: &io::Error) {
+        let reason = format!("{}: {}", stage.name(), failure_text(e));
+        let mut failures = self.failures.borrow_mut();
+        match failures.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, n)) => *n += 1,
+            None => failures.push((reason, 1)),
+        }
+    }
+
+    fn started(&self) {
+        self.in_flight.set(self.in_flight.get() + 1);
+        self.peak_in_flight.set(self.peak_in_flight.get().max(self.in_flight.get()));
+    }
+
+    fn finished(&self) {
+        self.in_flight.set(self.in_flight.get() - 1);
+    }
+}
+
+async fn drive_handshakes(config: &HandshakeConfig) -> HandshakeOutcome {
+    let bar = if config.progress {
+        ProgressBar::new(config.count as u64)
+    } else {
+        ProgressBar::with_draw_target(Some(config.count as u64), ProgressDrawTarget::hidden())
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>12} [{bar:40}] {human_pos}/{human_len} {per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix("registered");
+    let arrivals = Rc::new(Arrivals {
+        in_flight: Cell::new(0),
+        peak_in_flight: Cell::new(0),
+        completed: Cell::new(0),
+        failures: RefCell::new(Vec::new()),
+        latency: RefCell::new(new_histogram()),
+        tls_latency: RefCell::new(new_histogram()),
+        last_done: Cell::new(Instant::now()),
+        tls_session: RefCell::new(None),
+    });
+    let permits = Arc::new(Semaphore::new(config.in_flight.max(1)));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(config.count);
+    for i in 0..config.count {
+        let Ok(permit) = permits.clone().acquire_owned().await else { break };
+        arrivals.started();
+        let begun = Instant::now();
+        let addr = config.addrs[i % config.addrs.len()];
+        let tcp = match tokio::time::timeout(config.timeout, crate::bench::client::tcp_connect(addr)).await {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(e)) => {
+                arrivals.fail(Stage::Connect, &e);
+                arrivals.finished();
+                continue;
+            }
+            Err(_) => {
+                arrivals.fail(Stage::Connect, &io::Error::from(io::ErrorKind::TimedOut));
+                arrivals.finished();
+                continue;
+            }
+        };
+        let tls = config.tls.get(i % config.addrs.len()).cloned();
+        let (arrivals, bar) = (arrivals.clone(), bar.clone());
+        let (proto, timeout) = (config.proto, config.timeout);
+        let nick = format!("{}{i}", config.nick_prefix);
+        tasks.push(tokio::task::spawn_local(async move {
+            let stage = Cell::new(Stage::Tls);
+            let attempt = async {
+                let handshake_start = Instant::now();
+                let (read, write, session) = crate::bench::client::secure(tcp, tls.as_ref()).await?;
+                let tls_us = tls.is_some().then(|| handshake_start.elapsed().as_micros() as u64);
+                stage.set(Stage::Register);
+                let mut reader = BufReader::new(read);
+                let writer = Rc::new(Mutex::new(write));
+                writer.lock().await.send(crate::bench::client::hello(proto, &nick).as_bytes()).await?;
+                crate::bench::client::read_until(&mut reader, &writer, |line| match proto {
+                    Proto::Irc => crate::bench::client::is_numeric(line, "001"),
+                    Proto::Line => line.starts_with("*** Welcome"),
+                })
+                .await?;
+                Ok::<_, io::Error>((reader, writer, tls_us, session))
+            };
+            let result = tokio::time::timeout(timeout, attempt).await;
+            arrivals.finished();
+            drop(permit);
+            match result {
+                Ok(Ok((reader, writer, tls_us, session))) => {
+                    let now = Instant::now();
+                    let _ =
+                        arrivals.latency.borrow_mut().record(now.duration_since(begun).as_micros() as u64);
+                    if let Some(us) = tls_us {
+                        let _ = arrivals.tls_latency.borrow_mut().record(us.max(1));
+                    }
+                    if arrivals.tls_session.borrow().is_none() {
+                        *arrivals.tls_session.borrow_mut() = session;
+                    }
+                    arrivals.completed.set(arrivals.completed.get() + 1);
+                    arrivals.last_done.set(now);
+                    bar.inc(1);
+                    // Leave as a client does, outside the measurement: QUIT,
+                    // then read until the server closes.
+                    let _ = writer.lock().await.send(b"QUIT :bench done\r\n").await;
+                    let mut half = reader.into_inner();
+                    let mut sink = vec![0u8; 4096];
+                    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                        while matches!(half.read(&mut sink).await, Ok(n) if n > 0) {}
+                    })
+                    .await;
+                }
+                Ok(Err(e)) => arrivals.fail(stage.get(), &e),
+                Err(_) => arrivals.fail(stage.get(), &io::Error::from(io::ErrorKind::TimedOut)),
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    bar.finish();
+    let secs = arrivals.last_done.get().saturating_duration_since(started).as_secs_f64();
+    let tls_latency = (!config.tls.is_empty()).then(|| arrivals.tls_latency.borrow().clone());
+    HandshakeOutcome {
+        completed: arrivals.completed.get(),
+        failures: arrivals.failures.borrow().clone(),
+        secs,
+        latency: arrivals.latency.borrow().clone(),
+        tls_latency,
+        peak_in_flight: arrivals.peak_in_flight.get(),
+        tls_session: arrivals.tls_session.borrow().clone(),
+    }
 }

@@ -42,3 +42,4 @@ pub(crate) mod svg;
 pub mod sweep;
 pub(crate) mod tables;
 pub(crate) mod targets;
+pub mod tls;

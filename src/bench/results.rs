@@ -96,8 +96,22 @@ pub struct RunSpec {
     /// bench started one (`--nodes`); `None` for a server on its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterSpec>,
+    /// How the clients' connections were secured; `None`: plaintext.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
     #[serde(flatten)]
     pub load: Load,
+}
+
+/// Clients that connected with TLS (`--tls`), and what they trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsSpec {
+    /// Whether the clients checked the server's certificate; false only
+    /// with `--tls-insecure`, and then every report says so.
+    pub verified: bool,
+    /// What they trusted, in words: the certificate the bench made for
+    /// the server it started, a CA file, or nothing.
+    pub trust: String,
 }
 
 /// The shape of a network the bench started: one nats-server with
@@ -253,6 +267,92 @@ pub struct RunResult {
     pub generator_flow_cpu_secs: f64,
     /// Why the run stopped short, if it did.
     pub error: Option<String>,
+    /// What the TLS clients negotiated (version, cipher suite, key
+    /// exchange), read from the first connection; `None` in plaintext.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_session: Option<String>,
+}
+
+/// How fast new clients get in (`chatter bench --handshakes`): every one
+/// a new TCP connection, a TLS handshake with `--tls`, and an IRC
+/// registration up to 001, then QUIT. Attempts follow each other as fast
+/// as the server's kernel accepts the connections, at most `in_flight`
+/// unfinished at once; every failure is counted with its reason.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HandshakeResult {
+    /// The server under test, as in [`RunSpec`].
+    pub server: String,
+    pub workers: Option<usize>,
+    /// `None`: plaintext.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
+    /// New clients attempted.
+    pub attempted: usize,
+    /// The most attempts left unfinished at once (the bound), and the most
+    /// there were.
+    pub in_flight: usize,
+    pub peak_in_flight: usize,
+    /// Clients that got 001.
+    pub completed: usize,
+    /// Clients that did not, by reason (the stage and what went wrong).
+    pub failures: Vec<DisconnectReason>,
+    /// From the first attempt to the last client's 001.
+    pub secs: f64,
+    /// Completed clients per second over `secs`.
+    pub per_sec: f64,
+    /// Each completed client's time from starting its TCP connect to 001.
+    pub latency: Latency,
+    /// Of that, the TLS handshake alone (after the TCP connect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_latency: Option<Latency>,
+    /// What the first TLS connection negotiated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_session: Option<String>,
+    /// The server's CPU seconds (all its processes) over the measurement.
+    pub server_cpu_secs: Option<f64>,
+    /// The load generator's own CPU seconds over it: close to `secs` means
+    /// the generator, not the server, set the rate.
+    pub generator_cpu_secs: f64,
+    /// Why it stopped short, if it did.
+    pub error: Option<String>,
+}
+
+impl HandshakeResult {
+    /// Attempts that failed.
+    pub fn failed(&self) -> usize {
+        self.failures.iter().map(|f| f.clients).sum()
+    }
+}
+
+/// What `chatter bench tls` measured; written as `docs/bench/tls.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TlsSweep {
+    pub command: String,
+    pub generated: String,
+    /// The commit measured, as in [`Sweep::commit`].
+    pub commit: String,
+    pub machine: Machine,
+    pub pinning: String,
+    /// The connection-rate measurements, plaintext and TLS.
+    pub handshakes: Vec<HandshakeResult>,
+    /// The delivery runs, plaintext and TLS under the same loads.
+    pub runs: Vec<RunResult>,
+    /// Hand-written analysis (Markdown), included verbatim.
+    pub notes: String,
+}
+
+/// Writes any results file as pretty-printed JSON, with a final newline.
+pub(crate) fn write_pretty<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let mut text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
+    text.push('\n');
+    fs::write(path, text)
+}
+
+/// Reads a results file written by [`write_pretty`].
+pub(crate) fn read_pretty<T: serde::de::DeserializeOwned>(path: &Path) -> io::Result<T> {
+    let bytes = fs::read(path)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
 }
 
 /// The machine a sweep ran on.
@@ -327,6 +427,11 @@ pub(crate) fn label(spec: &RunSpec) -> String {
         Some(workers) => format!("{}/{workers}", spec.server),
         None => spec.server.clone(),
     };
+    let server = match &spec.tls {
+        None => server,
+        Some(tls) if tls.verified => format!("{server} + TLS"),
+        Some(_) => format!("{server} + TLS (not verified)"),
+    };
     match spec.cluster {
         None => server,
         Some(cluster) => {
@@ -343,18 +448,13 @@ pub(crate) fn label(spec: &RunSpec) -> String {
 
 /// Writes `sweep` to `path` as pretty-printed JSON.
 pub(crate) fn write_json(path: &Path, sweep: &Sweep) -> io::Result<()> {
-    let mut text = serde_json::to_string_pretty(sweep).map_err(io::Error::other)?;
-    text.push('\n');
-    fs::write(path, text)
+    write_pretty(path, sweep)
 }
 
 /// Reads a sweep written by [`write_json`].
 pub(crate) fn read_json(path: &Path) -> io::Result<Sweep> {
-    let bytes = fs::read(path)?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        // Name the file: the caller usually reports only this error.
-        io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
-    })
+    // The error names the file: the caller usually reports only this error.
+    read_pretty(path)
 }
 
 #[cfg(test)]
@@ -409,8 +509,12 @@ mod tests {
         for entry in fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "json") {
-                let sweep = read_json(&path).unwrap();
-                let mut text = serde_json::to_string_pretty(&sweep).unwrap();
+                // tls.json is the one of another shape.
+                let mut text = if path.file_name().is_some_and(|n| n == "tls.json") {
+                    serde_json::to_string_pretty(&read_pretty::<TlsSweep>(&path).unwrap()).unwrap()
+                } else {
+                    serde_json::to_string_pretty(&read_json(&path).unwrap()).unwrap()
+                };
                 text.push('\n');
                 assert!(text == fs::read_to_string(&path).unwrap(), "{} changed", path.display());
                 checked += 1;

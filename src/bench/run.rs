@@ -12,9 +12,12 @@ use std::time::Duration;
 use crate::bench::accounting::{Totals, combine, latency_summary};
 use crate::bench::load::{self, LoadConfig, Phases};
 use crate::bench::procstat::{self, Readings, Sample, Sampler};
-use crate::bench::results::{ClusterSpec, Load, NodeResult, ProcessUsage, RunResult, RunSpec, Usage};
+use crate::bench::results::{
+    ClusterSpec, DisconnectReason, HandshakeResult, Load, NodeResult, ProcessUsage, RunResult, RunSpec, Usage,
+};
 use crate::bench::spawn::cluster::{ClusterPlan, SpawnedCluster};
 use crate::bench::spawn::{SpawnedServer, model_name};
+use crate::bench::tls::{ClientTls, PairDir, TlsPlan, Trust, host_of};
 use crate::server::Model;
 
 /// Where the server under test comes from.
@@ -51,6 +54,8 @@ pub struct RunPlan {
     pub quiet_timeout: Duration,
     /// Whether clients join the channel (idle-memory runs only register).
     pub join: bool,
+    /// Connect with TLS, trusting what this says; `None`: plaintext.
+    pub tls: Option<TlsPlan>,
 }
 
 /// What the bench started, kept until the run is over: dropping it stops
@@ -78,6 +83,9 @@ struct Servers {
     others: Vec<(String, u32)>,
     /// Show the nodes apart: a network, several addresses or several PIDs.
     per_node: bool,
+    /// Per address in `addrs()` order, the TLS client side for it; empty
+    /// in plaintext.
+    tls: Vec<ClientTls>,
 }
 
 impl Servers {
@@ -102,21 +110,48 @@ fn resolve(addr: &str) -> io::Result<SocketAddr> {
 /// Starts what the plan says (or finds what is running), and names the
 /// run's server.
 fn servers(plan: &RunPlan, max_clients: usize) -> io::Result<(Servers, RunSpec)> {
-    let spec =
-        |server: String, workers, cluster| RunSpec { server, workers, cluster, load: plan.load.clone() };
-    Ok(match &plan.target {
+    let spec = |server: String, workers, cluster| RunSpec {
+        server,
+        workers,
+        cluster,
+        tls: None,
+        load: plan.load.clone(),
+    };
+    let (servers, mut spec) = match &plan.target {
         Target::Spawn { model, workers } => {
-            let server = SpawnedServer::start(*model, *workers, plan.server_cpu, max_clients, &[])?;
+            let (server, tls) = match &plan.tls {
+                None => {
+                    (SpawnedServer::start(*model, *workers, plan.server_cpu, max_clients, &[])?, Vec::new())
+                }
+                Some(TlsPlan::Spawned) => {
+                    let pair = PairDir::make()?;
+                    let tls = ClientTls::new(&pair.trust(), "127.0.0.1")?;
+                    let server =
+                        SpawnedServer::start_tls(*model, *workers, plan.server_cpu, max_clients, pair)?;
+                    (server, vec![tls])
+                }
+                Some(_) => {
+                    return Err(invalid(
+                        "--tls-ca and --tls-insecure are for --target; a spawned server's certificate is the bench's own",
+                    ));
+                }
+            };
             let node = Node { name: model_name(*model), addr: Some(server.addr), pid: Some(server.pid()) };
             let servers = Servers {
                 started: Started::Server(server),
                 nodes: vec![node],
                 others: Vec::new(),
                 per_node: false,
+                tls,
             };
             (servers, spec(model_name(*model), *workers, None))
         }
         Target::Cluster { model, workers, nodes, spare_nodes, nats_server } => {
+            if plan.tls.is_some() {
+                return Err(invalid(
+                    "--tls with --nodes is not supported: a spawned network serves plaintext only",
+                ));
+            }
             let cluster = SpawnedCluster::start(&ClusterPlan {
                 model: *model,
                 workers: *workers,
@@ -138,7 +173,13 @@ fn servers(plan: &RunPlan, max_clients: usize) -> io::Result<(Servers, RunSpec)>
                 .collect();
             let others = vec![("nats-server".to_string(), cluster.nats_pid())];
             let shape = ClusterSpec { nodes: *nodes, spare_nodes: *spare_nodes };
-            let servers = Servers { started: Started::Cluster(cluster), nodes: list, others, per_node: true };
+            let servers = Servers {
+                started: Started::Cluster(cluster),
+                nodes: list,
+                others,
+                per_node: true,
+                tls: Vec::new(),
+            };
             (servers, spec(model_name(*model), *workers, Some(shape)))
         }
         Target::Running { addrs, pids, name } => {
@@ -150,9 +191,38 @@ fn servers(plan: &RunPlan, max_clients: usize) -> io::Result<(Servers, RunSpec)>
             }
             let others = pids.iter().skip(addrs.len()).map(|&pid| (format!("pid {pid}"), pid)).collect();
             let per_node = addrs.len() > 1 || pids.len() > 1;
-            (Servers { started: Started::Nothing, nodes, others, per_node }, spec(name.clone(), None, None))
+            let trust = match &plan.tls {
+                None => None,
+                Some(TlsPlan::Spawned) => {
+                    return Err(invalid(
+                        "--tls against --target needs --tls-ca FILE (the CA or certificate to trust) or --tls-insecure",
+                    ));
+                }
+                Some(TlsPlan::CaFile(path)) => Some(Trust::Certificates {
+                    pem: std::fs::read(path)
+                        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?,
+                    what: format!("the certificates in {}", path.display()),
+                }),
+                Some(TlsPlan::Insecure) => Some(Trust::Insecure),
+            };
+            let tls = match &trust {
+                None => Vec::new(),
+                Some(trust) => {
+                    addrs.iter().map(|a| ClientTls::new(trust, host_of(a))).collect::<io::Result<_>>()?
+                }
+            };
+            (
+                Servers { started: Started::Nothing, nodes, others, per_node, tls },
+                spec(name.clone(), None, None),
+            )
         }
-    })
+    };
+    spec.tls = servers.tls.first().map(ClientTls::spec);
+    Ok((servers, spec))
+}
+
+fn invalid(text: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, text.to_string())
 }
 
 /// Pins this process (the load generator) to one CPU.
@@ -292,6 +362,7 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
     let addrs = servers.addrs();
     let config = LoadConfig {
         addrs: addrs.clone(),
+        tls: servers.tls.clone(),
         load: spec.load.clone(),
         channel: "#bench".into(),
         join: plan.join,
@@ -310,7 +381,7 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
     let generator_cpu_secs = procstat::own_cpu_secs() - generator_before;
     let generator_flow_cpu_secs = (snapshot.generator_at_end - snapshot.generator_at_start).max(0.0);
     let readings = sampler.map(Sampler::stop).unwrap_or_default();
-    let Servers { started, nodes, others, per_node } = servers;
+    let Servers { started, nodes, others, per_node, .. } = servers;
     drop(started);
 
     let outcome = outcome?;
@@ -376,6 +447,77 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
         generator_cpu_secs,
         generator_flow_cpu_secs,
         error: outcome.error,
+        tls_session: outcome.tls_session,
+    })
+}
+
+/// Measures how fast new clients get in (see [`load::handshakes`]):
+/// `plan.load.clients` of them, at most `plan.load.connect_concurrency`
+/// unfinished at once, against the plan's server, with the server's and
+/// the generator's CPU over the measurement. Only failing to start at all
+/// is an `Err`; every client that fails is counted in the result.
+pub fn handshakes(plan: &RunPlan) -> io::Result<HandshakeResult> {
+    let count = plan.load.clients;
+    let in_flight = plan.load.connect_concurrency.max(1);
+    let limit = crate::rlimit::raise_open_files(in_flight as u64 + 256);
+    if (limit as usize) < in_flight + 64 {
+        eprintln!(
+            "warning: open-files limit is {limit}; {in_flight} connections at once need about {}",
+            in_flight + 64
+        );
+    }
+    if let Some(cpu) = plan.client_cpu {
+        pin_self(cpu)?;
+    }
+    let (servers, spec) = servers(plan, in_flight + 1000)?;
+    let config = load::HandshakeConfig {
+        addrs: servers.addrs(),
+        tls: servers.tls.clone(),
+        proto: plan.load.proto,
+        count,
+        in_flight,
+        nick_prefix: "h".into(),
+        progress: plan.progress,
+        timeout: Duration::from_secs(60),
+    };
+    let pids = servers.pids();
+    let cpu_ticks = || -> Option<u64> {
+        pids.iter().map(|&pid| procstat::sample_tree(pid).ok().map(|s| s.cpu_ticks)).sum()
+    };
+    let server_before = cpu_ticks();
+    let generator_before = procstat::own_cpu_secs();
+    let outcome = load::handshakes(&config);
+    let generator_cpu_secs = procstat::own_cpu_secs() - generator_before;
+    let server_after = cpu_ticks();
+    drop(servers);
+    let outcome = outcome?;
+    let ticks = procstat::ticks_per_second() as f64;
+    let server_cpu_secs = match (server_before, server_after) {
+        (Some(a), Some(b)) if !pids.is_empty() => Some(b.saturating_sub(a) as f64 / ticks),
+        _ => None,
+    };
+    let failures: Vec<DisconnectReason> =
+        outcome.failures.into_iter().map(|(reason, clients)| DisconnectReason { reason, clients }).collect();
+    let failed: usize = failures.iter().map(|f| f.clients).sum();
+    let error = (outcome.completed + failed < count)
+        .then(|| format!("{} clients neither completed nor failed", count - outcome.completed - failed));
+    Ok(HandshakeResult {
+        server: spec.server,
+        workers: spec.workers,
+        tls: spec.tls,
+        attempted: count,
+        in_flight,
+        peak_in_flight: outcome.peak_in_flight,
+        completed: outcome.completed,
+        failures,
+        secs: outcome.secs,
+        per_sec: if outcome.secs > 0.0 { outcome.completed as f64 / outcome.secs } else { 0.0 },
+        latency: latency_summary(&outcome.latency),
+        tls_latency: outcome.tls_latency.as_ref().map(latency_summary),
+        tls_session: outcome.tls_session,
+        server_cpu_secs,
+        generator_cpu_secs,
+        error,
     })
 }
 
@@ -456,6 +598,7 @@ mod tests {
             progress: false,
             quiet_timeout: Duration::from_secs(20),
             join: true,
+            tls: None,
         };
         let result = run(&plan).unwrap();
         assert!(crate::bench::summary::problems(&result).is_empty(), "{result:?}");

@@ -8,7 +8,7 @@
 //! servers and drives clients.
 
 use crate::bench::format::{decimals, group, load_text, signed_group};
-use crate::bench::results::{RunResult, Usage};
+use crate::bench::results::{HandshakeResult, RunResult, TlsSpec, Usage};
 
 /// "12 clients: 10 × ERROR :Closing Link: ... (SendQ exceeded); 2 ×
 /// connection reset", and how many gave reasons not listed.
@@ -104,6 +104,115 @@ pub fn problems(result: &RunResult) -> Vec<String> {
     found
 }
 
+/// The line saying how the clients connected: plaintext, or TLS, what
+/// they trusted and what they negotiated. Loud when nothing was verified.
+fn transport_line(tls: Option<&TlsSpec>, session: Option<&str>) -> String {
+    let Some(tls) = tls else { return "transport      plaintext TCP\n".to_string() };
+    let negotiated = session.map_or(String::new(), |s| format!(" ({s})"));
+    if tls.verified {
+        format!("transport      TLS{negotiated}, trusting {}\n", tls.trust)
+    } else {
+        format!("transport      TLS{negotiated}; CERTIFICATE NOT VERIFIED: clients trusted {}\n", tls.trust)
+    }
+}
+
+/// What makes a connection-rate measurement count as failed: a client
+/// that did not get in, or one the measurement lost track of.
+pub fn handshake_problems(result: &HandshakeResult) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Some(error) = &result.error {
+        found.push(error.clone());
+    }
+    if result.failed() > 0 {
+        found.push(format!(
+            "{} of {} clients failed to get in",
+            group(result.failed() as u64),
+            group(result.attempted as u64)
+        ));
+    }
+    found
+}
+
+/// The summary printed after `chatter bench --handshakes`.
+pub fn handshake_summary(result: &HandshakeResult, workers_defaulted: bool) -> String {
+    let ms = |us: u64| decimals(us as f64 / 1000.0, 2);
+    let mut out = String::new();
+    let workers = result.workers.map_or(String::new(), |w| {
+        let noun = if w == 1 { "worker" } else { "workers" };
+        let default = if workers_defaulted { ", the default" } else { "" };
+        format!(" ({w} {noun}{default})")
+    });
+    out += &format!("server         {}{workers}\n", result.server);
+    out += &transport_line(result.tls.as_ref(), result.tls_session.as_deref());
+    out += &format!(
+        "new clients    {} attempted, as fast as the server accepted them, at most {} unfinished at once (most seen: {})\n",
+        group(result.attempted as u64),
+        group(result.in_flight as u64),
+        group(result.peak_in_flight as u64)
+    );
+    let stages = if result.tls.is_some() {
+        "TCP connect + TLS handshake + registration to 001"
+    } else {
+        "TCP connect + registration to 001"
+    };
+    out += &format!(
+        "got in         {} in {:.3} s = {}/s ({stages})\n",
+        group(result.completed as u64),
+        result.secs,
+        signed_group(result.per_sec.round())
+    );
+    let failed = result.failed();
+    let reasons: Vec<String> =
+        result.failures.iter().map(|f| format!("{} × {}", group(f.clients as u64), f.reason)).collect();
+    out += &format!(
+        "failed         {}{}\n",
+        group(failed as u64),
+        if reasons.is_empty() { String::new() } else { format!(": {}", reasons.join("; ")) }
+    );
+    let l = &result.latency;
+    out += &format!(
+        "time to 001    p50 {} ms, p90 {}, p99 {}, max {}\n",
+        ms(l.p50_us),
+        ms(l.p90_us),
+        ms(l.p99_us),
+        ms(l.max_us)
+    );
+    if let Some(l) = &result.tls_latency {
+        out += &format!(
+            "of it TLS      p50 {} ms, p90 {}, p99 {}, max {}\n",
+            ms(l.p50_us),
+            ms(l.p90_us),
+            ms(l.p99_us),
+            ms(l.max_us)
+        );
+    }
+    let per_client = |secs: f64| {
+        if result.completed > 0 {
+            format!(" ({} µs per client)", decimals(secs * 1e6 / result.completed as f64, 0))
+        } else {
+            String::new()
+        }
+    };
+    match result.server_cpu_secs {
+        Some(cpu) => out += &format!("server use     {cpu:.2} s CPU{}\n", per_client(cpu)),
+        None => out += "server use     unknown (no --pid)\n",
+    }
+    out += &format!(
+        "generator      {:.2} s CPU{}{}\n",
+        result.generator_cpu_secs,
+        per_client(result.generator_cpu_secs),
+        if result.secs > 0.0 {
+            format!(", busy {:.0}% of the time", 100.0 * result.generator_cpu_secs / result.secs)
+        } else {
+            String::new()
+        }
+    );
+    if let Some(error) = &result.error {
+        out += &format!("error          {error}\n");
+    }
+    out
+}
+
 /// The human-readable summary printed after a run. `workers_defaulted`: the
 /// pool size in the spec is the default, not one the user asked for.
 pub fn summary(result: &RunResult, workers_defaulted: bool) -> String {
@@ -141,6 +250,9 @@ pub fn summary(result: &RunResult, workers_defaulted: bool) -> String {
             group(spec.load.clients as u64),
             load_text(&spec.load)
         );
+    }
+    if let Some(spec) = &result.spec {
+        out += &transport_line(spec.tls.as_ref(), result.tls_session.as_deref());
     }
     let joined = match &result.spec {
         Some(spec) if spec.load.is_idle() => "; idle: no channel, no messages".to_string(),

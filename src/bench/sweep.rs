@@ -142,11 +142,13 @@ fn run_on(server: &Server, plan: &SweepPlan, clients: usize, load: (usize, usize
         quiet_timeout: Duration::from_secs(10),
         // Idle runs (no senders) measure registered, silent clients.
         join: senders > 0,
+        tls: None,
     };
     let spec = |server: String, workers: Option<usize>| RunSpec {
         server,
         workers,
         cluster: None,
+        tls: None,
         load: load.clone(),
     };
     match server {

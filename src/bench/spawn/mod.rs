@@ -21,6 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::bench::tls::PairDir;
 use crate::server::Model;
 
 /// How long a started process may take to say where it listens, and a
@@ -68,10 +69,13 @@ pub(crate) fn chatter_exe() -> io::Result<PathBuf> {
 }
 
 /// A chatter server this process started; stopped (SIGTERM, then SIGKILL)
-/// when dropped.
+/// when dropped, and then the pair it served TLS with (if it did) removed.
 pub(crate) struct SpawnedServer {
     child: Child,
     pub(crate) addr: SocketAddr,
+    // Held for its `Drop`, after the server's: the files go when it has stopped.
+    #[allow(dead_code)]
+    pair: Option<PairDir>,
 }
 
 impl SpawnedServer {
@@ -85,9 +89,37 @@ impl SpawnedServer {
         max_clients: usize,
         extra: &[String],
     ) -> io::Result<Self> {
+        let listen = ["--listen", "127.0.0.1:0"].map(String::from);
+        Self::launch(model, workers, cpu, max_clients, &listen, extra, "", None)
+    }
+
+    /// The same, serving TLS only (`--listen none --tls-listen
+    /// 127.0.0.1:0`) with a pair made for it; `addr` is the TLS listener's.
+    pub(crate) fn start_tls(
+        model: Model,
+        workers: Option<usize>,
+        cpu: Option<usize>,
+        max_clients: usize,
+        pair: PairDir,
+    ) -> io::Result<Self> {
+        let listen = tls_listen_args(&pair);
+        Self::launch(model, workers, cpu, max_clients, &listen, &[], "tls://", Some(pair))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn launch(
+        model: Model,
+        workers: Option<usize>,
+        cpu: Option<usize>,
+        max_clients: usize,
+        listen: &[String],
+        extra: &[String],
+        scheme: &str,
+        pair: Option<PairDir>,
+    ) -> io::Result<Self> {
         let exe = chatter_exe()?;
         let mut command = pinned_command(&exe, cpu);
-        command.args(["serve", "--listen", "127.0.0.1:0", "--model", &model_name(model)]);
+        command.arg("serve").args(listen).args(["--model", &model_name(model)]);
         if let Some(workers) = workers {
             command.args(["--workers", &workers.to_string()]);
         }
@@ -108,16 +140,38 @@ impl SpawnedServer {
                 return Err(e);
             }
         };
-        let Some(addr) = first.trim().strip_prefix("listening on ").and_then(|a| a.parse().ok()) else {
+        let Some(addr) = announced(&first, scheme) else {
             stop_child(&mut child);
             return Err(io::Error::other(format!("chatter did not start: {first:?}")));
         };
-        Ok(SpawnedServer { child, addr })
+        Ok(SpawnedServer { child, addr, pair })
     }
 
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
+}
+
+/// The flags that make a server listen for TLS only, on a free port, with `pair`.
+fn tls_listen_args(pair: &PairDir) -> Vec<String> {
+    let path = |p: &Path| p.display().to_string();
+    vec![
+        "--listen".into(),
+        "none".into(),
+        "--tls-listen".into(),
+        "127.0.0.1:0".into(),
+        "--tls-cert".into(),
+        path(&pair.cert),
+        "--tls-key".into(),
+        path(&pair.key),
+    ]
+}
+
+/// The address in a server's `listening on SCHEME ADDR` line, e.g.
+/// `listening on tls://127.0.0.1:6697` with scheme `tls://`.
+fn announced(line: &str, scheme: &str) -> Option<SocketAddr> {
+    let rest = line.trim().strip_prefix("listening on ")?.strip_prefix(scheme)?;
+    rest.trim_end_matches('/').parse().ok()
 }
 
 impl Drop for SpawnedServer {
@@ -220,6 +274,24 @@ mod tests {
         let (reader, _writer) = std::io::pipe().unwrap();
         let err = first_line(reader, Duration::from_millis(50)).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn the_announced_address_is_the_listener_asked_for() {
+        let tls = "listening on tls://127.0.0.1:6697\n";
+        assert_eq!(announced(tls, "tls://"), Some("127.0.0.1:6697".parse().unwrap()));
+        assert_eq!(announced(tls, ""), None);
+        assert_eq!(announced("listening on 127.0.0.1:6667\n", ""), Some("127.0.0.1:6667".parse().unwrap()));
+        assert_eq!(announced("listening on 127.0.0.1:6667\n", "tls://"), None);
+        assert_eq!(
+            announced("listening on ws://127.0.0.1:8080/", "ws://"),
+            Some("127.0.0.1:8080".parse().unwrap())
+        );
+        assert_eq!(announced("error: bad flag", "tls://"), None);
+        let pair = PairDir::make().unwrap();
+        let args = tls_listen_args(&pair);
+        assert_eq!(args[..4], ["--listen", "none", "--tls-listen", "127.0.0.1:0"]);
+        assert_eq!(args[5], pair.cert.display().to_string());
     }
 
     #[test]

@@ -14,6 +14,7 @@ fn run(server: &str, clients: usize, rate: f64, per_sec: f64, p99_us: u64) -> Ru
             server: server.into(),
             workers,
             cluster: None,
+            tls: None,
             load: Load {
                 proto: Proto::Irc,
                 clients,
