@@ -25,6 +25,7 @@ pub(crate) mod refusal;
 pub mod reload;
 pub mod sendq;
 pub mod shutdown;
+pub mod transport;
 
 pub use config::{Config, Model};
 pub use shutdown::{Shutdown, ShutdownHandle};
