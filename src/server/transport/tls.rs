@@ -80,6 +80,43 @@ impl Certificate {
     }
 }
 
+/// The certificate one process (or pool worker) serves: read again from
+/// its files for the first connection after the settings were reloaded.
+/// A reload is noticed as the directory's settings being replaced (the
+/// same way connection rules are), so SIGHUP and REHASH reach every
+/// worker, process or thread, in the order of the log, each reading the
+/// files itself: a private key never travels through the log. If the new
+/// files cannot be served, the old certificate stays, with an error in
+/// the log.
+#[derive(Debug)]
+pub struct LiveCertificate {
+    files: TlsFiles,
+    current: Certificate,
+    /// The settings `current` was read under.
+    read_under: Arc<crate::chat::ServerInfo>,
+}
+
+impl LiveCertificate {
+    pub fn new(files: TlsFiles, current: Certificate, settings: Arc<crate::chat::ServerInfo>) -> Self {
+        LiveCertificate { files, current, read_under: settings }
+    }
+
+    /// The certificate for a connection accepted under `settings`.
+    pub fn under(&mut self, settings: &Arc<crate::chat::ServerInfo>) -> &Certificate {
+        if !Arc::ptr_eq(&self.read_under, settings) {
+            self.read_under = settings.clone();
+            match Certificate::load(&self.files) {
+                Ok(certificate) => {
+                    tracing::info!(cert = %self.files.cert.display(), "TLS certificate reread");
+                    self.current = certificate;
+                }
+                Err(e) => tracing::error!("{e}; still serving the certificate read before"),
+            }
+        }
+        &self.current
+    }
+}
+
 fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let read = |why: String| TlsError::ReadCert { path: path.to_owned(), why };
     let chain = CertificateDer::pem_file_iter(path)
@@ -120,7 +157,12 @@ impl TlsLayer {
     /// Takes `wire` (bytes from the socket), appends the plaintext they
     /// held to `plain` and what must be sent back (handshake, alerts) to
     /// `out`. An error ends the session; any alert saying why is in `out`.
-    pub fn receive(&mut self, mut wire: &[u8], plain: &mut Vec<u8>, out: &mut Vec<u8>) -> Result<TlsInput, String> {
+    pub fn receive(
+        &mut self,
+        mut wire: &[u8],
+        plain: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> Result<TlsInput, String> {
         let mut closed = false;
         while !wire.is_empty() {
             if let Err(e) = self.conn.read_tls(&mut wire) {

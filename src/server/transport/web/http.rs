@@ -30,7 +30,7 @@ pub struct Head {
 pub enum Parsed {
     /// The head is not complete yet.
     Partial,
-    Complete(Head),
+    Complete(Box<Head>),
     /// Not an HTTP request this server answers; the response says why.
     Refused(Vec<u8>),
 }
@@ -45,12 +45,14 @@ pub fn parse(bytes: &[u8]) -> Parsed {
         }
         Ok(httparse::Status::Partial) => Parsed::Partial,
         Ok(httparse::Status::Complete(len)) => match to_request(&parsed) {
-            Some(request) => Parsed::Complete(Head { request, len }),
+            Some(request) => Parsed::Complete(Box::new(Head { request, len })),
             None => Parsed::Refused(status(400, "Bad Request", "The request could not be read.\n")),
         },
-        Err(httparse::Error::TooManyHeaders) => {
-            Parsed::Refused(status(431, "Request Header Fields Too Large", "The request has too many headers.\n"))
-        }
+        Err(httparse::Error::TooManyHeaders) => Parsed::Refused(status(
+            431,
+            "Request Header Fields Too Large",
+            "The request has too many headers.\n",
+        )),
         Err(_) => Parsed::Refused(status(400, "Bad Request", "The request could not be read.\n")),
     }
 }
@@ -185,7 +187,8 @@ mod tests {
 
     #[test]
     fn an_upgrade_is_recognised() {
-        let upgrade = request("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+        let upgrade =
+            request("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
         assert!(is_upgrade(&upgrade));
         assert!(!is_upgrade(&request("GET / HTTP/1.1\r\nHost: x\r\n\r\n")));
     }

@@ -58,8 +58,16 @@ pub enum Mode {
 
 enum Stage {
     /// Reading the HTTP request head.
-    Request { head: Vec<u8>, held: Vec<u8> },
-    Open { socket: WebSocketContext, mode: Mode, partial: Vec<u8>, closing: Option<CloseFrame> },
+    Request {
+        head: Vec<u8>,
+        held: Vec<u8>,
+    },
+    Open {
+        socket: Box<WebSocketContext>,
+        mode: Mode,
+        partial: Vec<u8>,
+        closing: Option<CloseFrame>,
+    },
     /// Answered (a page, a status) or closed: nothing more goes either way.
     Done,
 }
@@ -189,7 +197,8 @@ impl WebLayer {
         let mut response = match create_response(&request.request) {
             Ok(response) => response,
             Err(e) => {
-                let response = http::status(400, "Bad Request", &format!("Not a WebSocket handshake: {e}.\n"));
+                let response =
+                    http::status(400, "Bad Request", &format!("Not a WebSocket handshake: {e}.\n"));
                 return self.answer(response, "a broken WebSocket handshake", out);
             }
         };
@@ -201,7 +210,7 @@ impl WebLayer {
         let _ = tungstenite::handshake::server::write_response(&mut *out, &response);
         let rest = head[request.len..].to_vec();
         self.stage = Stage::Open {
-            socket: WebSocketContext::new(Role::Server, Some(config())),
+            socket: Box::new(WebSocketContext::new(Role::Server, Some(config()))),
             mode: mode.unwrap_or(Mode::Text),
             partial: Vec::new(),
             closing: None,
@@ -254,11 +263,12 @@ impl WebLayer {
                     self.stage = Stage::Done;
                     return Err(WebEnd::Closed);
                 }
-                Err(tungstenite::Error::Capacity(_)) => broken(
-                    CloseCode::Size,
-                    &format!("WebSocket message over {MAX_MESSAGE_BYTES} bytes"),
-                ),
-                Err(tungstenite::Error::Utf8(_)) => broken(CloseCode::Invalid, "WebSocket text message not UTF-8"),
+                Err(tungstenite::Error::Capacity(_)) => {
+                    broken(CloseCode::Size, &format!("WebSocket message over {MAX_MESSAGE_BYTES} bytes"))
+                }
+                Err(tungstenite::Error::Utf8(_)) => {
+                    broken(CloseCode::Invalid, "WebSocket text message not UTF-8")
+                }
                 Err(e) => broken(CloseCode::Protocol, &format!("WebSocket protocol error: {e}")),
             };
             let (code, words) = failure;

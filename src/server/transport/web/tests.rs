@@ -128,7 +128,10 @@ fn each_message_is_one_line_and_each_line_one_message() {
     layer.send(b":srv 001 alice :Welcome\r\n:srv 002 al", &mut out);
     layer.send(b"ice :Host\r\n", &mut out);
     let messages = client.messages(&out);
-    assert_eq!(messages, vec![Message::text(":srv 001 alice :Welcome"), Message::text(":srv 002 alice :Host")]);
+    assert_eq!(
+        messages,
+        vec![Message::text(":srv 001 alice :Welcome"), Message::text(":srv 002 alice :Host")]
+    );
 }
 
 #[test]

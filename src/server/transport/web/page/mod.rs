@@ -7,5 +7,8 @@ pub struct Asset {
 }
 
 pub fn asset(path: &str) -> Option<Asset> {
-    (path == "/").then_some(Asset { content_type: "text/html; charset=utf-8", body: b"<!doctype html><title>chatter</title>" })
+    (path == "/").then_some(Asset {
+        content_type: "text/html; charset=utf-8",
+        body: b"<!doctype html><title>chatter</title>",
+    })
 }
