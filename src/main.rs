@@ -62,6 +62,55 @@ enum BenchCommand {
     /// Run the sweep's loads against networks of nodes (alone, 1, 2, 3 nodes with NATS; repeated)
     /// and write docs/bench/cluster.json and its section of docs/PERFORMANCE.md.
     Cluster(ClusterArgs),
+    /// What TLS costs: new clients/s and deliveries/s, plaintext beside TLS, for every model
+    /// (repeated); writes docs/bench/tls.json and its section of docs/PERFORMANCE.md.
+    Tls(TlsArgs),
+}
+
+#[derive(clap::Args)]
+struct TlsArgs {
+    /// chatter models to measure.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "iterative,prethread,prefork",
+        hide_possible_values = true
+    )]
+    models: Vec<Model>,
+    /// Workers for the pool models.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Client counts for the floods (each about a million deliveries).
+    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    clients: Vec<usize>,
+    /// New clients per connection-rate measurement.
+    #[arg(long, default_value_t = 2000)]
+    handshakes: usize,
+    /// The most new clients unfinished at once.
+    #[arg(long, default_value_t = 100)]
+    handshakes_in_flight: usize,
+    /// Times every plaintext/TLS pair is measured (interleaved), for medians and ranges.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Clients registering at once before a flood.
+    #[arg(long, default_value_t = 200)]
+    connect_concurrency: usize,
+    /// CPU every server is pinned to.
+    #[arg(long, default_value_t = 0)]
+    server_cpu: usize,
+    /// CPU the load generator is pinned to.
+    #[arg(long, default_value_t = 1)]
+    client_cpu: usize,
+    /// Directory for PERFORMANCE.md and bench/ (tls.json; results.json is read).
+    #[arg(long, default_value = "docs")]
+    out: PathBuf,
+    /// Hand-written analysis included in the section.
+    #[arg(long, default_value = "docs/bench/TLS-NOTES.md")]
+    notes: PathBuf,
+    /// Measure nothing: write the section again from OUT/bench/tls.json and the notes file.
+    #[arg(long)]
+    render: bool,
 }
 
 #[derive(clap::Args)]
@@ -419,6 +468,39 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         };
         let cluster = cluster_sweep::cluster_sweep(&plan)?;
         eprintln!("wrote {} runs to {}", cluster.runs.len(), plan.out.join("bench/cluster.json").display());
+        return Ok(());
+    }
+    if let Some(BenchCommand::Tls(t)) = args.command {
+        use chatter::bench::tls_sweep;
+        if t.render {
+            let tls = tls_sweep::render(&t.out, &t.notes)?;
+            eprintln!(
+                "rewrote the TLS section of {} runs in {}",
+                tls.runs.len() + tls.handshakes.len(),
+                t.out.display()
+            );
+            return Ok(());
+        }
+        let plan = tls_sweep::TlsSweepPlan {
+            models: t.models,
+            workers: t.workers,
+            clients: t.clients,
+            handshakes: t.handshakes,
+            handshakes_in_flight: t.handshakes_in_flight,
+            repeats: t.repeats,
+            connect_concurrency: t.connect_concurrency,
+            server_cpu: Some(t.server_cpu),
+            client_cpu: Some(t.client_cpu),
+            out: t.out,
+            notes: Some(t.notes),
+            command: this_command(),
+        };
+        let tls = tls_sweep::tls_sweep(&plan)?;
+        eprintln!(
+            "wrote {} runs to {}",
+            tls.runs.len() + tls.handshakes.len(),
+            plan.out.join("bench/tls.json").display()
+        );
         return Ok(());
     }
     if let Some(BenchCommand::Sweep(s)) = args.command {

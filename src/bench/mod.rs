@@ -18,6 +18,10 @@
 //!   the data they all share (the load, a run's figures, a sweep and its
 //!   JSON file), which is the only thing they depend on in common;
 //!   `format`: how numbers are printed everywhere.
+//! - [`tls`]: the clients' TLS (`--tls`: what they trust, the name they
+//!   check); [`tls_sweep`]: plaintext against TLS for every model, new
+//!   clients per second and deliveries per second, and `tls_report`: the
+//!   report's section on it.
 //!
 //! Only what the `chatter` binary uses is public (`run`, `summary`,
 //! `sweep`, `results`, `load`'s default window); the rest is `pub(crate)`, so that
@@ -43,3 +47,5 @@ pub mod sweep;
 pub(crate) mod tables;
 pub(crate) mod targets;
 pub mod tls;
+pub(crate) mod tls_report;
+pub mod tls_sweep;

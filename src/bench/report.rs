@@ -10,13 +10,14 @@
 //! verbatim. Rendering is pure: [`markdown`] returns a `String`, so tests
 //! need no files. The section on networks of nodes comes from a sweep of
 //! its own (`bench/cluster.json`, see [`super::cluster_report`]), with its
-//! own command and commit.
+//! own command and commit, and so does the one on TLS (`bench/tls.json`,
+//! see [`super::tls_report`]).
 
 use std::fmt::Write as _;
 
 use super::format::GIB;
 use super::plots::plots;
-use super::results::Sweep;
+use super::results::{Sweep, TlsSweep};
 use super::tables;
 
 /// `text` as Markdown code: a hash in code, the note after it in prose.
@@ -29,7 +30,13 @@ fn code_span(commit: &str) -> String {
 
 /// The whole `docs/PERFORMANCE.md` text. `plot_dir` is the path of the plots
 /// relative to the Markdown file (e.g. "bench").
-pub fn markdown(sweep: &Sweep, plot_files: &[String], plot_dir: &str, cluster: Option<&Sweep>) -> String {
+pub fn markdown(
+    sweep: &Sweep,
+    plot_files: &[String],
+    plot_dir: &str,
+    cluster: Option<&Sweep>,
+    tls: Option<&TlsSweep>,
+) -> String {
     let mut md = String::new();
     // `write!` into a String cannot fail; the results are ignored throughout.
     let _ = writeln!(md, "# Performance\n");
@@ -79,6 +86,9 @@ pub fn markdown(sweep: &Sweep, plot_files: &[String], plot_dir: &str, cluster: O
     if let Some(cluster) = cluster {
         md.push_str(&super::cluster_report::section(cluster, plot_dir));
     }
+    if let Some(tls) = tls {
+        md.push_str(&super::tls_report::section(tls));
+    }
 
     let _ = writeln!(md, "## Peers\n");
     if sweep.peers.is_empty() {
@@ -106,7 +116,7 @@ mod tests {
     fn markdown_has_everything_in_order() {
         let sweep = sweep();
         let files = vec!["deliveries.svg".to_string(), "p99-latency.svg".to_string()];
-        let md = markdown(&sweep, &files, "bench", None);
+        let md = markdown(&sweep, &files, "bench", None, None);
 
         // Sections in the required order.
         let order = [
@@ -186,8 +196,8 @@ mod tests {
     fn an_unrecorded_commit_is_said_to_be_so() {
         let mut sweep = sweep();
         sweep.commit.clear();
-        assert!(markdown(&sweep, &[], "bench", None).contains(" at a commit that was not recorded. "));
+        assert!(markdown(&sweep, &[], "bench", None, None).contains(" at a commit that was not recorded. "));
         sweep.commit = "0123abcd".into();
-        assert!(markdown(&sweep, &[], "bench", None).contains(" at commit `0123abcd`. "));
+        assert!(markdown(&sweep, &[], "bench", None, None).contains(" at commit `0123abcd`. "));
     }
 }

@@ -563,6 +563,108 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
     }
 
+    fn tiny_load(clients: usize) -> Load {
+        Load {
+            proto: crate::bench::results::Proto::Irc,
+            clients,
+            senders: 2,
+            messages: 20,
+            rate: 0.0,
+            window: None,
+            connect_concurrency: 4,
+        }
+    }
+
+    fn against(addr: SocketAddr, tls: TlsPlan, clients: usize) -> RunPlan {
+        RunPlan {
+            target: Target::Running { addrs: vec![addr.to_string()], pids: Vec::new(), name: "tls".into() },
+            load: tiny_load(clients),
+            server_cpu: None,
+            client_cpu: None,
+            progress: false,
+            quiet_timeout: Duration::from_secs(10),
+            join: true,
+            tls: Some(tls),
+        }
+    }
+
+    /// A running TLS server, trusted through a CA file: every delivery
+    /// arrives; trusted through another certificate, no client gets in
+    /// and the run says why; unverified, they get in and the result says
+    /// the certificate was not verified. Needs the chatter binary.
+    #[test]
+    fn a_running_tls_server_is_trusted_as_told() {
+        if crate::bench::spawn::chatter_exe().is_err() {
+            eprintln!("skipped: no chatter binary beside the tests (cargo build first)");
+            return;
+        }
+        let pair = PairDir::make().unwrap();
+        let cert = pair.cert.clone();
+        let other = PairDir::make().unwrap();
+        let server = SpawnedServer::start_tls(Model::Prethread, Some(1), None, 100, pair).unwrap();
+
+        let result = run(&against(server.addr, TlsPlan::CaFile(cert.clone()), 4)).unwrap();
+        assert!(crate::bench::summary::problems(&result).is_empty(), "{result:?}");
+        assert_eq!(result.delivered, 2 * 20 * 3);
+        let tls = result.spec.as_ref().and_then(|s| s.tls.clone()).unwrap();
+        assert!(tls.verified);
+        assert_eq!(tls.trust, format!("the certificates in {}", cert.display()));
+        assert!(result.tls_session.as_deref().is_some_and(|s| s.starts_with("TLSv1_3")), "{result:?}");
+
+        let refused = run(&against(server.addr, TlsPlan::CaFile(other.cert.clone()), 2)).unwrap();
+        assert_eq!(refused.connected, 0);
+        let error = refused.error.unwrap_or_default();
+        assert!(error.contains("invalid peer certificate"), "{error}");
+
+        let unverified = run(&against(server.addr, TlsPlan::Insecure, 3)).unwrap();
+        assert!(crate::bench::summary::problems(&unverified).is_empty(), "{unverified:?}");
+        assert_eq!(unverified.spec.as_ref().and_then(|s| s.tls.as_ref()).map(|t| t.verified), Some(false));
+        assert!(crate::bench::results::label(unverified.spec.as_ref().unwrap()).ends_with("(not verified)"));
+
+        // A spawned server's certificate is the bench's own; a --target needs to be told.
+        let mut spawn_with_ca = against(server.addr, TlsPlan::Insecure, 2);
+        spawn_with_ca.target = Target::Spawn { model: Model::Iterative, workers: None };
+        assert_eq!(run(&spawn_with_ca).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        let untold = against(server.addr, TlsPlan::Spawned, 2);
+        assert!(run(&untold).unwrap_err().to_string().contains("--tls-ca"));
+    }
+
+    /// Every model serves a tiny flood and a burst of new clients over TLS
+    /// when the bench starts it, trusting the certificate it made.
+    #[test]
+    fn every_model_is_measured_over_tls_when_spawned() {
+        if crate::bench::spawn::chatter_exe().is_err() {
+            eprintln!("skipped: no chatter binary beside the tests (cargo build first)");
+            return;
+        }
+        for model in [Model::Iterative, Model::Prethread, Model::Prefork] {
+            let workers = (model != Model::Iterative).then_some(2);
+            let plan = RunPlan {
+                target: Target::Spawn { model, workers },
+                load: tiny_load(5),
+                server_cpu: None,
+                client_cpu: None,
+                progress: false,
+                quiet_timeout: Duration::from_secs(10),
+                join: true,
+                tls: Some(TlsPlan::Spawned),
+            };
+            let result = run(&plan).unwrap();
+            assert!(crate::bench::summary::problems(&result).is_empty(), "{model:?}: {result:?}");
+            assert_eq!(result.delivered, 2 * 20 * 4, "{model:?}");
+            assert!(result.spec.as_ref().and_then(|s| s.tls.as_ref()).is_some_and(|t| t.verified));
+            let burst = handshakes(&RunPlan {
+                load: Load { clients: 30, connect_concurrency: 8, ..tiny_load(0) },
+                ..plan
+            });
+            let burst = burst.unwrap();
+            assert!(crate::bench::summary::handshake_problems(&burst).is_empty(), "{model:?}: {burst:?}");
+            assert_eq!((burst.completed, burst.failed()), (30, 0));
+            assert!(burst.peak_in_flight <= 8 && burst.per_sec > 0.0, "{burst:?}");
+            assert!(burst.tls_latency.is_some_and(|l| l.count == 30), "{model:?}");
+        }
+    }
+
     /// A network of two nodes with clients and one without, started and
     /// measured: every client gets everything in the network's order,
     /// and the result says who was where and what each process used.

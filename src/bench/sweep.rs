@@ -297,7 +297,8 @@ pub fn render(out: &Path, notes: &Path) -> io::Result<Sweep> {
 
 /// Writes `PERFORMANCE.md`, `bench/results.json` and the plots. The
 /// section on networks of nodes comes from `bench/cluster.json`, written by
-/// `chatter bench cluster`, when there is one.
+/// `chatter bench cluster`, and the one on TLS from `bench/tls.json`,
+/// written by `chatter bench tls`, when there are.
 pub(crate) fn write(sweep: &Sweep, out: &Path) -> io::Result<()> {
     let bench_dir = out.join("bench");
     std::fs::create_dir_all(&bench_dir)?;
@@ -308,7 +309,11 @@ pub(crate) fn write(sweep: &Sweep, out: &Path) -> io::Result<()> {
     if let Some(cluster) = &cluster {
         svg::write_cluster_plots(&bench_dir, cluster)?;
     }
-    std::fs::write(out.join("PERFORMANCE.md"), report::markdown(sweep, &plots, "bench", cluster.as_ref()))
+    let tls_path = bench_dir.join(crate::bench::tls_sweep::TLS_RESULTS);
+    let tls: Option<results::TlsSweep> =
+        if tls_path.exists() { Some(results::read_pretty(&tls_path)?) } else { None };
+    let page = report::markdown(sweep, &plots, "bench", cluster.as_ref(), tls.as_ref());
+    std::fs::write(out.join("PERFORMANCE.md"), page)
 }
 
 /// The results of `chatter bench cluster`, beside `results.json`.
@@ -349,10 +354,23 @@ fn peer_configuration(name: &str) -> String {
 }
 
 /// The commit of the repository this binary was built in (`git rev-parse
-/// HEAD` next to the executable, whatever the working directory), or ""
+/// HEAD` next to the executable, whatever the working directory; when the
+/// executable is not in a repository, the working directory's), or ""
 /// outside one.
 pub(crate) fn measured_commit() -> String {
-    let dir = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf));
+    let beside_exe = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf));
+    let in_repo = |dir: &Path| {
+        Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["rev-parse", "--git-dir"])
+            .stderr(Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    // A target directory outside the repository (CARGO_TARGET_DIR): then
+    // the repository the bench is run from.
+    let dir = beside_exe.filter(|d| in_repo(d));
     let git = |args: &[&str]| {
         let mut command = Command::new("git");
         if let Some(dir) = &dir {

@@ -67,7 +67,7 @@ fn clean(run: &RunResult) -> bool {
     problems(run).is_empty()
 }
 
-fn median(mut values: Vec<f64>) -> Option<f64> {
+pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {
     values.retain(|v| v.is_finite());
     if values.is_empty() {
         return None;
@@ -78,7 +78,7 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
 }
 
 /// "1.23 (1.10–1.40)": the median and the range; the median alone for one value.
-fn spread(values: Vec<f64>, show: impl Fn(f64) -> String) -> String {
+pub(crate) fn spread(values: Vec<f64>, show: impl Fn(f64) -> String) -> String {
     let Some(mid) = median(values.clone()) else { return DASH.to_string() };
     let low = values.iter().copied().fold(f64::INFINITY, f64::min);
     let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
