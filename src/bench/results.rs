@@ -313,6 +313,10 @@ pub struct HandshakeResult {
     /// The load generator's own CPU seconds over it: close to `secs` means
     /// the generator, not the server, set the rate.
     pub generator_cpu_secs: f64,
+    /// CPU seconds the rest of the machine used meanwhile: far from zero
+    /// means someone else's work shared the cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub others_cpu_secs: Option<f64>,
     /// Why it stopped short, if it did.
     pub error: Option<String>,
 }

@@ -485,15 +485,23 @@ pub fn handshakes(plan: &RunPlan) -> io::Result<HandshakeResult> {
         pids.iter().map(|&pid| procstat::sample_tree(pid).ok().map(|s| s.cpu_ticks)).sum()
     };
     let server_before = cpu_ticks();
+    let machine_before = procstat::machine_busy_ticks();
     let generator_before = procstat::own_cpu_secs();
     let outcome = load::handshakes(&config);
     let generator_cpu_secs = procstat::own_cpu_secs() - generator_before;
+    let machine_after = procstat::machine_busy_ticks();
     let server_after = cpu_ticks();
     drop(servers);
     let outcome = outcome?;
     let ticks = procstat::ticks_per_second() as f64;
     let server_cpu_secs = match (server_before, server_after) {
         (Some(a), Some(b)) if !pids.is_empty() => Some(b.saturating_sub(a) as f64 / ticks),
+        _ => None,
+    };
+    let others_cpu_secs = match (server_cpu_secs, machine_before, machine_after) {
+        (Some(server), Some(a), Some(b)) => {
+            Some((b.saturating_sub(a) as f64 / ticks - server - generator_cpu_secs).max(0.0))
+        }
         _ => None,
     };
     let failures: Vec<DisconnectReason> =
@@ -517,6 +525,7 @@ pub fn handshakes(plan: &RunPlan) -> io::Result<HandshakeResult> {
         tls_session: outcome.tls_session,
         server_cpu_secs,
         generator_cpu_secs,
+        others_cpu_secs,
         error,
     })
 }

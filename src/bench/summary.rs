@@ -207,6 +207,9 @@ pub fn handshake_summary(result: &HandshakeResult, workers_defaulted: bool) -> S
             String::new()
         }
     );
+    if let Some(others) = result.others_cpu_secs {
+        out += &format!("machine        other processes used {others:.2} s CPU meanwhile\n");
+    }
     if let Some(error) = &result.error {
         out += &format!("error          {error}\n");
     }

@@ -342,9 +342,9 @@ fn every_handshake_run(tls: &TlsSweep) -> String {
     let _ = writeln!(
         md,
         "| model | transport | attempted | got in | failed | seconds | clients/s | time to 001 p50 (ms) | p99 \
-         (ms) | most in flight | server CPU (s) | generator CPU (s) | problem |"
+         (ms) | most in flight | server CPU (s) | generator CPU (s) | others (s) | problem |"
     );
-    let _ = writeln!(md, "|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|---|");
+    let _ = writeln!(md, "|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|");
     for r in &tls.handshakes {
         let failed = if r.failures.is_empty() {
             "0".to_string()
@@ -357,7 +357,7 @@ fn every_handshake_run(tls: &TlsSweep) -> String {
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {:.3} | {} | {} | {} | {} | {} | {:.2} | {} |",
+            "| {} | {} | {} | {} | {} | {:.3} | {} | {} | {} | {} | {} | {:.2} | {} | {} |",
             model_label(&r.server, r.workers),
             transport(r.tls.as_ref()),
             group(r.attempted as u64),
@@ -370,6 +370,7 @@ fn every_handshake_run(tls: &TlsSweep) -> String {
             group(r.peak_in_flight as u64),
             r.server_cpu_secs.map_or(DASH.to_string(), |c| decimals(c, 2)),
             r.generator_cpu_secs,
+            r.others_cpu_secs.map_or(DASH.to_string(), |o| decimals(o, 2)),
             cell(&handshake_problems(r).join("; ")),
         );
     }
@@ -384,14 +385,14 @@ fn every_delivery_run(tls: &TlsSweep) -> String {
     let _ = writeln!(
         md,
         "| model | transport | clients | load | deliveries/s | p50 (ms) | p99 (ms) | lost | disconnected | \
-         duplicated | one order | server CPU in flow (s) | generator CPU in flow (s) | problem |"
+         duplicated | one order | server CPU in flow (s) | generator CPU in flow (s) | others (s) | problem |"
     );
-    let _ = writeln!(md, "|---|---|--:|---|--:|--:|--:|--:|--:|--:|---|--:|--:|---|");
+    let _ = writeln!(md, "|---|---|--:|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|---|");
     for r in &tls.runs {
         let Some(spec) = &r.spec else { continue };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {}×{} {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
+            "| {} | {} | {} | {}×{} {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} | {} |",
             model_label(&spec.server, spec.workers),
             transport(spec.tls.as_ref()),
             group(spec.load.clients as u64),
@@ -407,6 +408,7 @@ fn every_delivery_run(tls: &TlsSweep) -> String {
             order_text(r),
             r.server.as_ref().map_or(DASH.to_string(), |u| decimals(u.flow_cpu_secs, 2)),
             r.generator_flow_cpu_secs,
+            r.others_flow_cpu_secs.map_or(DASH.to_string(), |o| decimals(o, 2)),
             cell(&problems(r).join("; ")),
         );
     }
@@ -446,6 +448,7 @@ mod tests {
             tls_session: tls.then(|| "TLSv1_3, TLS13_AES_256_GCM_SHA384, X25519".into()),
             server_cpu_secs: Some(completed as f64 * if tls { 300e-6 } else { 100e-6 }),
             generator_cpu_secs: 0.5,
+            others_cpu_secs: Some(0.01),
             error: None,
         }
     }
