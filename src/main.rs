@@ -85,7 +85,7 @@ struct TlsArgs {
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
     clients: Vec<usize>,
     /// New clients per connection-rate measurement.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 5000)]
     handshakes: usize,
     /// The most new clients unfinished at once.
     #[arg(long, default_value_t = 100)]
