@@ -294,9 +294,9 @@ fn deliveries(tls: &TlsSweep) -> String {
         let _ = writeln!(
             md,
             "| model | transport | runs | deliveries/s | TLS ÷ plaintext | p50 (ms) | p99 (ms) | server CPU \
-             per M deliveries (s) | generator busy in flow | register (s) | lost | disconnected |"
+             per M deliveries (s) | generator busy in flow | register (s) | join (s) | lost | disconnected |"
         );
-        let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+        let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
         for (model, plain, secure) in &models {
             let clean = |runs: &[&RunResult]| -> Vec<f64> {
                 runs.iter().filter(|r| problems(r).is_empty()).map(|r| r.deliveries_per_sec).collect()
@@ -309,7 +309,7 @@ fn deliveries(tls: &TlsSweep) -> String {
                 let rate = median(ok.iter().map(|r| r.deliveries_per_sec).collect());
                 let _ = writeln!(
                     md,
-                    "| {model} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {model} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     transport(first.spec.as_ref().and_then(|s| s.tls.as_ref())),
                     runs_text(runs.len(), ok.len()),
                     spread(ok.iter().map(|r| r.deliveries_per_sec).collect(), |v| signed_group(v.round())),
@@ -325,6 +325,7 @@ fn deliveries(tls: &TlsSweep) -> String {
                         |v| format!("{v:.0}%")
                     ),
                     spread(ok.iter().map(|r| r.connect_secs).collect(), |v| decimals(v, 3)),
+                    spread(ok.iter().map(|r| r.join_secs).collect(), |v| decimals(v, 3)),
                     group(runs.iter().map(|r| r.lost).sum()),
                     group(runs.iter().map(|r| r.disconnected as u64).sum()),
                 );
