@@ -205,8 +205,7 @@ impl Node {
         // One line per listener: the plain one unless `--listen none`
         // (given last, it wins), and one per other listener flag.
         let given: Vec<&str> = args.iter().map(String::as_str).chain(extra.iter().copied()).collect();
-        let plain =
-            given.windows(2).filter(|w| w[0] == "--listen").next_back().is_none_or(|w| w[1] != "none");
+        let plain = given.windows(2).rfind(|w| w[0] == "--listen").is_none_or(|w| w[1] != "none");
         let others =
             given.iter().filter(|a| ["--tls-listen", "--ws-listen", "--wss-listen"].contains(a)).count();
         let mut reader = BufReader::new(stdout);
