@@ -17,7 +17,7 @@ use chatter::bench::results::Load;
 use chatter::chat::info;
 use chatter::server::config::{DEFAULT_LISTEN, DEFAULT_SERVER_NAME, check_workers, default_workers};
 use chatter::server::config_file::{
-    AdminSection, ClusterSection, ConfigFile, FloodSection, LimitsSection, ServerSection,
+    AdminSection, ClusterSection, ConfigFile, FloodSection, LimitsSection, ServerSection, TlsSection,
 };
 use chatter::server::reload::Reloader;
 use chatter::server::sendq::DEFAULT_SENDQ_BYTES;
@@ -247,9 +247,25 @@ struct ServeArgs {
     /// A TOML file of settings (see chatter.example.toml); flags given here override it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    /// Address to listen on for plain TCP, IRC or plain lines (port 0 picks a free port; the chosen
+    /// address is printed); `none` for no plain listener.
     #[arg(long, default_value = DEFAULT_LISTEN)]
     listen: String,
+    /// Address to listen on for IRC over TLS (needs --tls-cert and --tls-key).
+    #[arg(long, value_name = "ADDR")]
+    tls_listen: Option<String>,
+    /// Address to listen on for IRC over WebSocket and the web chat page (http://ADDR/).
+    #[arg(long, value_name = "ADDR")]
+    ws_listen: Option<String>,
+    /// The same over TLS: wss:// and https://ADDR/ (needs --tls-cert and --tls-key).
+    #[arg(long, value_name = "ADDR")]
+    wss_listen: Option<String>,
+    /// TLS certificate chain, PEM (reread on SIGHUP; `chatter cert` makes a self-signed one).
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key, PEM (reread on SIGHUP).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
     /// Concurrency model.
     #[arg(long, value_enum, default_value = "iterative")]
     model: Model,
@@ -462,6 +478,9 @@ fn command_line(args: ServeArgs, given: &ArgMatches) -> ConfigFile {
     ConfigFile {
         server: ServerSection {
             listen: when(said("listen"), args.listen),
+            tls_listen: args.tls_listen,
+            ws_listen: args.ws_listen,
+            wss_listen: args.wss_listen,
             model: when(said("model"), args.model),
             workers: args.workers,
             name: when(said("server_name"), args.server_name),
@@ -498,6 +517,7 @@ fn command_line(args: ServeArgs, given: &ArgMatches) -> ConfigFile {
             node_timeout: args.node_timeout,
             snapshot_every: args.snapshot_every,
         },
+        tls: TlsSection { cert: args.tls_cert, key: args.tls_key },
     }
 }
 

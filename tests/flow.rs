@@ -12,6 +12,7 @@
 //! so they go exactly as fast as the server reads them (open loop).
 
 mod common;
+use common::wire::ClientStream;
 use common::*;
 
 use std::collections::HashMap;
@@ -58,15 +59,19 @@ impl Received {
 /// Connects, registers `nick` and joins `channel`, with an optional small
 /// receive buffer (so a client that reads slowly or not at all falls behind
 /// in the server instead of in its own kernel).
-fn member(server: &Server, nick: &str, channel: &str, rcvbuf: Option<usize>) -> TcpStream {
-    let addr: std::net::SocketAddr = server.next_addr().parse().expect("server address");
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    if let Some(bytes) = rcvbuf {
-        socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
-    }
-    socket.connect(&addr.into()).expect("connect");
-    let mut stream: TcpStream = socket.into();
-    stream.set_nodelay(true).unwrap();
+/// Over TLS for a TLS model: what a slow reader holds up is then TLS
+/// records in the server's sendq path.
+fn member(server: &Server, nick: &str, channel: &str, rcvbuf: Option<usize>) -> ClientStream {
+    member_over(server, nick, channel, rcvbuf, server.model.is_tls())
+}
+
+fn member_over(server: &Server, nick: &str, channel: &str, rcvbuf: Option<usize>, tls: bool) -> ClientStream {
+    let secure = if tls {
+        wire::Secure::tls(connect_with_rcvbuf(&server.tls_addr().expect("a TLS listener"), rcvbuf))
+    } else {
+        wire::Secure::Plain(connect_with_rcvbuf(&server.next_addr(), rcvbuf))
+    };
+    let mut stream = ClientStream::Direct(secure);
     write!(stream, "NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN {channel}\r\n").unwrap();
     let mut seen = String::new();
     let mut buf = [0u8; 4096];
@@ -85,6 +90,28 @@ fn member(server: &Server, nick: &str, channel: &str, rcvbuf: Option<usize>) -> 
     stream
 }
 
+/// A TCP connection to `addr` with an optional small receive buffer.
+fn connect_with_rcvbuf(addr: &str, rcvbuf: Option<usize>) -> TcpStream {
+    let addr: std::net::SocketAddr = addr.parse().expect("server address");
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    if let Some(bytes) = rcvbuf {
+        socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+    }
+    socket.connect(&addr.into()).expect("connect");
+    let stream: TcpStream = socket.into();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
+/// A sender: [`member`] over plain TCP, always (its socket is read by a
+/// second thread while it writes, which a TLS session cannot share).
+fn sender(server: &Server, nick: &str) -> TcpStream {
+    match member_over(server, nick, CHANNEL, None, false) {
+        ClientStream::Direct(wire::Secure::Plain(stream)) => stream,
+        _ => unreachable!("a plain member"),
+    }
+}
+
 /// How a reader reads until it is told to read as fast as it can.
 #[derive(Debug, Clone, Copy)]
 enum Pace {
@@ -99,7 +126,7 @@ enum Pace {
 /// the connection ends, at `pace` until `fast_again` is set (so a dropped
 /// client can read out its closing line). Seeing `odd` quit sets `odd_gone`.
 fn read_flood(
-    mut stream: TcpStream,
+    mut stream: ClientStream,
     nick: String,
     senders: usize,
     pace: Pace,
@@ -259,9 +286,8 @@ fn flood_reaches_every_reader(model: Model) {
             )
         })
         .collect();
-    let senders: Vec<_> = (0..SENDERS)
-        .map(|i| flood(member(&server, &format!("s{i}"), CHANNEL, None), i, MESSAGES, never.clone()))
-        .collect();
+    let senders: Vec<_> =
+        (0..SENDERS).map(|i| flood(sender(&server, &format!("s{i}")), i, MESSAGES, never.clone())).collect();
     let sent: Vec<usize> = senders.into_iter().map(|s| s.join().expect("sender")).collect();
     let received: Vec<Received> = readers.into_iter().map(|r| r.join().expect("reader")).collect();
     for r in &received {
@@ -295,9 +321,8 @@ fn flood_with_odd_reader(model: Model, odd_pace: Pace) -> (Vec<Received>, Receiv
             read_flood(stream, nick, SENDERS, Pace::Full, nobody.clone(), odd_gone.clone())
         })
         .collect();
-    let senders: Vec<_> = (0..SENDERS)
-        .map(|i| flood(member(&server, &format!("s{i}"), CHANNEL, None), i, LIMIT, odd_gone.clone()))
-        .collect();
+    let senders: Vec<_> =
+        (0..SENDERS).map(|i| flood(sender(&server, &format!("s{i}")), i, LIMIT, odd_gone.clone())).collect();
     let sent: Vec<usize> = senders.into_iter().map(|s| s.join().expect("sender")).collect();
     assert!(sent.iter().all(|n| *n < LIMIT), "the flood ran to its limit: {sent:?}");
     let fast: Vec<Received> = readers.into_iter().map(|r| r.join().expect("reader")).collect();
@@ -365,7 +390,9 @@ fn flood_does_not_stop_another_channel(model: Model) {
         if same.len() == 5 {
             break;
         }
-        let mut client = server.connect();
+        // The flooder (the first) over plain TCP: see `sender`.
+        let mut client =
+            if same.is_empty() { Client::connect(&server.next_addr()) } else { server.connect() };
         let greeting = client.expect_line("Welcome to chatter");
         let on = worker_of(&greeting);
         if worker.is_none() {
@@ -399,7 +426,11 @@ fn flood_does_not_stop_another_channel(model: Model) {
             read_flood(c.into_stream(), nick, 1, Pace::Full, never.clone(), never.clone())
         })
         .collect();
-    let flooder = flood(flooder_client.into_stream(), 0, 50_000_000, stop.clone());
+    let flooder = match flooder_client.into_stream() {
+        ClientStream::Direct(wire::Secure::Plain(stream)) => stream,
+        _ => unreachable!("the flooder connected over plain TCP"),
+    };
+    let flooder = flood(flooder, 0, 50_000_000, stop.clone());
     for round in 0..ROUNDS {
         alice.send(&format!("PRIVMSG #quiet :question {round}"));
         bob.expect_line(&format!("PRIVMSG #quiet :question {round}"));

@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 
 use chatter::chat::ServerInfo;
 use chatter::server::sendq::DEFAULT_SENDQ_BYTES;
+use chatter::server::transport::{Endpoint, Kind};
 use chatter::server::{self, Bound, Config, Model, Shutdown, ShutdownHandle};
 use common::Client;
 
@@ -27,6 +28,8 @@ fn config(model: Model, workers: usize, max_clients: usize) -> Config {
     info.connections.flood = None;
     Config {
         listen: "127.0.0.1:0".into(),
+        endpoints: vec![Endpoint { kind: Kind::Plain, addr: "127.0.0.1:0".into() }],
+        tls: None,
         model,
         workers,
         info: Arc::new(info),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// Writes one byte every 100 ms (never a newline) until the server closes
 /// the connection; returns everything the server sent.
-fn trickle_until_closed(mut stream: std::net::TcpStream) -> String {
+fn trickle_until_closed(mut stream: wire::ClientStream) -> String {
     stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
     let deadline = Instant::now() + PATIENCE;
     let mut received = Vec::new();

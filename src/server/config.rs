@@ -17,6 +17,8 @@ use crate::server::connection::flood::MIN_RECVQ_BYTES;
 use crate::server::pool::log::MAX_CELLS;
 use crate::server::reload::Reloader;
 use crate::server::sendq::DEFAULT_SENDQ_BYTES;
+use crate::server::transport::tls::{Certificate, TlsError, TlsFiles};
+use crate::server::transport::{Endpoint, Kind};
 
 /// Default for `--listen`.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:6667";
@@ -43,8 +45,14 @@ pub enum Model {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Address to listen on, e.g. `127.0.0.1:6667` or `[::1]:0`.
+    /// Address to listen on for plain TCP, e.g. `127.0.0.1:6667` or
+    /// `[::1]:0`; [`NO_LISTENER`] for none.
     pub listen: String,
+    /// Every address listened on and what is spoken there: `listen`
+    /// first (unless none), then TLS, WebSocket, secure WebSocket.
+    pub endpoints: Vec<Endpoint>,
+    /// The certificate TLS listeners serve, as read at start.
+    pub tls: Option<TlsConfig>,
     pub model: Model,
     /// Pool size for prethread and prefork (1 to 64).
     pub workers: usize,
@@ -62,6 +70,16 @@ pub struct Config {
     pub cluster: Option<ClusterConfig>,
 }
 
+/// `--listen`'s value for no plain listener.
+pub const NO_LISTENER: &str = "none";
+
+/// Where the certificate comes from, and what was read there.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub files: TlsFiles,
+    pub certificate: Certificate,
+}
+
 /// Why a configuration cannot be used: the server does not start with it,
 /// and a reload keeps what runs.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +90,8 @@ pub enum ConfigError {
     // REHASH tells the operator; a source would be said twice in the log.
     #[error("reading MOTD file {path}: {why}")]
     Motd { path: PathBuf, why: std::io::Error },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("{0}")]
     Invalid(String),
 }
@@ -103,8 +123,22 @@ impl Config {
         }
         info.created = created;
         info.reloadable = reloadable(settings)?;
+        let listen = server.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let endpoints = endpoints(&listen, server);
+        ensure(
+            !endpoints.is_empty(),
+            "nothing to listen on: --listen none and no --tls-listen, --ws-listen or --wss-listen",
+        )?;
+        let tls = tls_config(settings)?;
+        ensure(
+            tls.is_some() || !endpoints.iter().any(|e| e.kind.is_tls()),
+            "--tls-listen and --wss-listen need --tls-cert and --tls-key (`chatter cert` makes a \
+             self-signed pair to try it with)",
+        )?;
         Ok(Config {
-            listen: server.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.into()),
+            listen,
+            endpoints,
+            tls,
             model,
             workers: server.workers.unwrap_or_else(|| default_workers().min(MAX_CELLS - 2)),
             info: Arc::new(info),
@@ -112,6 +146,33 @@ impl Config {
             reloader: None,
             cluster,
         })
+    }
+}
+
+/// The addresses to listen on, `listen` first.
+fn endpoints(listen: &str, server: &crate::server::config_file::ServerSection) -> Vec<Endpoint> {
+    let plain = (listen != NO_LISTENER).then(|| listen.to_string());
+    [
+        (Kind::Plain, plain),
+        (Kind::Tls, server.tls_listen.clone()),
+        (Kind::WebSocket, server.ws_listen.clone()),
+        (Kind::SecureWebSocket, server.wss_listen.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(kind, addr)| Some(Endpoint { kind, addr: addr? }))
+    .collect()
+}
+
+/// The certificate `[tls]` names, read and checked.
+fn tls_config(settings: &ConfigFile) -> Result<Option<TlsConfig>, ConfigError> {
+    match (&settings.tls.cert, &settings.tls.key) {
+        (Some(cert), Some(key)) => {
+            let files = TlsFiles { cert: cert.clone(), key: key.clone() };
+            let certificate = Certificate::load(&files)?;
+            Ok(Some(TlsConfig { files, certificate }))
+        }
+        (None, None) => Ok(None),
+        _ => Err(ConfigError::Invalid("--tls-cert and --tls-key go together".into())),
     }
 }
 

@@ -19,6 +19,13 @@
 //! name = "irc.example.org"
 //! motd = "motd.txt"        # relative to this file
 //!
+//! tls_listen = "0.0.0.0:6697"
+//! ws_listen = "0.0.0.0:8080"
+//!
+//! [tls]
+//! cert = "fullchain.pem"   # relative to this file
+//! key = "privkey.pem"
+//!
 //! [limits]
 //! max_clients = 2000
 //!
@@ -49,6 +56,17 @@ pub struct ConfigFile {
     pub operators: Vec<OperatorEntry>,
     /// Being one node of a network over NATS JetStream (`server::cluster`).
     pub cluster: ClusterSection,
+    /// The certificate TLS listeners serve.
+    pub tls: TlsSection,
+}
+
+/// `[tls]`: the certificate chain and private key TLS listeners serve, in
+/// PEM; relative paths are relative to the file. Reread on every reload.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 /// `[[operators]]`: a name and the hash of its password (`chatter passwd`
@@ -64,7 +82,14 @@ pub struct OperatorEntry {
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSection {
+    /// Plain TCP (IRC and plain lines); `"none"` for no plain listener.
     pub listen: Option<String>,
+    /// IRC over TLS.
+    pub tls_listen: Option<String>,
+    /// IRC over WebSocket, and the chat page.
+    pub ws_listen: Option<String>,
+    /// The same over TLS (wss, https).
+    pub wss_listen: Option<String>,
     pub model: Option<Model>,
     pub workers: Option<usize>,
     pub name: Option<String>,
@@ -152,10 +177,14 @@ impl ConfigFile {
             path: path.to_path_buf(),
             source: Box::new(source),
         })?;
-        if let (Some(motd), Some(dir)) = (&file.server.motd, path.parent())
-            && motd.is_relative()
-        {
-            file.server.motd = Some(dir.join(motd));
+        if let Some(dir) = path.parent() {
+            for file_path in
+                [&mut file.server.motd, &mut file.tls.cert, &mut file.tls.key].into_iter().flatten()
+            {
+                if file_path.is_relative() {
+                    *file_path = dir.join(&*file_path);
+                }
+            }
         }
         if let Some(bad) =
             file.operators.iter().find(|o| !crate::chat::info::is_password_hash(&o.password_hash))
@@ -176,6 +205,9 @@ impl ConfigFile {
         let (s, t) = (self.server, top.server);
         let server = ServerSection {
             listen: t.listen.or(s.listen),
+            tls_listen: t.tls_listen.or(s.tls_listen),
+            ws_listen: t.ws_listen.or(s.ws_listen),
+            wss_listen: t.wss_listen.or(s.wss_listen),
             model: t.model.or(s.model),
             workers: t.workers.or(s.workers),
             name: t.name.or(s.name),
@@ -216,7 +248,9 @@ impl ConfigFile {
             node_timeout: t.node_timeout.or(c.node_timeout),
             snapshot_every: t.snapshot_every.or(c.snapshot_every),
         };
-        ConfigFile { server, limits, flood, admin, operators, cluster }
+        let (c, t) = (self.tls, top.tls);
+        let tls = TlsSection { cert: t.cert.or(c.cert), key: t.key.or(c.key) };
+        ConfigFile { server, limits, flood, admin, operators, cluster, tls }
     }
 }
 

@@ -9,6 +9,26 @@ use std::io;
 use std::net::{TcpListener, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use crate::server::transport::Kind;
+
+/// One listening socket and what its clients speak.
+#[derive(Debug)]
+pub struct Listening {
+    pub kind: Kind,
+    pub listener: TcpListener,
+}
+
+impl Listening {
+    pub fn try_clone(&self) -> io::Result<Listening> {
+        Ok(Listening { kind: self.kind, listener: self.listener.try_clone()? })
+    }
+}
+
+/// Copies of a set of listening sockets (one per endpoint), for a worker.
+pub fn clone_set(set: &[Listening]) -> io::Result<Vec<Listening>> {
+    set.iter().map(Listening::try_clone).collect()
+}
+
 /// Pause before retrying accept after running out of descriptors.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 

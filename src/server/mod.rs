@@ -25,12 +25,7 @@ pub(crate) mod refusal;
 pub mod reload;
 pub mod sendq;
 pub mod shutdown;
-// TEMPORARY (web-page branch): lets the page module build before the transport module exists; dropped at merge.
-pub mod transport {
-    pub mod web {
-        pub mod page;
-    }
-}
+pub mod transport;
 
 pub use config::{Config, Model};
 pub use shutdown::{Shutdown, ShutdownHandle};
@@ -38,9 +33,11 @@ pub use shutdown::{Shutdown, ShutdownHandle};
 use std::io;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Binds the listener(s), announces the address on stdout (tests and
-/// scripts read this line to learn an ephemeral port) and runs the chosen
-/// model until SIGINT or SIGTERM.
+/// Binds the listener(s), announces each address on stdout (tests and
+/// scripts read these lines to learn ephemeral ports: `listening on ADDR`
+/// for plain TCP, then `listening on tls://ADDR`, `ws://ADDR/`,
+/// `wss://ADDR/` for the others) and runs the chosen model until SIGINT
+/// or SIGTERM.
 pub fn run(config: Config) -> io::Result<()> {
     let bound = Bound::new(&config)?;
     // Signals are taken over before the address is announced: whoever
@@ -50,25 +47,27 @@ pub fn run(config: Config) -> io::Result<()> {
     if config.model == Model::Prefork {
         pool::prefork::block_signals()?;
     }
-    let addr = bound.local_addr()?;
-    println!("listening on {addr}");
+    for (kind, addr) in bound.local_addrs()? {
+        println!("listening on {}", kind.announce(addr));
+        tracing::info!(%addr, %kind, model = ?config.model, workers = config.workers, "listening");
+    }
     use std::io::Write;
     io::stdout().flush()?;
-    tracing::info!(%addr, model = ?config.model, workers = config.workers, "listening");
     serve(config, bound, shutdown)
 }
 
-/// The listening sockets of a server not yet serving: one, or one per
-/// pool worker (see `listener::bind_group`).
+/// The listening sockets of a server not yet serving: one set for the
+/// iterative model, or one set per pool worker (see
+/// `listener::bind_group`); a set has a socket per endpoint.
 pub struct Bound {
-    listeners: Vec<std::net::TcpListener>,
+    sets: Vec<Vec<listener::Listening>>,
 }
 
 impl Bound {
     /// Binds what `config`'s model listens on.
     pub fn new(config: &Config) -> io::Result<Self> {
-        let listeners = match config.model {
-            Model::Iterative => vec![listener::bind(&config.listen)?],
+        let copies = match config.model {
+            Model::Iterative => 1,
             Model::Prethread | Model::Prefork => {
                 if !(1..=pool::log::MAX_CELLS - 1).contains(&config.workers) {
                     return Err(io::Error::new(
@@ -76,14 +75,30 @@ impl Bound {
                         "--workers must be between 1 and 64",
                     ));
                 }
-                listener::bind_group(&config.listen, config.workers)?
+                config.workers
             }
         };
-        Ok(Bound { listeners })
+        let mut sets: Vec<Vec<listener::Listening>> = (0..copies).map(|_| Vec::new()).collect();
+        for endpoint in &config.endpoints {
+            let group = match config.model {
+                Model::Iterative => vec![listener::bind(&endpoint.addr)?],
+                Model::Prethread | Model::Prefork => listener::bind_group(&endpoint.addr, copies)?,
+            };
+            for (set, listener) in sets.iter_mut().zip(group) {
+                set.push(listener::Listening { kind: endpoint.kind, listener });
+            }
+        }
+        Ok(Bound { sets })
     }
 
+    /// The first endpoint's address.
     pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.listeners[0].local_addr()
+        self.sets[0][0].listener.local_addr()
+    }
+
+    /// Every endpoint's kind and address, in the configuration's order.
+    pub fn local_addrs(&self) -> io::Result<Vec<(transport::Kind, std::net::SocketAddr)>> {
+        self.sets[0].iter().map(|l| Ok((l.kind, l.listener.local_addr()?))).collect()
     }
 }
 
@@ -91,17 +106,15 @@ impl Bound {
 /// stop; every client gets its closing line first. The prefork model stops
 /// on signals only (see `shutdown`).
 pub fn serve(config: Config, bound: Bound, shutdown: Shutdown) -> io::Result<()> {
-    let listeners = bound.listeners;
+    let sets = bound.sets;
     match config.model {
-        Model::Iterative => {
-            iterative::run(config, listeners.into_iter().next().expect("one listener"), shutdown)
-        }
-        Model::Prethread => pool::prethread::run(config, listeners, shutdown),
+        Model::Iterative => iterative::run(config, sets.into_iter().next().expect("one set"), shutdown),
+        Model::Prethread => pool::prethread::run(config, sets, shutdown),
         Model::Prefork if !shutdown.is_signals() => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "prefork stops on SIGINT or SIGTERM only: its workers are processes",
         )),
-        Model::Prefork => pool::prefork::run(config, listeners),
+        Model::Prefork => pool::prefork::run(config, sets),
     }
 }
 

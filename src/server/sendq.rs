@@ -121,7 +121,13 @@ impl SendQueue {
             };
             self.consume(written);
         }
-        Ok(Flush::Drained)
+        // A writer that encodes (TLS, WebSocket) may hold bytes the socket
+        // has not taken: the queue is drained only once they are out.
+        match writer.flush() {
+            Ok(()) => Ok(Flush::Drained),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Flush::Blocked),
+            Err(e) => Err(e),
+        }
     }
 
     fn consume(&mut self, mut written: usize) {

@@ -1,11 +1,13 @@
-//! The test client: a line-oriented TCP connection that keeps everything
-//! it received, and waits for lines with a deadline only a broken server
-//! reaches (see the harness's module comment). Apart from `Server` because
-//! a test talks to the server only through it, and it is most of what
-//! the tests call.
+//! The test client: a line-oriented connection (TCP, TLS or WebSocket, see
+//! `wire`) that keeps everything it received, and waits for lines with a
+//! deadline only a broken server reaches (see the harness's module
+//! comment). Apart from `Server` because a test talks to the server only
+//! through it, and it is most of what the tests call.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
+
+use super::wire::{ClientStream, Frames, Secure};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -15,7 +17,7 @@ static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(0);
 
 /// A line-oriented TCP client with everything it received kept for asserts.
 pub struct Client {
-    stream: TcpStream,
+    stream: ClientStream,
     pending: Vec<u8>,
     /// Every line received so far, in order.
     pub seen: Vec<String>,
@@ -32,7 +34,28 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: &str) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect to chatter");
+        Client::over(ClientStream::Direct(Secure::Plain(
+            TcpStream::connect(addr).expect("connect to chatter"),
+        )))
+    }
+
+    /// Connects over TLS, trusting the tests' certificate.
+    pub fn connect_tls(addr: &str) -> Client {
+        let socket = TcpStream::connect(addr).expect("connect to chatter");
+        Client::over(ClientStream::Direct(Secure::tls(socket)))
+    }
+
+    /// Connects over a WebSocket (inside TLS if `tls`), offering
+    /// `subprotocols` and sending lines as `frames`.
+    pub fn connect_web(addr: &str, tls: bool, subprotocols: &[&str], frames: Frames) -> Client {
+        let socket = TcpStream::connect(addr).expect("connect to chatter");
+        // The handshake blocks: bounded, as every wait here.
+        socket.set_read_timeout(Some(PATIENCE)).unwrap();
+        let secure = if tls { Secure::tls(socket) } else { Secure::Plain(socket) };
+        Client::over(ClientStream::web(secure, addr, subprotocols, frames))
+    }
+
+    fn over(stream: ClientStream) -> Client {
         stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
         Client {
             stream,
@@ -200,7 +223,7 @@ impl Client {
 
     /// The socket, for tests that read and write it themselves from here on
     /// (lines already received but not consumed are dropped).
-    pub fn into_stream(self) -> TcpStream {
+    pub fn into_stream(self) -> ClientStream {
         self.stream
     }
 

@@ -24,6 +24,7 @@
 mod client;
 pub mod cluster;
 pub mod nats;
+pub mod wire;
 
 pub use client::*;
 
@@ -53,6 +54,11 @@ pub enum Model {
     /// A network of chatter nodes ([`cluster::CLUSTER_NODES`]: their
     /// models) on one NATS JetStream server shared by the test binary.
     Cluster,
+    /// The models again, their clients connected over TLS (the server
+    /// listens on plain TCP too, for what a test does with a raw socket).
+    TlsIterative,
+    TlsPrethread,
+    TlsPrefork,
 }
 
 /// Pool models run with two workers, so cross-worker paths are exercised.
@@ -74,7 +80,28 @@ impl Model {
                 args.extend(cluster::node_args(0, &cluster::fresh_network(), true));
                 args
             }
+            Model::TlsIterative | Model::TlsPrethread | Model::TlsPrefork => {
+                let mut args = self.base().args();
+                args.extend(["--tls-listen".into(), "127.0.0.1:0".into()]);
+                args.extend(wire::tls_args());
+                args
+            }
         }
+    }
+
+    /// The model a TLS variant runs (itself for the others).
+    pub fn base(self) -> Model {
+        match self {
+            Model::TlsIterative => Model::Iterative,
+            Model::TlsPrethread => Model::Prethread,
+            Model::TlsPrefork => Model::Prefork,
+            model => model,
+        }
+    }
+
+    /// Whether its clients connect over TLS.
+    pub fn is_tls(self) -> bool {
+        self.base() != self
     }
 
     /// The processes a `Server` of this model runs, by their models.
@@ -88,19 +115,39 @@ impl Model {
     /// How many accept loops (a thread, or a pool worker) one process of
     /// this model has; for a cluster, all its nodes together.
     pub fn accept_loops(self) -> usize {
-        match self {
+        match self.base() {
             Model::Iterative => 1,
-            Model::Prethread | Model::Prefork => POOL_WORKERS,
             Model::Cluster => cluster::CLUSTER_NODES.iter().map(|m| m.accept_loops()).sum(),
+            _ => POOL_WORKERS,
         }
     }
 }
 
 /// One `#[test]` per model for each listed test body `fn body(model: Model)`,
-/// and one against a cluster (skipped, as every NATS test, where
-/// nats-server is missing and `CHATTER_REQUIRE_NATS` is not set).
+/// one against a cluster (skipped, as every NATS test, where nats-server
+/// is missing and `CHATTER_REQUIRE_NATS` is not set), and one per model
+/// with the clients connected over TLS.
 #[macro_export]
 macro_rules! all_models {
+    ($($test:ident),* $(,)?) => {
+        $crate::each_model!($($test),*);
+        mod tls_iterative {
+            $( #[test] fn $test() { super::$test($crate::common::Model::TlsIterative) } )*
+        }
+        mod tls_prethread {
+            $( #[test] fn $test() { super::$test($crate::common::Model::TlsPrethread) } )*
+        }
+        mod tls_prefork {
+            $( #[test] fn $test() { super::$test($crate::common::Model::TlsPrefork) } )*
+        }
+    };
+}
+
+/// One `#[test]` per model and one against a cluster, for test bodies
+/// that choose the transport themselves (TLS, WebSocket): for them a TLS
+/// variant would be the same test again.
+#[macro_export]
+macro_rules! each_model {
     ($($test:ident),* $(,)?) => {
         mod iterative {
             $( #[test] fn $test() { super::$test($crate::common::Model::Iterative) } )*
@@ -128,6 +175,10 @@ macro_rules! all_models {
 struct Node {
     child: Child,
     addr: String,
+    /// Where it listens for TLS, WebSocket and secure WebSocket, if it does.
+    tls_addr: Option<String>,
+    ws_addr: Option<String>,
+    wss_addr: Option<String>,
     /// Which process it is, for messages: `chatter`, or a cluster node's
     /// name and network.
     name: String,
@@ -151,14 +202,42 @@ impl Node {
             .stderr(stderr);
         let mut child = command.spawn().expect("start chatter");
         let stdout = child.stdout.take().expect("stdout");
-        let mut first = String::new();
-        BufReader::new(stdout).read_line(&mut first).expect("read the listening line");
-        let Some(addr) = first.trim().strip_prefix("listening on ") else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("unexpected first line from chatter: {first:?}");
+        // One line per listener: the plain one unless `--listen none`
+        // (given last, it wins), and one per other listener flag.
+        let given: Vec<&str> = args.iter().map(String::as_str).chain(extra.iter().copied()).collect();
+        let plain = given.windows(2).rfind(|w| w[0] == "--listen").is_none_or(|w| w[1] != "none");
+        let others =
+            given.iter().filter(|a| ["--tls-listen", "--ws-listen", "--wss-listen"].contains(a)).count();
+        let mut reader = BufReader::new(stdout);
+        let mut node = Node {
+            addr: String::new(),
+            tls_addr: None,
+            ws_addr: None,
+            wss_addr: None,
+            child,
+            name,
+            signalled: AtomicBool::new(false),
         };
-        Node { addr: addr.to_string(), child, name, signalled: AtomicBool::new(false) }
+        for _ in 0..usize::from(plain) + others {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("read a listening line");
+            let Some(addr) = line.trim().strip_prefix("listening on ") else {
+                let _ = node.child.kill();
+                let _ = node.child.wait();
+                panic!("unexpected line from chatter: {line:?}");
+            };
+            match addr.split_once("://") {
+                None => node.addr = addr.to_string(),
+                Some(("tls", a)) => node.tls_addr = Some(a.to_string()),
+                Some(("ws", a)) => node.ws_addr = Some(a.trim_end_matches('/').to_string()),
+                Some(("wss", a)) => node.wss_addr = Some(a.trim_end_matches('/').to_string()),
+                Some(_) => panic!("unexpected listener from chatter: {line:?}"),
+            }
+        }
+        if node.addr.is_empty() {
+            node.addr = node.tls_addr.clone().or(node.ws_addr.clone()).unwrap_or_default();
+        }
+        node
     }
 }
 
@@ -305,10 +384,28 @@ impl Server {
         self.nodes[turn % self.nodes.len()].addr.clone()
     }
 
+    /// A new client of the next node (see [`next_addr`](Self::next_addr)),
+    /// over TLS for a TLS model.
     pub fn connect(&self) -> Client {
-        let mut client = Client::connect(&self.next_addr());
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        let node = &self.nodes[turn % self.nodes.len()];
+        let mut client = match (&node.tls_addr, self.model.is_tls()) {
+            (Some(tls), true) => Client::connect_tls(tls),
+            _ => Client::connect(&node.addr),
+        };
         client.across_nodes = self.nodes.len() > 1;
         client
+    }
+
+    /// The (first) process's WebSocket address, if it listens for one;
+    /// `secure` for wss.
+    pub fn web_addr(&self, secure: bool) -> Option<String> {
+        if secure { self.nodes[0].wss_addr.clone() } else { self.nodes[0].ws_addr.clone() }
+    }
+
+    /// The (first) process's TLS address, if it listens for TLS.
+    pub fn tls_addr(&self) -> Option<String> {
+        self.nodes[0].tls_addr.clone()
     }
 
     /// Sends a signal to every process (each node of a cluster).

@@ -119,9 +119,25 @@ pub enum DisconnectReason {
     NodeLost,
     /// An operator's KILL: `Killed (operator (words))`.
     Killed(String),
+    /// What the client's TLS or WebSocket layer refused, in its words
+    /// (see `transport`): told where it can be, before the layer closes.
+    Transport(String),
 }
 
 impl DisconnectReason {
+    /// Why a client goes whose socket read failed with `error`: a layer's
+    /// refusal is told, the end of its TLS or WebSocket session is its
+    /// close, anything else a read error.
+    pub fn from_read_error(error: &std::io::Error) -> DisconnectReason {
+        if let Some(words) = crate::server::transport::refusal(error) {
+            return DisconnectReason::Transport(words.to_string());
+        }
+        match error.kind() {
+            std::io::ErrorKind::UnexpectedEof => DisconnectReason::PeerClosed,
+            _ => DisconnectReason::ReadError(error.to_string()),
+        }
+    }
+
     /// Whether the client is sent a closing line: not when the socket is
     /// already gone, or when it asked to go and has had its answer.
     pub fn tells_client(&self) -> bool {
@@ -145,7 +161,7 @@ impl fmt::Display for DisconnectReason {
             Self::NodeLost => f.write_str(
                 "Node lost: this server was cut off from the network; what you sent since was not delivered",
             ),
-            Self::Killed(reason) => f.write_str(reason),
+            Self::Killed(reason) | Self::Transport(reason) => f.write_str(reason),
         }
     }
 }

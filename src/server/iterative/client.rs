@@ -7,7 +7,7 @@
 //! timeout set to the next thing due), at the flow gate, or while a long
 //! reply waits for the client to read. No lock is held while blocked.
 
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
@@ -22,6 +22,8 @@ use crate::server::connection::{
     CLOSE_GRACE, Connection, DisconnectReason, Limits, LinePoll, TimeoutOutcome, Transmit, liveness,
 };
 use crate::server::reload::Rehash;
+use crate::server::transport::Layers;
+use crate::server::transport::stream::Shared as SharedStream;
 use crate::server::unix_now_ms;
 
 use super::clustered::{await_answer, await_applied};
@@ -56,6 +58,7 @@ type End = Option<DisconnectReason>;
 pub(super) fn serve_client(
     shared: &Shared,
     stream: TcpStream,
+    layers: Option<Layers>,
     conn: ConnId,
     info: Arc<ServerInfo>,
 ) -> Option<Arc<Outbox>> {
@@ -65,6 +68,7 @@ pub(super) fn serve_client(
     let _ = SockRef::from(&stream).set_tcp_keepalive(&liveness::keepalive(ping_interval));
     // One descriptor per client: the outbox owns the socket, and this
     // thread reads through a shared reference to it.
+    let stream = SharedStream::new(stream, layers);
     let outbox = Arc::new(Outbox::new(stream, shared.config.sendq_bytes, shared.gate.clone()));
     let session = Session::new(conn, host.clone(), info.clone());
     let limits = Arc::new(Limits::new(info));
@@ -82,7 +86,7 @@ pub(super) fn serve_client(
     let mut listed_unregistered = false;
     let mut actions = Vec::new();
     let mut listings = Vec::new();
-    let mut read_half = outbox.stream();
+    let read_half = outbox.stream();
     let mut read_timeout = ReadTimeout::default();
     let mut scratch = vec![0u8; READ_CHUNK];
     let end: End = 'serve: loop {
@@ -192,8 +196,14 @@ pub(super) fn serve_client(
         // connection another thread closed is noticed.
         let now = Instant::now();
         let wait = connection.poll_timeout().map_or(ping_interval, |at| at.saturating_duration_since(now));
-        read_timeout.set(read_half, wait.min(ping_interval));
-        match read_half.read(&mut scratch) {
+        read_timeout.set(read_half.socket(), wait.min(ping_interval));
+        let read = read_half.read(&mut scratch);
+        // A layer's own answer (a handshake, a pong) the socket did not
+        // take at once goes out with the flusher.
+        if read_half.holds_output() {
+            outbox.flush(&shared.flusher);
+        }
+        match read {
             Ok(0) => break Some(DisconnectReason::PeerClosed),
             Ok(n) => {
                 if let Err(reason) = connection.handle_bytes(&scratch[..n]) {
@@ -201,7 +211,7 @@ pub(super) fn serve_client(
                 }
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
-            Err(e) => break Some(DisconnectReason::ReadError(e.to_string())),
+            Err(e) => break Some(DisconnectReason::from_read_error(&e)),
         }
         if outbox.is_closing() {
             break None;
@@ -263,7 +273,7 @@ fn after_leaving_holder<'a>(
     loop {
         let Some(holder) = hub.state.find_nick(nick.as_str()) else { return hub };
         let outbox = hub.outboxes.get(&holder);
-        let leaving = outbox.is_some_and(|outbox| hung_up(outbox.stream()));
+        let leaving = outbox.is_some_and(|outbox| hung_up(outbox.stream().socket()));
         // A holder with no outbox here is another node's: its hang-up comes
         // as its QUIT through the network, so it is given longer.
         let grace = if outbox.is_some() { RECONNECT_GRACE } else { REMOTE_GRACE };
@@ -435,14 +445,16 @@ pub(super) fn linger(outbox: &Outbox) {
 
 fn linger_reading(outbox: &Outbox) {
     let deadline = Instant::now() + CLOSE_GRACE;
-    let mut stream = outbox.stream();
+    let stream = outbox.stream();
     let mut sink = [0u8; 4096];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left.min(Duration::from_millis(100)))).is_err() {
+        if left.is_zero()
+            || stream.socket().set_read_timeout(Some(left.min(Duration::from_millis(100)))).is_err()
+        {
             return;
         }
-        match std::io::Read::read(&mut stream, &mut sink) {
+        match stream.read(&mut sink) {
             Ok(0) => return,
             Ok(_) => {}
             Err(e)

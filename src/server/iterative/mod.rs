@@ -27,7 +27,7 @@ mod outbox;
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -43,10 +43,12 @@ use crate::server::cluster::{self, Bridge, Names};
 use crate::server::connection::slot::{ClientCount, ClientSlot};
 use crate::server::connection::{CLOSE_GRACE, Connection, DisconnectReason};
 use crate::server::flow::{self, Policy, Receivers};
-use crate::server::listener::{ACCEPT_BACKOFF, AcceptStep, ExhaustionLog, poll_events};
+use crate::server::listener::{ACCEPT_BACKOFF, AcceptStep, ExhaustionLog, Listening, poll_events};
 use crate::server::node::NodeSpace;
 use crate::server::pool::log::KEEPER;
 use crate::server::refusal::Refusals;
+use crate::server::transport::tls::LiveCertificate;
+use crate::server::transport::{Kind, Layers};
 use crate::server::{Config, Shutdown};
 use outbox::{Enqueued, FlowGate, Flusher, Outbox};
 
@@ -333,7 +335,7 @@ impl Hub {
     }
 }
 
-pub fn run(config: Config, listener: TcpListener, mut shutdown: Shutdown) -> io::Result<()> {
+pub fn run(config: Config, listeners: Vec<Listening>, mut shutdown: Shutdown) -> io::Result<()> {
     let gate = Arc::new(FlowGate::new(Policy::for_sendq(config.sendq_bytes)));
     // A cluster node joins the network first: that gives it its numbering
     // and the network's directory.
@@ -378,12 +380,17 @@ pub fn run(config: Config, listener: TcpListener, mut shutdown: Shutdown) -> io:
         }
     };
 
-    const LISTENER: Token = Token(0);
     const SHUTDOWN: Token = Token(1);
+    const FIRST_LISTENER: usize = 2;
     let mut poll = Poll::new()?;
-    let fd = listener.as_raw_fd();
-    poll.registry().register(&mut SourceFd(&fd), LISTENER, Interest::READABLE)?;
+    for (n, listening) in listeners.iter().enumerate() {
+        let fd = listening.listener.as_raw_fd();
+        poll.registry().register(&mut SourceFd(&fd), Token(FIRST_LISTENER + n), Interest::READABLE)?;
+    }
     shutdown.register(poll.registry(), SHUTDOWN)?;
+    let mut certificate = shared.config.tls.as_ref().map(|tls| {
+        LiveCertificate::new(tls.files.clone(), tls.certificate.clone(), shared.config.info.clone())
+    });
 
     let next_slot = AtomicU32::new(0);
     let mut events = Events::with_capacity(16);
@@ -426,22 +433,28 @@ pub fn run(config: Config, listener: TcpListener, mut shutdown: Shutdown) -> io:
         // Accept until the backlog is empty (the poll is edge-triggered), or
         // until descriptors run out: then retry after a pause, not in a spin.
         backoff = None;
-        loop {
-            match exhaustion.step(listener.accept(), now) {
-                AcceptStep::Accepted(stream, addr) => {
-                    let slot = next_slot.fetch_add(1, Ordering::Relaxed);
-                    if let Err(stream) = admit(&shared, stream, slot)
-                        && stream.set_nonblocking(true).is_ok()
-                    {
-                        let stream = mio::net::TcpStream::from_std(stream);
-                        refusals.refuse(poll.registry(), stream, addr.ip().to_string(), now);
+        'listeners: for listening in &listeners {
+            loop {
+                match exhaustion.step(listening.listener.accept(), now) {
+                    AcceptStep::Accepted(stream, addr) => {
+                        let slot = next_slot.fetch_add(1, Ordering::Relaxed);
+                        // The refusal is a plain line: a client of another
+                        // kind is only closed.
+                        if let Err(stream) =
+                            admit(&shared, stream, listening.kind, certificate.as_mut(), slot)
+                            && listening.kind == Kind::Plain
+                            && stream.set_nonblocking(true).is_ok()
+                        {
+                            let stream = mio::net::TcpStream::from_std(stream);
+                            refusals.refuse(poll.registry(), stream, addr.ip().to_string(), now);
+                        }
                     }
-                }
-                AcceptStep::Again => continue,
-                AcceptStep::Drained => break,
-                AcceptStep::Pause => {
-                    backoff = Some(ACCEPT_BACKOFF);
-                    break;
+                    AcceptStep::Again => continue,
+                    AcceptStep::Drained => break,
+                    AcceptStep::Pause => {
+                        backoff = Some(ACCEPT_BACKOFF);
+                        break 'listeners;
+                    }
                 }
             }
         }
@@ -463,12 +476,25 @@ fn reload(shared: &Shared) {
 
 /// Starts a thread for a new client; hands the stream back when the server
 /// is full (it is refused, see `refusal`).
-fn admit(shared: &Arc<Shared>, stream: TcpStream, slot: u32) -> Result<(), TcpStream> {
+fn admit(
+    shared: &Arc<Shared>,
+    stream: TcpStream,
+    kind: Kind,
+    certificate: Option<&mut LiveCertificate>,
+    slot: u32,
+) -> Result<(), TcpStream> {
     let _ = stream.set_nodelay(true);
     // The settings as of now: a reload changes them for later connections.
     let info = shared.hub().state.shared_info().clone();
     let Some(mut place) = ClientSlot::try_take(shared.clone(), info.connections.max_clients) else {
         return Err(stream);
+    };
+    let layers = match Layers::new(kind, certificate.map(|c| c.under(&info))) {
+        Ok(layers) => layers,
+        Err(e) => {
+            tracing::warn!("cannot start a {kind} connection: {e}");
+            return Ok(());
+        }
     };
     let space = shared.space();
     let conn = ConnId { worker: space.worker(KEEPER), slot, generation: space.generation(0) };
@@ -477,7 +503,7 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, slot: u32) -> Result<(), TcpSt
         .name(format!("client-{slot}"))
         .stack_size(CLIENT_STACK_BYTES)
         .spawn(move || {
-            let closing = serve_client(&thread_shared, stream, conn, info);
+            let closing = serve_client(&thread_shared, stream, layers, conn, info);
             // Gone as far as the client can tell: its place is free even
             // while its thread reads out what it still sends.
             place.release();

@@ -27,8 +27,7 @@
 //! `flow::TICK` and cuts loose the ones that hold everyone up.
 
 use std::collections::HashMap;
-use std::io::{self, IoSlice, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
@@ -37,12 +36,12 @@ use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use nix::sys::socket::{MsgFlags, sendmsg};
 
 use crate::server::connection::CLOSE_GRACE;
 use crate::server::flow::{self, Census, Change, ConnFlow, Policy};
 use crate::server::listener::poll_events;
 use crate::server::sendq::{Flush, Overflow, SendQueue};
+use crate::server::transport::stream::Shared as SharedStream;
 
 /// The iterative model's flow state, shared by every outbox and client
 /// thread: how many outboxes hold the flow, how many are behind, how many
@@ -154,7 +153,7 @@ struct Inner {
 
 #[derive(Debug)]
 pub struct Outbox {
-    stream: TcpStream,
+    stream: SharedStream,
     inner: Mutex<Inner>,
     /// Set while this outbox is on some thread's to-flush list.
     listed: AtomicBool,
@@ -175,27 +174,8 @@ impl std::fmt::Debug for FlowGate {
     }
 }
 
-/// Writes with `MSG_DONTWAIT | MSG_NOSIGNAL`: non-blocking for this call
-/// only, so the owner's blocking reads are unaffected.
-struct DontWait<'a>(&'a TcpStream);
-
-impl Write for DontWait<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_vectored(&[IoSlice::new(buf)])
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
-        sendmsg::<()>(self.0.as_raw_fd(), bufs, &[], flags, None).map_err(io::Error::from)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 impl Outbox {
-    pub fn new(stream: TcpStream, sendq_bytes: usize, gate: Arc<FlowGate>) -> Self {
+    pub fn new(stream: SharedStream, sendq_bytes: usize, gate: Arc<FlowGate>) -> Self {
         Outbox {
             stream,
             inner: Mutex::new(Inner {
@@ -263,7 +243,7 @@ impl Outbox {
     }
 
     /// The socket, for the owner's (blocking) reads.
-    pub fn stream(&self) -> &TcpStream {
+    pub fn stream(&self) -> &SharedStream {
         &self.stream
     }
 
@@ -358,12 +338,12 @@ impl Outbox {
         inner.closed = true;
         inner.queue.discard_unstarted();
         self.leave_flow(inner);
-        let _ = self.stream.shutdown(Shutdown::Both);
+        self.stream.shutdown();
     }
 
     /// One drain attempt; `None` when the socket failed or the outbox closed.
     fn write_queued(&self, inner: &mut Inner) -> Option<Flush> {
-        let written = inner.queue.write_to(&mut DontWait(&self.stream));
+        let written = inner.queue.write_to(&mut self.stream.writer());
         if !inner.closing {
             self.account(inner, Instant::now());
         }
@@ -373,7 +353,7 @@ impl Outbox {
                     // The closing line is out: end of stream after it. The
                     // client's thread reads out the rest and closes.
                     inner.closed = true;
-                    let _ = self.stream.shutdown(Shutdown::Write);
+                    self.stream.shutdown_write();
                     return None;
                 }
                 Some(Flush::Drained)
@@ -447,7 +427,7 @@ fn run_flusher(mut poll: Poll, incoming: Receiver<(Arc<Outbox>, Option<Instant>)
                         p.deadline = p.deadline.or(deadline);
                         continue;
                     }
-                    let fd = outbox.stream.as_raw_fd();
+                    let fd = outbox.stream.socket().as_raw_fd();
                     if poll.registry().register(&mut SourceFd(&fd), token, Interest::WRITABLE).is_err() {
                         outbox.shut();
                         continue;
@@ -492,7 +472,7 @@ fn run_flusher(mut poll: Poll, incoming: Receiver<(Arc<Outbox>, Option<Instant>)
             let keep = inner.parked && !inner.closed;
             drop(inner);
             if !keep {
-                let fd = p.outbox.stream.as_raw_fd();
+                let fd = p.outbox.stream.socket().as_raw_fd();
                 let _ = poll.registry().deregister(&mut SourceFd(&fd));
             }
             keep

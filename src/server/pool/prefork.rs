@@ -36,7 +36,6 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,6 +52,7 @@ use crate::chat::State;
 use crate::server::Config;
 use crate::server::cluster::{self, Bridge, BridgeError, ClusterConfig, Joined, Names};
 use crate::server::connection::CLOSE_GRACE;
+use crate::server::listener::{Listening, clone_set};
 use crate::server::node::NodeSpace;
 use crate::server::pool::bridged::PoolSide;
 use crate::server::pool::keeper::Keeper;
@@ -93,7 +93,7 @@ fn pending_signals(fd: &SignalFd) -> Vec<i32> {
 struct Supervisor {
     config: Arc<Config>,
     log: Log,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Vec<Listening>>,
     keeper: Keeper,
     children: HashMap<Pid, CellId>,
     supervisor_pid: Pid,
@@ -118,7 +118,7 @@ pub fn block_signals() -> io::Result<()> {
     mask.thread_block().map_err(io::Error::from)
 }
 
-pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
+pub fn run(config: Config, listeners: Vec<Vec<Listening>>) -> io::Result<()> {
     // Before any child exists: children inherit the mask, and each reads
     // its own signals through a signalfd.
     block_signals()?;
@@ -244,7 +244,7 @@ impl Supervisor {
             space: self.keeper.space(),
             start,
             state,
-            listener: self.listeners[cell.index() - 1].try_clone()?,
+            listeners: clone_set(&self.listeners[cell.index() - 1])?,
             config: self.config.clone(),
             label: format!("worker {cell}, pid {}", getpid()),
         };

@@ -10,7 +10,6 @@
 //! keeper's replica, after publishing that the old one's users are gone.
 
 use std::io;
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -25,6 +24,7 @@ use crate::server::pool::keeper::Keeper;
 use nix::unistd::getpid;
 
 use crate::server::cluster::{self, Bridge, BridgeError, ClusterConfig, Joined, Names};
+use crate::server::listener::{Listening, clone_set};
 use crate::server::pool::bridged::PoolSide;
 use crate::server::pool::log::{BRIDGE, CellId, DEFAULT_CAPACITY, KEEPER, Log, MAX_CELLS, Wake};
 use crate::server::pool::worker::{self, Exit, WAKE, WorkerSetup};
@@ -59,7 +59,7 @@ struct Shared {
     shutdown: AtomicBool,
 }
 
-pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) -> io::Result<()> {
+pub fn run(config: Config, listeners: Vec<Vec<Listening>>, mut shutdown: Shutdown) -> io::Result<()> {
     let shared = Arc::new(Shared {
         log: Log::on_heap(DEFAULT_CAPACITY),
         wakers: Wakers(RwLock::new(vec![None; MAX_CELLS]), Arc::new(Notify::new())),
@@ -88,7 +88,7 @@ pub fn run(config: Config, listeners: Vec<TcpListener>, mut shutdown: Shutdown) 
     // (and the connections queued on it). Every worker's descriptors are
     // taken before any worker accepts a client, which could use them up.
     let mut threads: Vec<Option<JoinHandle<io::Result<Exit>>>> = (0..MAX_CELLS).map(|_| None).collect();
-    let provisions = listeners.iter().map(Provisions::take).collect::<io::Result<Vec<_>>>()?;
+    let provisions = listeners.iter().map(|set| Provisions::take(set)).collect::<io::Result<Vec<_>>>()?;
     for (n, provisions) in provisions.into_iter().enumerate() {
         let cell = CellId::worker(n + 1);
         threads[cell.index()] = Some(spawn_worker(&shared, &keeper, cell, provisions)?);
@@ -176,16 +176,16 @@ fn start_bridge(shared: &Arc<Shared>, cluster: &ClusterConfig) -> io::Result<(Jo
 /// handle (at start-up, fail; when replacing a worker, try again later),
 /// not a thread that dies as it starts.
 struct Provisions {
-    listener: TcpListener,
+    listeners: Vec<Listening>,
     poll: Poll,
     waker: Arc<Waker>,
 }
 
 impl Provisions {
-    fn take(listener: &TcpListener) -> io::Result<Provisions> {
+    fn take(listeners: &[Listening]) -> io::Result<Provisions> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
-        Ok(Provisions { listener: listener.try_clone()?, poll, waker })
+        Ok(Provisions { listeners: clone_set(listeners)?, poll, waker })
     }
 }
 
@@ -216,14 +216,14 @@ fn spawn_worker(
 ) -> io::Result<JoinHandle<io::Result<Exit>>> {
     let generation = shared.log.open_cell(cell, getpid(), keeper.cursor());
     let state = keeper.state.clone();
-    let Provisions { listener, poll, waker } = provisions;
+    let Provisions { listeners, poll, waker } = provisions;
     let setup = WorkerSetup {
         cell,
         generation,
         space: keeper.space(),
         start: keeper.cursor(),
         state,
-        listener,
+        listeners,
         config: shared.config.clone(),
         label: format!("worker {cell}, pid {}", getpid()),
     };

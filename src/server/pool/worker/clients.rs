@@ -21,6 +21,8 @@ use crate::server::connection::{
 use crate::server::listener::{ACCEPT_BACKOFF, AcceptStep};
 use crate::server::reload::Rehash;
 use crate::server::sendq::{Flush, SendQueue};
+use crate::server::transport::stream::Stream;
+use crate::server::transport::{Kind, Layers};
 use crate::server::unix_now_ms;
 use crate::wire::Frame;
 
@@ -311,21 +313,26 @@ impl<'a> Worker<'a> {
         self.conns.get(&slot).is_some_and(|c| !c.pending_actions.is_empty())
     }
 
+    /// Accepts what every listening socket has (the poll is edge-triggered).
     pub(super) fn accept_all(&mut self) {
-        loop {
-            match self.exhaustion.step(self.listener.accept(), self.now) {
-                AcceptStep::Accepted(stream, addr) => self.admit(stream, addr.ip().to_string()),
-                AcceptStep::Again => continue,
-                AcceptStep::Drained => break,
-                AcceptStep::Pause => {
-                    self.accept_paused_until = Some(self.now + ACCEPT_BACKOFF);
-                    break;
+        for n in 0..self.listeners.len() {
+            loop {
+                let (kind, listener) = &self.listeners[n];
+                let kind = *kind;
+                match self.exhaustion.step(listener.accept(), self.now) {
+                    AcceptStep::Accepted(stream, addr) => self.admit(stream, kind, addr.ip().to_string()),
+                    AcceptStep::Again => continue,
+                    AcceptStep::Drained => break,
+                    AcceptStep::Pause => {
+                        self.accept_paused_until = Some(self.now + ACCEPT_BACKOFF);
+                        return;
+                    }
                 }
             }
         }
     }
 
-    pub(super) fn admit(&mut self, mut stream: TcpStream, host: String) {
+    pub(super) fn admit(&mut self, mut stream: TcpStream, kind: Kind, host: String) {
         let _ = stream.set_nodelay(true);
         // The replica's settings: a reload changes them for later connections.
         let info = self.state.shared_info().clone();
@@ -337,8 +344,20 @@ impl<'a> Worker<'a> {
         let _ = SockRef::from(&stream).set_tcp_keepalive(&keepalive);
         let clients = CellClients { log: self.log, cell: self.cell };
         let Some(place) = ClientSlot::try_take(clients, info.connections.max_clients) else {
-            self.refusals.refuse(self.poll.registry(), stream, host, self.now);
+            // The refusal is a plain line: a client of another kind is
+            // only closed.
+            if kind == Kind::Plain {
+                self.refusals.refuse(self.poll.registry(), stream, host, self.now);
+            }
             return;
+        };
+        let certificate = self.certificate.as_mut().map(|c| c.under(&info));
+        let layers = match Layers::new(kind, certificate) {
+            Ok(layers) => layers,
+            Err(e) => {
+                tracing::warn!("cannot start a {kind} connection: {e}");
+                return;
+            }
         };
         let slot = self.next_slot;
         self.next_slot = self.next_slot.wrapping_add(1);
@@ -349,6 +368,7 @@ impl<'a> Worker<'a> {
             tracing::warn!("cannot watch a new connection: {e}");
             return;
         }
+        let stream = Stream::new(stream, layers);
         let session = Session::new(self.conn_id(slot), host, info);
         let connection = Connection::new(session, self.limits.clone(), Some(&self.label), self.now);
         let sendq = SendQueue::new(self.config.sendq_bytes);
@@ -423,7 +443,7 @@ impl<'a> Worker<'a> {
             self.flow.apply(change);
             // Unread input would make the close a reset.
             conn.discard_input(&mut self.scratch);
-            let _ = self.poll.registry().deregister(&mut conn.stream);
+            let _ = self.poll.registry().deregister(conn.stream.socket_mut());
         }
     }
 
@@ -485,7 +505,8 @@ impl<'a> Worker<'a> {
             self.conns.retain(|_, conn| match conn.sendq.write_to(&mut conn.stream) {
                 Ok(Flush::Blocked) => true,
                 Ok(Flush::Drained) => {
-                    let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+                    conn.stream.close_layers();
+                    let _ = conn.stream.socket().shutdown(std::net::Shutdown::Write);
                     conn.discard_input(scratch);
                     false
                 }

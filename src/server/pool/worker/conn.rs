@@ -18,6 +18,7 @@ use crate::server::connection::{Connection, DisconnectReason};
 use crate::server::flow::ConnFlow;
 use crate::server::pool::log::{CellId, Log};
 use crate::server::sendq::SendQueue;
+use crate::server::transport::stream::Stream;
 
 /// A worker's share of the server-wide client count, kept in the log so
 /// that every worker (thread or process) sees the total.
@@ -42,7 +43,8 @@ impl ClientCount for CellClients<'_> {
 }
 
 pub(super) struct Conn<'a> {
-    pub(super) stream: TcpStream,
+    /// The socket, through the layers its endpoint speaks.
+    pub(super) stream: Stream<TcpStream>,
     pub(super) connection: Connection,
     pub(super) sendq: SendQueue,
     pub(super) flow: ConnFlow,
@@ -77,7 +79,7 @@ pub(super) struct Conn<'a> {
 
 impl<'a> Conn<'a> {
     pub(super) fn new(
-        stream: TcpStream,
+        stream: Stream<TcpStream>,
         connection: Connection,
         sendq: SendQueue,
         place: ClientSlot<CellClients<'a>>,
@@ -125,7 +127,8 @@ impl<'a> Conn<'a> {
         if !self.connection.flushed(now) {
             return false;
         }
-        let _ = self.stream.shutdown(Shutdown::Write);
+        self.stream.close_layers();
+        let _ = self.stream.socket().shutdown(Shutdown::Write);
         self.place.release();
         true
     }
@@ -158,7 +161,7 @@ impl<'a> Conn<'a> {
                     self.readable = false;
                     return Ok(false);
                 }
-                Err(e) => return Err(DisconnectReason::ReadError(e.to_string())),
+                Err(e) => return Err(DisconnectReason::from_read_error(&e)),
             }
         }
     }

@@ -81,23 +81,26 @@ use crate::chat::{Action, Change, ConnId, Deliveries, Event, State, render};
 use crate::server::Config;
 use crate::server::connection::{DisconnectReason, Limits};
 use crate::server::flow::{self, Census, Policy, Receivers};
-use crate::server::listener::{ACCEPT_BACKOFF, ExhaustionLog, poll_events};
+use crate::server::listener::{ACCEPT_BACKOFF, ExhaustionLog, Listening, poll_events};
 use crate::server::node::NodeSpace;
 use crate::server::pool::codec;
 use crate::server::pool::entry::{self, Entry, EntryRef, Origin};
 use crate::server::pool::follow::Follower;
 use crate::server::pool::log::{CellId, CellStatus, Log, Wake};
 use crate::server::refusal::Refusals;
+use crate::server::transport::Kind;
+use crate::server::transport::tls::LiveCertificate;
 use conn::Conn;
 use held::HeldRegistrations;
 
 use outbound::FlowBook;
 use own::OwnEvents;
 
-pub const LISTENER: Token = Token(0);
 /// Where the caller registers the worker's wake-up source.
 pub const WAKE: Token = Token(1);
-const FIRST_CONN: usize = 2;
+/// The listening sockets' tokens: one per endpoint, at most four.
+const FIRST_LISTENER: usize = 2;
+const FIRST_CONN: usize = FIRST_LISTENER + 4;
 /// Tokens of refused connections (see `refusal`): far above any slot's.
 const FIRST_REFUSAL: usize = 1 << 40;
 
@@ -128,7 +131,8 @@ pub struct WorkerSetup {
     pub start: u64,
     /// A replica of the directory at `start`.
     pub state: State,
-    pub listener: std::net::TcpListener,
+    /// A listening socket per endpoint.
+    pub listeners: Vec<Listening>,
     pub config: Arc<Config>,
     /// How this worker names itself in greetings, e.g. "worker 2, pid 123".
     pub label: String,
@@ -156,7 +160,10 @@ struct Worker<'a> {
     state: State,
     follower: Follower,
     poll: Poll,
-    listener: TcpListener,
+    /// What each listening socket's clients speak, by token.
+    listeners: Vec<(Kind, TcpListener)>,
+    /// The certificate TLS endpoints serve, if any.
+    certificate: Option<LiveCertificate>,
     /// Keyed by slot, which the worker assigns: a fast hash is safe.
     conns: FxHashMap<u32, Conn<'a>>,
     /// What a connection accepted now is held to: made again from the
@@ -209,8 +216,15 @@ pub fn run(
     poll: Poll,
     mut on_wake: impl FnMut() -> bool,
 ) -> io::Result<Exit> {
-    let mut listener = TcpListener::from_std(setup.listener);
-    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut listeners = Vec::new();
+    for (n, listening) in setup.listeners.into_iter().enumerate() {
+        let mut listener = TcpListener::from_std(listening.listener);
+        poll.registry().register(&mut listener, Token(FIRST_LISTENER + n), Interest::READABLE)?;
+        listeners.push((listening.kind, listener));
+    }
+    let certificate = setup.config.tls.as_ref().map(|tls| {
+        LiveCertificate::new(tls.files.clone(), tls.certificate.clone(), setup.state.shared_info().clone())
+    });
     let now = Instant::now();
     let limits = Arc::new(Limits::new(setup.state.shared_info().clone()));
     let mut worker = Worker {
@@ -236,7 +250,8 @@ pub fn run(
         follower: Follower::new(setup.cell, setup.start),
         own: OwnEvents::new(setup.space.clustered(), setup.start),
         poll,
-        listener,
+        listeners,
+        certificate,
         conns: FxHashMap::default(),
         limits,
         next_slot: 0,
@@ -297,7 +312,7 @@ pub fn run(
         let mut accept = false;
         for event in events.iter() {
             match event.token() {
-                LISTENER => accept = true,
+                Token(t) if (FIRST_LISTENER..FIRST_CONN).contains(&t) => accept = true,
                 WAKE => shutdown |= on_wake(),
                 token if worker.refusals.owns(token) => {
                     worker.refusals.ready(worker.poll.registry(), token, worker.now)
