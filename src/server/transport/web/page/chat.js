@@ -78,6 +78,7 @@ let capsOffered = new Set();
 let isupport;
 let firstRooms = []; // rooms from the form, joined after the first registration
 let switchTo = null; // key of a room the user asked to join: shown once joined
+let lastHeard = 0; // when the server last said something (ms)
 
 function resetIsupport() {
   isupport = { modes: 'ov', chars: '@+', chantypes: '#&', casemapping: 'rfc1459', chanmodes: ['beI', 'k', 'l', ''] };
@@ -464,7 +465,8 @@ function onLine(line) {
       return;
     }
     case '332': {
-      const b = buffer(p[1], 'room');
+      const b = buffers.get(fold(p[1]));
+      if (!b || b.kind !== 'room') break; // a room we are not in: shown as a reply
       b.topic = strip(p[2] || '');
       notice(b, 'topic', `topic: ${p[2]}`, m.tags);
       if (b === current) showHeading();
@@ -473,7 +475,8 @@ function onLine(line) {
     case '331': case '333': case '329':
       return;
     case '353': {
-      const b = buffer(p[2], 'room');
+      const b = buffers.get(fold(p[2]));
+      if (!b || b.kind !== 'room') break; // NAMES of a room we are not in: shown as a reply
       if (!b.names) b.names = new Map();
       for (const entry of (p[3] || '').split(' ')) if (entry) addMember(b.names, entry);
       return;
@@ -489,6 +492,12 @@ function onLine(line) {
     }
     case 'MODE':
       return onMode(m);
+    case 'INVITE':
+      notice(current || serverBuffer(), 'info', `${m.nick} invites you to ${p[1]}: /join ${p[1]} to accept`, m.tags);
+      return;
+    case 'WALLOPS':
+      notice(serverBuffer(), 'notice', `wallops from ${m.nick}: ${p[0] || ''}`, m.tags);
+      return;
     case 'PRIVMSG': case 'NOTICE':
       return onMessage(m, me);
     case 'ERROR':
@@ -623,6 +632,7 @@ function onNumeric(m) {
   }
   const text = p.length > 1 ? `${p.slice(0, -1).join(' ')}: ${last}` : last;
   if (code >= 400 && code < 600) errorLine(buffers.get(fold(p[0] || '')) || current, text);
+  else if (code === 353) notice(current, 'info', `${p[1]}: ${last}`, m.tags);
   else if (code !== 366 && code !== 315) notice(current, 'info', text, m.tags);
 }
 
@@ -646,11 +656,13 @@ function connect() {
   sock.binaryType = 'arraybuffer';
   ws = sock;
   sock.onopen = () => {
+    lastHeard = Date.now();
     send('CAP LS 302');
     send('NICK ' + nick);
     send('USER web 0 * :chatter web page');
   };
   sock.onmessage = (ev) => {
+    lastHeard = Date.now();
     const data = typeof ev.data === 'string' ? ev.data : new TextDecoder().decode(ev.data);
     for (const line of data.split(/\r?\n/)) onLine(line);
   };
@@ -688,6 +700,21 @@ function disconnected() {
   setStatus('reconnecting', `disconnected, reconnecting in ${Math.round(wait / 1000)} s…`);
   retryTimer = setTimeout(connect, wait);
 }
+
+// A connection can die without closing (a phone changing networks): one
+// quiet for long is asked for a PONG, and given up if still quiet.
+setInterval(() => {
+  if (!ws || ws.readyState !== WebSocket.OPEN) return;
+  const quiet = Date.now() - lastHeard;
+  if (quiet > 90000) {
+    const dead = ws;
+    dead.onclose = null;
+    dead.close();
+    disconnected();
+  } else if (quiet > 45000) {
+    send('PING :alive');
+  }
+}, 15000);
 
 // After /quit: a fresh start, the form offering the rooms the user was in.
 function forget() {
@@ -768,6 +795,8 @@ function command(input) {
   const words = args.split(/\s+/).filter(Boolean);
   const here = target();
   const need = (what) => errorLine(current, what);
+  const local = ['help', 'close', 'query', 'quit'];
+  if (!registered && !local.includes(name.toLowerCase())) return need('not connected; wait for the connection to come back');
   switch (name.toLowerCase()) {
     case 'join': case 'j': {
       if (!words[0]) return need('usage: /join #room [key]');
@@ -838,6 +867,31 @@ function command(input) {
   }
 }
 
+// ---- the input: what was sent (up, down) and nick completion (tab) -----
+
+const sent = [];
+let sentAt = 0;
+
+function inputKeys(e) {
+  const input = e.target;
+  if ((e.key === 'ArrowUp' || e.key === 'ArrowDown') && sent.length) {
+    sentAt = Math.max(0, Math.min(sent.length, sentAt + (e.key === 'ArrowUp' ? -1 : 1)));
+    input.value = sent[sentAt] ?? '';
+    e.preventDefault();
+  } else if (e.key === 'Tab' && current && current.kind === 'room') {
+    const end = input.selectionStart;
+    const start = input.value.lastIndexOf(' ', end - 1) + 1;
+    const word = fold(input.value.slice(start, end));
+    if (!word) return;
+    const found = [...current.members.values()].map((m) => m.nick).filter((n) => fold(n).startsWith(word)).sort();
+    if (!found.length) return;
+    e.preventDefault();
+    const completed = found[0] + (start === 0 ? ': ' : ' ');
+    input.value = input.value.slice(0, start) + completed + input.value.slice(end);
+    input.selectionStart = input.selectionEnd = start + completed.length;
+  }
+}
+
 // ---- the page ------------------------------------------------------------
 
 function closeDrawers() {
@@ -876,12 +930,17 @@ function start() {
     connect();
   });
 
+  $('message-input').addEventListener('keydown', inputKeys);
+
   $('send').addEventListener('submit', (e) => {
     e.preventDefault();
     const input = $('message-input');
     const text = input.value;
     if (!text.trim()) return;
     input.value = '';
+    sent.push(text);
+    if (sent.length > 100) sent.shift();
+    sentAt = sent.length;
     if (text.startsWith('/') && !text.startsWith('//')) return command(text);
     const here = target();
     if (!here) return errorLine(current, 'this is the server window: /join #room to talk');
