@@ -8,9 +8,10 @@
 //! of the room's lines, its member list, its list of rooms and
 //! conversations, its heading and status), never the page's variables:
 //! registration and a nickname in use, joining, talking both ways, an
-//! action, the topic, a private conversation each way, a server error, a
-//! part and a quit notice, and at the end a restart of the server on the
-//! same port, after which both pages reconnect by themselves and rejoin.
+//! action, the topic, markup shown as text, a private conversation each
+//! way (with its unread count), a server error, a part and a quit notice,
+//! and at the end a restart of the server on the same port, after which
+//! both pages reconnect by themselves and rejoin.
 //!
 //! Every wait is "until the page shows X", bounded by [`PATIENCE`] only
 //! so that a broken page fails instead of hanging; nothing is timed.
@@ -119,6 +120,11 @@ async fn two_pages_and_an_irc_client_talk() {
         page.wait_for("carol's message", |s| s.has_line(&["carol", "hi both, carol here on IRC"])).await;
     }
 
+    // What looks like HTML is shown as the text it is.
+    let markup = r#"<b>not bold</b> <img src=x onerror="document.title='owned'">"#;
+    carol.send(&format!("PRIVMSG #web :{markup}"));
+    alice.wait_for("carol's markup as text", |s| s.has_line(&["carol", markup])).await;
+
     alice.say("/topic Testing the web page").await;
     bob.wait_for("the topic", |s| s.topic == "Testing the web page").await;
     carol.expect_line("TOPIC #web :Testing the web page");
@@ -133,7 +139,9 @@ async fn two_pages_and_an_irc_client_talk() {
     // A private message from IRC opens a conversation on bob's page, apart
     // from the room.
     carol.send("PRIVMSG bob :psst, bob, just you");
-    let shown = bob.wait_for("a conversation with carol", |s| s.rooms.iter().any(|r| r == "carol")).await;
+    let shown = bob
+        .wait_for("a conversation with carol, one unread", |s| s.rooms.iter().any(|r| r == "carol 1"))
+        .await;
     assert!(!shown.has_line(&["psst"]), "carol's private message shows in #web:\n{shown}");
     bob.click(r#"#room-list [data-room="carol"]"#).await;
     bob.wait_for("carol's private message", |s| {
@@ -148,7 +156,7 @@ async fn two_pages_and_an_irc_client_talk() {
     bob.wait_for("a conversation with alice", |s| s.title == "alice").await;
     bob.say("between us: the page works").await;
     bob.wait_for("his private message", |s| s.has_line(&["bob", "between us: the page works"])).await;
-    alice.wait_for("a conversation with bob", |s| s.rooms.iter().any(|r| r == "bob")).await;
+    alice.wait_for("a conversation with bob, one unread", |s| s.rooms.iter().any(|r| r == "bob 1")).await;
     alice.click(r#"#room-list [data-room="bob"]"#).await;
     alice.wait_for("bob's private message", |s| s.has_line(&["bob", "between us: the page works"])).await;
     carol.expect_no_line("between us");
@@ -392,7 +400,8 @@ struct Shown {
     /// The room or conversation on screen, and its topic line.
     title: String,
     topic: String,
-    /// The rooms and conversations listed.
+    /// The rooms and conversations listed, each with its count of unread
+    /// messages if it has any (`carol 1`).
     rooms: Vec<String>,
     /// The member list, without `@`/`+`.
     members: Vec<String>,
@@ -416,7 +425,7 @@ return {
   state: $('status').dataset.state,
   title: $('title').innerText,
   topic: $('topic').innerText,
-  rooms: texts('#room-list .room .room-name'),
+  rooms: texts('#room-list .room'),
   members: texts('#member-list .member'),
   lines: texts('#log .line'),
 };
