@@ -193,12 +193,15 @@ function show(b) {
   renderMembers();
   scrollDown(true);
   closeDrawers();
+  // Not on a phone, where focus brings up the keyboard over the room.
+  if (matchMedia('(min-width: 761px)').matches) $('message-input').focus();
 }
 
 function showHeading() {
   const b = current;
   $('title').textContent = b.kind === 'server' ? 'server' : b.name;
-  $('topic').textContent = b.kind === 'room' ? (b.joined ? b.topic : 'not in this room now') : b.kind === 'query' ? 'private conversation' : '';
+  const away = registered ? 'not in this room now' : 'offline';
+  $('topic').textContent = b.kind === 'room' ? (b.joined ? b.topic : away) : b.kind === 'query' ? 'private conversation' : '';
   $('topic').title = $('topic').textContent;
   document.title = (b.kind === 'server' ? '' : b.name + ' · ') + 'chatter';
 }
@@ -325,7 +328,7 @@ function renderMembers() {
     return;
   }
   const members = [...b.members.values()].sort((x, y) => rank(x) - rank(y) || (fold(x.nick) < fold(y.nick) ? -1 : 1));
-  $('member-count').textContent = b.joined ? `${members.length} here` : 'not joined';
+  $('member-count').textContent = b.joined ? `${members.length} here` : registered ? 'not joined' : 'offline';
   for (const m of members) {
     const li = el('li', 'member');
     li.dataset.nick = m.nick;
