@@ -122,6 +122,8 @@ fn whois_shows_channels_away_idle_and_signon(model: Model) {
     bob.join("#open");
     alice.send("AWAY :gone fishing");
     alice.expect_numeric("306");
+    // On a cluster, until bob's node has applied alice's AWAY.
+    bob.sync();
 
     let whois = ask(&mut bob, "WHOIS Alice");
     let codes: Vec<&str> = whois.iter().filter_map(|l| numeric_of(l)).collect();

@@ -29,6 +29,8 @@ use crate::chat::reply::{self, numeric};
 use crate::chat::{ConnId, Event, State};
 use crate::server::config::{Config, ConfigError};
 use crate::server::config_file::ConfigFile;
+use crate::server::transport::Kind;
+use crate::server::transport::tls::TlsFiles;
 use crate::wire::message::write_line;
 
 /// Lines of an error told to the operator who asked for the reload (a
@@ -116,8 +118,20 @@ fn restart_only_changes(running: &Config, read: &Config) -> Vec<String> {
     let pool = |c: &Config| c.model != crate::server::Model::Iterative;
     let workers = |c: &Config| if pool(c) { c.workers.to_string() } else { "none".into() };
     let model = |c: &Config| format!("{:?}", c.model).to_lowercase();
+    let endpoint = |c: &Config, kind| {
+        c.endpoints.iter().find(|e| e.kind == kind).map_or_else(|| "none".into(), |e| e.addr.clone())
+    };
+    // The files are reread at every reload; where they are is read once.
+    let tls_file = |c: &Config, which: fn(&TlsFiles) -> &std::path::Path| {
+        c.tls.as_ref().map_or_else(|| "none".into(), |t| which(&t.files).display().to_string())
+    };
     [
         ("listen", running.listen.clone(), read.listen.clone()),
+        ("tls_listen", endpoint(running, Kind::Tls), endpoint(read, Kind::Tls)),
+        ("ws_listen", endpoint(running, Kind::WebSocket), endpoint(read, Kind::WebSocket)),
+        ("wss_listen", endpoint(running, Kind::SecureWebSocket), endpoint(read, Kind::SecureWebSocket)),
+        ("tls cert", tls_file(running, |f| &f.cert), tls_file(read, |f| &f.cert)),
+        ("tls key", tls_file(running, |f| &f.key), tls_file(read, |f| &f.key)),
         ("model", model(running), model(read)),
         ("workers", workers(running), workers(read)),
         ("name", running.info.name.clone(), read.info.name.clone()),
