@@ -79,6 +79,7 @@ let isupport;
 let firstRooms = []; // rooms from the form, joined after the first registration
 let switchTo = null; // key of a room the user asked to join: shown once joined
 let lastHeard = 0; // when the server last said something (ms)
+let nickTries = 0; // names tried by themselves while reconnecting
 
 function resetIsupport() {
   isupport = { modes: 'ov', chars: '@+', chantypes: '#&', casemapping: 'rfc1459', chanmodes: ['beI', 'k', 'l', ''] };
@@ -532,7 +533,7 @@ function onCap(p) {
   const sub = (p[1] || '').toUpperCase();
   if (sub === 'LS') {
     const more = p[2] === '*';
-    for (const c of (more ? p[3] : p[2] || '').split(' ')) if (c) capsOffered.add(c.split('=')[0]);
+    for (const c of ((more ? p[3] : p[2]) || '').split(' ')) if (c) capsOffered.add(c.split('=')[0]);
     if (more || registered) return;
     const want = WANTED_CAPS.filter((c) => capsOffered.has(c));
     if (want.length) send('CAP REQ :' + want.join(' '));
@@ -554,9 +555,10 @@ function onNickRefused(m) {
   const wanted = m.params[1] || '';
   const why = m.command === '433' ? `the nickname ${wanted} is already in use` : `${wanted}: ${m.params[2] || 'not a valid nickname'}`;
   if (registered) return errorLine(current, why);
-  if (everRegistered) {
+  if (everRegistered && nickTries < 3) {
     // Reconnecting, and the old connection still holds the name: take
-    // another one rather than wait for a person.
+    // another one rather than wait for a person (a few times).
+    nickTries += 1;
     nick = (wanted || nick) + '_';
     send('NICK ' + nick);
     return;
@@ -606,7 +608,7 @@ function onMessage(m, me) {
     return;
   }
   let kind = notice_ ? 'notice' : 'message';
-  const ctcp = /^\x01(\S+) ?(.*?)\x01?$/.exec(text);
+  const ctcp = /^\x01([^\x01\s]+) ?([^\x01]*)\x01?$/.exec(text);
   if (ctcp) {
     if (ctcp[1].toUpperCase() !== 'ACTION') return; // other CTCP requests and replies are not shown
     kind = 'action';
@@ -645,6 +647,7 @@ function connect() {
   clearTimeout(retryTimer);
   retryTimer = null;
   registered = false;
+  nickTries = 0;
   caps = new Set();
   capsOffered = new Set();
   resetIsupport();
