@@ -48,6 +48,8 @@ struct Layered {
     ending: Option<Ending>,
     /// Reported: reads go to the socket as they are.
     ended: bool,
+    /// A write's slices, gathered to be encoded at once.
+    gathered: Vec<u8>,
 }
 
 impl Layered {
@@ -60,6 +62,7 @@ impl Layered {
             out_at: 0,
             ending: None,
             ended: false,
+            gathered: Vec::new(),
         }
     }
 
@@ -110,17 +113,20 @@ impl Layered {
         if self.holds_output() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        let mut taken = 0;
+        // The slices (a client's queued lines) are encoded as one: TLS
+        // then makes a record of many lines, not one per line, each with
+        // its own header, tag and encryption call.
+        self.gathered.clear();
         for buf in bufs {
-            let take = buf.len().min(MAX_ENCODED_PER_WRITE - taken);
-            self.layers.send(&buf[..take], &mut self.out);
-            taken += take;
-            if taken == MAX_ENCODED_PER_WRITE {
+            let take = buf.len().min(MAX_ENCODED_PER_WRITE - self.gathered.len());
+            self.gathered.extend_from_slice(&buf[..take]);
+            if self.gathered.len() == MAX_ENCODED_PER_WRITE {
                 break;
             }
         }
+        self.layers.send(&self.gathered, &mut self.out);
         self.push(socket)?;
-        Ok(taken)
+        Ok(self.gathered.len())
     }
 
     fn flush(&mut self, socket: &mut impl Write) -> io::Result<()> {
@@ -319,5 +325,127 @@ impl Write for SharedWriter<'_> {
             None => Ok(()),
             Some(layered) => Shared::lock(layered).flush(&mut DontWait(&shared.socket)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::transport::Kind;
+    use crate::server::transport::tls::Certificate;
+    use crate::server::transport::tls::tests::{client_for, pair_in, scratch_dir};
+    use std::collections::VecDeque;
+
+    /// A socket in memory: what the peer sent, what was written, and how
+    /// much more a write may take before it would block.
+    #[derive(Default)]
+    struct Pipe {
+        input: VecDeque<u8>,
+        output: Vec<u8>,
+        room: usize,
+    }
+
+    impl Read for Pipe {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.input.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.input.read(buf)
+        }
+    }
+
+    impl Write for Pipe {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            self.output.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A TLS stream over a pipe, its handshake with a rustls client done.
+    fn handshaken(test: &str) -> (Stream<Pipe>, rustls::ClientConnection) {
+        let files = pair_in(&scratch_dir(&format!("stream-{test}")), "s");
+        let layers = Layers::new(Kind::Tls, Some(&Certificate::load(&files).unwrap())).unwrap();
+        let mut server = Stream::new(Pipe { room: usize::MAX, ..Pipe::default() }, layers);
+        let mut client = client_for(&files);
+        let mut sink = [0u8; 4096];
+        // Until both ends are through: the client's Finished must reach
+        // the server too.
+        for _ in 0..4 {
+            let mut to_server = Vec::new();
+            client.write_tls(&mut to_server).unwrap();
+            server.socket_mut().input.extend(to_server);
+            assert!(matches!(server.read(&mut sink), Err(e) if e.kind() == io::ErrorKind::WouldBlock));
+            let from_server = std::mem::take(&mut server.socket_mut().output);
+            client.read_tls(&mut from_server.as_slice()).unwrap();
+            client.process_new_packets().unwrap();
+        }
+        (server, client)
+    }
+
+    /// The TLS records in `bytes` (5-byte headers).
+    fn records(mut bytes: &[u8]) -> usize {
+        let mut count = 0;
+        while bytes.len() >= 5 {
+            let len = u16::from_be_bytes([bytes[3], bytes[4]]) as usize;
+            bytes = &bytes[(5 + len).min(bytes.len())..];
+            count += 1;
+        }
+        count
+    }
+
+    #[test]
+    fn a_write_of_many_lines_is_one_record_not_one_per_line() {
+        let (mut server, mut client) = handshaken("records");
+        server.socket_mut().output.clear();
+        let lines: Vec<String> = (0..200).map(|i| format!(":a!a@h PRIVMSG #c :line {i}\r\n")).collect();
+        let slices: Vec<IoSlice<'_>> = lines.iter().map(|l| IoSlice::new(l.as_bytes())).collect();
+        let total: usize = lines.iter().map(String::len).sum();
+        assert_eq!(server.write_vectored(&slices).unwrap(), total);
+        let wire = std::mem::take(&mut server.socket_mut().output);
+        assert!(records(&wire) <= 2, "{} records for {} lines", records(&wire), lines.len());
+        let mut plain = Vec::new();
+        let mut rest = wire.as_slice();
+        while !rest.is_empty() {
+            client.read_tls(&mut rest).unwrap();
+            client.process_new_packets().unwrap();
+            let _ = client.reader().read_to_end(&mut plain);
+        }
+        assert!(plain == lines.concat().as_bytes(), "{} bytes of {total} came through", plain.len());
+    }
+
+    #[test]
+    fn what_the_socket_does_not_take_is_held_and_flushed_later() {
+        let (mut server, _client) = handshaken("held");
+        server.socket_mut().room = 10;
+        let line = b"PRIVMSG #c :a line long enough not to fit ten bytes\r\n";
+        // Taken whole by the layers; the socket took ten bytes of it.
+        assert_eq!(server.write(line).unwrap(), line.len());
+        // While bytes are held, nothing more is taken, and the queue is not
+        // drained: flush says so.
+        assert_eq!(server.write(line).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(server.flush().unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        server.socket_mut().room = usize::MAX;
+        server.flush().unwrap();
+        assert_eq!(server.write(line).unwrap(), line.len());
+    }
+
+    #[test]
+    fn a_plain_stream_is_the_socket_itself() {
+        let mut plain = Stream::new(Pipe { room: 4, ..Pipe::default() }, None);
+        assert_eq!(plain.write(b"NICK alice\r\n").unwrap(), 4);
+        plain.flush().unwrap();
+        plain.socket_mut().input.extend(b"PING x\r\n");
+        let mut buf = [0u8; 64];
+        let n = plain.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"PING x\r\n");
     }
 }

@@ -222,7 +222,7 @@ impl TlsLayer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A certificate for `localhost` and its key, written to `dir`.
@@ -234,7 +234,7 @@ mod tests {
         files
     }
 
-    fn scratch_dir(test: &str) -> PathBuf {
+    pub(crate) fn scratch_dir(test: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("chatter-tls-{test}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -274,7 +274,7 @@ mod tests {
     }
 
     /// A client session trusting exactly `files`' certificate.
-    fn client_for(files: &TlsFiles) -> rustls::ClientConnection {
+    pub(crate) fn client_for(files: &TlsFiles) -> rustls::ClientConnection {
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(&files.cert).unwrap() {
             roots.add(cert.unwrap()).unwrap();
