@@ -184,17 +184,21 @@ struct Node {
     name: String,
     /// Sent a signal through [`Server::signal`]: an exit is expected.
     signalled: AtomicBool,
+    /// It has a plain listener (`addr`; without one, `addr` is another's).
+    plain: bool,
 }
 
 impl Node {
-    /// Runs `command serve` on an ephemeral port with `args` and `extra`,
-    /// and reads the address it announces.
-    fn spawn(mut command: Command, name: String, args: &[String], extra: &[&str], stderr: Stdio) -> Node {
+    /// Runs `command serve` with `flags`, on an ephemeral port unless they
+    /// say where (`--listen`), and reads the addresses it announces; if it
+    /// ends instead (it could not listen where it was told), what it said.
+    fn spawn(mut command: Command, name: String, flags: &[String], stderr: Stdio) -> Result<Node, String> {
+        command.arg("serve");
+        if !flags.iter().any(|f| f == "--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
         command
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .args(extra)
+            .args(flags)
             // CHATTER_TEST_LOG=info shows what the server did, for debugging.
             .env("RUST_LOG", std::env::var("CHATTER_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdin(Stdio::null())
@@ -202,12 +206,13 @@ impl Node {
             .stderr(stderr);
         let mut child = command.spawn().expect("start chatter");
         let stdout = child.stdout.take().expect("stdout");
-        // One line per listener: the plain one unless `--listen none`
-        // (given last, it wins), and one per other listener flag.
-        let given: Vec<&str> = args.iter().map(String::as_str).chain(extra.iter().copied()).collect();
-        let plain = given.windows(2).rfind(|w| w[0] == "--listen").is_none_or(|w| w[1] != "none");
-        let others =
-            given.iter().filter(|a| ["--tls-listen", "--ws-listen", "--wss-listen"].contains(a)).count();
+        // One line per listener: the plain one unless `--listen none`, and
+        // one per other listener flag.
+        let plain = flags.windows(2).find(|w| w[0] == "--listen").is_none_or(|w| w[1] != "none");
+        let others = ["--tls-listen", "--ws-listen", "--wss-listen"]
+            .iter()
+            .filter(|flag| flags.iter().any(|f| f == *flag))
+            .count();
         let mut reader = BufReader::new(stdout);
         let mut node = Node {
             addr: String::new(),
@@ -217,14 +222,16 @@ impl Node {
             child,
             name,
             signalled: AtomicBool::new(false),
+            plain,
         };
         for _ in 0..usize::from(plain) + others {
             let mut line = String::new();
             reader.read_line(&mut line).expect("read a listening line");
             let Some(addr) = line.trim().strip_prefix("listening on ") else {
+                node.signalled.store(true, Ordering::Relaxed);
                 let _ = node.child.kill();
                 let _ = node.child.wait();
-                panic!("unexpected line from chatter: {line:?}");
+                return Err(format!("unexpected line from {}: {line:?}", node.name));
             };
             match addr.split_once("://") {
                 None => node.addr = addr.to_string(),
@@ -237,7 +244,28 @@ impl Node {
         if node.addr.is_empty() {
             node.addr = node.tls_addr.clone().or(node.ws_addr.clone()).unwrap_or_default();
         }
-        node
+        Ok(node)
+    }
+
+    /// The flags, with their values, that make a process listen where
+    /// this one does (a plain listener it does not have stays off:
+    /// `--listen none` is among its flags already).
+    fn listening_again(&self) -> Vec<(&'static str, String)> {
+        let mut flags = Vec::new();
+        if self.plain {
+            flags.push(("--listen", self.addr.clone()));
+        }
+        let others = [
+            ("--tls-listen", &self.tls_addr),
+            ("--ws-listen", &self.ws_addr),
+            ("--wss-listen", &self.wss_addr),
+        ];
+        for (flag, addr) in others {
+            if let Some(addr) = addr {
+                flags.push((flag, addr.clone()));
+            }
+        }
+        flags
     }
 }
 
@@ -271,6 +299,62 @@ pub struct Server {
     pub network: String,
     /// The node the next [`Server::connect`] goes to.
     turn: AtomicUsize,
+    /// How its processes are started, for [`Server::restart`].
+    how: Start,
+}
+
+/// How a [`Server`]'s processes are started.
+struct Start {
+    command: Box<dyn Fn() -> Command + Send + Sync>,
+    extra: Vec<String>,
+    /// The file every process's log (stderr) goes to, if one.
+    log: Option<PathBuf>,
+    /// The network was not given in `extra`: a cluster's is the harness's.
+    own_network: bool,
+}
+
+impl Start {
+    /// Starts process `i` of a `model` server of `network`, with the
+    /// values in `again` for those flags (listening where a process did).
+    fn node(
+        &self,
+        model: Model,
+        i: usize,
+        network: &str,
+        again: &[(&'static str, String)],
+    ) -> Result<Node, String> {
+        let (args, name, log) = match model {
+            Model::Cluster => {
+                let mut args = cluster::CLUSTER_NODES[i].args();
+                args.extend(cluster::node_args(i, network, self.own_network));
+                let name = format!("{} of network {network}", cluster::node_name(i));
+                (args, name, format!("{network}-{}.log", cluster::node_name(i)))
+            }
+            _ => (model.args(), "chatter".to_string(), "chatter.log".to_string()),
+        };
+        let mut flags: Vec<String> = args.into_iter().chain(self.extra.iter().cloned()).collect();
+        for (flag, value) in again {
+            match flags.iter().position(|f| f == flag) {
+                Some(at) => flags[at + 1] = value.clone(),
+                None => flags.extend([flag.to_string(), value.clone()]),
+            }
+        }
+        Node::spawn((self.command)(), name, &flags, self.stderr(model, &log))
+    }
+
+    /// Where a process's log goes: every process appends to the log, so
+    /// a cluster's lines interleave whole.
+    fn stderr(&self, model: Model, name: &str) -> Stdio {
+        let path = match &self.log {
+            Some(path) => path.clone(),
+            None => match std::env::var_os(NODE_LOGS_VAR) {
+                Some(dir) if model == Model::Cluster => PathBuf::from(dir).join(name),
+                _ => return Stdio::inherit(),
+            },
+        };
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path);
+        Stdio::from(file.unwrap_or_else(|e| panic!("open the log {}: {e}", path.display())))
+    }
 }
 
 impl Server {
@@ -293,7 +377,7 @@ impl Server {
     /// shell that execs it, so the server cannot raise it) and its log
     /// written to `log` (each node of a cluster so).
     pub fn start_limited(model: Model, extra: &[&str], open_files: u64, log: &std::path::Path) -> Server {
-        let command = || {
+        let command = move || {
             let mut command = Command::new("sh");
             command
                 .arg("-c")
@@ -305,7 +389,7 @@ impl Server {
     }
 
     fn spawn(
-        command: impl Fn() -> Command,
+        command: impl Fn() -> Command + Send + Sync + 'static,
         model: Model,
         extra: &[&str],
         log: Option<&std::path::Path>,
@@ -314,43 +398,62 @@ impl Server {
             std::fs::File::create(path).expect("create the log file");
             path.to_path_buf()
         });
-        // Every process appends to the log: a cluster's lines interleave
-        // whole.
-        let stderr = |name: &str| -> Stdio {
-            let path = match &log {
-                Some(path) => path.clone(),
-                None => match std::env::var_os(NODE_LOGS_VAR) {
-                    Some(dir) if model == Model::Cluster => PathBuf::from(dir).join(name),
-                    _ => return Stdio::inherit(),
-                },
-            };
-            let file = std::fs::OpenOptions::new().create(true).append(true).open(&path);
-            Stdio::from(file.unwrap_or_else(|e| panic!("open the log {}: {e}", path.display())))
-        };
         let given_network = extra.iter().position(|a| *a == "--network").and_then(|i| extra.get(i + 1));
-        let (nodes, network) = match model {
-            Model::Cluster => {
-                let network = given_network.map_or_else(cluster::fresh_network, |n| n.to_string());
-                let nodes = cluster::CLUSTER_NODES
-                    .iter()
-                    .enumerate()
-                    .map(|(i, node_model)| {
-                        let mut args = node_model.args();
-                        args.extend(cluster::node_args(i, &network, given_network.is_none()));
-                        let name = format!("{} of network {network}", cluster::node_name(i));
-                        let log = format!("{network}-{}.log", cluster::node_name(i));
-                        Node::spawn(command(), name, &args, extra, stderr(&log))
-                    })
-                    .collect();
-                (nodes, network)
-            }
-            _ => {
-                let node =
-                    Node::spawn(command(), "chatter".into(), &model.args(), extra, stderr("chatter.log"));
-                (vec![node], given_network.map_or("chatter", |n| n).to_string())
-            }
+        let how = Start {
+            command: Box::new(command),
+            extra: extra.iter().map(|a| a.to_string()).collect(),
+            log,
+            own_network: given_network.is_none(),
         };
-        Server { addr: nodes[0].addr.clone(), nodes, model, network, turn: AtomicUsize::new(0) }
+        let network = match (model, given_network) {
+            (_, Some(network)) => network.to_string(),
+            (Model::Cluster, None) => cluster::fresh_network(),
+            (_, None) => "chatter".to_string(),
+        };
+        let nodes: Vec<Node> = (0..model.processes().len())
+            .map(|i| how.node(model, i, &network, &[]).unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        Server { addr: nodes[0].addr.clone(), nodes, model, network, turn: AtomicUsize::new(0), how }
+    }
+
+    /// Kills every process (SIGKILL: a crash, not a shutdown) and waits
+    /// for each to end; [`restart`](Self::restart) starts them again.
+    pub fn kill(&mut self) {
+        for node in &mut self.nodes {
+            node.signalled.store(true, Ordering::Relaxed);
+            let _ = node.child.kill();
+            let _ = node.child.wait();
+        }
+    }
+
+    /// Starts the server again where it listened, killing it first if it
+    /// still runs, so that clients which reconnect by themselves find it:
+    /// a new run that remembers nothing, as a single process restarted; a
+    /// cluster comes back as a network of its own again (a fresh one,
+    /// unless `extra` named it), each node where it was. An address the old
+    /// processes held may not be free at once (a prefork server's workers
+    /// follow their supervisor a moment later), so each process is tried
+    /// again until it starts, for a while.
+    pub fn restart(&mut self) {
+        self.kill();
+        let again: Vec<Vec<(&str, String)>> = self.nodes.iter().map(Node::listening_again).collect();
+        self.nodes.clear();
+        if self.model == Model::Cluster && self.how.own_network {
+            self.network = cluster::fresh_network();
+        }
+        for (i, again) in again.iter().enumerate() {
+            let deadline = Instant::now() + PATIENCE;
+            let node = loop {
+                match self.how.node(self.model, i, &self.network, again) {
+                    Ok(node) => break node,
+                    Err(e) if Instant::now() > deadline => panic!("restarting {:?}: {e}", self.model),
+                    Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                }
+            };
+            self.nodes.push(node);
+        }
+        self.addr = self.nodes[0].addr.clone();
+        self.turn.store(0, Ordering::Relaxed);
     }
 
     /// The process id of a single server. A cluster has one process per
@@ -401,6 +504,12 @@ impl Server {
     /// `secure` for wss.
     pub fn web_addr(&self, secure: bool) -> Option<String> {
         if secure { self.nodes[0].wss_addr.clone() } else { self.nodes[0].ws_addr.clone() }
+    }
+
+    /// Every process's WebSocket (ws) address, in node order, for a
+    /// server started with `--ws-listen`.
+    pub fn web_addrs(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.ws_addr.clone().expect("a WebSocket listener")).collect()
     }
 
     /// The (first) process's TLS address, if it listens for TLS.
