@@ -1,17 +1,22 @@
 //! The web chat page in a real browser: headless Chromium, driven through
 //! chromedriver (WebDriver, the `fantoccini` client), against a chatter
-//! that serves the page and IRC over WebSocket on its `--ws-listen` port.
+//! that serves the page and IRC over WebSocket on its `--ws-listen` port,
+//! under every model and on a cluster (`each_model!`: one test each, the
+//! same body).
 //!
 //! Two browser sessions are two people on the page; a plain IRC client
 //! (the harness's `Client`, a TCP stream of IRC lines) is a third person in
-//! the same room. The test reads what each page *shows* (the visible text
-//! of the room's lines, its member list, its list of rooms and
-//! conversations, its heading and status), never the page's variables:
-//! registration and a nickname in use, joining, talking both ways, an
-//! action, the topic, markup shown as text, a private conversation each
-//! way (with its unread count), a server error, a part and a quit notice,
-//! and at the end a restart of the server on the same port, after which
-//! both pages reconnect by themselves and rejoin.
+//! the same room. On a cluster the two pages are on different nodes, each
+//! opened from its own node's `--ws-listen` port, so that everything one
+//! says to the other crosses the network. The test reads what each page
+//! *shows* (the visible text of the room's lines, its member list, its
+//! list of rooms and conversations, its heading and status), never the
+//! page's variables: registration and a nickname in use, joining, talking
+//! both ways, an action, the topic, markup shown as text, a private
+//! conversation each way (with its unread count), a server error, a part
+//! and a quit notice, and at the end a restart of the server (every node
+//! of a cluster) on the same ports, after which both pages reconnect by
+//! themselves and rejoin.
 //!
 //! Every wait is "until the page shows X", bounded by [`PATIENCE`] only
 //! so that a broken page fails instead of hanging; nothing is timed.
@@ -21,13 +26,18 @@
 //! `CHATTER_REQUIRE_BROWSER=1`, so CI cannot skip this. Elsewhere, without
 //! them, the test says so and passes without checking anything.
 //!
-//! `CHATTER_SCREENSHOTS=DIR` also writes pictures of the page mid-talk:
+//! `CHATTER_SCREENSHOTS=DIR` also writes pictures of the page mid-talk
+//! (the iterative model's test takes them, the others need not):
 //! `web-chat.png` (1000×650, the one in `docs/`), and `web-chat-phone.png`
 //! and `web-chat-phone-members.png` (390×844) to check the narrow layout.
 //!
-//! chatter, chromedriver and the browsers it starts are killed when the
-//! test ends, however it ends: chromedriver runs in a process group of its
-//! own, killed whole on drop, and dies with the test (`PR_SET_PDEATHSIG`).
+//! Each test runs a chromedriver of its own, with the browsers it starts:
+//! one starts in milliseconds, the browsers (which each test needs fresh
+//! anyway) are what costs, and one shared by tests running at once would
+//! have to outlive the test that started it. chatter, chromedriver and the
+//! browsers are killed when the test ends, however it ends: chromedriver
+//! runs in a process group of its own, killed whole on drop, and dies with
+//! the test's thread (`PR_SET_PDEATHSIG`).
 
 mod common;
 
@@ -38,6 +48,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Model, Server};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
@@ -67,24 +78,37 @@ const CHROMIUM_ARGS: [&str; 10] = [
     "--window-size=1000,650",
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_pages_and_an_irc_client_talk() {
+each_model!(two_pages_and_an_irc_client_talk);
+
+fn two_pages_and_an_irc_client_talk(model: Model) {
     let Some((chromium, chromedriver)) = browser() else {
         return;
     };
-    let mut chatter = Chatter::start("127.0.0.1:0").expect("start chatter");
-    let url = chatter.page_url();
-    let driver = Driver::start(&chromedriver, &chromium);
+    // Two threads: the IRC client and the restart block their thread.
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(talk(model, &chromium, &chromedriver));
+}
+
+async fn talk(model: Model, chromium: &Path, chromedriver: &Path) {
+    let mut chatter = Server::start_with(model, &["--ws-listen", "127.0.0.1:0"]);
+    // The page of node `i` (the only one but on a cluster).
+    let web = chatter.web_addrs();
+    let url = |i: usize| format!("http://{}/", web[i % web.len()]);
+    let driver = Driver::start(chromedriver, chromium, model);
 
     // alice joins #web from the form.
     let alice = driver.page("alice").await;
-    alice.open(&url).await;
+    alice.open(&url(0)).await;
     alice.log_in("alice", "#web").await;
     alice.wait_for("#web with alice in it", |s| s.title == "#web" && s.has_member("alice")).await;
 
     // bob first asks for alice's name, is told it is taken, and picks another.
     let bob = driver.page("bob").await;
-    bob.open(&url).await;
+    bob.open(&url(1)).await;
     bob.log_in("alice", "#web").await;
     bob.wait_for("that the name is taken", |s| s.login && s.login_error.contains("in use")).await;
     bob.fill("#nick-input", "bob").await;
@@ -93,8 +117,7 @@ async fn two_pages_and_an_irc_client_talk() {
     alice.wait_for("bob joining", |s| s.has_member("bob") && s.has_line(&["bob joined #web"])).await;
 
     // carol, on plain IRC, joins too.
-    let mut carol = common::Client::connect(&chatter.irc);
-    carol.register_as("carol");
+    let mut carol = common::Client::register(&chatter, "carol");
     carol.join("#web");
     for page in [&alice, &bob] {
         page.wait_for("carol joining", |s| {
@@ -132,7 +155,7 @@ async fn two_pages_and_an_irc_client_talk() {
     bob.say("nice, it works from the browser too").await;
     alice.wait_for("bob's message", |s| s.has_line(&["bob", "nice, it works from the browser too"])).await;
 
-    if let Some(dir) = std::env::var_os(SCREENSHOTS_VAR) {
+    if let Some(dir) = std::env::var_os(SCREENSHOTS_VAR).filter(|_| model == Model::Iterative) {
         alice.screenshots(Path::new(&dir)).await;
     }
 
@@ -184,14 +207,13 @@ async fn two_pages_and_an_irc_client_talk() {
     }
     carol.read_to_close();
 
-    // The server restarts on the same port: both pages say they lost it,
+    // The server restarts on the same ports: both pages say they lost it,
     // come back by themselves and rejoin #web.
-    let ws_addr = chatter.ws_addr();
     chatter.kill();
     for page in [&alice, &bob] {
         page.wait_for("that it is reconnecting", |s| s.status.contains("reconnecting")).await;
     }
-    let _chatter = Chatter::start_again(&ws_addr);
+    chatter.restart();
     for page in [&alice, &bob] {
         page.wait_for("#web rejoined", |s| {
             s.state == "connected"
@@ -230,78 +252,6 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
     None
 }
 
-/// A chatter serving plain IRC and the page with IRC over WebSocket;
-/// killed on drop.
-struct Chatter {
-    child: Option<Child>,
-    /// The plain IRC listener's address.
-    irc: String,
-    /// The WebSocket listener's URL, `ws://127.0.0.1:PORT/`.
-    ws: String,
-}
-
-impl Chatter {
-    fn start(ws_listen: &str) -> Result<Chatter, String> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatter"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--ws-listen", ws_listen])
-            .env("RUST_LOG", std::env::var("CHATTER_TEST_LOG").unwrap_or_else(|_| "warn".into()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start chatter");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut chatter = Chatter { child: Some(child), irc: String::new(), ws: String::new() };
-        while chatter.irc.is_empty() || chatter.ws.is_empty() {
-            let Some(Ok(line)) = lines.next() else {
-                return Err(format!("chatter ended before saying where it listens ({ws_listen})"));
-            };
-            match line.strip_prefix("listening on ") {
-                Some(ws) if ws.starts_with("ws://") => chatter.ws = ws.to_string(),
-                Some(irc) if !irc.contains("://") => chatter.irc = irc.to_string(),
-                _ => return Err(format!("unexpected line from chatter: {line:?}")),
-            }
-        }
-        Ok(chatter)
-    }
-
-    /// Starts chatter on the WebSocket address a killed one had. The port
-    /// was free the moment the old process died, but someone could take
-    /// it, so this tries for a while.
-    fn start_again(ws_addr: &str) -> Chatter {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            match Chatter::start(ws_addr) {
-                Ok(chatter) => return chatter,
-                Err(e) if Instant::now() > deadline => panic!("restarting chatter on {ws_addr}: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(200)),
-            }
-        }
-    }
-
-    fn page_url(&self) -> String {
-        format!("http://{}/", self.ws_addr())
-    }
-
-    /// `127.0.0.1:PORT` of the WebSocket listener.
-    fn ws_addr(&self) -> String {
-        self.ws.trim_start_matches("ws://").trim_end_matches('/').to_string()
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Chatter {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// chromedriver on a port of its own, with a directory for the browsers'
 /// profiles; the process group it leads (it and its browsers) is killed
 /// and the directory removed on drop.
@@ -313,8 +263,9 @@ struct Driver {
 }
 
 impl Driver {
-    fn start(chromedriver: &Path, chromium: &Path) -> Driver {
-        let dir = std::env::temp_dir().join(format!("chatter-browser-{}", std::process::id()));
+    /// One for `model`'s test (tests run at once, each with its own).
+    fn start(chromedriver: &Path, chromium: &Path, model: Model) -> Driver {
+        let dir = std::env::temp_dir().join(format!("chatter-browser-{}-{model:?}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the profiles' directory");
         // A port picked free may be taken before chromedriver binds it:

@@ -1,383 +1,26 @@
-// chatter's chat page: IRC over a WebSocket (IRCv3 subprotocol
-// text.ircv3.net, one IRC line per message), no libraries, no build step.
-// Everything that comes from the server is put into the page as text
-// (textContent, text nodes), never as HTML.
+// chatter's chat page, third of three scripts: the chat itself, between
+// the IRC client (irc.js) and what the page shows (view.js). What each
+// thing the server says does to the rooms, the conversations and their
+// members; what the user types (messages, /commands, input history and
+// nick completion); the name form; and starting the page.
+//
+// It is the last of the three classic scripts index.html loads in order
+// (see irc.js for why the page is shaped so): it defines the two
+// functions irc.js calls into, heard and offline, and it starts the page.
 'use strict';
 
-const SCROLLBACK = 1000; // lines kept per room or conversation
-const WANTED_CAPS = ['server-time', 'echo-message', 'multi-prefix'];
-const BACKOFF_FIRST = 1000;
-const BACKOFF_MAX = 15000;
-const SERVER_KEY = '*server*'; // the buffer for the server's own words; no nick has '*'
-
-const $ = (id) => document.getElementById(id);
-
-function el(tag, className, text) {
-  const e = document.createElement(tag);
-  if (className) e.className = className;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-// ---- IRC lines -----------------------------------------------------------
-
-function unescapeTag(value) {
-  return value.replace(/\\(.?)/g, (_, c) => ({ ':': ';', s: ' ', r: '\r', n: '\n', '': '' })[c] ?? c);
-}
-
-// Splits one IRC line into tags, source, command and parameters.
-function parse(line) {
-  const msg = { tags: {}, source: '', command: '', params: [] };
-  let rest = line;
-  const word = () => {
-    rest = rest.replace(/^ +/, '');
-    const sp = rest.indexOf(' ');
-    const w = sp < 0 ? rest : rest.slice(0, sp);
-    rest = sp < 0 ? '' : rest.slice(sp + 1);
-    return w;
-  };
-  if (rest.startsWith('@')) {
-    for (const tag of word().slice(1).split(';')) {
-      if (!tag) continue;
-      const eq = tag.indexOf('=');
-      msg.tags[eq < 0 ? tag : tag.slice(0, eq)] = eq < 0 ? '' : unescapeTag(tag.slice(eq + 1));
-    }
-  }
-  rest = rest.replace(/^ +/, '');
-  if (rest.startsWith(':')) msg.source = word().slice(1);
-  msg.command = word().toUpperCase();
-  for (;;) {
-    rest = rest.replace(/^ +/, '');
-    if (!rest) break;
-    if (rest.startsWith(':')) {
-      msg.params.push(rest.slice(1));
-      break;
-    }
-    msg.params.push(word());
-  }
-  msg.nick = msg.source.split('!')[0];
-  msg.fromServer = !msg.source.includes('!') && !msg.source.includes('@');
-  return msg;
-}
-
-// IRC formatting (bold, colours, ...) is dropped, not rendered.
-const FORMATTING = /\x03(\d{1,2}(,\d{1,2})?)?|\x04([0-9a-fA-F]{6}(,[0-9a-fA-F]{6})?)?|[\x02\x0f\x11\x16\x1d\x1e\x1f]/g;
-const strip = (text) => text.replace(FORMATTING, '');
-
-// ---- connection state ----------------------------------------------------
-
-let ws = null;
-let nick = '';
-let registered = false;
-let everRegistered = false;
 let quitting = false;
-let backoff = BACKOFF_FIRST;
-let retryTimer = null;
-let caps = new Set();
-let capsOffered = new Set();
-let isupport;
 let firstRooms = []; // rooms from the form, joined after the first registration
 let switchTo = null; // key of a room the user asked to join: shown once joined
-let lastHeard = 0; // when the server last said something (ms)
-let nickTries = 0; // names tried by themselves while reconnecting
-
-function resetIsupport() {
-  isupport = { modes: 'ov', chars: '@+', chantypes: '#&', casemapping: 'rfc1459', chanmodes: ['beI', 'k', 'l', ''] };
-}
-resetIsupport();
-
-function fold(name) {
-  let s = name.replace(/[A-Z]/g, (c) => c.toLowerCase());
-  if (isupport.casemapping !== 'ascii') s = s.replace(/[[\]\\~]/g, (c) => ({ '[': '{', ']': '}', '\\': '|', '~': '^' })[c]);
-  return s;
-}
-
-const isChannel = (name) => name.length > 0 && isupport.chantypes.includes(name[0]);
-
-function send(line) {
-  if (ws && ws.readyState === WebSocket.OPEN) ws.send(line.replace(/[\r\n\0]+/g, ' '));
-}
-
-function setStatus(state, text) {
-  const s = $('status');
-  s.dataset.state = state;
-  s.textContent = text;
-}
-
-// ---- buffers: the server, rooms and private conversations -----------------
-
-const buffers = new Map(); // folded name -> buffer
-let current = null;
-
-function buffer(name, kind) {
-  const key = kind === 'server' ? SERVER_KEY : fold(name);
-  let b = buffers.get(key);
-  if (b) return b;
-  b = {
-    name, kind, key,
-    members: new Map(), // folded nick -> { nick, modes }
-    names: null, // a NAMES reply being read
-    topic: '',
-    joined: false,
-    wanted: false, // the user is in it: joined again after a reconnect
-    unread: 0,
-    log: el('div', 'buffer'),
-    item: el('li', 'room'),
-  };
-  b.log.hidden = true;
-  b.label = el('span', 'room-name', kind === 'server' ? 'server' : name);
-  b.badge = el('span', 'badge');
-  b.item.append(b.label, b.badge);
-  b.item.tabIndex = 0;
-  b.item.addEventListener('click', () => show(b));
-  b.item.addEventListener('keydown', (e) => { if (e.key === 'Enter') show(b); });
-  label(b);
-  buffers.set(key, b);
-  $('log').append(b.log);
-  placeItem(b);
-  return b;
-}
-
-function label(b) {
-  b.log.dataset.buffer = b.name;
-  b.item.dataset.room = b.kind === 'server' ? SERVER_KEY : b.name;
-  b.item.dataset.kind = b.kind;
-  b.label.textContent = b.kind === 'server' ? 'server' : b.name;
-}
-
-// Server first, then rooms, then conversations, each by name.
-function placeItem(b) {
-  const order = { server: 0, room: 1, query: 2 };
-  const list = $('room-list');
-  const after = [...list.children].find((li) => {
-    const o = buffers.get(li.dataset.kind === 'server' ? SERVER_KEY : fold(li.dataset.room));
-    return o && o !== b && (order[o.kind] > order[b.kind] || (o.kind === b.kind && o.key > b.key));
-  });
-  list.insertBefore(b.item, after || null);
-}
-
-function renameBuffer(b, name) {
-  const key = fold(name);
-  if (buffers.has(key) && buffers.get(key) !== b) return;
-  buffers.delete(b.key);
-  b.name = name;
-  b.key = key;
-  buffers.set(key, b);
-  label(b);
-  placeItem(b);
-  if (b === current) showHeading();
-}
-
-function removeBuffer(b) {
-  buffers.delete(b.key);
-  b.log.remove();
-  b.item.remove();
-  if (current === b) {
-    current = null;
-    show([...buffers.values()].find((o) => o.kind === 'room') || buffer('', 'server'));
-  }
-}
-
-function show(b) {
-  if (current) {
-    current.log.hidden = true;
-    current.item.classList.remove('active');
-  }
-  current = b;
-  b.log.hidden = false;
-  b.item.classList.add('active');
-  b.unread = 0;
-  b.item.classList.remove('mention');
-  b.badge.textContent = '';
-  unreadDot();
-  showHeading();
-  renderMembers();
-  scrollDown(true);
-  closeDrawers();
-  // Not on a phone, where focus brings up the keyboard over the room.
-  if (matchMedia('(min-width: 761px)').matches) $('message-input').focus();
-}
-
-function showHeading() {
-  const b = current;
-  $('title').textContent = b.kind === 'server' ? 'server' : b.name;
-  const away = registered ? 'not in this room now' : 'offline';
-  $('topic').textContent = b.kind === 'room' ? (b.joined ? b.topic : away) : b.kind === 'query' ? 'private conversation' : '';
-  $('topic').title = $('topic').textContent;
-  document.title = (b.kind === 'server' ? '' : b.name + ' · ') + 'chatter';
-}
-
-function scrollDown(always) {
-  const log = $('log');
-  if (always || log.scrollHeight - log.scrollTop - log.clientHeight < 80) log.scrollTop = log.scrollHeight;
-}
-
-// ---- lines ---------------------------------------------------------------
-
-// A nick's colour: a hue from its FNV-1a hash.
-function hue(name) {
-  let h = 0x811c9dc5;
-  for (const c of fold(name)) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
-  return h % 360;
-}
-
-function nickSpan(name) {
-  const s = el('span', 'nick', name);
-  s.style.setProperty('--hue', hue(name));
-  return s;
-}
-
-// Text with its web links made clickable; everything stays text.
-function richText(text) {
-  const span = el('span', 'text');
-  let last = 0;
-  for (const m of text.matchAll(/\bhttps?:\/\/[^\s<>"]+[^\s<>".,;:!?)\]'}]/g)) {
-    span.append(text.slice(last, m.index));
-    const a = el('a', null, m[0]);
-    a.href = m[0];
-    a.target = '_blank';
-    a.rel = 'noopener noreferrer';
-    span.append(a);
-    last = m.index + m[0].length;
-  }
-  span.append(text.slice(last));
-  return span;
-}
-
-function mentions(text) {
-  if (!nick) return false;
-  const f = fold(text);
-  const n = fold(nick);
-  let i = f.indexOf(n);
-  while (i >= 0) {
-    const before = f[i - 1];
-    const after = f[i + n.length];
-    if (!/[\w\-[\]\\`^{}|]/.test(before || ' ') && !/[\w\-[\]\\`^{}|]/.test(after || ' ')) return true;
-    i = f.indexOf(n, i + 1);
-  }
-  return false;
-}
-
-function timeOf(tags) {
-  const t = tags && tags.time ? new Date(tags.time) : null;
-  return t && !isNaN(t) ? t : new Date();
-}
-
-// Adds one line to a buffer: `parts` are strings (text) and elements.
-// Kinds: message, action, notice, join, part, quit, nick, kick, topic,
-// mode, error, info.
-function addLine(b, kind, parts, opts = {}) {
-  const line = el('div', 'line');
-  line.dataset.kind = kind;
-  if (opts.from) line.dataset.from = opts.from;
-  const when = timeOf(opts.tags);
-  const stamp = el('time', null, when.toTimeString().slice(0, 5));
-  stamp.dateTime = when.toISOString();
-  stamp.title = when.toLocaleString();
-  line.append(stamp, ' ', ...parts);
-  const talk = kind === 'message' || kind === 'action' || kind === 'notice';
-  const mention = talk && opts.from && fold(opts.from) !== fold(nick) && (b.kind === 'query' || mentions(opts.text || ''));
-  if (mention) line.classList.add('mention');
-  const stick = b === current && $('log').scrollHeight - $('log').scrollTop - $('log').clientHeight < 80;
-  b.log.append(line);
-  while (b.log.childElementCount > SCROLLBACK) b.log.firstElementChild.remove();
-  if (b === current) {
-    if (stick || opts.from === nick) scrollDown(true);
-  } else if (talk) {
-    b.unread += 1;
-    b.badge.textContent = b.unread > 99 ? '99+' : String(b.unread);
-    if (mention) b.item.classList.add('mention');
-    unreadDot();
-  }
-}
-
-// On a phone the room list is behind a button: a dot on it says there is
-// something unread there.
-function unreadDot() {
-  const any = [...buffers.values()].some((b) => b.unread > 0);
-  $('toggle-rooms').classList.toggle('unread', any);
-}
-
-function say(b, from, text, tags, kind = 'message') {
-  text = strip(text);
-  const parts = kind === 'action' ? ['* ', nickSpan(from), ' ', richText(text)]
-    : kind === 'notice' ? ['-', nickSpan(from), '- ', richText(text)]
-      : [nickSpan(from), ' ', richText(text)];
-  addLine(b, kind, parts, { from, text, tags });
-}
-
-const notice = (b, kind, text, tags) => addLine(b, kind, [el('span', 'text', strip(text))], { tags });
-const serverBuffer = () => buffer('', 'server');
-
-function errorLine(b, text) {
-  addLine(b || current || serverBuffer(), 'error', [el('span', 'text', '! ' + strip(text))]);
-}
-
-// ---- members -------------------------------------------------------------
-
-function rank(member) {
-  const i = member.modes ? isupport.chars.indexOf(member.modes[0]) : -1;
-  return i < 0 ? isupport.chars.length : i;
-}
-
-function renderMembers() {
-  const list = $('member-list');
-  const b = current;
-  list.replaceChildren();
-  if (!b || b.kind !== 'room') {
-    $('member-count').textContent = b && b.kind === 'query' ? 'private conversation' : '';
-    return;
-  }
-  const members = [...b.members.values()].sort((x, y) => rank(x) - rank(y) || (fold(x.nick) < fold(y.nick) ? -1 : 1));
-  $('member-count').textContent = b.joined ? `${members.length} here` : registered ? 'not joined' : 'offline';
-  for (const m of members) {
-    const li = el('li', 'member');
-    li.dataset.nick = m.nick;
-    li.tabIndex = 0;
-    li.title = `talk privately with ${m.nick}`;
-    li.append(el('span', 'prefix', m.modes.slice(0, 1)), nickSpan(m.nick));
-    const open = () => show(buffer(m.nick, 'query'));
-    li.addEventListener('click', open);
-    li.addEventListener('keydown', (e) => { if (e.key === 'Enter') open(); });
-    list.append(li);
-  }
-}
-
-function membersChanged(b) {
-  if (b === current) renderMembers();
-}
-
-function addMember(members, entry) {
-  let modes = '';
-  while (entry && isupport.chars.includes(entry[0])) {
-    modes += entry[0];
-    entry = entry.slice(1);
-  }
-  const name = entry.split('!')[0];
-  if (name) members.set(fold(name), { nick: name, modes });
-}
-
-// Rooms where `who` is, for notices about them.
-const roomsWith = (who) => [...buffers.values()].filter((b) => b.kind === 'room' && b.members.has(fold(who)));
 
 // ---- what the server says ------------------------------------------------
 
-function onLine(line) {
-  if (!line) return;
-  const m = parse(line);
+// A line from the server that irc.js leaves to the page (see onLine).
+function heard(m) {
   const p = m.params;
   const me = fold(m.nick) === fold(nick) && !m.fromServer;
   switch (m.command) {
-    case 'PING':
-      send('PONG :' + (p[0] ?? ''));
-      return;
-    case 'CAP':
-      return onCap(p);
     case '001':
-      nick = p[0];
-      registered = true;
-      everRegistered = true;
-      backoff = BACKOFF_FIRST;
       remember();
       $('me').textContent = 'you are ' + nick;
       $('login').hidden = true;
@@ -386,11 +29,8 @@ function onLine(line) {
       if (!current) show(serverBuffer());
       rejoin();
       break;
-    case '005':
-      for (const t of p.slice(1, -1)) isupportToken(t);
-      return;
     case '433': case '432': case '436':
-      return onNickRefused(m);
+      return nickRefused(m);
     case 'JOIN': {
       const b = buffer(p[0], 'room');
       if (me) {
@@ -519,50 +159,12 @@ function onLine(line) {
   if (/^\d{3}$/.test(m.command)) onNumeric(m);
 }
 
-function isupportToken(token) {
-  const [key, value = ''] = token.split(/=(.*)/s);
-  if (key === 'PREFIX') {
-    const r = /^\(([^)]*)\)(.*)$/.exec(value);
-    if (r) [isupport.modes, isupport.chars] = [r[1], r[2]];
-  } else if (key === 'CHANTYPES') isupport.chantypes = value;
-  else if (key === 'CASEMAPPING') isupport.casemapping = value;
-  else if (key === 'CHANMODES') isupport.chanmodes = (value + ',,,').split(',').slice(0, 4);
-}
-
-function onCap(p) {
-  const sub = (p[1] || '').toUpperCase();
-  if (sub === 'LS') {
-    const more = p[2] === '*';
-    for (const c of ((more ? p[3] : p[2]) || '').split(' ')) if (c) capsOffered.add(c.split('=')[0]);
-    if (more || registered) return;
-    const want = WANTED_CAPS.filter((c) => capsOffered.has(c));
-    if (want.length) send('CAP REQ :' + want.join(' '));
-    else send('CAP END');
-  } else if (sub === 'ACK') {
-    for (const c of (p[2] || '').split(' ')) {
-      if (c.startsWith('-')) caps.delete(c.slice(1));
-      else if (c) caps.add(c);
-    }
-    if (!registered) send('CAP END');
-  } else if (sub === 'NAK') {
-    if (!registered) send('CAP END');
-  } else if (sub === 'DEL') {
-    for (const c of (p[2] || '').split(' ')) caps.delete(c);
-  }
-}
-
-function onNickRefused(m) {
+// A nickname refused, other than while irc.js renames itself after a
+// reconnection: said in the room on screen once in, else on the form.
+function nickRefused(m) {
   const wanted = m.params[1] || '';
   const why = m.command === '433' ? `the nickname ${wanted} is already in use` : `${wanted}: ${m.params[2] || 'not a valid nickname'}`;
   if (registered) return errorLine(current, why);
-  if (everRegistered && nickTries < 3) {
-    // Reconnecting, and the old connection still holds the name: take
-    // another one rather than wait for a person (a few times).
-    nickTries += 1;
-    nick = (wanted || nick) + '_';
-    send('NICK ' + nick);
-    return;
-  }
   $('login-error').textContent = why + '; pick another.';
   $('login').hidden = false;
   $('app').hidden = true;
@@ -608,11 +210,11 @@ function onMessage(m, me) {
     return;
   }
   let kind = notice_ ? 'notice' : 'message';
-  const ctcp = /^\x01([^\x01\s]+) ?([^\x01]*)\x01?$/.exec(text);
-  if (ctcp) {
-    if (ctcp[1].toUpperCase() !== 'ACTION') return; // other CTCP requests and replies are not shown
+  const frame = ctcp(text);
+  if (frame) {
+    if (frame.command !== 'ACTION') return; // other CTCP requests and replies are not shown
     kind = 'action';
-    text = ctcp[2];
+    text = frame.text;
   }
   // A status message (@#room) goes to the room.
   const bare = target.replace(new RegExp('^[' + isupport.chars.replace(/[\]\\^-]/g, '\\$&') + ']+'), '');
@@ -641,45 +243,12 @@ function onNumeric(m) {
   else if (code !== 366 && code !== 315) notice(current, 'info', text, m.tags);
 }
 
-// ---- connecting ----------------------------------------------------------
+// ---- the connection, as the page sees it ---------------------------------
 
-function connect() {
-  clearTimeout(retryTimer);
-  retryTimer = null;
-  registered = false;
-  nickTries = 0;
-  caps = new Set();
-  capsOffered = new Set();
-  resetIsupport();
-  setStatus(everRegistered ? 'reconnecting' : 'connecting', everRegistered ? 'reconnecting…' : 'connecting…');
-  let sock;
-  try {
-    sock = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/', ['text.ircv3.net']);
-  } catch (e) {
-    disconnected();
-    return;
-  }
-  sock.binaryType = 'arraybuffer';
-  ws = sock;
-  sock.onopen = () => {
-    lastHeard = Date.now();
-    send('CAP LS 302');
-    send('NICK ' + nick);
-    send('USER web 0 * :chatter web page');
-  };
-  sock.onmessage = (ev) => {
-    lastHeard = Date.now();
-    const data = typeof ev.data === 'string' ? ev.data : new TextDecoder().decode(ev.data);
-    for (const line of data.split(/\r?\n/)) onLine(line);
-  };
-  sock.onclose = () => {
-    if (ws === sock) disconnected();
-  };
-}
-
-function disconnected() {
-  ws = null;
-  registered = false;
+// The connection is gone (irc.js): every room stays, emptied, until it is
+// back. Whether irc.js should try again: not after /quit, nor if it never
+// got in; then the form is shown again.
+function offline() {
   for (const b of buffers.values()) {
     if (b.kind !== 'room') continue;
     if (b.joined) notice(b, 'info', 'disconnected');
@@ -699,28 +268,10 @@ function disconnected() {
     $('login').hidden = false;
     $('app').hidden = true;
     setStatus('idle', '');
-    return;
+    return false;
   }
-  const wait = backoff;
-  backoff = Math.min(backoff * 2, BACKOFF_MAX);
-  setStatus('reconnecting', `disconnected, reconnecting in ${Math.round(wait / 1000)} s…`);
-  retryTimer = setTimeout(connect, wait);
+  return true;
 }
-
-// A connection can die without closing (a phone changing networks): one
-// quiet for long is asked for a PONG, and given up if still quiet.
-setInterval(() => {
-  if (!ws || ws.readyState !== WebSocket.OPEN) return;
-  const quiet = Date.now() - lastHeard;
-  if (quiet > 90000) {
-    const dead = ws;
-    dead.onclose = null;
-    dead.close();
-    disconnected();
-  } else if (quiet > 45000) {
-    send('PING :alive');
-  }
-}, 15000);
 
 // After /quit: a fresh start, the form offering the rooms the user was in.
 function forget() {
@@ -751,29 +302,6 @@ function remember() {
 }
 
 // ---- what the user types -------------------------------------------------
-
-// A message longer than a line may carry is sent as several.
-function chunks(text, room) {
-  const max = Math.max(100, 400 - new TextEncoder().encode(room).length);
-  const out = [];
-  const enc = new TextEncoder();
-  while (enc.encode(text).length > max) {
-    let cut = 0;
-    let bytes = 0;
-    for (const c of text) {
-      const n = enc.encode(c).length;
-      if (bytes + n > max) break;
-      bytes += n;
-      cut += c.length;
-    }
-    const space = text.lastIndexOf(' ', cut - 1);
-    if (space > cut / 2) cut = space + 1;
-    out.push(text.slice(0, cut));
-    text = text.slice(cut);
-  }
-  if (text) out.push(text);
-  return out;
-}
 
 function privmsg(target, text, action = false) {
   if (!registered) return errorLine(current, 'not connected');
@@ -900,20 +428,6 @@ function inputKeys(e) {
 
 // ---- the page ------------------------------------------------------------
 
-function closeDrawers() {
-  document.body.classList.remove('show-rooms', 'show-members');
-  $('toggle-rooms').setAttribute('aria-expanded', 'false');
-  $('toggle-members').setAttribute('aria-expanded', 'false');
-}
-
-function toggleDrawer(which) {
-  const cls = 'show-' + which;
-  const open = !document.body.classList.contains(cls);
-  closeDrawers();
-  document.body.classList.toggle(cls, open);
-  $('toggle-' + which).setAttribute('aria-expanded', String(open));
-}
-
 function start() {
   try {
     $('nick-input').value = localStorage.getItem('chatter.nick') || '';
@@ -963,14 +477,6 @@ function start() {
   $('toggle-rooms').addEventListener('click', () => toggleDrawer('rooms'));
   $('toggle-members').addEventListener('click', () => toggleDrawer('members'));
   $('log').addEventListener('click', closeDrawers);
-
-  // Back from a sleeping phone: try now rather than at the end of the wait.
-  document.addEventListener('visibilitychange', () => {
-    if (document.visibilityState === 'visible' && retryTimer) {
-      backoff = BACKOFF_FIRST;
-      connect();
-    }
-  });
 }
 
 start();
