@@ -34,6 +34,25 @@ pub struct SelfSigned {
     pub key_pem: String,
 }
 
+#[cfg(test)]
+impl SelfSigned {
+    /// A rustls server serving this pair, for tests that handshake with it.
+    pub(crate) fn server_config(&self) -> std::sync::Arc<rustls::ServerConfig> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let cert = CertificateDer::from_pem_slice(self.cert_pem.as_bytes()).unwrap();
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes()).unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        std::sync::Arc::new(config)
+    }
+}
+
 /// Why a pair could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
@@ -126,7 +145,7 @@ mod tests {
 
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
+    use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConnection};
 
     use super::*;
 
@@ -138,17 +157,6 @@ mod tests {
         let cert = CertificateDer::from_pem_slice(pair.cert_pem.as_bytes()).unwrap();
         let key = PrivateKeyDer::from_pem_slice(pair.key_pem.as_bytes()).unwrap();
         (cert, key)
-    }
-
-    fn server_config(pair: &SelfSigned) -> Arc<ServerConfig> {
-        let (cert, key) = parsed(pair);
-        let config = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert], key)
-            .unwrap();
-        Arc::new(config)
     }
 
     /// A TLS handshake in memory, from a client that trusts exactly this
@@ -163,7 +171,7 @@ mod tests {
             .with_no_client_auth();
         let name = ServerName::try_from(name.to_string()).unwrap();
         let mut client = ClientConnection::new(Arc::new(client_config), name).unwrap();
-        let mut server = ServerConnection::new(server_config(pair)).unwrap();
+        let mut server = ServerConnection::new(pair.server_config()).unwrap();
         for _ in 0..10 {
             if !client.is_handshaking() && !server.is_handshaking() {
                 return Ok(());
@@ -193,7 +201,7 @@ mod tests {
         assert!(pair.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(pair.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
         // The key matches the certificate, or this fails.
-        server_config(&pair);
+        pair.server_config();
     }
 
     #[test]

@@ -32,6 +32,14 @@ fn make_pair(dir: &Path, name: &str) -> rustls::pki_types::CertificateDer<'stati
     made.cert.der().clone()
 }
 
+/// A server with a TLS listener serving `cert` and `key`, and `extra` flags.
+fn tls_server(model: Model, cert: &Path, key: &Path, extra: &[&str]) -> Server {
+    let mut flags = vec!["--tls-listen", "127.0.0.1:0", "--tls-cert", cert.to_str().unwrap()];
+    flags.extend(["--tls-key", key.to_str().unwrap()]);
+    flags.extend(extra);
+    Server::start_with(model, &flags)
+}
+
 /// What `chatter serve` with `flags` says on stderr when it refuses to start.
 fn refused_start(model: Model, flags: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_chatter"))
@@ -84,15 +92,7 @@ fn sighup_serves_a_renewed_certificate_and_drops_no_one(model: Model) {
     let dir = scratch("renewed", model);
     let first = make_pair(&dir, "live");
     let (cert, key) = (dir.join("live.crt"), dir.join("live.key"));
-    let flags = [
-        "--tls-listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ];
-    let server = Server::start_with(model, &flags);
+    let server = tls_server(model, &cert, &key, &[]);
     let tls = server.tls_addr().expect("a TLS listener");
     // Two clients over TLS under the first certificate, in a channel.
     let connect = |nick: &str| {
@@ -150,15 +150,7 @@ fn a_reload_that_finds_a_broken_certificate_keeps_the_old_one(model: Model) {
     let dir = scratch("broken", model);
     let first = make_pair(&dir, "live");
     let (cert, key) = (dir.join("live.crt"), dir.join("live.key"));
-    let flags = [
-        "--tls-listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ];
-    let server = Server::start_with(model, &flags);
+    let server = tls_server(model, &cert, &key, &[]);
     let tls = server.tls_addr().expect("a TLS listener");
     std::fs::write(&cert, "not a certificate\n").unwrap();
     server.signal("HUP");
@@ -172,19 +164,8 @@ fn a_reload_that_finds_a_broken_certificate_keeps_the_old_one(model: Model) {
 }
 
 fn a_client_stalled_in_the_handshake_is_closed_like_an_unregistered_one(model: Model) {
-    let server = Server::start_with(
-        model,
-        &[
-            "--registration-timeout",
-            "1",
-            "--tls-listen",
-            "127.0.0.1:0",
-            "--tls-cert",
-            &wire::certificate().cert.display().to_string(),
-            "--tls-key",
-            &wire::certificate().key.display().to_string(),
-        ],
-    );
+    let test_pair = wire::certificate();
+    let server = tls_server(model, &test_pair.cert, &test_pair.key, &["--registration-timeout", "1"]);
     let tls = server.tls_addr().expect("a TLS listener");
     // Half a ClientHello (a record header promising more), then nothing.
     let mut stalled = TcpStream::connect(&tls).unwrap();
@@ -212,17 +193,8 @@ fn a_client_stalled_in_the_handshake_is_closed_like_an_unregistered_one(model: M
 }
 
 fn a_client_that_does_not_speak_tls_is_closed_and_others_go_on(model: Model) {
-    let server = Server::start_with(
-        model,
-        &[
-            "--tls-listen",
-            "127.0.0.1:0",
-            "--tls-cert",
-            &wire::certificate().cert.display().to_string(),
-            "--tls-key",
-            &wire::certificate().key.display().to_string(),
-        ],
-    );
+    let test_pair = wire::certificate();
+    let server = tls_server(model, &test_pair.cert, &test_pair.key, &[]);
     let tls = server.tls_addr().expect("a TLS listener");
     let mut confused = TcpStream::connect(&tls).unwrap();
     confused.set_read_timeout(Some(PATIENCE)).unwrap();

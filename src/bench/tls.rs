@@ -232,8 +232,6 @@ impl Drop for PairDir {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rustls::ServerConfig;
-    use rustls::pki_types::PrivateKeyDer;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio_rustls::TlsAcceptor;
 
@@ -262,15 +260,7 @@ mod tests {
     /// A TLS server on loopback with `pair`, answering one line per
     /// connection; its address.
     async fn echo_server(pair: &crate::cert::SelfSigned) -> std::net::SocketAddr {
-        let cert = CertificateDer::from_pem_slice(pair.cert_pem.as_bytes()).unwrap();
-        let key = PrivateKeyDer::from_pem_slice(pair.key_pem.as_bytes()).unwrap();
-        let config = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert], key)
-            .unwrap();
-        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let acceptor = TlsAcceptor::from(pair.server_config());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
