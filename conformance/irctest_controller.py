@@ -225,12 +225,13 @@ class ChatterController(BaseServerController, DirectoryBasedController):
             args += ["--ws-listen", f"{websocket_hostname}:{websocket_port}"]
             # irctest's websocket tests send a line on one connection and
             # at once PING on another, then expect the line before the
-            # PONG. No server orders two connections' lines (chatter serves
-            # them on different threads or processes); over loopback the
-            # PING wins about one race in three, for TCP clients as much
-            # as for web ones (docs/CONFORMANCE.md). irctest's knob for
-            # this, as its controllers for Bahamut and Sable use it: a
-            # pause before each synchronizing PING, here only for them.
+            # PONG. No server orders two connections' lines; in the pools
+            # the PING wins almost every race (the line crosses to the
+            # recipient's worker through a queue and a wake-up), and under
+            # iterative it wins most races for a web sender (measured in
+            # docs/CONFORMANCE.md). irctest's knob for this, as its
+            # controllers for Bahamut and Sable use it: a pause before each
+            # synchronizing PING, here only for these tests.
             self.sync_sleep_time = 0.1
         else:
             self.sync_sleep_time = 0.0
