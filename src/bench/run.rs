@@ -338,21 +338,28 @@ fn total(usages: &[Option<Usage>], total_peak_rss: u64) -> Option<Usage> {
     })
 }
 
-/// Runs one load and returns what it measured (errors inside the run are
-/// recorded in the result; only failing to start at all is an `Err`).
-pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
-    let clients = plan.load.clients;
-    let limit = crate::rlimit::raise_open_files(clients as u64 + 256);
-    if (limit as usize) < clients + 64 {
+/// What every measurement does before its clients start: open files for
+/// `connections` sockets at once, the generator pinned where the plan
+/// says, and the servers started (or named).
+fn generator_side(plan: &RunPlan, connections: usize, what: &str) -> io::Result<(Servers, RunSpec)> {
+    let limit = crate::rlimit::raise_open_files(connections as u64 + 256);
+    if (limit as usize) < connections + 64 {
         eprintln!(
-            "warning: open-files limit is {limit}; {clients} clients need about {} (raise the hard limit)",
-            clients + 64
+            "warning: open-files limit is {limit}; {what} need about {} (raise the hard limit)",
+            connections + 64
         );
     }
     if let Some(cpu) = plan.client_cpu {
         pin_self(cpu)?;
     }
-    let (servers, mut spec) = servers(plan, clients + 1000)?;
+    servers(plan, connections + 1000)
+}
+
+/// Runs one load and returns what it measured (errors inside the run are
+/// recorded in the result; only failing to start at all is an `Err`).
+pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
+    let clients = plan.load.clients;
+    let (servers, mut spec) = generator_side(plan, clients, &format!("{clients} clients"))?;
     spec.load = Load {
         // Clients that never join send nothing, whatever was asked.
         senders: if plan.join { plan.load.senders.min(clients) } else { 0 },
@@ -459,17 +466,7 @@ pub fn run(plan: &RunPlan) -> io::Result<RunResult> {
 pub fn handshakes(plan: &RunPlan) -> io::Result<HandshakeResult> {
     let count = plan.load.clients;
     let in_flight = plan.load.connect_concurrency.max(1);
-    let limit = crate::rlimit::raise_open_files(in_flight as u64 + 256);
-    if (limit as usize) < in_flight + 64 {
-        eprintln!(
-            "warning: open-files limit is {limit}; {in_flight} connections at once need about {}",
-            in_flight + 64
-        );
-    }
-    if let Some(cpu) = plan.client_cpu {
-        pin_self(cpu)?;
-    }
-    let (servers, spec) = servers(plan, in_flight + 1000)?;
+    let (servers, spec) = generator_side(plan, in_flight, &format!("{in_flight} connections at once"))?;
     let config = load::HandshakeConfig {
         addrs: servers.addrs(),
         tls: servers.tls.clone(),
