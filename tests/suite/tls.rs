@@ -8,7 +8,7 @@
 use crate::common::wire;
 use crate::common::*;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -85,6 +85,37 @@ fn handshake(addr: &str, trusted: &rustls::pki_types::CertificateDer<'static>) -
         stream.conn.complete_io(&mut stream.sock).map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// TLS set up in the config file alone (`tls_listen`, and `[tls]` with
+/// paths relative to the file) serves the file's pair.
+fn the_config_file_alone_sets_up_tls(model: Model) {
+    let dir = scratch("config", model);
+    let trusted = make_pair(&dir, "live");
+    let config = dir.join("chatter.toml");
+    let text = "[server]\ntls_listen = \"127.0.0.1:0\"\n\n[tls]\ncert = \"live.crt\"\nkey = \"live.key\"\n";
+    std::fs::write(&config, text).expect("write the config");
+    // Started by hand: the harness learns of listeners from the flags.
+    let mut chatter = Command::new(env!("CARGO_BIN_EXE_chatter"))
+        .arg("serve")
+        .args(model.base().args())
+        .args(["--listen", "127.0.0.1:0", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run chatter");
+    let mut announced = std::io::BufReader::new(chatter.stdout.take().unwrap()).lines();
+    let tls = announced
+        .by_ref()
+        .take(2)
+        .map(|line| line.expect("a listening line"))
+        .find_map(|line| line.strip_prefix("listening on tls://").map(str::to_string));
+    let shaken = tls.as_deref().map(|addr| handshake(addr, &trusted));
+    signal(chatter.id(), "TERM");
+    chatter.wait().expect("chatter exits");
+    assert_eq!(shaken, Some(Ok(())), "the TLS listener from the file");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 fn sighup_serves_a_renewed_certificate_and_drops_no_one(model: Model) {
@@ -213,6 +244,7 @@ fn a_client_that_does_not_speak_tls_is_closed_and_others_go_on(model: Model) {
 
 each_model!(
     a_certificate_that_cannot_be_served_stops_the_start_and_says_why,
+    the_config_file_alone_sets_up_tls,
     sighup_serves_a_renewed_certificate_and_drops_no_one,
     a_reload_that_finds_a_broken_certificate_keeps_the_old_one,
     a_client_stalled_in_the_handshake_is_closed_like_an_unregistered_one,
