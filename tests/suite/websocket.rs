@@ -243,6 +243,44 @@ fn a_web_client_is_held_to_flood_control(model: Model) {
     assert!(lines.iter().any(|l| l.contains("(Excess Flood)")), "{lines:?}");
 }
 
+/// A web client that stops reading is held to its sendq as a TCP one is:
+/// dropped with its closing line while a reader beside it loses nothing.
+fn a_web_client_that_does_not_read_is_dropped_at_its_sendq(model: Model) {
+    let server = web_server(model, &["--sendq", "65536", "--no-flood-control"]);
+    let mut sender = Client::register(&server, "sender");
+    sender.join("#flood");
+    let (mut slow, _) = open(&ws_addr(&server), &[TEXT]).unwrap();
+    register_raw(&mut slow, "slow");
+    slow.send(Message::text("JOIN #flood")).unwrap();
+    sender.expect_line(":slow!slow@127.0.0.1 JOIN #flood");
+    let mut reader = Client::register(&server, "reader");
+    reader.join("#flood");
+    sender.expect_line(":reader!reader@127.0.0.1 JOIN #flood");
+    let filler = "w".repeat(400);
+    let mut sent = 0;
+    // Bounded: 20 MB of lines, far past any socket buffers and the sendq.
+    while sent < 50_000 {
+        for _ in 0..100 {
+            sender.send(&format!("PRIVMSG #flood :msg {sent} {filler}"));
+            sent += 1;
+        }
+        sender.sync();
+        let lines = reader.sync();
+        if lines.iter().any(|l| l == ":slow!slow@127.0.0.1 QUIT :SendQ exceeded") {
+            break;
+        }
+    }
+    assert!(reader.seen.iter().any(|l| l == ":slow!slow@127.0.0.1 QUIT :SendQ exceeded"), "not dropped");
+    let received = reader.seen.iter().filter(|l| l.contains("PRIVMSG #flood :msg ")).count();
+    assert_eq!(received, sent, "the reader missed messages");
+    let (lines, _) = read_to_close(&mut slow);
+    assert!(
+        lines.iter().any(|l| l == "ERROR :Closing Link: 127.0.0.1 (SendQ exceeded)"),
+        "{:?}",
+        lines.last()
+    );
+}
+
 fn secure_websocket_serves_the_same(model: Model) {
     let certificate = wire::certificate();
     let (cert, key) = (certificate.cert.display().to_string(), certificate.key.display().to_string());
@@ -280,6 +318,7 @@ each_model!(
     a_text_message_that_is_not_utf8_is_closed_with_1007,
     a_binary_message_that_is_not_utf8_is_refused_like_a_tcp_line,
     a_web_client_is_held_to_flood_control,
+    a_web_client_that_does_not_read_is_dropped_at_its_sendq,
     secure_websocket_serves_the_same,
     a_web_client_that_goes_quiet_is_pinged_and_dropped,
 );
